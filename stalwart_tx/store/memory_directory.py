@@ -75,9 +75,11 @@ class MemoryDirectory:
         if principal is None:
             raise PrincipalNotFound(principal_id)
         del self._by_name[principal.name]
-        for token_id in [t.token_id for t in self._tokens.values() if t.principal_id == principal_id]:
-            del self._tokens[token_id]
+        for token in [t for t in self._tokens.values() if t.principal_id == principal_id]:
+            del self._tokens[token.token_id]
         for address, targets in list(self._aliases.items()):
+            if principal_id not in targets:
+                continue  # an alias that never pointed at it stays as it is
             remaining = [t for t in targets if t != principal_id]
             if remaining:
                 self._aliases[address] = remaining

@@ -1,0 +1,84 @@
+"""The one place that builds a store from configuration: in memory, or on Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stalwart_tx.store.interfaces import (
+    IAccountStore,
+    IBlobStore,
+    IChangeLog,
+    IDirectory,
+    INotifier,
+)
+
+Closer = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class StoreBundle:
+    """Every store interface of one backend, and how to let go of its connections."""
+
+    accounts: IAccountStore
+    changes: IChangeLog
+    blobs: IBlobStore
+    notifier: INotifier
+    directory: IDirectory
+    closers: list[Closer] = field(default_factory=list, repr=False)
+
+    async def close(self) -> None:
+        """Release connections; the stores must not be used afterwards. Safe to call twice."""
+        closers, self.closers = self.closers, []
+        for close in reversed(closers):
+            await close()
+
+
+async def open_memory_store() -> StoreBundle:
+    """A fresh, empty store that lives in this process only."""
+    from stalwart_tx.store.memory import MemoryAccountStore, MemoryBlobStore, MemoryNotifier
+    from stalwart_tx.store.memory_directory import MemoryDirectory
+
+    notifier = MemoryNotifier()
+    blobs = MemoryBlobStore()
+    accounts = MemoryAccountStore(notifier, blobs=blobs)
+    return StoreBundle(
+        accounts=accounts,
+        changes=accounts,
+        blobs=blobs,
+        notifier=notifier,
+        directory=MemoryDirectory(),
+    )
+
+
+async def open_redis_store(
+    url: str, reactor: Any, *, timeout: float = 5.0, prefix: str = "stx:"
+) -> StoreBundle:
+    """A store on the Redis server that ``url`` names.
+
+    Raises ValueError at once for a malformed URL (or an unreadable TLS file it names). Returns
+    without waiting for Redis: while it is unreachable every call fails with StoreUnavailable
+    within ``timeout`` seconds, and calls succeed again as soon as it is back.
+    """
+    # imported here: txredisapi installs the global reactor when it is imported
+    from stalwart_tx.store.redis import (
+        RedisAccountStore,
+        RedisBlobStore,
+        RedisConnection,
+        RedisDirectory,
+        RedisNotifier,
+        parse_redis_url,
+    )
+
+    connection = RedisConnection(parse_redis_url(url), reactor, timeout=timeout)
+    accounts = RedisAccountStore(connection, prefix=prefix)
+    notifier = RedisNotifier(connection, prefix=prefix)
+    return StoreBundle(
+        accounts=accounts,
+        changes=accounts,
+        blobs=RedisBlobStore(connection, prefix=prefix),
+        notifier=notifier,
+        directory=RedisDirectory(connection, prefix=prefix),
+        closers=[connection.close, notifier.close],
+    )

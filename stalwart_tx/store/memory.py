@@ -1,0 +1,451 @@
+"""In-memory account store, change log, blob store and notifier.
+
+Real code, not a test helper: it backs single-process deployments and tests of the layers above,
+and the conformance tests hold it to exactly the behaviour of the Redis store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from inspect import iscoroutine
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from stalwart_tx.store.errors import (
+    BlobNotFound,
+    CannotCalculateChanges,
+    InvalidState,
+    ObjectExists,
+    ObjectNotFound,
+    StateMismatch,
+)
+from stalwart_tx.store.interfaces import (
+    IAccountStore,
+    IBlobStore,
+    IBlobUpload,
+    IChangeLog,
+    INotifier,
+    ISubscription,
+)
+from stalwart_tx.store.records import (
+    BlobInfo,
+    Changes,
+    JSONObject,
+    StateChange,
+    WriteBatch,
+    WriteResult,
+)
+
+log = Logger()
+
+Listener = Callable[[StateChange], object]
+
+
+# -- notifier ---------------------------------------------------------------------------------
+
+
+@implementer(ISubscription)
+class _Subscription:
+    def __init__(self, listeners: list[Listener], listener: Listener) -> None:
+        self._listeners = listeners
+        self._listener = listener
+
+    async def cancel(self) -> None:
+        # identity, not equality: the same bound method may be subscribed twice
+        for index, candidate in enumerate(self._listeners):
+            if candidate is self._listener:
+                del self._listeners[index]
+                return
+
+
+@implementer(INotifier)
+class MemoryNotifier:
+    """In-process fan-out; also the local delivery half of the Redis notifier."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    async def publish(self, change: StateChange) -> None:
+        self.deliver(change)
+
+    async def subscribe(self, listener: Listener) -> _Subscription:
+        return self.add_listener(listener)
+
+    def add_listener(self, listener: Listener) -> _Subscription:
+        self._listeners.append(listener)
+        return _Subscription(self._listeners, listener)
+
+    @property
+    def listener_count(self) -> int:
+        return len(self._listeners)
+
+    def deliver(self, change: StateChange) -> None:
+        """Call every listener; one that raises (now or later, if it is async) harms no other."""
+        for listener in list(self._listeners):
+            try:
+                outcome = listener(change)
+            except Exception:
+                log.failure("state change listener {listener!r} failed", listener=listener)
+                continue
+            _watch_outcome(listener, outcome)
+
+
+def _watch_outcome(listener: Listener, outcome: object) -> None:
+    if iscoroutine(outcome):
+        outcome = Deferred.fromCoroutine(outcome)
+    if isinstance(outcome, Deferred):
+        outcome.addErrback(
+            lambda failure: log.failure(
+                "state change listener {listener!r} failed", failure, listener=listener
+            )
+        )
+
+
+# -- account store and change log -------------------------------------------------------------
+
+
+def check_account_id(account_id: str) -> None:
+    # the Redis store puts the id inside a hash tag; braces would move the tag
+    if not account_id or "{" in account_id or "}" in account_id:
+        raise ValueError(f"invalid account id {account_id!r}")
+
+
+def encode_value(type_name: str, object_id: str, value: JSONObject) -> str:
+    if not isinstance(value, dict):
+        raise ValueError(f"{type_name} {object_id!r}: a value must be a JSON object")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _parse_modseq(text: str) -> int | None:
+    if not text.isascii() or not text.isdigit() or str(int(text)) != text:
+        return None
+    return int(text)
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a state token says a client is in the account's change sequence.
+
+    A state is the decimal modseq of the account's change it follows. An intermediate state of a
+    paged answer (``"position:origin:snapshot"``) also names the state the paging began at and the
+    account modseq when the page was made: an object created after ``origin`` whose last change
+    is older than ``snapshot`` cannot have been in an earlier page, so it is still reported as
+    created (or not at all, if destroyed) and the pages add up to exactly the one-shot answer.
+    """
+
+    position: int
+    origin: int
+    snapshot: int
+
+    def is_new(self, born: int, last: int) -> bool:
+        """Whether the client at this position never saw the object."""
+        return born > self.position or (born > self.origin and last <= self.snapshot)
+
+    def after(self, position: int, snapshot: int) -> str:
+        """The intermediate state at ``position`` of a paging that began where this one did."""
+        return f"{position}:{self.origin}:{snapshot}"
+
+
+def parse_state(state: str, counter: int) -> Position:
+    """The Position a state token stands for; InvalidState for one this store never issued."""
+    parts = [_parse_modseq(p) for p in state.split(":")] if isinstance(state, str) else []
+    if len(parts) == 1 and parts[0] is not None and parts[0] <= counter:
+        return Position(parts[0], parts[0], parts[0])
+    if len(parts) == 3 and None not in parts:
+        position, origin, snapshot = (p for p in parts if p is not None)
+        if origin < position <= snapshot <= counter:
+            return Position(position, origin, snapshot)
+    raise InvalidState(f"not a state of this store: {state!r}")
+
+
+@dataclass
+class _Entry:
+    """The change-log record of one object: its last change, its creation, whether it is gone."""
+
+    last: int
+    born: int
+    destroyed: bool = False
+
+
+@dataclass
+class _TypeData:
+    objects: dict[str, str] = field(default_factory=dict)
+    log: dict[str, _Entry] = field(default_factory=dict)
+    state: int = 0
+    floor: int = 0
+
+
+@dataclass
+class _Account:
+    modseq: int = 0
+    types: dict[str, _TypeData] = field(default_factory=dict)
+
+    def type(self, type_name: str) -> _TypeData:
+        return self.types.setdefault(type_name, _TypeData())
+
+    def state(self, type_name: str) -> str:
+        data = self.types.get(type_name)
+        return str(data.state) if data is not None else "0"
+
+
+@implementer(IAccountStore, IChangeLog)
+class MemoryAccountStore:
+    """Objects and change log of every account in dicts; writes publish through ``notifier``.
+
+    ``blobs``, when given, is the blob store whose blobs destroy_account removes as well.
+    """
+
+    def __init__(
+        self, notifier: INotifier | None = None, *, blobs: MemoryBlobStore | None = None
+    ) -> None:
+        self.notifier: INotifier = notifier if notifier is not None else MemoryNotifier()
+        self._blobs = blobs
+        self._accounts: dict[str, _Account] = {}
+
+    def _account(self, account_id: str) -> _Account:
+        check_account_id(account_id)
+        return self._accounts.get(account_id) or _Account()
+
+    async def get(
+        self, account_id: str, type_name: str, ids: list[str] | None
+    ) -> dict[str, JSONObject]:
+        data = self._account(account_id).types.get(type_name)
+        if data is None:
+            return {}
+        wanted: Iterable[str] = data.objects if ids is None else ids
+        return {i: json.loads(data.objects[i]) for i in wanted if i in data.objects}
+
+    async def list_ids(self, account_id: str, type_name: str) -> list[str]:
+        data = self._account(account_id).types.get(type_name)
+        return list(data.objects) if data is not None else []
+
+    async def write(self, account_id: str, batch: WriteBatch) -> WriteResult:
+        account = self._account(account_id)
+        creates = [(t, i, encode_value(t, i, v)) for t, i, v in batch.creates]
+        updates = [(t, i, encode_value(t, i, v)) for t, i, v in batch.updates]
+
+        # everything is checked before anything is applied, in the same order as the Redis script
+        for type_name, expected in batch.if_in_state.items():
+            actual = account.state(type_name)
+            if actual != expected:
+                raise StateMismatch(type_name, expected, actual)
+        for type_name, object_id, _ in creates:
+            if object_id in account.type(type_name).objects:
+                raise ObjectExists(type_name, object_id)
+        for type_name, object_id, _ in updates:
+            if object_id not in account.type(type_name).objects:
+                raise ObjectNotFound(type_name, object_id)
+        for type_name, object_id in batch.destroys:
+            if object_id not in account.type(type_name).objects:
+                raise ObjectNotFound(type_name, object_id)
+
+        if batch.is_empty():
+            return WriteResult(
+                new_states={t: account.state(t) for t in batch.if_in_state},
+                modseqs={},
+                account_modseq=account.modseq,
+            )
+
+        self._accounts[account_id] = account
+        modseqs: dict[tuple[str, str], int] = {}
+        touched: dict[str, str] = {}
+
+        def stamp(type_name: str, object_id: str) -> tuple[_TypeData, int]:
+            account.modseq += 1
+            data = account.type(type_name)
+            data.state = account.modseq
+            modseqs[(type_name, object_id)] = account.modseq
+            touched[type_name] = str(account.modseq)
+            return data, account.modseq
+
+        for type_name, object_id, text in creates:
+            data, modseq = stamp(type_name, object_id)
+            data.objects[object_id] = text
+            data.log[object_id] = _Entry(last=modseq, born=modseq)
+        for type_name, object_id, text in updates:
+            data, modseq = stamp(type_name, object_id)
+            data.objects[object_id] = text
+            data.log[object_id].last = modseq
+        for type_name, object_id in batch.destroys:
+            data, modseq = stamp(type_name, object_id)
+            del data.objects[object_id]
+            entry = data.log[object_id]
+            entry.last = modseq
+            entry.destroyed = True
+
+        new_states = {t: account.state(t) for t in batch.if_in_state}
+        new_states.update(touched)
+        result = WriteResult(new_states=new_states, modseqs=modseqs, account_modseq=account.modseq)
+        await self.notifier.publish(StateChange(account_id, dict(touched)))
+        return result
+
+    async def destroy_account(self, account_id: str) -> None:
+        check_account_id(account_id)
+        self._accounts.pop(account_id, None)
+        if self._blobs is not None:
+            self._blobs.drop_account(account_id)
+
+    async def current_state(self, account_id: str, type_name: str) -> str:
+        return self._account(account_id).state(type_name)
+
+    async def current_states(self, account_id: str, type_names: list[str]) -> dict[str, str]:
+        account = self._account(account_id)
+        return {t: account.state(t) for t in type_names}
+
+    async def account_modseq(self, account_id: str) -> int:
+        return self._account(account_id).modseq
+
+    async def changes_since(
+        self, account_id: str, type_name: str, since_state: str, max_changes: int | None
+    ) -> Changes:
+        account = self._account(account_id)
+        since = parse_state(since_state, account.modseq)
+        if max_changes is not None and max_changes < 1:
+            raise ValueError("max_changes must be positive")
+        data = account.types.get(type_name) or _TypeData()
+        if since.position < data.floor:
+            raise CannotCalculateChanges(
+                f"{type_name}: the change log starts after state {since_state!r}"
+            )
+        pending = sorted(
+            ((entry.last, object_id, entry) for object_id, entry in data.log.items()
+             if entry.last > since.position),
+            key=lambda item: item[0],
+        )
+        has_more = max_changes is not None and len(pending) > max_changes
+        examined = pending[:max_changes] if has_more else pending
+        created: list[str] = []
+        updated: list[str] = []
+        destroyed: list[str] = []
+        for _, object_id, entry in examined:
+            if since.is_new(entry.born, entry.last):
+                if not entry.destroyed:
+                    created.append(object_id)
+            elif entry.destroyed:
+                destroyed.append(object_id)
+            else:
+                updated.append(object_id)
+        # a page ends exactly at its last examined change; the last page at the newest state
+        new_state = (
+            since.after(examined[-1][0], account.modseq) if has_more
+            else str(max(since.position, data.state))
+        )
+        return Changes(
+            old_state=since_state,
+            new_state=new_state,
+            has_more=has_more,
+            created=tuple(created),
+            updated=tuple(updated),
+            destroyed=tuple(destroyed),
+        )
+
+    async def compact(self, account_id: str, type_name: str, keep_after_state: str) -> None:
+        account = self._account(account_id)
+        keep_after = parse_state(keep_after_state, account.modseq).position
+        existing = account.types.get(type_name)
+        if keep_after <= (existing.floor if existing is not None else 0):
+            return
+        # keep_after > 0 is a modseq this account handed out, so the account is stored
+        data = account.type(type_name)
+        for object_id in [i for i, e in data.log.items() if e.destroyed and e.last <= keep_after]:
+            del data.log[object_id]
+        data.floor = max(data.floor, keep_after)
+
+
+# -- blobs ------------------------------------------------------------------------------------
+
+
+def blob_id_for(digest: str) -> str:
+    """The blob id of content whose SHA-256 hex digest is ``digest``."""
+    return "B" + digest
+
+
+def check_range(offset: int, length: int | None) -> None:
+    if offset < 0 or (length is not None and length < 0):
+        raise ValueError("offset and length must not be negative")
+
+
+@implementer(IBlobUpload)
+class MemoryBlobUpload:
+    def __init__(self, commit: Callable[[str, bytes], BlobInfo]) -> None:
+        self._commit = commit
+        self._chunks: list[bytes] = []
+        self._hash = hashlib.sha256()
+        self._finished = False
+        self.size = 0
+
+    def _check_open(self) -> None:
+        if self._finished:
+            raise ValueError("this upload is already committed or aborted")
+
+    async def write(self, chunk: bytes) -> None:
+        self._check_open()
+        self._chunks.append(bytes(chunk))
+        self._hash.update(chunk)
+        self.size += len(chunk)
+
+    async def commit(self) -> BlobInfo:
+        self._check_open()
+        self._finished = True
+        data, self._chunks = b"".join(self._chunks), []
+        return self._commit(blob_id_for(self._hash.hexdigest()), data)
+
+    async def abort(self) -> None:
+        self._finished = True
+        self._chunks = []
+
+
+@implementer(IBlobStore)
+class MemoryBlobStore:
+    def __init__(self) -> None:
+        self._blobs: dict[str, dict[str, bytes]] = {}
+
+    def _store(self, account_id: str, blob_id: str, data: bytes) -> BlobInfo:
+        self._blobs.setdefault(account_id, {}).setdefault(blob_id, data)
+        return BlobInfo(blob_id, len(data))
+
+    def _find(self, account_id: str, blob_id: str) -> bytes:
+        check_account_id(account_id)
+        try:
+            return self._blobs[account_id][blob_id]
+        except KeyError:
+            raise BlobNotFound(blob_id) from None
+
+    def drop_account(self, account_id: str) -> None:
+        self._blobs.pop(account_id, None)
+
+    async def put(self, account_id: str, data: bytes) -> BlobInfo:
+        check_account_id(account_id)
+        data = bytes(data)
+        return self._store(account_id, blob_id_for(hashlib.sha256(data).hexdigest()), data)
+
+    async def open_upload(self, account_id: str) -> MemoryBlobUpload:
+        check_account_id(account_id)
+        return MemoryBlobUpload(lambda blob_id, data: self._store(account_id, blob_id, data))
+
+    async def get(
+        self, account_id: str, blob_id: str, offset: int = 0, length: int | None = None
+    ) -> bytes:
+        check_range(offset, length)
+        data = self._find(account_id, blob_id)
+        return data[offset:] if length is None else data[offset:offset + length]
+
+    async def stat(self, account_id: str, blob_id: str) -> BlobInfo:
+        return BlobInfo(blob_id, len(self._find(account_id, blob_id)))
+
+    async def delete(self, account_id: str, blob_id: str) -> None:
+        check_account_id(account_id)
+        self._blobs.get(account_id, {}).pop(blob_id, None)
+
+
+__all__ = [
+    "MemoryAccountStore",
+    "MemoryBlobStore",
+    "MemoryBlobUpload",
+    "MemoryNotifier",
+]

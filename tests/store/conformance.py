@@ -1,0 +1,832 @@
+"""One conformance mixin per store interface, run against every backend.
+
+A module subclasses each mixin and provides the fixtures:
+``store`` — a fresh, empty StoreBundle;
+``peer_store`` — a second StoreBundle over the same data, as another process would open it
+(the in-memory backend has no other process and hands out ``store`` itself).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer, reactor, task
+from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from stalwart_tx.store.backend import StoreBundle
+from stalwart_tx.store.errors import (
+    BlobNotFound,
+    CannotCalculateChanges,
+    InvalidState,
+    ObjectExists,
+    ObjectNotFound,
+    PrincipalExists,
+    PrincipalNotFound,
+    StateMismatch,
+    TokenNotFound,
+)
+from stalwart_tx.store.interfaces import (
+    IAccountStore,
+    IBlobStore,
+    IBlobUpload,
+    IChangeLog,
+    IDirectory,
+    INotifier,
+    ISubscription,
+)
+from stalwart_tx.store.records import Changes, StateChange, TokenRecord, WriteBatch
+
+A = "acct1"
+B = "acct2"
+
+
+async def sleep(seconds: float) -> None:
+    await task.deferLater(reactor, seconds, lambda: None)
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until ``check()`` holds: notifications cross a real network in the Redis backend."""
+    waited = 0.0
+    while not check():
+        if waited > timeout:
+            raise AssertionError("condition not reached in time")
+        await sleep(0.01)
+        waited += 0.01
+
+
+async def gather(*coroutines: Any) -> list[Any]:
+    return await defer.gatherResults(
+        [defer.Deferred.fromCoroutine(c) for c in coroutines], consumeErrors=True
+    )
+
+
+class Recorder:
+    """A listener that remembers what it got."""
+
+    def __init__(self) -> None:
+        self.changes: list[StateChange] = []
+
+    def __call__(self, change: StateChange) -> None:
+        self.changes.append(change)
+
+
+async def snapshot(store: StoreBundle, account: str, types: list[str]) -> Any:
+    """Everything observable about an account, to prove a failed write changed nothing."""
+    objects = {t: await store.accounts.get(account, t, None) for t in types}
+    return (
+        objects,
+        await store.changes.current_states(account, types),
+        await store.changes.account_modseq(account),
+        {t: await store.changes.changes_since(account, t, "0", None) for t in types},
+    )
+
+
+async def page_through(
+    store: StoreBundle, account: str, type_name: str, since: str, max_changes: int | None
+) -> tuple[list[Changes], str]:
+    pages = []
+    state = since
+    while True:
+        page = await store.changes.changes_since(account, type_name, state, max_changes)
+        pages.append(page)
+        assert page.old_state == state
+        state = page.new_state
+        if max_changes is not None:
+            assert len(page.created) + len(page.updated) + len(page.destroyed) <= max_changes
+        if not page.has_more:
+            return pages, state
+        assert len(pages) < 1000
+
+
+class AccountStoreConformance:
+    """IAccountStore together with its IChangeLog."""
+
+    def test_provides_interfaces(self, store: StoreBundle) -> None:
+        assert verifyObject(IAccountStore, store.accounts)
+        assert verifyObject(IChangeLog, store.changes)
+
+    @pytest_twisted.ensureDeferred
+    async def test_empty_account(self, store: StoreBundle) -> None:
+        assert await store.accounts.get(A, "Email", None) == {}
+        assert await store.accounts.get(A, "Email", ["x"]) == {}
+        assert await store.accounts.list_ids(A, "Email") == []
+        assert await store.changes.current_state(A, "Email") == "0"
+        assert await store.changes.current_states(A, ["Email", "Mailbox"]) == {
+            "Email": "0", "Mailbox": "0"}
+        assert await store.changes.account_modseq(A) == 0
+        changes = await store.changes.changes_since(A, "Email", "0", None)
+        assert changes == Changes("0", "0", False, (), (), ())
+
+    @pytest_twisted.ensureDeferred
+    async def test_atomic_write_across_types(self, store: StoreBundle) -> None:
+        batch = (
+            WriteBatch()
+            .create("Mailbox", "m1", {"name": "Inbox"})
+            .create("Email", "e1", {"subject": "one", "mailboxIds": {"m1": True}})
+            .create("Email", "e2", {"subject": "two"})
+        )
+        result = await store.accounts.write(A, batch)
+        assert dict(result.modseqs) == {
+            ("Mailbox", "m1"): 1, ("Email", "e1"): 2, ("Email", "e2"): 3}
+        assert dict(result.new_states) == {"Mailbox": "1", "Email": "3"}
+        assert result.account_modseq == 3
+        assert await store.accounts.get(A, "Email", None) == {
+            "e1": {"subject": "one", "mailboxIds": {"m1": True}},
+            "e2": {"subject": "two"},
+        }
+        assert await store.accounts.get(A, "Mailbox", ["m1", "zz"]) == {"m1": {"name": "Inbox"}}
+        assert sorted(await store.accounts.list_ids(A, "Email")) == ["e1", "e2"]
+        assert await store.changes.current_states(A, ["Mailbox", "Email", "Thread"]) == {
+            "Mailbox": "1", "Email": "3", "Thread": "0"}
+        assert await store.changes.account_modseq(A) == 3
+
+    @pytest_twisted.ensureDeferred
+    async def test_modseq_order_is_creates_updates_destroys(self, store: StoreBundle) -> None:
+        await store.accounts.write(A, WriteBatch().create("T", "a", {}).create("T", "b", {}))
+        batch = WriteBatch().destroy("T", "a").update("T", "b", {"v": 1}).create("U", "c", {})
+        result = await store.accounts.write(A, batch)
+        assert dict(result.modseqs) == {("U", "c"): 3, ("T", "b"): 4, ("T", "a"): 5}
+        assert dict(result.new_states) == {"U": "3", "T": "5"}
+        assert result.account_modseq == 5
+        assert await store.accounts.get(A, "T", None) == {"b": {"v": 1}}
+
+    @pytest_twisted.ensureDeferred
+    async def test_values_round_trip_as_copies(self, store: StoreBundle) -> None:
+        value = {
+            "text": "grüße \u2603 \"quoted\" / \\ \n",
+            "big": 2**60, "neg": -7, "float": 1.5, "t": True, "f": False, "none": None,
+            "list": [], "obj": {}, "nested": [{"a": [1, 2, {"b": []}]}],
+            "numeric_string": "123",
+        }
+        await store.accounts.write(A, WriteBatch().create("T", "x", value))
+        got = await store.accounts.get(A, "T", ["x"])
+        assert got == {"x": value}
+        got["x"]["text"] = "changed"
+        assert (await store.accounts.get(A, "T", ["x"]))["x"]["text"] == value["text"]
+
+    @pytest_twisted.ensureDeferred
+    async def test_value_must_be_json_object(self, store: StoreBundle) -> None:
+        with pytest.raises(ValueError):
+            await store.accounts.write(
+                A, WriteBatch().create("T", "ok", {}).create("T", "bad", [1])  # type: ignore[arg-type]
+            )
+        assert await store.accounts.get(A, "T", None) == {}
+        assert await store.changes.account_modseq(A) == 0
+
+    @pytest_twisted.ensureDeferred
+    async def test_account_ids_that_would_break_the_key_space(self, store: StoreBundle) -> None:
+        for bad in ("", "a{b", "a}b"):
+            with pytest.raises(ValueError):
+                await store.accounts.write(bad, WriteBatch().create("T", "x", {}))
+
+    @pytest_twisted.ensureDeferred
+    async def test_failed_writes_apply_nothing(self, store: StoreBundle) -> None:
+        await store.accounts.write(
+            A, WriteBatch().create("Mailbox", "m1", {"n": 1}).create("Email", "e1", {"n": 1})
+        )
+        before = await snapshot(store, A, ["Mailbox", "Email", "Thread"])
+        recorder = Recorder()
+        subscription = await store.notifier.subscribe(recorder)
+        failing: list[tuple[WriteBatch, type[Exception]]] = [
+            (WriteBatch().create("Thread", "t1", {}).create("Email", "e1", {}), ObjectExists),
+            (WriteBatch().create("Thread", "t1", {}).update("Email", "nope", {}), ObjectNotFound),
+            (WriteBatch().create("Thread", "t1", {}).destroy("Mailbox", "nope"), ObjectNotFound),
+            (
+                WriteBatch().create("Thread", "t1", {}).update("Email", "e1", {"n": 2})
+                .require_state("Email", "1"),
+                StateMismatch,
+            ),
+            (WriteBatch().require_state("Mailbox", "999"), StateMismatch),
+        ]
+        for batch, error in failing:
+            with pytest.raises(error):
+                await store.accounts.write(A, batch)
+            assert await snapshot(store, A, ["Mailbox", "Email", "Thread"]) == before
+        # a later good write is the first thing a subscriber hears of
+        await store.accounts.write(A, WriteBatch().create("Thread", "t1", {}))
+        await eventually(lambda: bool(recorder.changes))
+        await sleep(0.05)
+        assert recorder.changes == [StateChange(A, {"Thread": "3"})]
+        await subscription.cancel()
+
+    @pytest_twisted.ensureDeferred
+    async def test_error_details(self, store: StoreBundle) -> None:
+        await store.accounts.write(A, WriteBatch().create("Email", "e1", {}))
+        with pytest.raises(ObjectExists) as exists:
+            await store.accounts.write(A, WriteBatch().create("Email", "e1", {}))
+        assert (exists.value.type_name, exists.value.object_id) == ("Email", "e1")
+        with pytest.raises(ObjectNotFound) as missing:
+            await store.accounts.write(A, WriteBatch().update("Email", "e9", {}))
+        assert (missing.value.type_name, missing.value.object_id) == ("Email", "e9")
+        with pytest.raises(StateMismatch) as mismatch:
+            await store.accounts.write(
+                A, WriteBatch().create("Email", "e2", {}).require_state("Email", "0")
+            )
+        assert (mismatch.value.type_name, mismatch.value.expected, mismatch.value.actual) == (
+            "Email", "0", "1")
+        # state is checked before objects
+        with pytest.raises(StateMismatch):
+            await store.accounts.write(
+                A, WriteBatch().create("Email", "e1", {}).require_state("Email", "0")
+            )
+
+    @pytest_twisted.ensureDeferred
+    async def test_conditional_write(self, store: StoreBundle) -> None:
+        first = await store.accounts.write(A, WriteBatch().create("Email", "e1", {}))
+        result = await store.accounts.write(
+            A,
+            WriteBatch().update("Email", "e1", {"v": 2})
+            .require_state("Email", first.new_states["Email"])
+            .require_state("Mailbox", "0"),
+        )
+        assert dict(result.new_states) == {"Email": "2", "Mailbox": "0"}
+
+    @pytest_twisted.ensureDeferred
+    async def test_empty_batch(self, store: StoreBundle) -> None:
+        await store.accounts.write(A, WriteBatch().create("Email", "e1", {}))
+        result = await store.accounts.write(
+            A, WriteBatch().require_state("Email", "1").require_state("Mailbox", "0")
+        )
+        assert dict(result.new_states) == {"Email": "1", "Mailbox": "0"}
+        assert dict(result.modseqs) == {}
+        assert result.account_modseq == 1
+        assert await store.changes.account_modseq(A) == 1
+        nothing = await store.accounts.write(B, WriteBatch())
+        assert (dict(nothing.new_states), nothing.account_modseq) == ({}, 0)
+
+    @pytest_twisted.ensureDeferred
+    async def test_accounts_are_separate(self, store: StoreBundle) -> None:
+        await store.accounts.write(A, WriteBatch().create("Email", "e1", {"a": 1}))
+        await store.accounts.write(B, WriteBatch().create("Email", "e1", {"b": 1}))
+        assert await store.accounts.get(A, "Email", None) == {"e1": {"a": 1}}
+        assert await store.accounts.get(B, "Email", None) == {"e1": {"b": 1}}
+        assert await store.changes.account_modseq(B) == 1
+
+    @pytest_twisted.ensureDeferred
+    async def test_changes_collapse(self, store: StoreBundle) -> None:
+        w = store.accounts.write
+        await w(A, WriteBatch().create("T", "upd", {}).create("T", "gone", {})
+                .create("T", "upd_gone", {}).create("T", "same", {}))
+        since = await store.changes.current_state(A, "T")
+        await w(A, WriteBatch().create("T", "new", {}).create("T", "new_upd", {})
+                .create("T", "new_gone", {}))
+        await w(A, WriteBatch().update("T", "new_upd", {"v": 1}).update("T", "upd", {"v": 1})
+                .update("T", "upd_gone", {"v": 1}))
+        await w(A, WriteBatch().destroy("T", "new_gone").destroy("T", "gone")
+                .destroy("T", "upd_gone"))
+        changes = await store.changes.changes_since(A, "T", since, None)
+        assert sorted(changes.created) == ["new", "new_upd"]
+        assert changes.updated == ("upd",)
+        assert sorted(changes.destroyed) == ["gone", "upd_gone"]
+        assert not changes.has_more
+        assert changes.old_state == since
+        assert changes.new_state == await store.changes.current_state(A, "T")
+        # from the very beginning, objects created and destroyed since are not mentioned
+        everything = await store.changes.changes_since(A, "T", "0", None)
+        assert sorted(everything.created) == ["new", "new_upd", "same", "upd"]
+        assert everything.updated == everything.destroyed == ()
+        # nothing since now
+        now = await store.changes.changes_since(A, "T", changes.new_state, None)
+        assert (now.created, now.updated, now.destroyed, now.has_more) == ((), (), (), False)
+        assert now.new_state == changes.new_state
+
+    @pytest_twisted.ensureDeferred
+    async def test_changes_are_in_modseq_order(self, store: StoreBundle) -> None:
+        for name in ["c", "a", "b"]:
+            await store.accounts.write(A, WriteBatch().create("T", name, {}))
+        assert (await store.changes.changes_since(A, "T", "0", None)).created == ("c", "a", "b")
+        await store.accounts.write(A, WriteBatch().update("T", "a", {}))
+        await store.accounts.write(A, WriteBatch().update("T", "c", {}))
+        assert (await store.changes.changes_since(A, "T", "3", None)).updated == ("a", "c")
+
+    @pytest_twisted.ensureDeferred
+    async def test_state_of_an_untouched_type_after_other_writes(self, store: StoreBundle) -> None:
+        await store.accounts.write(A, WriteBatch().create("T", "x", {}))
+        await store.accounts.write(A, WriteBatch().create("U", "y", {}))
+        state_t = await store.changes.current_state(A, "T")
+        changes = await store.changes.changes_since(A, "T", state_t, None)
+        assert changes.new_state == state_t
+        # an account-wide position newer than the type's last change is still a valid start
+        changes = await store.changes.changes_since(A, "T", "2", None)
+        assert (changes.created, changes.new_state) == ((), "2")
+
+    @pytest_twisted.ensureDeferred
+    async def test_paging_never_skips_or_repeats(self, store: StoreBundle) -> None:
+        w = store.accounts.write
+        await w(A, WriteBatch().create("T", "a", {}).create("T", "b", {}).create("U", "u1", {})
+                .create("T", "c", {}))
+        since = await store.changes.current_state(A, "T")
+        await w(A, WriteBatch().create("T", "d", {}).create("T", "e", {}).create("U", "u2", {}))
+        await w(A, WriteBatch().update("T", "a", {"v": 1}).destroy("T", "b"))
+        await w(A, WriteBatch().create("T", "f", {}).update("U", "u1", {}))
+        await w(A, WriteBatch().destroy("T", "e").update("T", "d", {"v": 1}))
+        await w(A, WriteBatch().create("T", "g", {}).destroy("T", "f"))
+        await w(A, WriteBatch().update("T", "c", {"v": 1}).create("T", "h", {}))
+        for start in ["0", since]:
+            whole = await store.changes.changes_since(A, "T", start, None)
+            assert not whole.has_more
+            total = len(whole.created) + len(whole.updated) + len(whole.destroyed)
+            for max_changes in range(1, total + 4):
+                pages, final = await page_through(store, A, "T", start, max_changes)
+                assert final == whole.new_state
+                for kind in ("created", "updated", "destroyed"):
+                    ids = [i for page in pages for i in getattr(page, kind)]
+                    assert len(ids) == len(set(ids)), (kind, max_changes, pages)
+                    assert sorted(ids) == sorted(getattr(whole, kind)), (kind, max_changes)
+                mentioned = [
+                    i for p in pages for i in p.created + p.updated + p.destroyed
+                ]
+                assert len(mentioned) == len(set(mentioned))
+                for page in pages[:-1]:
+                    assert page.has_more
+                assert not pages[-1].has_more
+
+    @pytest_twisted.ensureDeferred
+    async def test_intermediate_state_ends_at_last_examined_change(
+        self, store: StoreBundle
+    ) -> None:
+        for name in ["a", "b", "c"]:
+            await store.accounts.write(A, WriteBatch().create("T", name, {}))
+            await store.accounts.write(A, WriteBatch().create("U", name, {}))
+        first = await store.changes.changes_since(A, "T", "0", 2)
+        assert (first.created, first.has_more) == (("a", "b"), True)
+        second = await store.changes.changes_since(A, "T", first.new_state, 2)
+        assert (second.created, second.has_more, second.new_state) == (("c",), False, "5")
+        # a client that stopped paging resumes later from where it stopped
+        await store.accounts.write(A, WriteBatch().update("T", "a", {}).create("T", "d", {}))
+        later = await store.changes.changes_since(A, "T", first.new_state, None)
+        assert (later.created, later.updated, later.has_more) == (("c", "d"), ("a",), False)
+        # objects created after the paging began and changed after the page are still new
+        await store.accounts.write(B, WriteBatch().create("T", "x", {}).create("T", "gone", {})
+                                   .create("T", "y", {}))
+        await store.accounts.write(B, WriteBatch().update("T", "x", {}).destroy("T", "gone"))
+        page = await store.changes.changes_since(B, "T", "0", 1)
+        assert (page.created, page.has_more) == (("y",), True)
+        page = await store.changes.changes_since(B, "T", page.new_state, 1)
+        assert (page.created, page.updated, page.destroyed) == (("x",), (), ())
+        page = await store.changes.changes_since(B, "T", page.new_state, 1)
+        assert (page.created, page.updated, page.destroyed, page.has_more) == ((), (), (), False)
+
+    @pytest_twisted.ensureDeferred
+    async def test_invalid_states(self, store: StoreBundle) -> None:
+        await store.accounts.write(A, WriteBatch().create("T", "a", {}).create("T", "b", {}))
+        for bad in ["", "abc", "-1", "01", "1.0", " 1", "3", "99", "\u0661", "x1",
+                    "1:2", "1:0", "2:1:1", "2:0:3", "2:2:2", "2:", ":1", "2:01:2", "1:0:1:1"]:
+            with pytest.raises(InvalidState):
+                await store.changes.changes_since(A, "T", bad, None)
+        assert issubclass(InvalidState, CannotCalculateChanges)
+        with pytest.raises(InvalidState):
+            await store.changes.changes_since(B, "T", "1", None)
+        with pytest.raises(InvalidState):
+            await store.changes.compact(A, "T", "5")
+
+    @pytest_twisted.ensureDeferred
+    async def test_compact(self, store: StoreBundle) -> None:
+        w = store.accounts.write
+        await w(A, WriteBatch().create("T", "a", {}).create("T", "b", {}).create("T", "c", {}))
+        await w(A, WriteBatch().destroy("T", "a").update("T", "b", {}))
+        keep = await store.changes.current_state(A, "T")  # "5"
+        await w(A, WriteBatch().destroy("T", "b").create("T", "d", {}))
+        before = await store.changes.changes_since(A, "T", keep, None)
+        await store.changes.compact(A, "T", keep)
+        for old in ["0", "1", "4"]:
+            with pytest.raises(CannotCalculateChanges) as raised:
+                await store.changes.changes_since(A, "T", old, None)
+            assert not isinstance(raised.value, InvalidState)
+        assert await store.changes.changes_since(A, "T", keep, None) == before
+        assert before.created == ("d",) and before.destroyed == ("b",)
+        # compacting to an older state never lowers the floor
+        await store.changes.compact(A, "T", "2")
+        with pytest.raises(CannotCalculateChanges):
+            await store.changes.changes_since(A, "T", "4", None)
+        # other types keep their whole log
+        await w(A, WriteBatch().create("U", "x", {}))
+        assert (await store.changes.changes_since(A, "U", "0", None)).created == ("x",)
+        # objects stay; only the change log is shorter
+        assert sorted(await store.accounts.list_ids(A, "T")) == ["c", "d"]
+        await store.changes.compact(A, "Never", "0")
+
+    @pytest_twisted.ensureDeferred
+    async def test_concurrent_writes(self, store: StoreBundle) -> None:
+        results = await gather(*[
+            store.accounts.write(A, WriteBatch().create("Email", f"e{i}", {"i": i})
+                                 .create("Mailbox", f"m{i}", {}))
+            for i in range(50)
+        ])
+        modseqs = [m for r in results for m in r.modseqs.values()]
+        assert sorted(modseqs) == list(range(1, 101))
+        assert await store.changes.account_modseq(A) == 100
+        assert await store.changes.current_state(A, "Mailbox") == "100" or (
+            await store.changes.current_state(A, "Email") == "100")
+        assert len(await store.accounts.list_ids(A, "Email")) == 50
+        changes = await store.changes.changes_since(A, "Email", "0", None)
+        assert len(changes.created) == 50
+
+    @pytest_twisted.ensureDeferred
+    async def test_write_notifies(self, store: StoreBundle) -> None:
+        recorder = Recorder()
+        subscription = await store.notifier.subscribe(recorder)
+        await store.accounts.write(
+            A, WriteBatch().create("Mailbox", "m", {}).create("Email", "e", {})
+        )
+        await eventually(lambda: bool(recorder.changes))
+        assert recorder.changes == [StateChange(A, {"Mailbox": "1", "Email": "2"})]
+        await subscription.cancel()
+
+    @pytest_twisted.ensureDeferred
+    async def test_destroy_account(self, store: StoreBundle) -> None:
+        await store.accounts.write(A, WriteBatch().create("Email", "e", {}).create("M", "m", {}))
+        await store.accounts.write(A, WriteBatch().destroy("M", "m"))
+        await store.changes.compact(A, "M", "1")
+        await store.accounts.write(B, WriteBatch().create("Email", "e", {"b": 1}))
+        blob = await store.blobs.put(A, b"data of A")
+        await store.blobs.put(B, b"data of A")
+        await store.accounts.destroy_account(A)
+        assert await store.accounts.get(A, "Email", None) == {}
+        assert await store.accounts.list_ids(A, "M") == []
+        assert await store.changes.account_modseq(A) == 0
+        assert await store.changes.current_state(A, "Email") == "0"
+        assert (await store.changes.changes_since(A, "M", "0", None)).destroyed == ()
+        with pytest.raises(BlobNotFound):
+            await store.blobs.get(A, blob.blob_id)
+        assert await store.blobs.get(B, blob.blob_id) == b"data of A"
+        assert await store.accounts.get(B, "Email", None) == {"e": {"b": 1}}
+        await store.accounts.destroy_account(A)  # again: nothing left, no error
+        # the account can start over
+        result = await store.accounts.write(A, WriteBatch().create("Email", "e", {}))
+        assert result.account_modseq == 1
+
+
+class BlobStoreConformance:
+    @pytest_twisted.ensureDeferred
+    async def test_provides_interfaces(self, store: StoreBundle) -> None:
+        assert verifyObject(IBlobStore, store.blobs)
+        upload = await store.blobs.open_upload(A)
+        assert verifyObject(IBlobUpload, upload)
+        await upload.abort()
+
+    @pytest_twisted.ensureDeferred
+    async def test_put_get_stat(self, store: StoreBundle) -> None:
+        data = bytes(range(256)) * 10
+        info = await store.blobs.put(A, data)
+        assert info.blob_id == "B" + hashlib.sha256(data).hexdigest()
+        assert info.size == len(data)
+        assert await store.blobs.get(A, info.blob_id) == data
+        assert await store.blobs.stat(A, info.blob_id) == info
+
+    @pytest_twisted.ensureDeferred
+    async def test_content_that_looks_like_text_or_numbers(self, store: StoreBundle) -> None:
+        for data in [b"123", b"1.5", b"-7", "grüße".encode(), b"\xff\xfe", b"\r\n", b""]:
+            info = await store.blobs.put(A, data)
+            got = await store.blobs.get(A, info.blob_id)
+            assert got == data and isinstance(got, bytes)
+            assert (await store.blobs.stat(A, info.blob_id)).size == len(data)
+
+    @pytest_twisted.ensureDeferred
+    async def test_ranges(self, store: StoreBundle) -> None:
+        data = b"0123456789"
+        blob_id = (await store.blobs.put(A, data)).blob_id
+        get = store.blobs.get
+        assert await get(A, blob_id, 0, 3) == b"012"
+        assert await get(A, blob_id, 4) == b"456789"
+        assert await get(A, blob_id, 4, 2) == b"45"
+        assert await get(A, blob_id, 8, 100) == b"89"
+        assert await get(A, blob_id, 10) == b""
+        assert await get(A, blob_id, 50, 5) == b""
+        assert await get(A, blob_id, 3, 0) == b""
+        with pytest.raises(ValueError):
+            await get(A, blob_id, -1)
+        with pytest.raises(ValueError):
+            await get(A, blob_id, 0, -1)
+        with pytest.raises(BlobNotFound):
+            await get(A, "B" + "0" * 64, 0, 0)
+
+    @pytest_twisted.ensureDeferred
+    async def test_missing_and_delete(self, store: StoreBundle) -> None:
+        for bad in ["B" + "0" * 64, "nonsense", "B{x}", ""]:
+            with pytest.raises(BlobNotFound):
+                await store.blobs.get(A, bad)
+            with pytest.raises(BlobNotFound):
+                await store.blobs.stat(A, bad)
+            await store.blobs.delete(A, bad)
+        info = await store.blobs.put(A, b"x")
+        await store.blobs.delete(A, info.blob_id)
+        with pytest.raises(BlobNotFound):
+            await store.blobs.get(A, info.blob_id)
+        await store.blobs.delete(A, info.blob_id)
+
+    @pytest_twisted.ensureDeferred
+    async def test_dedupe(self, store: StoreBundle) -> None:
+        first = await store.blobs.put(A, b"same")
+        second = await store.blobs.put(A, b"same")
+        assert first == second
+        assert await store.blobs.get(A, first.blob_id) == b"same"
+
+    @pytest_twisted.ensureDeferred
+    async def test_accounts_are_isolated(self, store: StoreBundle) -> None:
+        info = await store.blobs.put(A, b"secret of A")
+        with pytest.raises(BlobNotFound):
+            await store.blobs.get(B, info.blob_id)
+        with pytest.raises(BlobNotFound):
+            await store.blobs.stat(B, info.blob_id)
+        await store.blobs.delete(B, info.blob_id)
+        assert await store.blobs.get(A, info.blob_id) == b"secret of A"
+        same = await store.blobs.put(B, b"secret of A")
+        await store.blobs.delete(B, same.blob_id)
+        assert await store.blobs.get(A, info.blob_id) == b"secret of A"
+
+    @pytest_twisted.ensureDeferred
+    async def test_streamed_upload(self, store: StoreBundle) -> None:
+        chunks = [b"first,", bytes(range(256)) * 100, b"", b"last"]
+        upload = await store.blobs.open_upload(A)
+        for chunk in chunks:
+            await upload.write(chunk)
+        assert upload.size == sum(map(len, chunks))
+        info = await upload.commit()
+        data = b"".join(chunks)
+        assert info == await store.blobs.put(A, data)
+        assert await store.blobs.get(A, info.blob_id) == data
+        with pytest.raises(ValueError):
+            await upload.write(b"more")
+        # uploading content that is already there yields the same blob
+        again = await store.blobs.open_upload(A)
+        await again.write(data)
+        assert await again.commit() == info
+        assert await store.blobs.get(A, info.blob_id) == data
+
+    @pytest_twisted.ensureDeferred
+    async def test_empty_upload(self, store: StoreBundle) -> None:
+        upload = await store.blobs.open_upload(A)
+        info = await upload.commit()
+        assert info.size == 0
+        assert await store.blobs.get(A, info.blob_id) == b""
+
+    @pytest_twisted.ensureDeferred
+    async def test_abort(self, store: StoreBundle) -> None:
+        upload = await store.blobs.open_upload(A)
+        await upload.write(b"never kept")
+        await upload.abort()
+        with pytest.raises(BlobNotFound):
+            await store.blobs.get(A, "B" + hashlib.sha256(b"never kept").hexdigest())
+        with pytest.raises(ValueError):
+            await upload.commit()
+
+
+class NotifierConformance:
+    @pytest_twisted.ensureDeferred
+    async def test_provides_interfaces(self, store: StoreBundle) -> None:
+        assert verifyObject(INotifier, store.notifier)
+        subscription = await store.notifier.subscribe(Recorder())
+        assert verifyObject(ISubscription, subscription)
+        await subscription.cancel()
+
+    @pytest_twisted.ensureDeferred
+    async def test_publish_reaches_every_listener(self, store: StoreBundle) -> None:
+        first, second = Recorder(), Recorder()
+        sub1 = await store.notifier.subscribe(first)
+        sub2 = await store.notifier.subscribe(second)
+        change = StateChange(A, {"Email": "7", "Mailbox": "3"})
+        await store.notifier.publish(change)
+        await eventually(lambda: bool(first.changes and second.changes))
+        assert first.changes == second.changes == [change]
+        await sub1.cancel()
+        await sub2.cancel()
+
+    @pytest_twisted.ensureDeferred
+    async def test_cancel(self, store: StoreBundle) -> None:
+        cancelled, kept = Recorder(), Recorder()
+        subscription = await store.notifier.subscribe(cancelled)
+        other = await store.notifier.subscribe(kept)
+        await subscription.cancel()
+        await store.notifier.publish(StateChange(A, {"Email": "1"}))
+        await eventually(lambda: bool(kept.changes))
+        assert cancelled.changes == []
+        await subscription.cancel()  # twice is harmless
+        await other.cancel()
+
+    @pytest_twisted.ensureDeferred
+    async def test_failing_listeners_harm_no_other(self, store: StoreBundle) -> None:
+        def broken(change: StateChange) -> None:
+            raise RuntimeError("listener bug")
+
+        async def broken_later(change: StateChange) -> None:
+            await sleep(0)
+            raise RuntimeError("async listener bug")
+
+        def broken_deferred(change: StateChange) -> defer.Deferred[None]:
+            return defer.fail(RuntimeError("deferred listener bug"))
+
+        failures: list[LogEvent] = []
+
+        @implementer(ILogObserver)
+        def observe(event: LogEvent) -> None:
+            if "log_failure" in event:
+                failures.append(event)
+
+        globalLogPublisher.addObserver(observe)
+        recorder = Recorder()
+        try:
+            subs = [await store.notifier.subscribe(b)
+                    for b in (broken, broken_later, broken_deferred, recorder)]
+            for n in range(3):
+                await store.notifier.publish(StateChange(A, {"Email": str(n)}))
+            await eventually(lambda: len(recorder.changes) == 3 and len(failures) == 9)
+            await sleep(0.02)
+        finally:
+            globalLogPublisher.removeObserver(observe)
+        for sub in subs:
+            await sub.cancel()
+        assert [c.changed["Email"] for c in recorder.changes] == ["0", "1", "2"]
+        # every failure was logged, none went unnoticed or was logged twice
+        assert len(failures) == 9
+        assert {str(e["log_failure"].value) for e in failures} == {
+            "listener bug", "async listener bug", "deferred listener bug"}
+
+    @pytest_twisted.ensureDeferred
+    async def test_changes_reach_another_store_instance(
+        self, store: StoreBundle, peer_store: StoreBundle
+    ) -> None:
+        here, there = Recorder(), Recorder()
+        sub_here = await store.notifier.subscribe(here)
+        sub_there = await peer_store.notifier.subscribe(there)
+        await peer_store.accounts.write(A, WriteBatch().create("Email", "e", {}))
+        await eventually(lambda: bool(here.changes and there.changes))
+        assert here.changes == there.changes == [StateChange(A, {"Email": "1"})]
+        await store.notifier.publish(StateChange(B, {"Mailbox": "9"}))
+        await eventually(lambda: len(there.changes) == 2)
+        assert there.changes[1] == StateChange(B, {"Mailbox": "9"})
+        await sub_here.cancel()
+        await sub_there.cancel()
+
+
+class DirectoryConformance:
+    def test_provides_interface(self, store: StoreBundle) -> None:
+        assert verifyObject(IDirectory, store.directory)
+
+    @pytest_twisted.ensureDeferred
+    async def test_create_get_find(self, store: StoreBundle) -> None:
+        d = store.directory
+        alice = await d.create_principal("  Alice@Example.COM ", "hash1")
+        assert alice.name == "alice@example.com"
+        assert alice.password_hash == "hash1"
+        assert alice.kind == "individual"
+        assert alice.created_at > 0
+        assert alice.id and "{" not in alice.id
+        assert await d.get_principal(alice.id) == alice
+        assert await d.find_principal("ALICE@example.com") == alice
+        group = await d.create_principal("team", None, kind="group")
+        assert (await d.get_principal(group.id)).kind == "group"
+        assert (await d.get_principal(group.id)).password_hash is None
+        with pytest.raises(PrincipalExists):
+            await d.create_principal("alice@EXAMPLE.com", "other")
+        with pytest.raises(ValueError):
+            await d.create_principal("   ", "x")
+        with pytest.raises(PrincipalNotFound):
+            await d.get_principal("a0000")
+        with pytest.raises(PrincipalNotFound):
+            await d.find_principal("bob")
+
+    @pytest_twisted.ensureDeferred
+    async def test_list_principals_sorted(self, store: StoreBundle) -> None:
+        d = store.directory
+        for name in ["carol", "Alice", "bob"]:
+            await d.create_principal(name, None)
+        assert [p.name for p in await d.list_principals()] == ["alice", "bob", "carol"]
+
+    @pytest_twisted.ensureDeferred
+    async def test_password_hash(self, store: StoreBundle) -> None:
+        d = store.directory
+        alice = await d.create_principal("alice", "old")
+        await d.set_password_hash(alice.id, "new")
+        assert (await d.find_principal("alice")).password_hash == "new"
+        assert (await d.list_principals())[0].password_hash == "new"
+        await d.set_password_hash(alice.id, None)
+        got = await d.get_principal(alice.id)
+        assert got.password_hash is None
+        assert (got.name, got.created_at, got.kind) == (alice.name, alice.created_at, alice.kind)
+        with pytest.raises(PrincipalNotFound):
+            await d.set_password_hash("a0000", "x")
+
+    @pytest_twisted.ensureDeferred
+    async def test_concurrent_creates_of_one_name(self, store: StoreBundle) -> None:
+        outcomes = await defer.DeferredList(
+            [defer.Deferred.fromCoroutine(store.directory.create_principal("dup", str(i)))
+             for i in range(10)],
+            consumeErrors=True,
+        )
+        winners = [value for ok, value in outcomes if ok]
+        losers = [value for ok, value in outcomes if not ok]
+        assert len(winners) == 1
+        assert all(f.check(PrincipalExists) for f in losers)
+        assert [p.id for p in await store.directory.list_principals()] == [winners[0].id]
+
+    @pytest_twisted.ensureDeferred
+    async def test_tokens(self, store: StoreBundle) -> None:
+        d = store.directory
+        alice = await d.create_principal("alice", None)
+        bob = await d.create_principal("bob", None)
+        t2 = TokenRecord("t2", alice.id, "h2", created_at=200.0, label="phone")
+        t1 = TokenRecord("t1", alice.id, "h1", created_at=100.0)
+        t3 = TokenRecord("t0", alice.id, "h3", created_at=200.0)
+        tb = TokenRecord("tb", bob.id, "hb", created_at=50.0)
+        for record in (t2, t1, t3, tb):
+            await d.add_token(record)
+        assert await d.get_token("t2") == t2
+        assert await d.list_tokens(alice.id) == [t1, t3, t2]
+        assert await d.list_tokens(bob.id) == [tb]
+        assert await d.list_tokens("a0000") == []
+        await d.revoke_token("t2")
+        with pytest.raises(TokenNotFound):
+            await d.get_token("t2")
+        with pytest.raises(TokenNotFound):
+            await d.revoke_token("t2")
+        assert await d.list_tokens(alice.id) == [t1, t3]
+        with pytest.raises(PrincipalNotFound):
+            await d.add_token(TokenRecord("tx", "a0000", "h", created_at=1.0))
+        with pytest.raises(TokenNotFound):
+            await d.get_token("tx")
+
+    @pytest_twisted.ensureDeferred
+    async def test_domains(self, store: StoreBundle) -> None:
+        d = store.directory
+        await d.add_domain("Example.ORG")
+        await d.add_domain("a.example")
+        with pytest.raises(PrincipalExists):
+            await d.add_domain("example.org")
+        assert await d.list_domains() == ["a.example", "example.org"]
+        await d.remove_domain("EXAMPLE.org")
+        with pytest.raises(PrincipalNotFound):
+            await d.remove_domain("example.org")
+        assert await d.list_domains() == ["a.example"]
+
+    @pytest_twisted.ensureDeferred
+    async def test_aliases(self, store: StoreBundle) -> None:
+        d = store.directory
+        alice = await d.create_principal("alice", None)
+        bob = await d.create_principal("bob", None)
+        await d.set_alias("Sales@Example.org", [alice.id, bob.id, alice.id])
+        assert await d.resolve_alias("sales@example.ORG") == [alice.id, bob.id]
+        await d.set_alias("sales@example.org", [bob.id])
+        assert await d.resolve_alias("sales@example.org") == [bob.id]
+        with pytest.raises(PrincipalNotFound):
+            await d.set_alias("sales@example.org", [alice.id, "a0000"])
+        assert await d.resolve_alias("sales@example.org") == [bob.id]
+        with pytest.raises(PrincipalNotFound):
+            await d.set_alias("new@example.org", ["a0000"])
+        assert await d.resolve_alias("new@example.org") == []
+        await d.remove_alias("SALES@example.org")
+        assert await d.resolve_alias("sales@example.org") == []
+        with pytest.raises(PrincipalNotFound):
+            await d.remove_alias("sales@example.org")
+
+    @pytest_twisted.ensureDeferred
+    async def test_delete_principal(self, store: StoreBundle) -> None:
+        d = store.directory
+        alice = await d.create_principal("alice", "h")
+        bob = await d.create_principal("bob", None)
+        await d.add_token(TokenRecord("ta", alice.id, "h", created_at=1.0))
+        await d.add_token(TokenRecord("tb", bob.id, "h", created_at=1.0))
+        await d.set_alias("only-alice@x", [alice.id])
+        await d.set_alias("both@x", [alice.id, bob.id])
+        await d.set_alias("only-bob@x", [bob.id])
+        await d.set_alias("nobody@x", [])
+        await d.delete_principal(alice.id)
+        with pytest.raises(PrincipalNotFound):
+            await d.get_principal(alice.id)
+        with pytest.raises(PrincipalNotFound):
+            await d.find_principal("alice")
+        with pytest.raises(PrincipalNotFound):
+            await d.delete_principal(alice.id)
+        with pytest.raises(TokenNotFound):
+            await d.get_token("ta")
+        assert await d.list_tokens(alice.id) == []
+        assert await d.get_token("tb") == TokenRecord("tb", bob.id, "h", created_at=1.0)
+        assert await d.resolve_alias("only-alice@x") == []
+        with pytest.raises(PrincipalNotFound):
+            await d.remove_alias("only-alice@x")
+        assert await d.resolve_alias("both@x") == [bob.id]
+        assert await d.resolve_alias("only-bob@x") == [bob.id]
+        await d.remove_alias("nobody@x")  # an alias that never named alice stays
+        assert [p.name for p in await d.list_principals()] == ["bob"]
+        # the name is free again, under a new id that was never used before
+        again = await d.create_principal("alice", None)
+        assert again.id != alice.id
+        assert await d.list_tokens(again.id) == []
+
+    @pytest_twisted.ensureDeferred
+    async def test_token_moved_to_another_principal(self, store: StoreBundle) -> None:
+        d = store.directory
+        alice = await d.create_principal("alice", None)
+        bob = await d.create_principal("bob", None)
+        await d.add_token(TokenRecord("t", alice.id, "h", created_at=1.0))
+        await d.add_token(TokenRecord("t", bob.id, "h2", created_at=2.0))
+        assert await d.list_tokens(alice.id) == []
+        assert [t.secret_hash for t in await d.list_tokens(bob.id)] == ["h2"]
+        await d.delete_principal(alice.id)
+        assert (await d.get_token("t")).principal_id == bob.id
