@@ -1,0 +1,230 @@
+"""The service's settings: one schema for the command line and the TOML config file.
+
+Every setting has one name, used as ``--name`` on the command line and as ``name = ...`` in the
+config file. The command line wins over the file, the file over the defaults. Unknown keys and
+malformed values raise ConfigError naming the key, before anything starts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from twisted.internet.endpoints import _parse, _parseServer  # type: ignore[attr-defined]
+
+
+class ConfigError(Exception):
+    """A setting is unknown or malformed; the message names it."""
+
+
+def _endpoint(key: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key}: expected an endpoint string such as 'tcp:8080:interface=127.0.0.1'")
+    try:
+        # Parses the description exactly as serverFromString will, without listening.
+        _parseServer(value, None)
+    except Exception as error:  # strports raises several types for bad descriptions
+        raise ConfigError(f"{key}: {value!r} is not a valid endpoint: {error}") from None
+    return value
+
+
+def _optional_endpoint(key: str, value: object) -> str | None:
+    if value in (None, "", "none", "off"):
+        return None
+    return _endpoint(key, value)
+
+
+def _string(key: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key}: expected a non-empty string")
+    return value
+
+
+def _optional_string(key: str, value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    return _string(key, value)
+
+
+def _url(key: str, value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    text = _string(key, value)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{key}: {text!r} is not an absolute http(s) URL")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{key}: {text!r} must not have a query or fragment")
+    return text.rstrip("/")
+
+
+def _redis_url(key: str, value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    text = _string(key, value)
+    from stalwart_tx.store.redis.url import parse_redis_url
+
+    try:
+        parse_redis_url(text)
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error}") from None
+    return text
+
+
+def _choice(*choices: str) -> Callable[[str, object], str]:
+    def parse(key: str, value: object) -> str:
+        if value not in choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(choices)}")
+        return str(value)
+
+    return parse
+
+
+def _positive_number(key: str, value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: {value!r} is not a number") from None
+    if not number > 0:
+        raise ConfigError(f"{key}: must be greater than 0")
+    return number
+
+
+def _boolean(key: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("yes", "true", "1", "on"):
+        return True
+    if isinstance(value, str) and value.lower() in ("no", "false", "0", "off"):
+        return False
+    raise ConfigError(f"{key}: {value!r} is not a boolean (yes/no)")
+
+
+def _string_list(key: str, value: object) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{key}: expected a list of strings")
+    return list(value)
+
+
+def default_public_url(endpoint: str) -> str:
+    """The base URL a local client would use to reach the JMAP listener."""
+    args, kwargs = _parse(endpoint)
+    kind = args[0].lower()
+    if kind not in ("tcp", "tcp6", "ssl"):
+        raise ConfigError(f"public-url: cannot be derived from jmap endpoint {endpoint!r}; set it")
+    port = int(kwargs.get("port", args[1] if len(args) > 1 else 0))
+    host = kwargs.get("interface", "") or "localhost"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        if address.is_unspecified:
+            host = "localhost"
+        elif address.version == 6:
+            host = f"[{host}]"
+    scheme = "https" if kind == "ssl" else "http"
+    default_port = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + ("" if port == default_port else f":{port}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    parse: Callable[[str, object], Any]
+    default: object
+    help: str
+    repeatable: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data", _string, "./stalwart-data", "Directory for the embedded Redis and local state."),
+    Setting("redis", _redis_url, None,
+            "Redis URL (redis://, rediss://, unix://, redis+sentinel://); absent: embedded."),
+    Setting("redis-server", _optional_string, None,
+            "Path of the redis-server binary for the embedded store."),
+    Setting("redis-fsync", _choice("always", "everysec"), "always",
+            "Embedded Redis AOF fsync policy."),
+    Setting("redis-timeout", _positive_number, 5.0,
+            "Seconds before a Redis call fails as temporarily unavailable."),
+    Setting("jmap", _endpoint, "tcp:8080:interface=127.0.0.1", "JMAP HTTP listener endpoint."),
+    Setting("imap", _optional_endpoint, "tcp:1143:interface=127.0.0.1",
+            "IMAP listener endpoint ('none' disables it)."),
+    Setting("public-url", _url, None,
+            "Absolute base URL clients use for JMAP; default derived from --jmap."),
+    Setting("auth", _string_list, [],
+            "Extra credential checker, e.g. file:/etc/stalwart/htpasswd (repeatable).",
+            repeatable=True),
+    Setting("auto-provision", _boolean, True,
+            "Create an account on first login of a user known only to an --auth checker."),
+    Setting("shutdown-grace", _positive_number, 10.0,
+            "Seconds in-flight requests get to finish on shutdown."),
+)
+
+SETTINGS_BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    data: Path
+    redis: str | None
+    redis_server: str | None
+    redis_fsync: str
+    redis_timeout: float
+    jmap: str
+    imap: str | None
+    public_url: str
+    auth: list[str] = field(default_factory=list)
+    auto_provision: bool = True
+    shutdown_grace: float = 10.0
+
+
+def read_config_file(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as stream:
+            raw = tomllib.load(stream)
+    except OSError as error:
+        raise ConfigError(f"config: cannot read {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config: {path} is not valid TOML: {error}") from None
+    for key, value in raw.items():
+        if key not in SETTINGS_BY_NAME or key == "config":
+            known = ", ".join(sorted(SETTINGS_BY_NAME))
+            raise ConfigError(f"config: unknown key {key!r} in {path} (known keys: {known})")
+        if isinstance(value, dict):
+            raise ConfigError(f"{key}: tables are not settings; write {key} = value")
+    return raw
+
+
+def build_config(
+    command_line: Mapping[str, object], config_file: Path | None = None
+) -> ServiceConfig:
+    """Merge defaults, the config file and the command line (given only for options set there)."""
+    values: dict[str, object] = {s.name: s.default for s in SETTINGS}
+    if config_file is not None:
+        values.update(read_config_file(config_file))
+    for key, value in command_line.items():
+        if key not in SETTINGS_BY_NAME:
+            raise ConfigError(f"unknown option {key!r}")
+        values[key] = value
+    parsed = {name: SETTINGS_BY_NAME[name].parse(name, value) for name, value in values.items()}
+    return ServiceConfig(
+        data=Path(parsed["data"]),
+        redis=parsed["redis"],
+        redis_server=parsed["redis-server"],
+        redis_fsync=parsed["redis-fsync"],
+        redis_timeout=parsed["redis-timeout"],
+        jmap=parsed["jmap"],
+        imap=parsed["imap"],
+        public_url=parsed["public-url"] or default_public_url(parsed["jmap"]),
+        auth=parsed["auth"],
+        auto_provision=parsed["auto-provision"],
+        shutdown_grace=parsed["shutdown-grace"],
+    )

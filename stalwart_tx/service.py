@@ -1,0 +1,89 @@
+"""makeService: the one place the running service is assembled from a ServiceConfig.
+
+Start order is embedded Redis, store, listeners; stop order is the reverse, one after the other, so
+listeners close and drain before the store closes, and Redis flushes its AOF last.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application.service import IService, MultiService, Service
+from twisted.application.strports import service as endpoint_service
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from stalwart_tx.auth.checkers import parse_auth_option
+from stalwart_tx.auth.ratelimit import LoginRateLimiter
+from stalwart_tx.config import ServiceConfig
+from stalwart_tx.http.app import JMAPHttpApp
+from stalwart_tx.http.site import DrainableSite
+from stalwart_tx.store.embedded import EmbeddedRedisService
+from stalwart_tx.store_service import StoreService
+
+
+class SequentialMultiService(MultiService):
+    """Stops its children one at a time, last started first."""
+
+    def stopService(self) -> Deferred[None]:  # type: ignore[override]
+        Service.stopService(self)
+        return Deferred.fromCoroutine(self._stop_in_turn())
+
+    async def _stop_in_turn(self) -> None:
+        for child in reversed(list(self)):
+            try:
+                await child.stopService()  # type: ignore[misc]
+            except Exception:
+                Logger().failure("Error while stopping {service}", service=child)
+
+
+class DrainingListenerService(Service):
+    """A listener that, when stopped, stops accepting and lets in-flight requests finish."""
+
+    def __init__(self, listener: IService, site: DrainableSite, clock: IReactorTime,
+                 grace: float) -> None:
+        self.listener = listener
+        self.site = site
+        self.clock = clock
+        self.grace = grace
+
+    def startService(self) -> None:
+        super().startService()
+        self.listener.startService()
+
+    def stopService(self) -> Deferred[None]:  # type: ignore[override]
+        super().stopService()
+        return Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self) -> None:
+        await self.listener.stopService()  # type: ignore[misc]
+        await self.site.drain(self.clock, self.grace)
+
+
+def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:  # noqa: N802
+    if reactor is None:
+        from twisted.internet import reactor as global_reactor
+
+        reactor = global_reactor
+    checkers = [parse_auth_option(spec) for spec in config.auth]
+
+    top = SequentialMultiService()
+    redis_url = config.redis
+    if redis_url is None:
+        embedded = EmbeddedRedisService(
+            config.data, reactor, redis_server_path=config.redis_server, fsync=config.redis_fsync
+        )
+        embedded.setServiceParent(top)
+        redis_url = embedded.url
+    store = StoreService(
+        redis_url, reactor, config.redis_timeout, checkers, auto_provision=config.auto_provision
+    )
+    store.setServiceParent(top)
+
+    limiter = LoginRateLimiter(clock=reactor)
+    http_app = JMAPHttpApp(store.portal, limiter, config.public_url)
+    site = DrainableSite(http_app.resource())
+    listener = endpoint_service(config.jmap, site, reactor=reactor)
+    DrainingListenerService(listener, site, reactor, config.shutdown_grace).setServiceParent(top)
+    return top
