@@ -24,7 +24,7 @@ class ConfigError(Exception):
 
 def _endpoint(key: str, value: object) -> str:
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key}: expected an endpoint string such as 'tcp:8080:interface=127.0.0.1'")
+        raise ConfigError(f"{key}: expected an endpoint string such as 'tcp:8080'")
     try:
         # Parses the description exactly as serverFromString will, without listening.
         _parseServer(value, None)
@@ -145,7 +145,8 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("data", _string, "./stalwart-data", "Directory for the embedded Redis and local state."),
+    Setting("data", _string, "./stalwart-data",
+            "Directory for the embedded Redis and local state."),
     Setting("redis", _redis_url, None,
             "Redis URL (redis://, rediss://, unix://, redis+sentinel://); absent: embedded."),
     Setting("redis-server", _optional_string, None,

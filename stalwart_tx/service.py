@@ -6,6 +6,7 @@ listeners close and drain before the store closes, and Redis flushes its AOF las
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from twisted.application.service import IService, MultiService, Service
@@ -13,6 +14,7 @@ from twisted.application.strports import service as endpoint_service
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from stalwart_tx.auth.checkers import parse_auth_option
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
@@ -61,7 +63,22 @@ class DrainingListenerService(Service):
         await self.site.drain(self.clock, self.grace)
 
 
-def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:  # noqa: N802
+def when_ready_or_stop(embedded: EmbeddedRedisService, reactor: Any) -> Deferred[None]:
+    """The embedded Redis's readiness; if it cannot start, the service stops rather than limp."""
+
+    def fatal(failure: Failure) -> Failure:
+        Logger().critical(
+            "The embedded Redis could not start: {reason}. Stopping.",
+            reason=failure.getErrorMessage(),
+        )
+        if reactor.running:
+            reactor.stop()
+        return failure
+
+    return embedded.whenReady().addErrback(fatal)
+
+
+def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
@@ -70,14 +87,17 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:  # 
 
     top = SequentialMultiService()
     redis_url = config.redis
+    wait_for = None
     if redis_url is None:
         embedded = EmbeddedRedisService(
             config.data, reactor, redis_server_path=config.redis_server, fsync=config.redis_fsync
         )
         embedded.setServiceParent(top)
         redis_url = embedded.url
+        wait_for = partial(when_ready_or_stop, embedded, reactor)
     store = StoreService(
-        redis_url, reactor, config.redis_timeout, checkers, auto_provision=config.auto_provision
+        redis_url, reactor, config.redis_timeout, checkers,
+        auto_provision=config.auto_provision, wait_for=wait_for,
     )
     store.setServiceParent(top)
 

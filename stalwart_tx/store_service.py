@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.application.service import Service
@@ -26,12 +26,15 @@ class StoreService(Service):
         timeout: float,
         extra_checkers: Sequence[ICredentialsChecker] = (),
         auto_provision: bool = True,
+        wait_for: Callable[[], Deferred[None]] | None = None,
     ) -> None:
         self.redis_url = redis_url
         self.reactor = reactor
         self.timeout = timeout
         self.extra_checkers = tuple(extra_checkers)
         self.auto_provision = auto_provision
+        # The embedded Redis's readiness: no point connecting before it answers.
+        self.wait_for = wait_for
         self.bundle: StoreBundle | None = None
         self._portal: Portal | None = None
 
@@ -40,6 +43,8 @@ class StoreService(Service):
         return Deferred.fromCoroutine(self._open())
 
     async def _open(self) -> None:
+        if self.wait_for is not None:
+            await self.wait_for()
         self.bundle = await open_redis_store(self.redis_url, self.reactor, timeout=self.timeout)
         self._portal = build_portal(
             self.bundle.directory, self.extra_checkers, auto_provision=self.auto_provision

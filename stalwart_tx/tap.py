@@ -52,7 +52,7 @@ class Options(usage.Options):
         self.service_config = config
 
 
-def makeService(options: Options) -> MultiService:  # noqa: N802
+def makeService(options: Options) -> MultiService:
     from stalwart_tx.service import makeService as build
 
     assert options.service_config is not None

@@ -11,7 +11,7 @@ PREFLIGHT_MAX_AGE = b"86400"
 
 
 def add_cors_headers(request: IRequest) -> None:
-    # Credentials travel in the Authorization header, never in cookies, so a wildcard origin is safe.
+    # Credentials travel in the Authorization header, never in cookies: a wildcard origin is safe.
     request.setHeader(b"Access-Control-Allow-Origin", b"*")
     request.setHeader(b"Access-Control-Expose-Headers", EXPOSED_HEADERS)
 
