@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for Redis")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     commands = parser.add_subparsers(dest="area", required=True)
+    parser.set_defaults(action=None)
 
     user = commands.add_parser("user", help="user accounts").add_subparsers(
         dest="action", required=True
@@ -83,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("name")
     revoke = token.add_parser("revoke", help="revoke a token by id (or the token itself)")
     revoke.add_argument("token")
+
+    hasher = commands.add_parser(
+        "hash-password", help="print an argon2id hash for an --auth file: password file"
+    )
+    secret = hasher.add_mutually_exclusive_group()
+    secret.add_argument("--password", help="the password (visible to other local users)")
+    secret.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of standard input")
     return parser
 
 
@@ -152,14 +161,13 @@ async def run_command(
     elif area == "token" and action == "list":
         principal = await find_user(store, args.name)
         tokens = await store.directory.list_tokens(principal.id)
-        rows = [{"tokenId": t.token_id, "label": t.label, "createdAt": t.created_at}
-                for t in tokens]
         if args.json:
-            emit("", rows)
+            emit("", [{"tokenId": t.token_id, "label": t.label, "createdAt": t.created_at}
+                      for t in tokens])
         else:
-            for row in rows:
-                created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["createdAt"]))
-                out.write(f"{row['tokenId']}\t{created}\t{row['label']}\n")
+            for t in tokens:
+                created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t.created_at))
+                out.write(f"{t.token_id}\t{created}\t{t.label}\n")
     elif area == "token" and action == "revoke":
         parsed = parse_token(args.token)
         token_id = parsed[0] if parsed else args.token
@@ -213,8 +221,20 @@ async def run(reactor: Any, args: argparse.Namespace, out: TextIO, stdin: TextIO
             await lease.release()
 
 
+def hash_only(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
+    """``hash-password`` needs no store: answer without starting one."""
+    try:
+        out.write(hash_password(read_password(args, stdin)) + "\n")
+    except AdminError as error:
+        sys.stderr.write(f"stalwart-admin: {error}\n")
+        return error.code
+    return OK
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = build_parser().parse_args(argv)
+    if args.area == "hash-password":
+        sys.exit(hash_only(args, sys.stdout, sys.stdin))
     outcome = {"code": OK}
 
     def start(reactor: Any) -> Deferred[None]:

@@ -100,7 +100,9 @@ class JMAPHttpApp:
     @app.handle_errors(RateLimited)
     def rate_limited(self, request: IRequest, failure: Failure) -> bytes:
         add_cors_headers(request)
-        retry_after = max(1, math.ceil(failure.value.retry_after))
+        error = failure.value
+        assert isinstance(error, RateLimited)
+        retry_after = max(1, math.ceil(error.retry_after))
         request.setHeader(b"Retry-After", str(retry_after).encode())
         return problem(
             request, 429, "Too Many Requests",
@@ -121,13 +123,15 @@ class JMAPHttpApp:
     def http_error(self, request: IRequest, failure: Failure) -> bytes:
         add_cors_headers(request)
         error = failure.value
+        assert isinstance(error, HTTPException)
         code = error.code or 500
-        if code == 405 and set(error.valid_methods or ()) <= {"OPTIONS"}:
+        allowed: list[str] = getattr(error, "valid_methods", None) or []
+        if code == 405 and set(allowed) <= {"OPTIONS"}:
             # Only the catch-all preflight route matched: the path itself does not exist.
             return problem(request, 404, "Not Found", "There is no resource at this path.")
         if code == 405:
-            request.setHeader(b"Allow", b", ".join(m.encode() for m in error.valid_methods or []))
-        return problem(request, code, error.name, error.description or error.name)
+            request.setHeader(b"Allow", ", ".join(allowed).encode())
+        return problem(request, code, error.name, str(error.description or error.name))
 
     @app.handle_errors(Exception)
     def server_error(self, request: IRequest, failure: Failure) -> bytes:
