@@ -50,7 +50,7 @@ def test_embedded_service_lifecycle(tmp_path: Path) -> None:
         assert bob.returncode == 0, bob.stderr
         code, _, body = http_get(service.session_url, {"Authorization": f"Bearer {token}"})
         assert code == 200 and json.loads(body)["username"] == "alice"
-        code, headers, _ = http_get(service.session_url)
+        code, _, _ = http_get(service.session_url)
         assert code == 401
         code, _, _ = http_get(service.session_url, basic("bob", "builder"))
         assert code == 200

@@ -1,4 +1,4 @@
-"""Stopping the HTTP listener: no new connections, in-flight requests finish or are cut at the grace."""
+"""Stopping the HTTP listener: in-flight requests finish, or are cut once the grace is over."""
 
 from __future__ import annotations
 
