@@ -11,10 +11,11 @@ from typing import Any
 
 from twisted.application.service import IService, MultiService, Service
 from twisted.application.strports import service as endpoint_service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 
 from stalwart_tx.auth.checkers import parse_auth_option
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
@@ -23,6 +24,9 @@ from stalwart_tx.http.app import JMAPHttpApp
 from stalwart_tx.http.site import DrainableSite
 from stalwart_tx.store.embedded import EmbeddedRedisService
 from stalwart_tx.store_service import StoreService
+
+# Seconds an idle keep-alive connection is kept; long-lived push streams will send pings.
+HTTP_IDLE_TIMEOUT = 300
 
 
 class SequentialMultiService(MultiService):
@@ -35,9 +39,23 @@ class SequentialMultiService(MultiService):
     async def _stop_in_turn(self) -> None:
         for child in reversed(list(self)):
             try:
-                await child.stopService()  # type: ignore[misc]
+                await maybeDeferred(child.stopService)
             except Exception:
                 Logger().failure("Error while stopping {service}", service=child)
+
+
+class ThreadPoolService(Service):
+    def __init__(self, pool: ThreadPool) -> None:
+        self.pool = pool
+
+    def startService(self) -> None:
+        super().startService()
+        self.pool.start()
+
+    def stopService(self) -> None:  # type: ignore[override]
+        super().stopService()
+        # Joins the workers; each finishes at most one hash, well under a second.
+        self.pool.stop()
 
 
 class DrainingListenerService(Service):
@@ -59,7 +77,7 @@ class DrainingListenerService(Service):
         return Deferred.fromCoroutine(self._stop())
 
     async def _stop(self) -> None:
-        await self.listener.stopService()  # type: ignore[misc]
+        await maybeDeferred(self.listener.stopService)
         await self.site.drain(self.clock, self.grace)
 
 
@@ -83,9 +101,14 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
-    checkers = [parse_auth_option(spec) for spec in config.auth]
-
     top = SequentialMultiService()
+    # argon2id spends 64 MiB and ~0.2 s per check: a pool of its own keeps a login flood from
+    # starving the reactor's shared pool (DNS lookups and other deferToThread work).
+    hashing = ThreadPoolService(ThreadPool(minthreads=0, maxthreads=2, name="password-hashing"))
+    hashing.setServiceParent(top)
+    checkers = [
+        parse_auth_option(spec, reactor=reactor, threadpool=hashing.pool) for spec in config.auth
+    ]
     redis_url = config.redis
     wait_for = None
     if redis_url is None:
@@ -97,13 +120,13 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
         wait_for = partial(when_ready_or_stop, embedded, reactor)
     store = StoreService(
         redis_url, reactor, config.redis_timeout, checkers,
-        auto_provision=config.auto_provision, wait_for=wait_for,
+        auto_provision=config.auto_provision, wait_for=wait_for, hashing_pool=hashing.pool,
     )
     store.setServiceParent(top)
 
     limiter = LoginRateLimiter(clock=reactor)
     http_app = JMAPHttpApp(store.portal, limiter, config.public_url)
-    site = DrainableSite(http_app.resource())
+    site = DrainableSite(http_app.resource(), timeout=HTTP_IDLE_TIMEOUT)
     listener = endpoint_service(config.jmap, site, reactor=reactor)
     DrainingListenerService(listener, site, reactor, config.shutdown_grace).setServiceParent(top)
     return top

@@ -10,6 +10,7 @@ from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.portal import Portal
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
 
 from stalwart_tx.auth.portal import build_portal
 from stalwart_tx.store.backend import StoreBundle, open_redis_store
@@ -27,6 +28,7 @@ class StoreService(Service):
         extra_checkers: Sequence[ICredentialsChecker] = (),
         auto_provision: bool = True,
         wait_for: Callable[[], Deferred[None]] | None = None,
+        hashing_pool: ThreadPool | None = None,
     ) -> None:
         self.redis_url = redis_url
         self.reactor = reactor
@@ -35,6 +37,7 @@ class StoreService(Service):
         self.auto_provision = auto_provision
         # The embedded Redis's readiness: no point connecting before it answers.
         self.wait_for = wait_for
+        self.hashing_pool = hashing_pool
         self.bundle: StoreBundle | None = None
         self._portal: Portal | None = None
 
@@ -47,7 +50,8 @@ class StoreService(Service):
             await self.wait_for()
         self.bundle = await open_redis_store(self.redis_url, self.reactor, timeout=self.timeout)
         self._portal = build_portal(
-            self.bundle.directory, self.extra_checkers, auto_provision=self.auto_provision
+            self.bundle.directory, self.extra_checkers, auto_provision=self.auto_provision,
+            reactor=self.reactor, threadpool=self.hashing_pool,
         )
 
     def stopService(self) -> Deferred[None]:  # type: ignore[override]

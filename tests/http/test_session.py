@@ -226,3 +226,31 @@ async def test_unknown_path_and_method_give_problem_json(server: Server) -> None
     assert response.code == 405
     assert json.loads(body)["status"] == 405
     assert b"Traceback" not in body
+
+
+@pytest_twisted.ensureDeferred
+async def test_password_file_user_is_provisioned_on_first_login(tmp_path: Any) -> None:
+    from stalwart_tx.auth.checkers import parse_auth_option
+
+    password_file = tmp_path / "htpasswd"
+    password_file.write_text(f"dora:{passwords.hash_password('explorer')}\n")
+    directory = MemoryDirectory()
+    portal = build_portal(directory, [parse_auth_option(f"file:{password_file}")],
+                          auto_provision=True)
+    app = JMAPHttpApp(lambda: portal, LoginRateLimiter(Clock()), PUBLIC)
+    port = reactor.listenTCP(0, DrainableSite(app.resource()), interface="127.0.0.1")
+    try:
+        url = f"http://127.0.0.1:{port.getHost().port}/.well-known/jmap"
+        response, body = await get(url, basic("dora", "explorer"))
+        assert response.code == 200
+        session = json.loads(body)
+        dora = await directory.find_principal("dora")
+        assert dora.password_hash is None, "the password file owns the password"
+        assert list(session["accounts"]) == [dora.id]
+        response, _ = await get(url, basic("dora", "wrong"))
+        assert response.code == 401
+        response, _ = await get(url, basic("eve", "explorer"))
+        assert response.code == 401
+        assert [p.name for p in await directory.list_principals()] == ["dora"]
+    finally:
+        await maybeDeferred(port.stopListening)
