@@ -1,0 +1,172 @@
+"""IAccountStore and IChangeLog on Redis: one Lua script per write, publish included."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from zope.interface import implementer
+
+from stalwart_tx.store.errors import (
+    CannotCalculateChanges,
+    InvalidState,
+    ObjectExists,
+    ObjectNotFound,
+    StateMismatch,
+    StoreError,
+)
+from stalwart_tx.store.interfaces import IAccountStore, IChangeLog
+from stalwart_tx.store.memory import encode_value, parse_state
+from stalwart_tx.store.records import Changes, JSONObject, WriteBatch, WriteResult
+from stalwart_tx.store.redis import scripts
+from stalwart_tx.store.redis.connection import RedisConnection, as_text, pairs
+from stalwart_tx.store.redis.keys import AccountKeys, changes_channel
+
+# a state is checked against the account's modseq inside the script; here only its form
+_ANY_MODSEQ = 2**63
+
+
+@implementer(IAccountStore, IChangeLog)
+class RedisAccountStore:
+    def __init__(self, connection: RedisConnection, *, prefix: str = "stx:") -> None:
+        self._redis = connection
+        self._prefix = prefix
+        self._channel = changes_channel(prefix)
+
+    def _keys(self, account_id: str) -> AccountKeys:
+        return AccountKeys(self._prefix, account_id)
+
+    async def get(
+        self, account_id: str, type_name: str, ids: list[str] | None
+    ) -> dict[str, JSONObject]:
+        key = self._keys(account_id).objects(type_name)
+        if ids is None:
+            found = pairs(await self._redis.execute("HGETALL", key))
+        else:
+            ids = list(dict.fromkeys(ids))
+            if not ids:
+                return {}
+            found = list(zip(ids, await self._redis.execute("HMGET", key, *ids), strict=True))
+        return {as_text(i): json.loads(as_text(v)) for i, v in found if v is not None}
+
+    async def list_ids(self, account_id: str, type_name: str) -> list[str]:
+        key = self._keys(account_id).objects(type_name)
+        return [as_text(i) for i in await self._redis.execute("HKEYS", key)]
+
+    async def write(self, account_id: str, batch: WriteBatch) -> WriteResult:
+        keys = self._keys(account_id)
+        types: dict[str, int] = {}
+
+        def index(type_name: str) -> int:
+            return types.setdefault(type_name, len(types) + 1)
+
+        creates = [(index(t), i, encode_value(t, i, v)) for t, i, v in batch.creates]
+        updates = [(index(t), i, encode_value(t, i, v)) for t, i, v in batch.updates]
+        destroys = [(index(t), i) for t, i in batch.destroys]
+        conditions = [(index(t), s) for t, s in batch.if_in_state.items()]
+
+        args: list[Any] = [self._channel, account_id, len(types), *types]
+        for group in (creates, updates, destroys, conditions):
+            args.append(len(group))
+            for item in group:
+                args.extend(item)
+        script_keys = [keys.modseq, keys.states, keys.types]
+        for type_name in types:
+            script_keys.extend(keys.of_type(type_name))
+
+        reply = [as_text(v) for v in await self._redis.run_script(scripts.WRITE, script_keys, args)]
+        if reply[0] == "mismatch":
+            raise StateMismatch(reply[1], reply[2], reply[3])
+        if reply[0] == "exists":
+            raise ObjectExists(reply[1], reply[2])
+        if reply[0] == "missing":
+            raise ObjectNotFound(reply[1], reply[2])
+        if reply[0] != "ok":
+            raise StoreError(f"unexpected reply of the write script: {reply[0]!r}")
+
+        account_modseq = int(reply[1])
+        states = dict(zip(types, reply[2:], strict=True))
+        written = [(t, i) for t, i, _ in batch.creates] + [(t, i) for t, i, _ in batch.updates]
+        written += list(batch.destroys)
+        first = account_modseq - len(written) + 1
+        modseqs = {item: first + n for n, item in enumerate(written)}
+        touched = {t for t, _ in written}
+        new_states = {t: s for t, s in states.items() if t in touched or t in batch.if_in_state}
+        return WriteResult(new_states=new_states, modseqs=modseqs, account_modseq=account_modseq)
+
+    async def destroy_account(self, account_id: str) -> None:
+        keys = self._keys(account_id)
+        # the script deletes exactly the keys named in the indexes, and refuses (so we read the
+        # indexes again) if a concurrent write or upload changed them in between
+        for _ in range(10):
+            types = [as_text(t) for t in await self._redis.execute("SMEMBERS", keys.types)]
+            blobs = [as_text(b) for b in await self._redis.execute("SMEMBERS", keys.blobs)]
+            uploads = [
+                as_text(u) for u in await self._redis.execute("ZRANGE", keys.uploads, 0, -1)
+            ]
+            script_keys = keys.fixed()
+            for type_name in types:
+                script_keys.extend(keys.of_type(type_name))
+            script_keys.extend(keys.blob(b) for b in blobs)
+            script_keys.extend(keys.upload(u) for u in uploads)
+            args = [len(types), len(blobs), len(uploads), *types, *blobs, *uploads]
+            if await self._redis.run_script(scripts.DESTROY_ACCOUNT, script_keys, args) == 1:
+                return
+        raise StoreError(f"account {account_id!r} kept changing while it was being destroyed")
+
+    async def current_state(self, account_id: str, type_name: str) -> str:
+        state = await self._redis.execute("HGET", self._keys(account_id).states, type_name)
+        return as_text(state) if state is not None else "0"
+
+    async def current_states(self, account_id: str, type_names: list[str]) -> dict[str, str]:
+        names = list(dict.fromkeys(type_names))
+        if not names:
+            return {}
+        states = await self._redis.execute("HMGET", self._keys(account_id).states, *names)
+        return {t: as_text(s) if s is not None else "0" for t, s in zip(names, states, strict=True)}
+
+    async def account_modseq(self, account_id: str) -> int:
+        value = await self._redis.execute("GET", self._keys(account_id).modseq)
+        return int(as_text(value)) if value is not None else 0
+
+    async def changes_since(
+        self, account_id: str, type_name: str, since_state: str, max_changes: int | None
+    ) -> Changes:
+        keys = self._keys(account_id)
+        since = parse_state(since_state, _ANY_MODSEQ)
+        if max_changes is not None and max_changes < 1:
+            raise ValueError("max_changes must be positive")
+        reply = await self._redis.run_script(
+            scripts.CHANGES,
+            [keys.modseq, keys.states, keys.floors, keys.log(type_name), keys.born(type_name),
+             keys.dead(type_name)],
+            [type_name, since.position, since.origin, since.snapshot, max_changes or 0],
+        )
+        status = as_text(reply[0])
+        if status == "invalid":
+            raise InvalidState(f"not a state of this store: {since_state!r}")
+        if status == "cannot":
+            raise CannotCalculateChanges(
+                f"{type_name}: the change log starts after state {since_state!r}"
+            )
+        _, new_state, has_more, created, updated, destroyed = reply
+        return Changes(
+            old_state=since_state,
+            new_state=as_text(new_state),
+            has_more=int(has_more) == 1,
+            created=tuple(as_text(i) for i in created),
+            updated=tuple(as_text(i) for i in updated),
+            destroyed=tuple(as_text(i) for i in destroyed),
+        )
+
+    async def compact(self, account_id: str, type_name: str, keep_after_state: str) -> None:
+        keys = self._keys(account_id)
+        keep_after = parse_state(keep_after_state, _ANY_MODSEQ).position
+        reply = await self._redis.run_script(
+            scripts.COMPACT,
+            [keys.modseq, keys.floors, keys.log(type_name), keys.born(type_name),
+             keys.dead(type_name)],
+            [type_name, keep_after],
+        )
+        if as_text(reply) == "invalid":
+            raise InvalidState(f"not a state of this store: {keep_after_state!r}")

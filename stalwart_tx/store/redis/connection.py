@@ -1,0 +1,423 @@
+"""Connections to Redis: a URL becomes a txredisapi pool (direct or through Sentinel).
+
+Every command runs under a deadline on the injected reactor, so no call can hang; every failure
+of txredisapi or of the network is translated into a typed store error here and only here.
+The pool reconnects with backoff forever (also after a refused password or a missing database,
+which an operator may fix while the service runs), and the outage is logged once when it starts
+and once when it ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+import txredisapi
+from twisted.internet import defer
+from twisted.internet import error as net_error
+from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint, wrapClientTLS
+from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.ssl import (
+    Certificate,
+    CertificateOptions,
+    PrivateCertificate,
+    optionsForClientTLS,
+    trustRootFromCertificates,
+)
+from twisted.logger import Logger
+
+from stalwart_tx.store.errors import StoreError, StoreUnavailable
+from stalwart_tx.store.redis.scripts import Script
+from stalwart_tx.store.redis.url import RedisURL
+
+log = Logger()
+
+POOL_SIZE = 4
+# first retry soon (a restart is usually quick), then every few seconds at most
+RECONNECT_INITIAL_DELAY = 0.1
+RECONNECT_MAX_DELAY = 2.0
+
+# replies that mean "not now" rather than "never": the caller should retry later
+_TRANSIENT_REPLIES = frozenset({
+    "LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "MISCONF", "OOM",
+    "NOREPLICAS", "NOAUTH", "WRONGPASS", "NOPERM",
+})
+
+
+def as_text(value: str | bytes) -> str:
+    """A reply as text: txredisapi decodes UTF-8 replies and leaves other bytes alone."""
+    return value if isinstance(value, str) else value.decode()
+
+
+def as_bytes(value: str | bytes) -> bytes:
+    # a reply that was valid UTF-8 came decoded; encoding it again restores the exact bytes
+    return value.encode() if isinstance(value, str) else value
+
+
+def pairs(flat: list[Any]) -> list[tuple[Any, Any]]:
+    """[k1, v1, k2, v2, ...] (as HGETALL answers) as [(k1, v1), (k2, v2), ...]."""
+    return list(zip(flat[::2], flat[1::2], strict=True))
+
+
+def translate_error(exc: BaseException, what: str, timeout: float) -> BaseException:
+    """The typed store error for a failure of ``what``; other exceptions (bugs) pass unchanged."""
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, txredisapi.ResponseError):
+        message = str(exc)
+        if message.split(" ", 1)[0].upper() in _TRANSIENT_REPLIES:
+            return StoreUnavailable(f"Redis cannot serve {what} now: {message}")
+        return StoreError(f"Redis refused {what}: {message}")
+    if isinstance(exc, defer.TimeoutError | defer.CancelledError):
+        return StoreUnavailable(f"Redis did not answer {what} within {timeout:g} s")
+    if isinstance(
+        exc,
+        txredisapi.ConnectionError | txredisapi.InvalidResponse | net_error.ConnectError
+        | net_error.ConnectionLost | net_error.ConnectionDone | OSError,
+    ):
+        return StoreUnavailable(f"Redis is unreachable ({what}): {exc}")
+    if isinstance(exc, txredisapi.RedisError):
+        return StoreError(f"Redis client error in {what}: {exc}")
+    return exc
+
+
+class Availability:
+    """Whether Redis answers; logs only when that changes, never once per request."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.up: bool | None = None
+
+    def succeeded(self) -> None:
+        if self.up is False:
+            log.info("Redis at {where} is reachable again", where=self.where)
+        self.up = True
+
+    def failed(self, reason: str) -> None:
+        if self.up is not False:
+            log.warn(
+                "Redis at {where} is unavailable ({reason}); store calls fail until it is back",
+                where=self.where, reason=reason,
+            )
+        self.up = False
+
+
+class _Resilient:
+    """Factory behaviour shared by our pools: reconnect with backoff whatever went wrong."""
+
+    initialDelay = RECONNECT_INITIAL_DELAY
+    maxDelay = RECONNECT_MAX_DELAY
+    # set by RedisFactory
+    size: int
+    pool: list[Any]
+    disconnectCalled: bool
+
+    def __init__(self, *args: Any, availability: Availability, **kwargs: Any) -> None:
+        self.availability = availability
+        super().__init__(*args, **kwargs)
+
+    def stopTrying(self) -> defer.Deferred[None]:
+        # txredisapi gives up after a refused AUTH or SELECT; we keep trying (with backoff), so
+        # the store recovers once the server is fixed, without a restart of the service
+        return defer.succeed(None)
+
+    def connectionError(self, why: str) -> None:
+        # a failed AUTH or SELECT; reported once per outage instead of failing a Deferred
+        self.availability.failed(str(why))
+
+
+class _TrackedPool(_Resilient):
+    def addConnection(self, conn: Any) -> None:
+        super().addConnection(conn)  # type: ignore[misc]
+        if conn in self.pool:
+            # proves the server answers before any request does
+            conn.ping().addCallbacks(lambda _: self.availability.succeeded(), lambda _: None)
+
+    def delConnection(self, conn: Any) -> None:
+        super().delConnection(conn)  # type: ignore[misc]
+        if not self.size and not self.disconnectCalled:
+            self.availability.failed("connection lost")
+
+
+class _PoolFactory(_TrackedPool, txredisapi.RedisFactory):  # type: ignore[misc]
+    pass
+
+
+class _SentinelPoolFactory(_TrackedPool, txredisapi.SentinelConnectionFactory):  # type: ignore[misc]
+    pass
+
+
+class SubscriptionHooks(Protocol):
+    def subscribed(self) -> None: ...
+    def lost(self) -> None: ...
+    def message(self, data: str | bytes) -> None: ...
+
+
+class _SubscribingFactory(_Resilient):
+    """A one-connection factory that (re)subscribes to one channel on every connection."""
+
+    def __init__(
+        self, *args: Any, channel: str, hooks: SubscriptionHooks, **kwargs: Any
+    ) -> None:
+        self.channel = channel
+        self.hooks = hooks
+        super().__init__(*args, **kwargs)
+
+    def addConnection(self, conn: Any) -> None:
+        super().addConnection(conn)  # type: ignore[misc]
+        if conn in self.pool:
+            conn.subscribe(self.channel).addCallbacks(
+                lambda _: self.hooks.subscribed(), lambda _: None
+            )
+
+    def delConnection(self, conn: Any) -> None:
+        super().delConnection(conn)  # type: ignore[misc]
+        self.hooks.lost()
+
+
+class _ChannelProtocol(txredisapi.SubscriberProtocol):  # type: ignore[misc]
+    def messageReceived(self, pattern: Any, channel: Any, message: str | bytes) -> None:
+        self.factory.hooks.message(message)
+
+
+class _SentinelChannelProtocol(_ChannelProtocol, txredisapi.SentinelRedisProtocol):  # type: ignore[misc]
+    """Subscribes like _ChannelProtocol, once Sentinel's check says it reached a master."""
+
+
+class _SubscriberFactory(_SubscribingFactory, txredisapi.SubscriberFactory):  # type: ignore[misc]
+    protocol = _ChannelProtocol
+
+
+class _SentinelSubscriberFactory(_SubscribingFactory, txredisapi.SentinelConnectionFactory):  # type: ignore[misc]
+    protocol = _SentinelChannelProtocol
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise ValueError(f"{what}={path}: cannot read it: {error.strerror}") from None
+
+
+def tls_options(url: RedisURL) -> Any:
+    """The client TLS settings of a rediss:// URL (read once, at start-up)."""
+    client: PrivateCertificate | None = None
+    if url.cert_file:
+        pem = _read(url.cert_file, "cert")
+        if url.key_file:
+            pem += b"\n" + _read(url.key_file, "key")
+        try:
+            client = PrivateCertificate.loadPEM(pem)  # type: ignore[no-untyped-call]
+        except Exception as error:
+            raise ValueError(f"cert={url.cert_file}: not a PEM certificate and key: {error}") \
+                from None
+    if not url.verify:
+        if client is None:
+            return CertificateOptions(verify=False)
+        return CertificateOptions(
+            privateKey=client.privateKey.original, certificate=client.original, verify=False
+        )
+    trust: Any = None
+    if url.ca_file:
+        pem = _read(url.ca_file, "ca")
+        blocks = [b + b"-----END CERTIFICATE-----" for b in pem.split(b"-----END CERTIFICATE-----")
+                  if b"-----BEGIN CERTIFICATE-----" in b]
+        try:
+            trust = trustRootFromCertificates(  # type: ignore[no-untyped-call]
+                [Certificate.loadPEM(b) for b in blocks]
+            )
+        except Exception as error:
+            raise ValueError(f"ca={url.ca_file}: not a PEM certificate: {error}") from None
+        if not blocks:
+            raise ValueError(f"ca={url.ca_file}: holds no PEM certificate")
+    return optionsForClientTLS(url.host, trustRoot=trust, clientCertificate=client)
+
+
+class ChannelSubscriber:
+    """A dedicated connection subscribed to one channel, resubscribing after every reconnect."""
+
+    def __init__(
+        self, connection: RedisConnection, channel: str, on_message: Callable[[str | bytes], None]
+    ) -> None:
+        self._connection = connection
+        self._on_message = on_message
+        self._ready = False
+        self._waiters: list[defer.Deferred[None]] = []
+        self._handler = connection._open_subscriber(channel, self)
+
+    def subscribed(self) -> None:
+        self._ready = True
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def lost(self) -> None:
+        self._ready = False
+
+    def message(self, data: str | bytes) -> None:
+        self._on_message(data)
+
+    async def wait_ready(self) -> None:
+        """Return once the subscription is active; StoreUnavailable if it is not in time."""
+        if self._ready:
+            return
+        waiter: defer.Deferred[None] = defer.Deferred()
+        self._waiters.append(waiter)
+        waiter.addTimeout(self._connection.timeout, self._connection.reactor)
+        try:
+            await waiter
+        except (defer.TimeoutError, defer.CancelledError) as error:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            failure = translate_error(error, "SUBSCRIBE", self._connection.timeout)
+            self._connection.availability.failed(str(failure))
+            raise failure from None
+
+    async def close(self) -> None:
+        await self._connection._bounded_close(self._handler.disconnect)
+
+
+class RedisConnection:
+    """A lazily connected, self-healing pool for one Redis URL; shared by every Redis store."""
+
+    def __init__(
+        self, url: RedisURL, reactor: Any, *, timeout: float = 5.0, pool_size: int = POOL_SIZE
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("the Redis timeout must be positive")
+        self.url = url
+        self.reactor = reactor
+        self.timeout = timeout
+        self.availability = Availability(str(url))
+        self._tls = tls_options(url) if url.tls else None
+        self._closed = False
+        self._sentinel: Any = None
+        self._settings: dict[str, Any] = {
+            "charset": "utf-8",
+            "convertNumbers": False,
+            "password": url.password,
+            "username": url.username,
+            "replyTimeout": timeout,
+        }
+        if url.kind == "sentinel":
+            self._sentinel = txredisapi.Sentinel(
+                list(url.sentinels), connectTimeout=timeout, replyTimeout=timeout,
+                password=url.sentinel_password, username=url.sentinel_username,
+            )
+            self._sentinel.discovery_timeout = timeout
+            self._handler = self._sentinel.master_for(
+                url.service_name,
+                factory_class=partial(_SentinelPoolFactory, availability=self.availability),
+                dbid=url.db or None, poolsize=pool_size, **self._settings,
+            )
+        else:
+            factory = _PoolFactory(
+                str(url), url.db or None, pool_size, isLazy=True,
+                handler=txredisapi.ConnectionHandler, availability=self.availability,
+                **self._settings,
+            )
+            factory.startConnecting(self._endpoint())
+            self._handler = factory.handler
+
+    def _endpoint(self) -> IStreamClientEndpoint:
+        if self.url.kind == "unix":
+            return UNIXClientEndpoint(  # type: ignore[no-untyped-call]
+                self.reactor, self.url.path, timeout=self.timeout
+            )
+        endpoint: IStreamClientEndpoint = HostnameEndpoint(
+            self.reactor, self.url.host, self.url.port, timeout=self.timeout
+        )
+        if self._tls is not None:
+            endpoint = wrapClientTLS(self._tls, endpoint)
+        return endpoint
+
+    def _open_subscriber(self, channel: str, hooks: SubscriptionHooks) -> Any:
+        common: dict[str, Any] = {
+            "channel": channel, "hooks": hooks, "availability": self.availability,
+        }
+        if self._sentinel is not None:
+            return self._sentinel.master_for(
+                self.url.service_name, factory_class=partial(_SentinelSubscriberFactory, **common),
+                poolsize=1, **self._settings,
+            )
+        factory = _SubscriberFactory(isLazy=True, **common)
+        for name, value in self._settings.items():
+            setattr(factory, name, value)
+        factory.startConnecting(self._endpoint())
+        return factory.handler
+
+    def subscriber(
+        self, channel: str, on_message: Callable[[str | bytes], None]
+    ) -> ChannelSubscriber:
+        """A new connection subscribed to ``channel``, calling ``on_message`` with each message."""
+        if self._closed:
+            raise StoreUnavailable("the Redis store is closed")
+        return ChannelSubscriber(self, channel, on_message)
+
+    async def _call(self, what: str, start: Callable[[], defer.Deferred[Any]]) -> Any:
+        if self._closed:
+            raise StoreUnavailable("the Redis store is closed")
+        try:
+            pending = start()
+            pending.addTimeout(self.timeout, self.reactor)
+            result = await pending
+        except Exception as error:
+            translated = translate_error(error, what, self.timeout)
+            if isinstance(translated, StoreUnavailable):
+                self.availability.failed(str(translated))
+            elif isinstance(translated, StoreError):
+                self.availability.succeeded()  # it answered, if only to refuse
+            if translated is error:
+                raise
+            raise translated from error
+        self.availability.succeeded()
+        return result
+
+    async def execute(self, *args: object) -> Any:
+        """Run one command; replies come as str (or bytes where not UTF-8), ints and lists."""
+        return await self._call(str(args[0]), lambda: self._handler.execute_command(*args))
+
+    async def run_script(
+        self, script: Script, keys: Sequence[str], args: Sequence[object] = ()
+    ) -> Any:
+        """EVALSHA the script, sending its body (EVAL) only when Redis does not know it yet."""
+
+        def start() -> defer.Deferred[Any]:
+            d: defer.Deferred[Any] = self._handler.execute_command(
+                "EVALSHA", script.sha, len(keys), *keys, *args
+            )
+
+            def unknown_script(failure: Any) -> Any:
+                if failure.check(txredisapi.ResponseError) and str(failure.value).startswith(
+                    "NOSCRIPT"
+                ):
+                    return self._handler.execute_command(
+                        "EVAL", script.source, len(keys), *keys, *args
+                    )
+                return failure
+
+            return d.addErrback(unknown_script)
+
+        return await self._call(script.name, start)
+
+    async def publish(self, channel: str, message: str) -> None:
+        await self.execute("PUBLISH", channel, message)
+
+    async def _bounded_close(self, disconnect: Callable[[], defer.Deferred[Any]]) -> None:
+        try:
+            pending = disconnect()
+            pending.addTimeout(self.timeout, self.reactor)
+            await pending
+        except Exception:
+            log.failure("closing a Redis connection failed")
+
+    async def close(self) -> None:
+        """Close every connection; later calls fail with StoreUnavailable."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._bounded_close(self._handler.disconnect)
+        if self._sentinel is not None:
+            await self._bounded_close(self._sentinel.disconnect)

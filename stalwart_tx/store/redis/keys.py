@@ -1,0 +1,83 @@
+"""Every Redis key name, in one place (docs/redis-schema.md describes what each holds).
+
+All keys of an account share the hash tag ``{a:<account id>}`` so the account lives on one shard
+and one Lua script may touch all of it; directory keys share ``{dir}``. Everything starts with a
+configurable prefix, so several stores can share one Redis.
+"""
+
+from __future__ import annotations
+
+
+def check_prefix(prefix: str) -> str:
+    # a brace in the prefix would become the hash tag instead of ours
+    if "{" in prefix or "}" in prefix:
+        raise ValueError(f"a key prefix must not contain braces: {prefix!r}")
+    return prefix
+
+
+def changes_channel(prefix: str) -> str:
+    """The pub/sub channel of StateChange messages."""
+    return f"{prefix}changes"
+
+
+class AccountKeys:
+    """Key names of one account."""
+
+    def __init__(self, prefix: str, account_id: str) -> None:
+        if not account_id or "{" in account_id or "}" in account_id:
+            raise ValueError(f"invalid account id {account_id!r}")
+        self.base = f"{check_prefix(prefix)}{{a:{account_id}}}:"
+        self.modseq = self.base + "modseq"
+        self.states = self.base + "states"
+        self.floors = self.base + "floors"
+        self.types = self.base + "types"
+        self.blobs = self.base + "blobs"
+        self.uploads = self.base + "uploads"
+
+    def fixed(self) -> list[str]:
+        """The keys that exist once per account, whatever it holds."""
+        return [self.modseq, self.states, self.floors, self.types, self.blobs, self.uploads]
+
+    def objects(self, type_name: str) -> str:
+        return f"{self.base}obj:{type_name}"
+
+    def log(self, type_name: str) -> str:
+        return f"{self.base}log:{type_name}"
+
+    def born(self, type_name: str) -> str:
+        return f"{self.base}born:{type_name}"
+
+    def dead(self, type_name: str) -> str:
+        return f"{self.base}dead:{type_name}"
+
+    def of_type(self, type_name: str) -> list[str]:
+        """The four keys of a type, in the order the Lua scripts expect them."""
+        return [
+            self.objects(type_name), self.log(type_name), self.born(type_name),
+            self.dead(type_name),
+        ]
+
+    def blob(self, blob_id: str) -> str:
+        return f"{self.base}blob:{blob_id}"
+
+    def upload(self, token: str) -> str:
+        return f"{self.base}upload:{token}"
+
+
+class DirectoryKeys:
+    """Key names of the directory (principals, tokens, domains, aliases)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.base = f"{check_prefix(prefix)}{{dir}}:"
+        self.principals = self.base + "principals"
+        self.names = self.base + "names"
+        self.passwords = self.base + "passwords"
+        self.tokens = self.base + "tokens"
+        self.domains = self.base + "domains"
+        self.aliases = self.base + "aliases"
+
+    def principal_tokens(self, principal_id: str) -> str:
+        return f"{self.base}principal_tokens:{principal_id}"
+
+    def principal_aliases(self, principal_id: str) -> str:
+        return f"{self.base}principal_aliases:{principal_id}"

@@ -1,0 +1,374 @@
+"""The Lua scripts of the Redis store, as constants (docs/redis-schema.md lists their contracts).
+
+Each script runs atomically in Redis and touches only keys passed in KEYS, all with one hash tag.
+The connection runs a script by EVALSHA and falls back to EVAL when Redis answers NOSCRIPT (after
+a restart or SCRIPT FLUSH), so each script body crosses the network about once per server.
+
+Numbers that leave a script are formatted with ``%d``: Lua would print large ones as ``1e+14``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Script:
+    name: str
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
+
+
+# KEYS: modseq, states, types, then per type of ARGV's type list: objects, log, born, dead.
+# ARGV: channel, account id, type count, type names..., then four counted groups:
+#   creates (type index, id, json), updates (type index, id, json), destroys (type index, id),
+#   conditions (type index, expected state).
+# Reply: {'ok', account modseq after, state of each listed type...}
+#    or: {'mismatch', type, expected, actual} | {'exists', type, id} | {'missing', type, id}
+WRITE = Script("write", r"""
+local ntypes = tonumber(ARGV[3])
+local types = {}
+for i = 1, ntypes do types[i] = ARGV[3 + i] end
+local p = 4 + ntypes
+local function group(width)
+  local n = tonumber(ARGV[p])
+  p = p + 1
+  local items = {}
+  for i = 1, n do
+    local item = {tonumber(ARGV[p])}
+    for j = 1, width - 1 do item[j + 1] = ARGV[p + j] end
+    items[i] = item
+    p = p + width
+  end
+  return items
+end
+local creates = group(3)
+local updates = group(3)
+local destroys = group(2)
+local conditions = group(2)
+local function key(t, k) return KEYS[3 + (t - 1) * 4 + k] end
+
+for _, c in ipairs(conditions) do
+  local actual = redis.call('HGET', KEYS[2], types[c[1]]) or '0'
+  if actual ~= c[2] then return {'mismatch', types[c[1]], c[2], actual} end
+end
+for _, c in ipairs(creates) do
+  if redis.call('HEXISTS', key(c[1], 1), c[2]) == 1 then return {'exists', types[c[1]], c[2]} end
+end
+for _, u in ipairs(updates) do
+  if redis.call('HEXISTS', key(u[1], 1), u[2]) == 0 then return {'missing', types[u[1]], u[2]} end
+end
+for _, d in ipairs(destroys) do
+  if redis.call('HEXISTS', key(d[1], 1), d[2]) == 0 then return {'missing', types[d[1]], d[2]} end
+end
+
+local total = #creates + #updates + #destroys
+local counter
+if total == 0 then
+  counter = tonumber(redis.call('GET', KEYS[1]) or '0')
+else
+  counter = redis.call('INCRBY', KEYS[1], total)
+  local modseq = counter - total
+  local changed = {}
+  local function stamp(t)
+    modseq = modseq + 1
+    local s = string.format('%d', modseq)
+    changed[types[t]] = s
+    return s
+  end
+  for _, c in ipairs(creates) do
+    local s = stamp(c[1])
+    redis.call('HSET', key(c[1], 1), c[2], c[3])
+    redis.call('ZADD', key(c[1], 2), s, c[2])
+    redis.call('HSET', key(c[1], 3), c[2], s)
+    redis.call('SREM', key(c[1], 4), c[2])
+  end
+  for _, u in ipairs(updates) do
+    local s = stamp(u[1])
+    redis.call('HSET', key(u[1], 1), u[2], u[3])
+    redis.call('ZADD', key(u[1], 2), s, u[2])
+  end
+  for _, d in ipairs(destroys) do
+    local s = stamp(d[1])
+    redis.call('HDEL', key(d[1], 1), d[2])
+    redis.call('ZADD', key(d[1], 2), s, d[2])
+    redis.call('SADD', key(d[1], 4), d[2])
+  end
+  for type_name, state in pairs(changed) do
+    redis.call('HSET', KEYS[2], type_name, state)
+    redis.call('SADD', KEYS[3], type_name)
+  end
+  redis.call('PUBLISH', ARGV[1], cjson.encode({account = ARGV[2], changed = changed}))
+end
+local reply = {'ok', string.format('%d', counter)}
+for i = 1, ntypes do reply[i + 2] = redis.call('HGET', KEYS[2], types[i]) or '0' end
+return reply
+""")
+
+# KEYS: modseq, states, floors, log, born, dead (of one type).
+# ARGV: type, position, origin, snapshot, max changes (0: no limit).
+# Reply: {'invalid'} | {'cannot'} | {'ok', new state, has more (0/1), created, updated, destroyed}
+CHANGES = Script("changes", r"""
+local counter = tonumber(redis.call('GET', KEYS[1]) or '0')
+local position = tonumber(ARGV[2])
+local origin = tonumber(ARGV[3])
+local snapshot = tonumber(ARGV[4])
+if position > counter or snapshot > counter then return {'invalid'} end
+local floor = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+if position < floor then return {'cannot'} end
+local limit = tonumber(ARGV[5])
+local entries
+if limit > 0 then
+  entries = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[2], '+inf', 'WITHSCORES',
+                       'LIMIT', 0, limit + 1)
+else
+  entries = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[2], '+inf', 'WITHSCORES')
+end
+local n = #entries / 2
+local has_more = limit > 0 and n > limit
+if has_more then n = limit end
+local created, updated, destroyed = {}, {}, {}
+local last = position
+for i = 1, n do
+  local id = entries[2 * i - 1]
+  last = tonumber(entries[2 * i])
+  local born = tonumber(redis.call('HGET', KEYS[5], id) or '0')
+  local dead = redis.call('SISMEMBER', KEYS[6], id) == 1
+  if born > position or (born > origin and last <= snapshot) then
+    if not dead then created[#created + 1] = id end
+  elseif dead then
+    destroyed[#destroyed + 1] = id
+  else
+    updated[#updated + 1] = id
+  end
+end
+local new_state
+if has_more then
+  new_state = string.format('%d:%d:%d', last, origin, counter)
+else
+  local state = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+  new_state = string.format('%d', math.max(position, state))
+end
+return {'ok', new_state, has_more and 1 or 0, created, updated, destroyed}
+""")
+
+# KEYS: modseq, floors, log, born, dead (of one type).  ARGV: type, keep-after modseq.
+# Reply: 'invalid' | 'ok'
+COMPACT = Script("compact", r"""
+local counter = tonumber(redis.call('GET', KEYS[1]) or '0')
+local keep = tonumber(ARGV[2])
+if keep > counter then return 'invalid' end
+local floor = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if keep <= floor then return 'ok' end
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+  local score = redis.call('ZSCORE', KEYS[3], id)
+  if score and tonumber(score) <= keep then
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+    redis.call('SREM', KEYS[5], id)
+  end
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 'ok'
+""")
+
+# KEYS: modseq, states, floors, types, blobs, uploads, then the four keys of every type, the key
+#   of every blob and the key of every upload, as read from the three index keys just before.
+# ARGV: type count, blob count, upload count, type names..., blob ids..., upload tokens...
+# Reply: 1 when everything was deleted, 0 when the indexes changed meanwhile (read and retry).
+DESTROY_ACCOUNT = Script("destroy_account", r"""
+local nt, nb, nu = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if redis.call('SCARD', KEYS[4]) ~= nt or redis.call('SCARD', KEYS[5]) ~= nb
+   or redis.call('ZCARD', KEYS[6]) ~= nu then
+  return 0
+end
+for i = 1, nt do
+  if redis.call('SISMEMBER', KEYS[4], ARGV[3 + i]) == 0 then return 0 end
+end
+for i = 1, nb do
+  if redis.call('SISMEMBER', KEYS[5], ARGV[3 + nt + i]) == 0 then return 0 end
+end
+for i = 1, nu do
+  if not redis.call('ZSCORE', KEYS[6], ARGV[3 + nt + nb + i]) then return 0 end
+end
+for i = 1, #KEYS do redis.call('DEL', KEYS[i]) end
+return 1
+""")
+
+# KEYS: blob, blob index.  ARGV: blob id, content.  Reply: size.
+BLOB_PUT = Script("blob_put", r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[2]) end
+redis.call('SADD', KEYS[2], ARGV[1])
+return redis.call('STRLEN', KEYS[1])
+""")
+
+# KEYS: blob.  ARGV: first byte, last byte (inclusive, -1 for the end).
+# Reply: nil when there is no such blob, else {bytes}.
+BLOB_GET = Script("blob_get", r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return {redis.call('GETRANGE', KEYS[1], ARGV[1], ARGV[2])}
+""")
+
+# KEYS: blob.  Reply: size, or -1 when there is no such blob.
+BLOB_STAT = Script("blob_stat", r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+return redis.call('STRLEN', KEYS[1])
+""")
+
+# KEYS: blob, blob index.  ARGV: blob id.
+BLOB_DELETE = Script("blob_delete", r"""
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+""")
+
+# KEYS: upload, upload index.  ARGV: chunk, time to live (ms), token, expiry (unix s), now (unix s).
+# Reply: bytes held so far (less than expected when the upload expired between chunks).
+UPLOAD_APPEND = Script("upload_append", r"""
+redis.call('APPEND', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return redis.call('STRLEN', KEYS[1])
+""")
+
+# KEYS: upload, blob, blob index, upload index.  ARGV: blob id, token, expected size.
+# Reply: size, or -1 when the upload does not hold the expected bytes (it expired meanwhile).
+UPLOAD_COMMIT = Script("upload_commit", r"""
+local have = redis.call('STRLEN', KEYS[1])
+redis.call('ZREM', KEYS[4], ARGV[2])
+if have ~= tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[1])
+  return -1
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('DEL', KEYS[1])
+elseif have == 0 then
+  redis.call('SET', KEYS[2], '')
+else
+  redis.call('RENAME', KEYS[1], KEYS[2])
+  redis.call('PERSIST', KEYS[2])
+end
+redis.call('SADD', KEYS[3], ARGV[1])
+return have
+""")
+
+# KEYS: upload, upload index.  ARGV: token.
+UPLOAD_ABORT = Script("upload_abort", r"""
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+""")
+
+# KEYS: principals, names, passwords.  ARGV: id, name, json, has password (1/0), password hash.
+# Reply: 'ok' | 'exists' (name taken) | 'taken' (id taken: draw another)
+CREATE_PRINCIPAL = Script("create_principal", r"""
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 'exists' end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'taken' end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+if ARGV[4] == '1' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[5]) end
+return 'ok'
+""")
+
+# KEYS: principals, passwords.  ARGV: id.  Reply: nil | {json, password hash or nil}
+GET_PRINCIPAL = Script("get_principal", r"""
+local principal = redis.call('HGET', KEYS[1], ARGV[1])
+if not principal then return false end
+return {principal, redis.call('HGET', KEYS[2], ARGV[1])}
+""")
+
+# KEYS: names, principals, passwords.  ARGV: name.  Reply: nil | {id, json, password hash or nil}
+FIND_PRINCIPAL = Script("find_principal", r"""
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+if not id then return false end
+local principal = redis.call('HGET', KEYS[2], id)
+if not principal then return false end
+return {id, principal, redis.call('HGET', KEYS[3], id)}
+""")
+
+# KEYS: principals, passwords.  Reply: {HGETALL principals, HGETALL passwords}
+LIST_PRINCIPALS = Script("list_principals", r"""
+return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
+""")
+
+# KEYS: principals, passwords.  ARGV: id, has password (1/0), password hash.  Reply: 1 | 0
+SET_PASSWORD = Script("set_password", r"""
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[2] == '1' then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+else
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return 1
+""")
+
+# KEYS: principals, names, passwords, tokens, principal's tokens, aliases, principal's aliases.
+# ARGV: id.  Reply: 1 | 0 (no such principal)
+DELETE_PRINCIPAL = Script("delete_principal", r"""
+local principal = redis.call('HGET', KEYS[1], ARGV[1])
+if not principal then return 0 end
+local name = cjson.decode(principal).name
+if redis.call('HGET', KEYS[2], name) == ARGV[1] then redis.call('HDEL', KEYS[2], name) end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+for _, token_id in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+  local token = redis.call('HGET', KEYS[4], token_id)
+  if token and cjson.decode(token).principal_id == ARGV[1] then
+    redis.call('HDEL', KEYS[4], token_id)
+  end
+end
+redis.call('DEL', KEYS[5])
+for _, address in ipairs(redis.call('SMEMBERS', KEYS[7])) do
+  local targets = redis.call('HGET', KEYS[6], address)
+  if targets then
+    local remaining, found = {}, false
+    for _, target in ipairs(cjson.decode(targets)) do
+      if target == ARGV[1] then found = true else remaining[#remaining + 1] = target end
+    end
+    if found and #remaining == 0 then
+      redis.call('HDEL', KEYS[6], address)
+    elseif found then
+      redis.call('HSET', KEYS[6], address, cjson.encode(remaining))
+    end
+  end
+end
+redis.call('DEL', KEYS[7])
+return 1
+""")
+
+# KEYS: principals, tokens, principal's tokens.  ARGV: principal id, token id, json.
+# Reply: 1 | 0 (no such principal)
+ADD_TOKEN = Script("add_token", r"""
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[2])
+return 1
+""")
+
+# KEYS: tokens, principal's tokens.  Reply: the json of every live token in the index;
+# ids of revoked tokens are dropped from the index on the way.
+LIST_TOKENS = Script("list_tokens", r"""
+local found = {}
+for _, token_id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local token = redis.call('HGET', KEYS[1], token_id)
+  if token then found[#found + 1] = token else redis.call('SREM', KEYS[2], token_id) end
+end
+return found
+""")
+
+# KEYS: principals, aliases, then the alias index of every target.
+# ARGV: address, json list of targets, target ids...  Reply: {'ok'} | {'missing', id}
+SET_ALIAS = Script("set_alias", r"""
+for i = 3, #ARGV do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then return {'missing', ARGV[i]} end
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+for i = 3, #KEYS do redis.call('SADD', KEYS[i], ARGV[1]) end
+return {'ok'}
+""")
