@@ -1,17 +1,39 @@
 """The Redis store backend (txredisapi); the only package that may import txredisapi.
 
-Import it lazily (``stalwart_tx.store.backend.open_redis_store`` does): txredisapi installs the
-global reactor when it is imported.
+txredisapi installs the global reactor when it is imported, so this package imports it only when
+one of the names below is first used (``from stalwart_tx.store.redis import RedisConnection``);
+``stalwart_tx.store.redis.url`` parses URLs without importing it.
 """
 
 from __future__ import annotations
 
-from stalwart_tx.store.redis.account_store import RedisAccountStore
-from stalwart_tx.store.redis.blobs import RedisBlobStore, RedisBlobUpload
-from stalwart_tx.store.redis.connection import Availability, RedisConnection, translate_error
-from stalwart_tx.store.redis.directory import RedisDirectory
-from stalwart_tx.store.redis.notifier import RedisNotifier
-from stalwart_tx.store.redis.url import RedisURL, parse_redis_url
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stalwart_tx.store.redis.account_store import RedisAccountStore
+    from stalwart_tx.store.redis.blobs import RedisBlobStore, RedisBlobUpload
+    from stalwart_tx.store.redis.connection import (
+        Availability,
+        RedisConnection,
+        translate_error,
+    )
+    from stalwart_tx.store.redis.directory import RedisDirectory
+    from stalwart_tx.store.redis.notifier import RedisNotifier
+    from stalwart_tx.store.redis.url import RedisURL, parse_redis_url
+
+_WHERE = {
+    "Availability": "connection",
+    "RedisAccountStore": "account_store",
+    "RedisBlobStore": "blobs",
+    "RedisBlobUpload": "blobs",
+    "RedisConnection": "connection",
+    "RedisDirectory": "directory",
+    "RedisNotifier": "notifier",
+    "RedisURL": "url",
+    "parse_redis_url": "url",
+    "translate_error": "connection",
+}
 
 __all__ = [
     "Availability",
@@ -25,3 +47,9 @@ __all__ = [
     "parse_redis_url",
     "translate_error",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
