@@ -34,10 +34,16 @@ from stalwart_tx.store.redis.url import RedisURL
 
 log = Logger()
 
-POOL_SIZE = 4
+# commands are pipelined, and scripts run one at a time in Redis anyway; a second connection
+# keeps a large blob reply from delaying everything else
+POOL_SIZE = 2
 # first retry soon (a restart is usually quick), then every few seconds at most
 RECONNECT_INITIAL_DELAY = 0.1
 RECONNECT_MAX_DELAY = 2.0
+
+# txredisapi logs every failed AUTH or SELECT of a "lazy" factory, i.e. once per retry; we report
+# the outage once instead (isLazy changes nothing else for a factory that reconnects)
+_QUIET = False
 
 # replies that mean "not now" rather than "never": the caller should retry later
 _TRANSIENT_REPLIES = frozenset({
@@ -314,7 +320,7 @@ class RedisConnection:
             )
         else:
             factory = _PoolFactory(
-                str(url), url.db or None, pool_size, isLazy=True,
+                str(url), url.db or None, pool_size, isLazy=_QUIET,
                 handler=txredisapi.ConnectionHandler, availability=self.availability,
                 **self._settings,
             )
@@ -342,7 +348,7 @@ class RedisConnection:
                 self.url.service_name, factory_class=partial(_SentinelSubscriberFactory, **common),
                 poolsize=1, **self._settings,
             )
-        factory = _SubscriberFactory(isLazy=True, **common)
+        factory = _SubscriberFactory(isLazy=_QUIET, **common)
         for name, value in self._settings.items():
             setattr(factory, name, value)
         factory.startConnecting(self._endpoint())
