@@ -70,7 +70,9 @@ async def open_redis_store(
         RedisNotifier,
         parse_redis_url,
     )
+    from stalwart_tx.store.redis.keys import check_prefix
 
+    check_prefix(prefix)  # before connecting, so a bad prefix leaves nothing running
     connection = RedisConnection(parse_redis_url(url), reactor, timeout=timeout)
     accounts = RedisAccountStore(connection, prefix=prefix)
     notifier = RedisNotifier(connection, prefix=prefix)

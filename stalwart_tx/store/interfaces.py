@@ -59,6 +59,8 @@ class IChangeLog(Interface):
     """Per account and type, what changed since a state: the source of JMAP /changes, IMAP MODSEQ.
 
     A state is an opaque string. A type that was never written has a valid initial state too.
+    States are positions in the account's one change sequence, so a state read for another type
+    of the same account is a valid (if unusual) starting point, not an error.
     """
 
     async def current_state(account_id: str, type_name: str) -> str:
@@ -77,8 +79,8 @@ class IChangeLog(Interface):
 
         An object created and destroyed since ``since_state`` is reported in neither list; one
         created and updated is only in ``created``. Raises InvalidState for a token this store did
-        not issue (or a state of another type), CannotCalculateChanges when the log no longer
-        reaches back that far.
+        not issue for the account, CannotCalculateChanges when the log no longer reaches back that
+        far. When ``has_more`` is true, ``new_state`` is an intermediate state to ask from next.
         """
 
     async def compact(account_id: str, type_name: str, keep_after_state: str) -> None:

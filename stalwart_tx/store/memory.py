@@ -1,7 +1,8 @@
 """In-memory account store, change log, blob store and notifier.
 
 Real code, not a test helper: it backs single-process deployments and tests of the layers above,
-and the conformance tests hold it to exactly the behaviour of the Redis store.
+and the conformance tests hold it to exactly the behaviour of the Redis store. The state tokens,
+value checks and blob ids defined here are the ones the Redis store uses too.
 """
 
 from __future__ import annotations

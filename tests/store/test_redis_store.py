@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import redis as redis_py
 from twisted.internet import reactor
 
 from stalwart_tx.store.backend import StoreBundle, open_redis_store
+from stalwart_tx.store.errors import StoreError
 from stalwart_tx.store.records import StateChange, TokenRecord, WriteBatch
 from tests.store.conformance import (
     A,
@@ -116,7 +118,6 @@ class TestRedisAccountStore(AccountStoreConformance):
         await store.accounts.write(A, WriteBatch().create("Email", "e/1", {}))
         message = pubsub.get_message(timeout=2)
         pubsub.close()
-        import json
         assert json.loads(message["data"]) == {"account": A, "changed": {"Email": "1"}}
 
 
@@ -129,7 +130,7 @@ class TestRedisBlobStore(BlobStoreConformance):
         assert len(temp) == 1
         assert 0 < raw.pttl(temp[0]) <= 3600 * 1000
         raw.delete(temp[0])  # as if it had expired
-        with pytest.raises(Exception) as raised:
+        with pytest.raises(StoreError) as raised:
             await upload.write(b"more")
         assert "start it again" in str(raised.value)
 
