@@ -11,6 +11,14 @@ from stalwart_tx.config import SETTINGS, ConfigError, ServiceConfig, build_confi
 from stalwart_tx.store.redis_binary import RedisServerNotFound, find_redis_server
 
 
+def shown_default(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 class Options(usage.Options):
     synopsis = "[--config FILE] [options]"
     longdesc = (
@@ -19,7 +27,7 @@ class Options(usage.Options):
     )
     optParameters = [
         ["config", "c", None, "TOML configuration file."],
-        *[[s.name, None, None, f"{s.help} [default: {s.default}]"]
+        *[[s.name, None, None, f"{s.help} [default: {shown_default(s.default)}]"]
           for s in SETTINGS if not s.repeatable],
     ]
 
