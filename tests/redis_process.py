@@ -1,4 +1,4 @@
-"""A real redis-server child for tests: unix socket in a temp dir, no persistence, always stopped."""
+"""A real redis-server child for tests: unix socket in a temp dir, no persistence, stopped after."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Typed errors raised by every store implementation.
 
-Protocol layers translate these in exactly one place each (HTTP problem JSON, JMAP method errors, IMAP
-responses); store code never formats a protocol answer.
+Protocol layers translate these in exactly one place each (HTTP problem JSON, JMAP method errors,
+IMAP responses); store code never formats a protocol answer.
 """
 
 from __future__ import annotations

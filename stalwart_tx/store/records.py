@@ -13,10 +13,11 @@ JSONObject = dict[str, Any]
 class WriteBatch:
     """Object writes of one account that a store applies atomically, all or nothing.
 
-    Values are whole JSON objects (the method layer computes them); a store never merges. Every write
-    is checked before anything is applied: a create of an existing id raises ObjectExists, an update
-    or destroy of a missing id raises ObjectNotFound, and a type listed in ``if_in_state`` whose state
-    moved raises StateMismatch. An id appears at most once per type in a batch.
+    Values are whole JSON objects (the method layer computes them); a store never merges. Every
+    write is checked before anything is applied: a create of an existing id raises ObjectExists,
+    an update or destroy of a missing id raises ObjectNotFound, and a type listed in
+    ``if_in_state`` whose state moved raises StateMismatch. An id appears at most once per type in
+    a batch.
     """
 
     creates: list[tuple[str, str, JSONObject]] = field(default_factory=list)
@@ -62,8 +63,8 @@ class WriteResult:
 class Changes:
     """Answer of IChangeLog.changes_since, shaped like a JMAP /changes response.
 
-    ``new_state`` is the state reached by applying exactly these changes; when ``has_more`` is true it
-    is an intermediate state and asking again from it continues without skipping or repeating.
+    ``new_state`` is the state reached by applying exactly these changes; when ``has_more`` is true
+    it is an intermediate state and asking again from it continues without skipping or repeating.
     """
 
     old_state: str
