@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,27 +41,31 @@ def running_redis(directory: Path, *extra_args: str) -> Iterator[Path]:
     """Start redis-server with its socket in ``directory``; yield the socket path; stop it."""
     directory.mkdir(parents=True, exist_ok=True)
     socket_path = directory / "redis.sock"
-    process = subprocess.Popen(
-        [
-            str(find_redis_server()),
-            "--port", "0",
-            "--unixsocket", str(socket_path),
-            "--unixsocketperm", "700",
-            "--dir", str(directory),
-            "--save", "",
-            "--appendonly", "no",
-            *extra_args,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    argv = [
+        str(find_redis_server()),
+        "--port", "0",
+        "--unixsocket", str(socket_path),
+        "--unixsocketperm", "700",
+        "--dir", str(directory),
+        "--save", "",
+        "--appendonly", "no",
+        *extra_args,
+    ]
+    with supervised(argv, lambda: _ping(socket_path), "redis-server"):
+        yield socket_path
+
+
+@contextmanager
+def supervised(argv: list[str], is_up: Callable[[], bool], what: str) -> Iterator[None]:
+    """Run ``argv`` until the block ends; enter the block once ``is_up()`` says it answers."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
-        while not _ping(socket_path):
+        while not is_up():
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
+                raise RuntimeError(f"{what} did not start")
             time.sleep(0.02)
-        yield socket_path
+        yield
     finally:
         process.terminate()
         try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,18 +29,13 @@ from stalwart_tx.store.backend import StoreBundle, open_redis_store
 from stalwart_tx.store.errors import StoreUnavailable
 from stalwart_tx.store.records import StateChange, WriteBatch
 from stalwart_tx.store.redis_binary import find_redis_server
-from tests.redis_process import redis_command, running_redis
+from tests.redis_process import redis_command, running_redis, supervised
+from tests.service_process import free_port
 from tests.store.conformance import A, Recorder, eventually, sleep
 
 TIMEOUT = 1.0
 # what a failing call may take beyond the configured timeout (reactor turns, slow machines)
 SLACK = 0.75
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def tcp_ping(port: int) -> bool:
@@ -293,24 +287,9 @@ def running_sentinel(
         f"sentinel down-after-milliseconds {service} 60000\n"
         f"sentinel auth-pass {service} {master_password}\n"
     )
-    process = subprocess.Popen(
-        [str(find_redis_server()), str(config), "--sentinel"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while not tcp_ping(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("redis sentinel did not start")
-            time.sleep(0.02)
+    argv = [str(find_redis_server()), str(config), "--sentinel"]
+    with supervised(argv, lambda: tcp_ping(port), "redis sentinel"):
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest_twisted.ensureDeferred
