@@ -1,0 +1,80 @@
+"""Methods and capabilities are data: a registry maps each name to its capability and handler.
+
+Adding a data type means adding a module that exposes ``METHODS`` (and possibly ``CAPABILITIES``)
+and naming that module in ``stalwart_tx.jmap.methods``; no dispatcher changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stalwart_tx.jmap.context import RequestContext
+
+JSONObject = dict[str, Any]
+Handler = Callable[["RequestContext", JSONObject], Awaitable[JSONObject]]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One JMAP method.
+
+    The API layer checks, before calling ``handler``: that ``capability`` is in ``using``; for
+    ``takes_account``, that ``arguments["accountId"]`` names an account the user may use (else
+    accountNotFound) that has ``capability`` (else accountNotSupportedByMethod); for ``writes``,
+    that the account is not read-only (accountReadOnly). The handler gets the arguments with
+    result references already resolved and returns the response arguments.
+    """
+
+    name: str
+    capability: str
+    handler: Handler
+    takes_account: bool = True
+    writes: bool = False
+
+
+@dataclass(frozen=True)
+class CapabilitySpec:
+    """A capability URI with what the session advertises for it.
+
+    ``session_value`` is the object under ``capabilities`` in the session; ``account_value``, when
+    given, makes it an account capability (listed in ``accountCapabilities`` and
+    ``primaryAccounts``) with the object it returns for an account.
+    """
+
+    uri: str
+    session_value: Callable[[], JSONObject]
+    account_value: Callable[[str], JSONObject] | None = None
+
+
+class MethodRegistry:
+    def __init__(self) -> None:
+        self._methods: dict[str, MethodSpec] = {}
+        self._capabilities: dict[str, CapabilitySpec] = {}
+
+    def add_method(self, spec: MethodSpec) -> None:
+        if spec.name in self._methods:
+            raise ValueError(f"method {spec.name} is registered twice")
+        self._methods[spec.name] = spec
+
+    def add_methods(self, specs: Iterable[MethodSpec]) -> None:
+        for spec in specs:
+            self.add_method(spec)
+
+    def add_capability(self, spec: CapabilitySpec) -> None:
+        if spec.uri in self._capabilities:
+            raise ValueError(f"capability {spec.uri} is registered twice")
+        self._capabilities[spec.uri] = spec
+
+    def method(self, name: str) -> MethodSpec | None:
+        return self._methods.get(name)
+
+    @property
+    def methods(self) -> Mapping[str, MethodSpec]:
+        return self._methods
+
+    @property
+    def capabilities(self) -> Mapping[str, CapabilitySpec]:
+        return self._capabilities
