@@ -68,3 +68,9 @@ class StoreService(Service):
         if self._portal is None:
             raise StoreUnavailable("the store is not open")
         return self._portal
+
+    def store(self) -> StoreBundle:
+        """The open store bundle; StoreUnavailable while the store is not open."""
+        if self.bundle is None:
+            raise StoreUnavailable("the store is not open")
+        return self.bundle
