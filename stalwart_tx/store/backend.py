@@ -10,11 +10,18 @@ from stalwart_tx.store.interfaces import (
     IAccountStore,
     IBlobStore,
     IChangeLog,
+    IClaims,
     IDirectory,
     INotifier,
 )
 
 Closer = Callable[[], Awaitable[None]]
+
+
+def _process_local_claims() -> IClaims:
+    from stalwart_tx.store.memory import MemoryClaims
+
+    return MemoryClaims()
 
 
 @dataclass
@@ -27,6 +34,8 @@ class StoreBundle:
     notifier: INotifier
     directory: IDirectory
     closers: list[Closer] = field(default_factory=list, repr=False)
+    # a bundle built by hand (one process) may leave it out; open_redis_store shares it in Redis
+    claims: IClaims = field(default_factory=_process_local_claims)
 
     async def close(self) -> None:
         """Release connections; the stores must not be used afterwards. Safe to call twice."""
@@ -37,7 +46,12 @@ class StoreBundle:
 
 async def open_memory_store() -> StoreBundle:
     """A fresh, empty store that lives in this process only."""
-    from stalwart_tx.store.memory import MemoryAccountStore, MemoryBlobStore, MemoryNotifier
+    from stalwart_tx.store.memory import (
+        MemoryAccountStore,
+        MemoryBlobStore,
+        MemoryClaims,
+        MemoryNotifier,
+    )
     from stalwart_tx.store.memory_directory import MemoryDirectory
 
     notifier = MemoryNotifier()
@@ -49,6 +63,7 @@ async def open_memory_store() -> StoreBundle:
         blobs=blobs,
         notifier=notifier,
         directory=MemoryDirectory(),
+        claims=MemoryClaims(),
     )
 
 
@@ -65,6 +80,7 @@ async def open_redis_store(
     from stalwart_tx.store.redis import (
         RedisAccountStore,
         RedisBlobStore,
+        RedisClaims,
         RedisConnection,
         RedisDirectory,
         RedisNotifier,
@@ -83,4 +99,5 @@ async def open_redis_store(
         notifier=notifier,
         directory=RedisDirectory(connection, prefix=prefix),
         closers=[connection.close, notifier.close],
+        claims=RedisClaims(connection, prefix=prefix),
     )

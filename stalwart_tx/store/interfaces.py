@@ -150,6 +150,22 @@ class INotifier(Interface):
         """
 
 
+class IClaims(Interface):
+    """First-come claims shared by every process on the store.
+
+    Every process hears every notification; a claim lets exactly one of them act on it (send one
+    push, run one clean-up) without a lock holder that could die holding it.
+    """
+
+    async def claim(account_id: str, name: str, ttl: float) -> bool:
+        """Claim ``name`` within the account for ``ttl`` seconds.
+
+        True for exactly one caller across every process sharing the store; False for every
+        other caller until the claim expires, after which the name can be claimed again. Raises
+        ValueError for an invalid account id, an empty name or a ``ttl`` that is not positive.
+        """
+
+
 class IDirectory(Interface):
     """Principals (users), their credentials and API tokens, mail domains and aliases.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from inspect import iscoroutine
@@ -30,6 +31,7 @@ from stalwart_tx.store.interfaces import (
     IBlobStore,
     IBlobUpload,
     IChangeLog,
+    IClaims,
     INotifier,
     ISubscription,
 )
@@ -444,9 +446,42 @@ class MemoryBlobStore:
         self._blobs.get(account_id, {}).pop(blob_id, None)
 
 
+# -- claims -----------------------------------------------------------------------------------
+
+
+def check_claim(account_id: str, name: str, ttl: float) -> None:
+    check_account_id(account_id)
+    if not isinstance(name, str) or not name:
+        raise ValueError("a claim needs a non-empty name")
+    if not ttl > 0:
+        raise ValueError(f"a claim's ttl must be positive, not {ttl!r}")
+
+
+@implementer(IClaims)
+class MemoryClaims:
+    """Claims of one process; ``clock`` gives seconds (the reactor's ``seconds`` in tests)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._until: dict[tuple[str, str], float] = {}
+
+    async def claim(self, account_id: str, name: str, ttl: float) -> bool:
+        check_claim(account_id, name, ttl)
+        now = self._clock()
+        if len(self._until) > 1024:
+            # expired claims are dropped now and then, so the dict never outgrows the live ones
+            self._until = {k: v for k, v in self._until.items() if v > now}
+        key = (account_id, name)
+        if self._until.get(key, now) > now:
+            return False
+        self._until[key] = now + ttl
+        return True
+
+
 __all__ = [
     "MemoryAccountStore",
     "MemoryBlobStore",
     "MemoryBlobUpload",
+    "MemoryClaims",
     "MemoryNotifier",
 ]

@@ -36,6 +36,7 @@ from stalwart_tx.store.interfaces import (
     IBlobStore,
     IBlobUpload,
     IChangeLog,
+    IClaims,
     IDirectory,
     INotifier,
     ISubscription,
@@ -663,6 +664,46 @@ class NotifierConformance:
         assert there.changes[1] == StateChange(B, {"Mailbox": "9"})
         await sub_here.cancel()
         await sub_there.cancel()
+
+
+class ClaimsConformance:
+    def test_provides_interface(self, store: StoreBundle) -> None:
+        assert verifyObject(IClaims, store.claims)
+
+    @pytest_twisted.ensureDeferred
+    async def test_first_caller_wins(self, store: StoreBundle) -> None:
+        assert await store.claims.claim(A, "push:1", 60) is True
+        assert await store.claims.claim(A, "push:1", 60) is False
+        # names and accounts are separate claims
+        assert await store.claims.claim(A, "push:2", 60) is True
+        assert await store.claims.claim(B, "push:1", 60) is True
+
+    @pytest_twisted.ensureDeferred
+    async def test_exactly_one_of_concurrent_callers(self, store: StoreBundle) -> None:
+        won = await gather(*(store.claims.claim(A, "race", 60) for _ in range(20)))
+        assert won.count(True) == 1
+
+    @pytest_twisted.ensureDeferred
+    async def test_claim_expires(self, store: StoreBundle) -> None:
+        assert await store.claims.claim(A, "short", 0.05) is True
+        assert await store.claims.claim(A, "short", 0.05) is False
+        await sleep(0.1)
+        assert await store.claims.claim(A, "short", 60) is True
+        assert await store.claims.claim(A, "short", 60) is False
+
+    @pytest_twisted.ensureDeferred
+    async def test_claims_are_shared_with_another_store_instance(
+        self, store: StoreBundle, peer_store: StoreBundle
+    ) -> None:
+        assert await store.claims.claim(A, "once", 60) is True
+        assert await peer_store.claims.claim(A, "once", 60) is False
+
+    @pytest_twisted.ensureDeferred
+    async def test_bad_arguments(self, store: StoreBundle) -> None:
+        for account, name, ttl in [("", "n", 1.0), ("a{b", "n", 1.0), (A, "", 1.0),
+                                   (A, "n", 0.0), (A, "n", -1.0)]:
+            with pytest.raises(ValueError):
+                await store.claims.claim(account, name, ttl)
 
 
 class DirectoryConformance:

@@ -8,6 +8,7 @@ from stalwart_tx.store.backend import StoreBundle, open_memory_store
 from tests.store.conformance import (
     AccountStoreConformance,
     BlobStoreConformance,
+    ClaimsConformance,
     DirectoryConformance,
     NotifierConformance,
 )
@@ -33,6 +34,10 @@ class TestMemoryBlobStore(BlobStoreConformance):
 
 
 class TestMemoryNotifier(NotifierConformance):
+    pass
+
+
+class TestMemoryClaims(ClaimsConformance):
     pass
 
 

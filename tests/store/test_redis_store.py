@@ -18,6 +18,7 @@ from tests.store.conformance import (
     A,
     AccountStoreConformance,
     BlobStoreConformance,
+    ClaimsConformance,
     DirectoryConformance,
     NotifierConformance,
     Recorder,
@@ -136,6 +137,10 @@ class TestRedisBlobStore(BlobStoreConformance):
 
 
 class TestRedisNotifier(NotifierConformance):
+    pass
+
+
+class TestRedisClaims(ClaimsConformance):
     pass
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from stalwart_tx.store.redis.account_store import RedisAccountStore
     from stalwart_tx.store.redis.blobs import RedisBlobStore, RedisBlobUpload
+    from stalwart_tx.store.redis.claims import RedisClaims
     from stalwart_tx.store.redis.connection import (
         Availability,
         RedisConnection,
@@ -27,6 +28,7 @@ _WHERE = {
     "RedisAccountStore": "account_store",
     "RedisBlobStore": "blobs",
     "RedisBlobUpload": "blobs",
+    "RedisClaims": "claims",
     "RedisConnection": "connection",
     "RedisDirectory": "directory",
     "RedisNotifier": "notifier",
@@ -40,6 +42,7 @@ __all__ = [
     "RedisAccountStore",
     "RedisBlobStore",
     "RedisBlobUpload",
+    "RedisClaims",
     "RedisConnection",
     "RedisDirectory",
     "RedisNotifier",

@@ -63,6 +63,9 @@ class AccountKeys:
     def upload(self, token: str) -> str:
         return f"{self.base}upload:{token}"
 
+    def claim(self, name: str) -> str:
+        return f"{self.base}claim:{name}"
+
 
 class DirectoryKeys:
     """Key names of the directory (principals, tokens, domains, aliases)."""
