@@ -22,6 +22,8 @@ from stalwart_tx.auth.ratelimit import LoginRateLimiter
 from stalwart_tx.config import ServiceConfig
 from stalwart_tx.http.app import JMAPHttpApp
 from stalwart_tx.http.site import DrainableSite
+from stalwart_tx.jmap.limits import CoreLimits
+from stalwart_tx.jmap.methods import default_registry
 from stalwart_tx.store.embedded import EmbeddedRedisService
 from stalwart_tx.store_service import StoreService
 
@@ -125,7 +127,12 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
     store.setServiceParent(top)
 
     limiter = LoginRateLimiter(clock=reactor)
-    http_app = JMAPHttpApp(store.portal, limiter, config.public_url)
+    limits = CoreLimits()
+    http_app = JMAPHttpApp(
+        store.portal, limiter, config.public_url, limits,
+        registry=default_registry(limits, public_url=config.public_url),
+        store=store.store, reactor=reactor,
+    )
     site = DrainableSite(http_app.resource(), timeout=HTTP_IDLE_TIMEOUT)
     listener = endpoint_service(config.jmap, site, reactor=reactor)
     DrainingListenerService(listener, site, reactor, config.shutdown_grace).setServiceParent(top)

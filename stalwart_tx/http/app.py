@@ -15,6 +15,7 @@ from klein import Klein
 from twisted.cred.portal import Portal
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.http import RESPONSES
 from twisted.web.iweb import IRequest
 from werkzeug.exceptions import HTTPException
 
@@ -24,9 +25,15 @@ from stalwart_tx.auth.portal import authenticate
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
 from stalwart_tx.http.authorization import CHALLENGES, parse_authorization
 from stalwart_tx.http.cors import add_cors_headers, answer_preflight
-from stalwart_tx.http.problems import json_body, problem
+from stalwart_tx.http.problems import json_body, problem, with_length
+from stalwart_tx.jmap.api import ContextFactory, JMAPApi
+from stalwart_tx.jmap.context import RequestContext
+from stalwart_tx.jmap.errors import RequestError
 from stalwart_tx.jmap.limits import CoreLimits
-from stalwart_tx.jmap.session import SessionAccount, SessionUrls, build_session
+from stalwart_tx.jmap.methods import default_registry
+from stalwart_tx.jmap.registry import MethodRegistry
+from stalwart_tx.jmap.session import SessionUrls
+from stalwart_tx.store.backend import StoreBundle
 from stalwart_tx.store.errors import StoreUnavailable
 
 UNAVAILABLE_RETRY_AFTER = 5
@@ -34,6 +41,22 @@ UNAVAILABLE_RETRY_AFTER = 5
 
 class NotAuthenticated(Exception):
     """The request carried no usable credentials."""
+
+
+def store_not_configured() -> StoreBundle:
+    raise StoreUnavailable("no store was given to the HTTP app")
+
+
+def is_json_content_type(header: bytes | None) -> bool:
+    """A POST body we parse: ``application/json`` with any parameters, or no Content-Type at all.
+
+    Some clients in the wild send none; anything else (a form, text/plain) is not a JMAP request
+    and gets notRequest rather than a guess at what it meant.
+    """
+    if header is None:
+        return True
+    media_type = header.split(b";", 1)[0].strip().lower()
+    return media_type == b"application/json"
 
 
 class JMAPHttpApp:
@@ -46,11 +69,26 @@ class JMAPHttpApp:
         limiter: LoginRateLimiter,
         public_url: str,
         limits: CoreLimits | None = None,
+        *,
+        registry: MethodRegistry | None = None,
+        store: Callable[[], StoreBundle] = store_not_configured,
+        reactor: Any = None,
+        context_factory: ContextFactory = RequestContext,
     ) -> None:
         self.portal = portal
         self.limiter = limiter
         self.urls = SessionUrls.under(public_url)
         self.limits = limits or CoreLimits()
+        if reactor is None:
+            from twisted.internet import reactor
+        self.api = JMAPApi(
+            registry or default_registry(self.limits, public_url=public_url),
+            self.limits,
+            store=store,
+            reactor=reactor,
+            urls=self.urls,
+            context_factory=context_factory,
+        )
 
     def resource(self) -> Any:
         return self.app.resource()
@@ -74,16 +112,42 @@ class JMAPHttpApp:
     async def session(self, request: IRequest) -> bytes:
         add_cors_headers(request)
         user = await self._authenticated_user(request)
-        account = SessionAccount(account_id=user.account_id, name=user.name)
-        session = build_session(
-            username=user.name,
-            accounts=[account],
-            primary_account_id=user.account_id,
-            urls=self.urls,
-            limits=self.limits,
-        )
+        session = self.api.session(user)
         request.setHeader(b"Cache-Control", b"no-cache, no-store, must-revalidate")
         return json_body(request, session)
+
+    @app.route("/jmap/api", methods=["POST"])
+    @app.route("/jmap/api/", methods=["POST"])
+    async def api_request(self, request: IRequest) -> bytes:
+        """RFC 8620 §3.1: a Request object in the POST body, the Response object back."""
+        add_cors_headers(request)
+        user = await self._authenticated_user(request)
+        if not is_json_content_type(request.getHeader(b"Content-Type")):
+            raise RequestError.not_request("The request body must be application/json.")
+        body = self._read_body(request)
+        response = await self.api.process_body(user, body)
+        payload = self.api.encode_response(response)
+        request.setResponseCode(200)
+        request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
+        request.setHeader(b"Cache-Control", b"no-store")
+        return with_length(request, payload)
+
+    def _read_body(self, request: IRequest) -> bytes:
+        """The body, refusing one over maxSizeRequest by its Content-Length before reading it.
+
+        A chunked body has no length up front: at most one byte past the limit is read.
+        twisted.web has spooled the body to a temporary file by now, so none of this is memory.
+        """
+        declared = request.getHeader(b"Content-Length")
+        if declared is not None and declared.strip().isdigit():
+            self.api.check_size(int(declared))
+        content = request.content
+        if content is None:
+            return b""
+        content.seek(0)
+        body: bytes = content.read(self.limits.maxSizeRequest + 1)
+        self.api.check_size(len(body))
+        return body
 
     @app.handle_errors(NotAuthenticated, AuthenticationFailed)
     def unauthorized(self, request: IRequest, failure: Failure) -> bytes:
@@ -117,6 +181,17 @@ class JMAPHttpApp:
         return problem(
             request, 503, "Service Unavailable",
             "The mail store is temporarily unreachable; retry shortly.",
+        )
+
+    @app.handle_errors(RequestError)
+    def request_error(self, request: IRequest, failure: Failure) -> bytes:
+        """RFC 8620 §3.6.1: request-level errors are problem JSON with the JMAP error type."""
+        add_cors_headers(request)
+        error = failure.value
+        assert isinstance(error, RequestError)
+        return problem(
+            request, error.status, RESPONSES.get(error.status, b"Error").decode(), error.detail,
+            error.type, **error.extra,
         )
 
     @app.handle_errors(HTTPException)

@@ -10,11 +10,34 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from stalwart_tx.jmap.limits import CoreLimits
+
 if TYPE_CHECKING:
     from stalwart_tx.jmap.context import RequestContext
 
 JSONObject = dict[str, Any]
-Handler = Callable[["RequestContext", JSONObject], Awaitable[JSONObject]]
+
+
+@dataclass(frozen=True)
+class Responses:
+    """Several responses to one method call, in order, each ``(response name, arguments)``.
+
+    A handler returns this instead of a plain arguments object when one call answers more than
+    once: Foo/copy with ``onSuccessDestroyOriginal`` returns
+    ``Responses((("Foo/copy", copy_args), ("Foo/set", set_args)))``. Every response carries the
+    call's method call id (RFC 8620 §3.2, §5.4).
+    """
+
+    items: tuple[tuple[str, JSONObject], ...]
+
+
+Handler = Callable[["RequestContext", JSONObject], Awaitable[JSONObject | Responses]]
+"""A method implementation: ``await handler(ctx, arguments)``.
+
+Returns the response arguments (one response named like the method), or ``Responses`` for
+several. Raises MethodError for a method-level error; StoreUnavailable becomes
+serverUnavailable and any other exception serverFail (logged, never shown to the client).
+"""
 
 
 @dataclass(frozen=True)
@@ -41,12 +64,22 @@ class CapabilitySpec:
 
     ``session_value`` is the object under ``capabilities`` in the session; ``account_value``, when
     given, makes it an account capability (listed in ``accountCapabilities`` and
-    ``primaryAccounts``) with the object it returns for an account.
+    ``primaryAccounts``) with the object it returns for an account. It returns None for an
+    account that lacks the capability: the session leaves it out there, and methods of the
+    capability called on that account fail with accountNotSupportedByMethod.
     """
 
     uri: str
     session_value: Callable[[], JSONObject]
-    account_value: Callable[[str], JSONObject] | None = None
+    account_value: Callable[[str], JSONObject | None] | None = None
+
+
+@dataclass(frozen=True)
+class RegistryOptions:
+    """What a method module may need to describe its capabilities (see ``jmap/methods.py``)."""
+
+    limits: CoreLimits
+    public_url: str = "http://localhost"
 
 
 class MethodRegistry:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from stalwart_tx.auth.avatar import IMailUser
 from stalwart_tx.jmap.limits import CoreLimits
+from stalwart_tx.jmap.registry import MethodRegistry
 
 CORE = "urn:ietf:params:jmap:core"
 
@@ -48,9 +51,14 @@ def build_session(
     urls: SessionUrls,
     limits: CoreLimits,
     account_capabilities: dict[str, dict[str, object]] | None = None,
+    *,
+    capabilities: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
-    """The session object; its ``state`` changes whenever anything else in it does."""
-    capabilities: dict[str, object] = {CORE: limits.capability()}
+    """The session object; its ``state`` changes whenever anything else in it does.
+
+    ``capabilities`` replaces the default (core alone, from ``limits``).
+    """
+    capabilities = dict(capabilities) if capabilities is not None else {CORE: limits.capability()}
     per_account = account_capabilities or {}
     session: dict[str, object] = {
         "capabilities": capabilities,
@@ -73,3 +81,27 @@ def build_session(
     canonical = json.dumps(session, sort_keys=True, separators=(",", ":")).encode()
     session["state"] = hashlib.sha256(canonical).hexdigest()[:16]
     return session
+
+
+def session_for_user(
+    user: IMailUser, urls: SessionUrls, limits: CoreLimits, registry: MethodRegistry
+) -> dict[str, object]:
+    """The session of ``user``, capabilities as the registry's CapabilitySpecs describe them.
+
+    The API layer answers ``sessionState`` from this same object, so the two always agree.
+    """
+    account_id: str = user.account_id
+    per_account: dict[str, dict[str, object]] = {}
+    for uri, spec in registry.capabilities.items():
+        value = spec.account_value(account_id) if spec.account_value is not None else None
+        if value is not None:
+            per_account[uri] = value
+    return build_session(
+        username=user.name,
+        accounts=[SessionAccount(account_id=account_id, name=user.name)],
+        primary_account_id=account_id,
+        urls=urls,
+        limits=limits,
+        account_capabilities=per_account,
+        capabilities={uri: spec.session_value() for uri, spec in registry.capabilities.items()},
+    )
