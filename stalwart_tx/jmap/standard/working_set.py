@@ -1,0 +1,144 @@
+"""The objects a /set (or /copy) computes with: store reads overlaid by the writes staged so far.
+
+Every type the computation reads gets its state recorded *before* its first read, and the final
+WriteBatch requires each of those states. So the batch applies only if nothing it was computed
+from moved in between; otherwise the store raises StateMismatch and the method computes again
+(optimistic concurrency, see ``stalwart_tx.jmap.standard.retry``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from stalwart_tx.store.backend import StoreBundle
+from stalwart_tx.store.records import JSONObject, WriteBatch
+
+_CREATE = "create"
+_UPDATE = "update"
+_DESTROY = "destroy"
+
+
+@dataclass
+class _Staged:
+    action: str
+    value: JSONObject | None
+
+
+class WorkingSet:
+    """Objects of one account as they will be once the staged writes are applied.
+
+    Values handed out are copies: change them freely, then stage them with ``update``.
+    """
+
+    def __init__(self, store: StoreBundle, account_id: str) -> None:
+        self.store = store
+        self.account_id = account_id
+        self._states: dict[str, str] = {}
+        self._stored: dict[str, dict[str, JSONObject | None]] = {}
+        self._complete: set[str] = set()
+        self._staged: dict[tuple[str, str], _Staged] = {}
+
+    async def state(self, type_name: str) -> str:
+        """The state of the type when this working set first looked at it."""
+        if type_name not in self._states:
+            self._states[type_name] = await self.store.changes.current_state(
+                self.account_id, type_name
+            )
+        return self._states[type_name]
+
+    async def get(self, type_name: str, ids: list[str]) -> dict[str, JSONObject]:
+        """The objects of those ids that exist (staged writes included)."""
+        stored = self._stored.setdefault(type_name, {})
+        wanted = [
+            i for i in dict.fromkeys(ids)
+            if (type_name, i) not in self._staged and i not in stored
+        ]
+        if wanted and type_name not in self._complete:
+            await self.state(type_name)
+            found = await self.store.accounts.get(self.account_id, type_name, wanted)
+            for object_id in wanted:
+                stored[object_id] = found.get(object_id)
+        result: dict[str, JSONObject] = {}
+        for object_id in ids:
+            value = self._current(type_name, object_id)
+            if value is not None:
+                result[object_id] = copy.deepcopy(value)
+        return result
+
+    async def get_one(self, type_name: str, object_id: str) -> JSONObject | None:
+        return (await self.get(type_name, [object_id])).get(object_id)
+
+    async def get_all(self, type_name: str) -> dict[str, JSONObject]:
+        """Every object of the type (staged writes included)."""
+        if type_name not in self._complete:
+            await self.state(type_name)
+            found = await self.store.accounts.get(self.account_id, type_name, None)
+            stored = self._stored.setdefault(type_name, {})
+            stored.update(found)
+            for object_id, value in list(stored.items()):
+                if value is not None and object_id not in found:
+                    stored[object_id] = None
+            self._complete.add(type_name)
+        ids = set(self._stored.get(type_name, {}))
+        ids.update(i for (t, i) in self._staged if t == type_name)
+        return await self.get(type_name, sorted(ids))
+
+    async def exists(self, type_name: str, object_id: str) -> bool:
+        return await self.get_one(type_name, object_id) is not None
+
+    def is_known(self, type_name: str, object_id: str) -> bool:
+        """Whether the id is taken as far as this working set has seen (no store read)."""
+        return (type_name, object_id) in self._staged or (
+            self._stored.get(type_name, {}).get(object_id) is not None
+        )
+
+    def _current(self, type_name: str, object_id: str) -> JSONObject | None:
+        staged = self._staged.get((type_name, object_id))
+        if staged is not None:
+            return staged.value
+        return self._stored.get(type_name, {}).get(object_id)
+
+    def create(self, type_name: str, object_id: str, value: JSONObject) -> None:
+        """Stage a new object; its id must not be in use (the caller checked with ``exists``)."""
+        if self._current(type_name, object_id) is not None:
+            raise ValueError(f"{type_name} {object_id!r} already exists")
+        staged = self._staged.get((type_name, object_id))
+        if staged is not None and staged.action == _DESTROY:
+            # destroyed and created again in one batch: to the store that is one update
+            self._staged[(type_name, object_id)] = _Staged(_UPDATE, copy.deepcopy(value))
+        else:
+            self._staged[(type_name, object_id)] = _Staged(_CREATE, copy.deepcopy(value))
+
+    def update(self, type_name: str, object_id: str, value: JSONObject) -> None:
+        """Stage the whole new value of an existing (or staged-created) object."""
+        if self._current(type_name, object_id) is None:
+            raise ValueError(f"{type_name} {object_id!r} does not exist")
+        staged = self._staged.get((type_name, object_id))
+        action = staged.action if staged is not None else _UPDATE
+        self._staged[(type_name, object_id)] = _Staged(action, copy.deepcopy(value))
+
+    def destroy(self, type_name: str, object_id: str) -> None:
+        if self._current(type_name, object_id) is None:
+            raise ValueError(f"{type_name} {object_id!r} does not exist")
+        staged = self._staged.get((type_name, object_id))
+        if staged is not None and staged.action == _CREATE:
+            # created and destroyed in one batch: the store never needs to see it
+            del self._staged[(type_name, object_id)]
+            self._stored.setdefault(type_name, {})[object_id] = None
+        else:
+            self._staged[(type_name, object_id)] = _Staged(_DESTROY, None)
+
+    def batch(self) -> WriteBatch:
+        """One WriteBatch of every staged write, conditional on every state that was read."""
+        batch = WriteBatch()
+        for (type_name, object_id), staged in self._staged.items():
+            if staged.action == _CREATE and staged.value is not None:
+                batch.create(type_name, object_id, staged.value)
+            elif staged.action == _UPDATE and staged.value is not None:
+                batch.update(type_name, object_id, staged.value)
+            elif staged.action == _DESTROY:
+                batch.destroy(type_name, object_id)
+        for type_name, state in self._states.items():
+            batch.require_state(type_name, state)
+        return batch
