@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -27,6 +27,7 @@ from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.registry import MethodRegistry
 from stalwart_tx.store.backend import StoreBundle, open_memory_store
+from stalwart_tx.store.errors import StoreUnavailable
 from tests.jmap.api.methods_for_tests import TEST, registry_for_tests
 
 PUBLIC = "https://mail.example.org"
@@ -61,7 +62,9 @@ class ApiServer:
     user_id: str
     token: str
     other_token: str
-    extra_headers: dict[str, str] = field(default_factory=dict)
+    other_user_id: str
+    # While true the store callable raises StoreUnavailable, as StoreService does before opening.
+    store_down: bool = False
 
     @property
     def api_url(self) -> str:
@@ -139,16 +142,26 @@ async def start_server() -> AsyncIterator[StartServer]:
             token, record = new_token(principal.id, "test", time.time())
             await bundle.directory.add_token(record)
             tokens.append(token)
+        servers: list[ApiServer] = []
+
+        def current_store() -> StoreBundle:
+            if servers[0].store_down:
+                raise StoreUnavailable("test outage")
+            return bundle
+
+        portal = build_portal(bundle.directory)
         app = JMAPHttpApp(
-            lambda: build_portal(bundle.directory), LoginRateLimiter(Clock()), PUBLIC, limits,
-            registry=registry or registry_for_tests(limits), store=lambda: bundle, reactor=reactor,
-            context_factory=context_factory,
+            lambda: portal, LoginRateLimiter(Clock()), PUBLIC, limits,
+            registry=registry or registry_for_tests(limits), store=current_store,
+            reactor=reactor, context_factory=context_factory,
         )
         port = reactor.listenTCP(0, DrainableSite(app.resource()), interface="127.0.0.1")
         ports.append(port)
-        return ApiServer(
-            f"http://127.0.0.1:{port.getHost().port}", app, bundle, alice.id, tokens[0], tokens[1]
-        )
+        servers.append(ApiServer(
+            f"http://127.0.0.1:{port.getHost().port}", app, bundle, alice.id, tokens[0],
+            tokens[1], bob.id,
+        ))
+        return servers[0]
 
     yield start
     for port in ports:
@@ -159,3 +172,26 @@ async def start_server() -> AsyncIterator[StartServer]:
 async def server(start_server: StartServer) -> AsyncIterator[ApiServer]:
     """A server with default limits and the test registry."""
     yield await start_server()
+
+
+def assert_problem(reply: Reply, error_type: str, status: int = 400, **extra: object) -> None:
+    """An RFC 7807 problem with the JMAP request-level error type of RFC 8620 §3.6.1."""
+    assert reply.code == status, reply.body
+    assert reply.content_type == "application/problem+json"
+    body = reply.json()
+    assert body["type"] == "urn:ietf:params:jmap:error:" + error_type
+    assert body["status"] == status
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert isinstance(body["title"], str) and body["title"]
+    for name, value in extra.items():
+        assert body[name] == value
+    assert b"Traceback" not in reply.body
+    assert reply.headers.getRawHeaders("Access-Control-Allow-Origin") == ["*"]
+
+
+def error_of(response: dict[str, Any], index: int = 0) -> dict[str, Any]:
+    """The error object of the method response at ``index``, asserting it is one."""
+    name, arguments, _ = response["methodResponses"][index]
+    assert name == "error", response["methodResponses"][index]
+    assert isinstance(arguments, dict)
+    return arguments
