@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import ModuleType
 
-from stalwart_tx.jmap import core_methods
+from stalwart_tx.jmap import core_methods, websocket_capability
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.registry import CapabilitySpec, MethodRegistry, MethodSpec, RegistryOptions
 
 METHOD_MODULES: list[ModuleType] = [
     core_methods,
+    websocket_capability,
 ]
 
 
