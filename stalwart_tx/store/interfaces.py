@@ -109,7 +109,16 @@ class IBlobStore(Interface):
     """Immutable binary content per account, addressed by a content-derived id.
 
     A blob of one account is never readable through another account's id space.
+
+    Every blob is either *referenced* (some object claims it, through WriteBatch.claim_blob in
+    IAccountStore.write) or *unreferenced*, stamped with the time on the store's ``clock`` when it
+    became so: when it was stored (put, a committed upload) or when its last claim was released.
+    Storing bytes that are already an unreferenced blob stamps it afresh (RFC 8620 §6: a
+    re-upload resets the expiry); storing a referenced blob's bytes leaves it referenced.
+    ``sweep_unreferenced`` deletes what stayed unreferenced too long.
     """
+
+    clock = Attribute("The IReactorTime whose seconds() stamps blobs as they become unreferenced.")
 
     async def put(account_id: str, data: bytes) -> BlobInfo:
         """Store ``data`` and return its BlobInfo; the same bytes stored twice get the same id."""
@@ -129,7 +138,23 @@ class IBlobStore(Interface):
         """The BlobInfo of a stored blob; raises BlobNotFound."""
 
     async def delete(account_id: str, blob_id: str) -> None:
-        """Remove the blob; deleting a missing blob is not an error."""
+        """Remove the blob and its claims; deleting a missing blob is not an error."""
+
+    async def referrers(account_id: str, blob_ids: list[str]) -> dict[str, set[tuple[str, str]]]:
+        """For each stored blob among ``blob_ids``, the (type name, object id) claiming it.
+
+        Blobs the account does not hold are absent from the answer; an unreferenced one maps to
+        an empty set. Read at one instant per blob.
+        """
+
+    async def sweep_unreferenced(unreferenced_before: float, limit: int) -> int:
+        """Delete, in any account, blobs unreferenced since ``unreferenced_before`` or earlier.
+
+        Does at most ``limit`` deletions and examines a bounded number of accounts (through an
+        index of accounts holding unreferenced blobs, never by scanning every account); returns
+        how many blobs it deleted, so a caller seeing ``limit`` knows more may be due. A blob
+        claimed meanwhile is never deleted.
+        """
 
 
 class ISubscription(Interface):

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from inspect import iscoroutine
+from typing import Protocol
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -200,7 +201,8 @@ class _Account:
 class MemoryAccountStore:
     """Objects and change log of every account in dicts; writes publish through ``notifier``.
 
-    ``blobs``, when given, is the blob store whose blobs destroy_account removes as well.
+    ``blobs``, when given, is the blob store whose blobs destroy_account removes as well, and the
+    one whose blobs a WriteBatch claims and releases (without it, every claim is BlobNotFound).
     """
 
     def __init__(
@@ -246,7 +248,12 @@ class MemoryAccountStore:
         for type_name, object_id in batch.destroys:
             if object_id not in account.type(type_name).objects:
                 raise ObjectNotFound(type_name, object_id)
+        for blob_id, _, _ in batch.blob_claims:
+            if self._blobs is None or not self._blobs.holds(account_id, blob_id):
+                raise BlobNotFound(blob_id)
 
+        if self._blobs is not None:
+            self._blobs.apply_references(account_id, batch.blob_claims, batch.blob_releases)
         if batch.is_empty():
             return WriteResult(
                 new_states={t: account.state(t) for t in batch.if_in_state},
@@ -373,6 +380,29 @@ def check_range(offset: int, length: int | None) -> None:
         raise ValueError("offset and length must not be negative")
 
 
+class SecondsClock(Protocol):
+    """What a blob store needs of a clock: a reactor, or twisted.internet.task.Clock in tests."""
+
+    def seconds(self) -> float: ...
+
+
+class WallClock:
+    def seconds(self) -> float:
+        return time.time()
+
+
+def referrer_key(type_name: str, object_id: str) -> str:
+    """How a claim names the object that holds it (as a Redis set member, too)."""
+    if not type_name or "/" in type_name:
+        raise ValueError(f"invalid type name {type_name!r}")
+    return f"{type_name}/{object_id}"
+
+
+def parse_referrer(key: str) -> tuple[str, str]:
+    type_name, _, object_id = key.partition("/")
+    return type_name, object_id
+
+
 @implementer(IBlobUpload)
 class MemoryBlobUpload:
     def __init__(self, commit: Callable[[str, bytes], BlobInfo]) -> None:
@@ -405,12 +435,30 @@ class MemoryBlobUpload:
 
 @implementer(IBlobStore)
 class MemoryBlobStore:
-    def __init__(self) -> None:
+    """Blobs in dicts, with the claims on them and the index the sweep works from.
+
+    ``clock`` stamps blobs as they become unreferenced (the wall clock when not given).
+    """
+
+    def __init__(self, clock: SecondsClock | None = None) -> None:
+        self.clock: SecondsClock = clock if clock is not None else WallClock()
         self._blobs: dict[str, dict[str, bytes]] = {}
+        self._referrers: dict[str, dict[str, set[str]]] = {}
+        # account -> blob -> when it became unreferenced
+        self._unreferenced: dict[str, dict[str, float]] = {}
+        # account -> earliest of those times: the sweep visits only accounts listed here
+        self._sweep_index: dict[str, float] = {}
 
     def _store(self, account_id: str, blob_id: str, data: bytes) -> BlobInfo:
         self._blobs.setdefault(account_id, {}).setdefault(blob_id, data)
+        if not self._referrers.get(account_id, {}).get(blob_id):
+            self._mark_unreferenced(account_id, blob_id)
         return BlobInfo(blob_id, len(data))
+
+    def _mark_unreferenced(self, account_id: str, blob_id: str) -> None:
+        now = self.clock.seconds()
+        self._unreferenced.setdefault(account_id, {})[blob_id] = now
+        self._sweep_index[account_id] = min(self._sweep_index.get(account_id, now), now)
 
     def _find(self, account_id: str, blob_id: str) -> bytes:
         check_account_id(account_id)
@@ -419,8 +467,36 @@ class MemoryBlobStore:
         except KeyError:
             raise BlobNotFound(blob_id) from None
 
+    def holds(self, account_id: str, blob_id: str) -> bool:
+        return blob_id in self._blobs.get(account_id, {})
+
+    def apply_references(
+        self,
+        account_id: str,
+        claims: Iterable[tuple[str, str, str]],
+        releases: Iterable[tuple[str, str, str]],
+    ) -> None:
+        """Apply a WriteBatch's releases, then its claims (the caller checked the claims)."""
+        referrers = self._referrers.setdefault(account_id, {})
+        for blob_id, type_name, object_id in releases:
+            held = referrers.get(blob_id)
+            key = referrer_key(type_name, object_id)
+            if held is None or key not in held:
+                continue
+            held.discard(key)
+            if not held:
+                del referrers[blob_id]
+                if self.holds(account_id, blob_id):
+                    self._mark_unreferenced(account_id, blob_id)
+        for blob_id, type_name, object_id in claims:
+            referrers.setdefault(blob_id, set()).add(referrer_key(type_name, object_id))
+            self._unreferenced.get(account_id, {}).pop(blob_id, None)
+
     def drop_account(self, account_id: str) -> None:
         self._blobs.pop(account_id, None)
+        self._referrers.pop(account_id, None)
+        self._unreferenced.pop(account_id, None)
+        self._sweep_index.pop(account_id, None)
 
     async def put(self, account_id: str, data: bytes) -> BlobInfo:
         check_account_id(account_id)
@@ -444,6 +520,43 @@ class MemoryBlobStore:
     async def delete(self, account_id: str, blob_id: str) -> None:
         check_account_id(account_id)
         self._blobs.get(account_id, {}).pop(blob_id, None)
+        self._referrers.get(account_id, {}).pop(blob_id, None)
+        self._unreferenced.get(account_id, {}).pop(blob_id, None)
+
+    async def referrers(
+        self, account_id: str, blob_ids: list[str]
+    ) -> dict[str, set[tuple[str, str]]]:
+        check_account_id(account_id)
+        held = self._referrers.get(account_id, {})
+        return {
+            blob_id: {parse_referrer(key) for key in held.get(blob_id, ())}
+            for blob_id in blob_ids
+            if self.holds(account_id, blob_id)
+        }
+
+    async def sweep_unreferenced(self, unreferenced_before: float, limit: int) -> int:
+        deleted = 0
+        due = sorted(
+            (since, account_id) for account_id, since in self._sweep_index.items()
+            if since <= unreferenced_before
+        )
+        for _, account_id in due[:limit]:
+            if deleted >= limit:
+                break
+            unreferenced = self._unreferenced.get(account_id, {})
+            expired = sorted(
+                (since, blob_id) for blob_id, since in unreferenced.items()
+                if since <= unreferenced_before
+            )
+            for _, blob_id in expired[:limit - deleted]:
+                del unreferenced[blob_id]
+                self._blobs.get(account_id, {}).pop(blob_id, None)
+                deleted += 1
+            if unreferenced:
+                self._sweep_index[account_id] = min(unreferenced.values())
+            else:
+                self._sweep_index.pop(account_id, None)
+        return deleted
 
 
 # -- claims -----------------------------------------------------------------------------------

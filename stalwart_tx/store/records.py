@@ -18,12 +18,23 @@ class WriteBatch:
     an update or destroy of a missing id raises ObjectNotFound, and a type listed in
     ``if_in_state`` whose state moved raises StateMismatch. An id appears at most once per type in
     a batch.
+
+    Blob references ride along, atomic with the object writes: ``claim_blob`` records that an
+    object (type, id) now references a blob of the account, ``release_blob`` that it no longer
+    does. A claim of a blob the account does not hold raises BlobNotFound, with nothing applied.
+    Releases are applied before claims, claiming twice or releasing what was never claimed
+    changes nothing, and a blob whose last claim is released becomes unreferenced again (it
+    expires later; see IBlobStore). ``is_empty`` speaks of object writes only: claims and
+    releases are applied even in a batch without any.
     """
 
     creates: list[tuple[str, str, JSONObject]] = field(default_factory=list)
     updates: list[tuple[str, str, JSONObject]] = field(default_factory=list)
     destroys: list[tuple[str, str]] = field(default_factory=list)
     if_in_state: dict[str, str] = field(default_factory=dict)
+    # (blob id, type name, object id): which object starts or stops referencing which blob
+    blob_claims: list[tuple[str, str, str]] = field(default_factory=list)
+    blob_releases: list[tuple[str, str, str]] = field(default_factory=list)
 
     def create(self, type_name: str, object_id: str, value: JSONObject) -> WriteBatch:
         self.creates.append((type_name, object_id, value))
@@ -39,6 +50,14 @@ class WriteBatch:
 
     def require_state(self, type_name: str, state: str) -> WriteBatch:
         self.if_in_state[type_name] = state
+        return self
+
+    def claim_blob(self, blob_id: str, type_name: str, object_id: str) -> WriteBatch:
+        self.blob_claims.append((blob_id, type_name, object_id))
+        return self
+
+    def release_blob(self, blob_id: str, type_name: str, object_id: str) -> WriteBatch:
+        self.blob_releases.append((blob_id, type_name, object_id))
         return self
 
     def is_empty(self) -> bool:

@@ -464,7 +464,187 @@ class AccountStoreConformance:
         assert result.account_modseq == 1
 
 
-class BlobStoreConformance:
+def use_clock(store: StoreBundle, clock: task.Clock) -> task.Clock:
+    """Make ``store`` stamp unreferenced blobs with ``clock`` (and its account store, if apart)."""
+    store.blobs.clock = clock
+    if hasattr(store.accounts, "clock"):
+        store.accounts.clock = clock  # type: ignore[attr-defined]
+    return clock
+
+
+def clock_at(seconds: float) -> task.Clock:
+    clock = task.Clock()
+    clock.advance(seconds)
+    return clock
+
+
+class BlobReferenceConformance:
+    """Claims and releases through WriteBatch, and the sweep of unreferenced blobs."""
+
+    @pytest_twisted.ensureDeferred
+    async def test_claim_release_and_expiry(self, store: StoreBundle) -> None:
+        clock = use_clock(store, clock_at(1000))
+        blob = (await store.blobs.put(A, b"attachment")).blob_id
+        assert await store.blobs.referrers(A, [blob]) == {blob: set()}
+        await store.accounts.write(
+            A, WriteBatch().create("Email", "e1", {"blobId": blob}).claim_blob(blob, "Email", "e1")
+        )
+        assert await store.blobs.referrers(A, [blob]) == {blob: {("Email", "e1")}}
+        assert await store.blobs.sweep_unreferenced(10**10, 100) == 0, "a claimed blob stays"
+        clock.advance(500)
+        await store.accounts.write(
+            A, WriteBatch().destroy("Email", "e1").release_blob(blob, "Email", "e1")
+        )
+        assert await store.blobs.referrers(A, [blob]) == {blob: set()}
+        # stamped when the last claim went (1500), not when it was stored (1000)
+        assert await store.blobs.sweep_unreferenced(1499, 100) == 0
+        assert await store.blobs.get(A, blob) == b"attachment"
+        assert await store.blobs.sweep_unreferenced(1500, 100) == 1
+        with pytest.raises(BlobNotFound):
+            await store.blobs.get(A, blob)
+        assert await store.blobs.referrers(A, [blob]) == {}
+        assert await store.blobs.sweep_unreferenced(10**10, 100) == 0
+
+    @pytest_twisted.ensureDeferred
+    async def test_claim_of_a_missing_blob_applies_nothing(self, store: StoreBundle) -> None:
+        kept = (await store.blobs.put(A, b"kept")).blob_id
+        elsewhere = (await store.blobs.put(B, b"only in B")).blob_id
+        await store.accounts.write(A, WriteBatch().create("Email", "e0", {}))
+        before = await snapshot(store, A, ["Email"])
+        for missing in ["B" + "0" * 64, "not-a-blob", "B{x}", elsewhere]:
+            batch = (
+                WriteBatch().create("Email", "e1", {}).claim_blob(kept, "Email", "e1")
+                .release_blob(kept, "Email", "e0").claim_blob(missing, "Email", "e1")
+            )
+            with pytest.raises(BlobNotFound) as raised:
+                await store.accounts.write(A, batch)
+            assert raised.value.args == (missing,)
+        assert await snapshot(store, A, ["Email"]) == before
+        assert await store.blobs.referrers(A, [kept]) == {kept: set()}
+
+    @pytest_twisted.ensureDeferred
+    async def test_claims_are_per_object_and_idempotent(self, store: StoreBundle) -> None:
+        clock = use_clock(store, clock_at(0))
+        blob = (await store.blobs.put(A, b"shared")).blob_id
+        await store.accounts.write(
+            A, WriteBatch().create("Email", "e1", {}).create("Email", "e2", {})
+            .claim_blob(blob, "Email", "e1").claim_blob(blob, "Email", "e2")
+            .claim_blob(blob, "Email", "e2"),
+        )
+        clock.advance(10)
+        await store.accounts.write(A, WriteBatch().release_blob(blob, "Email", "e1"))
+        await store.accounts.write(A, WriteBatch().release_blob(blob, "Email", "e1"))
+        await store.accounts.write(A, WriteBatch().release_blob(blob, "Mailbox", "m9"))
+        assert await store.blobs.referrers(A, [blob]) == {blob: {("Email", "e2")}}
+        assert await store.blobs.sweep_unreferenced(10**10, 100) == 0
+        clock.advance(10)
+        await store.accounts.write(A, WriteBatch().release_blob(blob, "Email", "e2"))
+        assert await store.blobs.sweep_unreferenced(19, 100) == 0
+        assert await store.blobs.sweep_unreferenced(20, 100) == 1
+
+    @pytest_twisted.ensureDeferred
+    async def test_release_then_claim_in_one_batch_keeps_the_blob(
+        self, store: StoreBundle
+    ) -> None:
+        use_clock(store, clock_at(0))
+        old = (await store.blobs.put(A, b"old body")).blob_id
+        new = (await store.blobs.put(A, b"new body")).blob_id
+        await store.accounts.write(
+            A, WriteBatch().create("Email", "e1", {}).claim_blob(old, "Email", "e1")
+        )
+        # the object moves from one blob to the other, and the old blob to another object
+        result = await store.accounts.write(
+            A, WriteBatch().update("Email", "e1", {"v": 2}).create("Email", "e2", {})
+            .release_blob(old, "Email", "e1").claim_blob(new, "Email", "e1")
+            .claim_blob(old, "Email", "e2"),
+        )
+        assert result.new_states == {"Email": "3"}
+        assert await store.blobs.referrers(A, [old, new]) == {
+            old: {("Email", "e2")}, new: {("Email", "e1")},
+        }
+        assert await store.blobs.sweep_unreferenced(10**10, 100) == 0
+
+    @pytest_twisted.ensureDeferred
+    async def test_claims_without_object_writes(self, store: StoreBundle) -> None:
+        blob = (await store.blobs.put(A, b"x")).blob_id
+        batch = WriteBatch().claim_blob(blob, "Email", "e1")
+        assert batch.is_empty()
+        result = await store.accounts.write(A, batch)
+        assert result.modseqs == {} and result.account_modseq == 0
+        assert await store.blobs.referrers(A, [blob]) == {blob: {("Email", "e1")}}
+
+    @pytest_twisted.ensureDeferred
+    async def test_storing_again_resets_the_stamp(self, store: StoreBundle) -> None:
+        clock = use_clock(store, clock_at(100))
+        blob = (await store.blobs.put(A, b"again")).blob_id
+        clock.advance(50)
+        upload = await store.blobs.open_upload(A)
+        await upload.write(b"again")
+        assert (await upload.commit()).blob_id == blob
+        assert await store.blobs.sweep_unreferenced(149, 100) == 0
+        # a referenced blob stored again stays referenced
+        claimed = (await store.blobs.put(A, b"claimed")).blob_id
+        await store.accounts.write(A, WriteBatch().claim_blob(claimed, "Email", "e"))
+        await store.blobs.put(A, b"claimed")
+        assert await store.blobs.sweep_unreferenced(10**10, 100) == 1
+        assert await store.blobs.get(A, claimed) == b"claimed"
+        with pytest.raises(BlobNotFound):
+            await store.blobs.stat(A, blob)
+
+    @pytest_twisted.ensureDeferred
+    async def test_sweep_is_bounded_and_spans_accounts(self, store: StoreBundle) -> None:
+        clock = use_clock(store, clock_at(0))
+        old = []
+        for n in range(5):
+            old.append((A, (await store.blobs.put(A, b"a%d" % n)).blob_id))
+            clock.advance(1)
+        for n in range(3):
+            old.append((B, (await store.blobs.put(B, b"b%d" % n)).blob_id))
+            clock.advance(1)
+        cutoff = clock.seconds()
+        clock.advance(1)
+        young = (await store.blobs.put(A, b"young")).blob_id
+        counts = []
+        while (count := await store.blobs.sweep_unreferenced(cutoff, 3)) > 0:
+            assert count <= 3
+            counts.append(count)
+            assert len(counts) < 10
+        assert sum(counts) == 8 and max(counts) == 3
+        for account, blob in old:
+            with pytest.raises(BlobNotFound):
+                await store.blobs.stat(account, blob)
+        assert await store.blobs.get(A, young) == b"young"
+        assert await store.blobs.sweep_unreferenced(clock.seconds(), 3) == 1
+
+    @pytest_twisted.ensureDeferred
+    async def test_delete_drops_claims(self, store: StoreBundle) -> None:
+        use_clock(store, clock_at(0))
+        blob = (await store.blobs.put(A, b"doomed")).blob_id
+        await store.accounts.write(A, WriteBatch().claim_blob(blob, "Email", "e"))
+        await store.blobs.delete(A, blob)
+        assert await store.blobs.referrers(A, [blob]) == {}
+        again = await store.blobs.put(A, b"doomed")
+        assert await store.blobs.referrers(A, [again.blob_id]) == {blob: set()}
+        assert await store.blobs.sweep_unreferenced(0, 10) == 1
+
+    @pytest_twisted.ensureDeferred
+    async def test_referrers_of_unknown_ids(self, store: StoreBundle) -> None:
+        blob = (await store.blobs.put(A, b"known")).blob_id
+        assert await store.blobs.referrers(A, []) == {}
+        assert await store.blobs.referrers(A, ["nonsense", "B" + "1" * 64, blob, blob]) == {
+            blob: set()
+        }
+        assert await store.blobs.referrers(B, [blob]) == {}
+
+    @pytest_twisted.ensureDeferred
+    async def test_destroyed_account_is_swept_without_error(self, store: StoreBundle) -> None:
+        use_clock(store, clock_at(0))
+        await store.blobs.put(A, b"gone with the account")
+        await store.accounts.destroy_account(A)
+        assert await store.blobs.sweep_unreferenced(10, 10) == 0
+
+
+class BlobStoreConformance(BlobReferenceConformance):
     @pytest_twisted.ensureDeferred
     async def test_provides_interfaces(self, store: StoreBundle) -> None:
         assert verifyObject(IBlobStore, store.blobs)

@@ -79,7 +79,7 @@ class TestRedisAccountStore(AccountStoreConformance):
         keys = [k.decode() for k in raw.scan_iter(count=1000)]
         assert keys
         for key in keys:
-            assert key.startswith("stx:{a:acct1}:") or key.startswith("stx:{dir}:"), key
+            assert key.startswith(("stx:{a:acct1}:", "stx:{dir}:", "stx:{blobsweep}:")), key
 
     @pytest_twisted.ensureDeferred
     async def test_prefixes_keep_stores_apart(self, redis_url: str) -> None:

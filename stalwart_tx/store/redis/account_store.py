@@ -8,6 +8,7 @@ from typing import Any
 from zope.interface import implementer
 
 from stalwart_tx.store.errors import (
+    BlobNotFound,
     CannotCalculateChanges,
     InvalidState,
     ObjectExists,
@@ -16,9 +17,10 @@ from stalwart_tx.store.errors import (
     StoreError,
 )
 from stalwart_tx.store.interfaces import IAccountStore, IChangeLog
-from stalwart_tx.store.memory import encode_value, parse_state
+from stalwart_tx.store.memory import SecondsClock, encode_value, parse_state, referrer_key
 from stalwart_tx.store.records import Changes, JSONObject, WriteBatch, WriteResult
 from stalwart_tx.store.redis import scripts
+from stalwart_tx.store.redis.blobs import is_blob_id, note_unreferenced
 from stalwart_tx.store.redis.connection import RedisConnection, as_text, pairs
 from stalwart_tx.store.redis.keys import AccountKeys, changes_channel
 
@@ -28,10 +30,15 @@ _ANY_MODSEQ = 2**63
 
 @implementer(IAccountStore, IChangeLog)
 class RedisAccountStore:
-    def __init__(self, connection: RedisConnection, *, prefix: str = "stx:") -> None:
+    def __init__(
+        self, connection: RedisConnection, *, prefix: str = "stx:",
+        clock: SecondsClock | None = None,
+    ) -> None:
         self._redis = connection
         self._prefix = prefix
         self._channel = changes_channel(prefix)
+        # stamps blobs whose last claim a write releases (see RedisBlobStore)
+        self.clock: SecondsClock = clock if clock is not None else connection.reactor
 
     def _keys(self, account_id: str) -> AccountKeys:
         return AccountKeys(self._prefix, account_id)
@@ -73,6 +80,8 @@ class RedisAccountStore:
         script_keys = [keys.modseq, keys.states, keys.types]
         for type_name in types:
             script_keys.extend(keys.of_type(type_name))
+        now = self.clock.seconds()
+        self._add_blob_references(keys, batch, now, script_keys, args)
 
         reply = [as_text(v) for v in await self._redis.run_script(scripts.WRITE, script_keys, args)]
         if reply[0] == "mismatch":
@@ -81,8 +90,13 @@ class RedisAccountStore:
             raise ObjectExists(reply[1], reply[2])
         if reply[0] == "missing":
             raise ObjectNotFound(reply[1], reply[2])
+        if reply[0] == "noblob":
+            raise BlobNotFound(reply[1])
         if reply[0] != "ok":
             raise StoreError(f"unexpected reply of the write script: {reply[0]!r}")
+        if batch.blob_releases:
+            # a release may have left a blob unreferenced: the sweep must come to this account
+            await note_unreferenced(self._redis, self._prefix, account_id, now)
 
         account_modseq = int(reply[1])
         states = dict(zip(types, reply[2:], strict=True))
@@ -93,6 +107,23 @@ class RedisAccountStore:
         touched = {t for t, _ in written}
         new_states = {t: s for t, s in states.items() if t in touched or t in batch.if_in_state}
         return WriteResult(new_states=new_states, modseqs=modseqs, account_modseq=account_modseq)
+
+    @staticmethod
+    def _add_blob_references(
+        keys: AccountKeys, batch: WriteBatch, now: float, script_keys: list[str], args: list[Any]
+    ) -> None:
+        """The write script's blob part: now, claims, releases, and the keys they touch."""
+        for blob_id, _, _ in batch.blob_claims:
+            if not is_blob_id(blob_id):
+                raise BlobNotFound(blob_id)  # no key is ever built from what is not a blob id
+        releases = [r for r in batch.blob_releases if is_blob_id(r[0])]
+        script_keys.append(keys.unreferenced)
+        args.append(repr(now))
+        for group in (batch.blob_claims, releases):
+            args.append(len(group))
+            for blob_id, type_name, object_id in group:
+                args += [blob_id, referrer_key(type_name, object_id)]
+                script_keys += [keys.blob(blob_id), keys.blob_refs(blob_id)]
 
     async def destroy_account(self, account_id: str) -> None:
         keys = self._keys(account_id)
@@ -108,6 +139,7 @@ class RedisAccountStore:
             for type_name in types:
                 script_keys.extend(keys.of_type(type_name))
             script_keys.extend(keys.blob(b) for b in blobs)
+            script_keys.extend(keys.blob_refs(b) for b in blobs)
             script_keys.extend(keys.upload(u) for u in uploads)
             args = [len(types), len(blobs), len(uploads), *types, *blobs, *uploads]
             if await self._redis.run_script(scripts.DESTROY_ACCOUNT, script_keys, args) == 1:

@@ -1,4 +1,18 @@
-"""IBlobStore on Redis: content-addressed strings under the account's hash tag."""
+"""IBlobStore on Redis: content-addressed strings under the account's hash tag.
+
+Claims on a blob are a set of referrers ("Type/id") beside it, changed by the account store's
+write script. Unreferenced blobs sit in the account's ``unreferenced`` sorted set, scored by when
+they became so; accounts that may have any sit in one global sweep index (``blob_sweep_index``),
+scored by their earliest stamp, so a sweep visits only accounts with something to expire.
+
+The sweep index has a tag of its own, so it is updated after the account's script, not inside
+it: writers add the account with ``ZADD LT`` after stamping a blob (``note_unreferenced``); the
+sweep, after expiring an account's blobs, sets the account's score to its new earliest stamp (or
+removes it) and then reads the account once more, restoring the entry if a writer stamped a blob
+in between. Whatever the interleaving, an account with an unreferenced blob ends up indexed no
+later than its earliest stamp. A process that dies between a write and its ``ZADD`` leaves that
+blob unindexed until the account's next stamped blob re-adds the account.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +26,33 @@ from zope.interface import implementer
 
 from stalwart_tx.store.errors import BlobNotFound, StoreError
 from stalwart_tx.store.interfaces import IBlobStore, IBlobUpload
-from stalwart_tx.store.memory import blob_id_for, check_range
+from stalwart_tx.store.memory import (
+    SecondsClock,
+    blob_id_for,
+    check_account_id,
+    check_range,
+    parse_referrer,
+)
 from stalwart_tx.store.records import BlobInfo
 from stalwart_tx.store.redis import scripts
-from stalwart_tx.store.redis.connection import RedisConnection, as_bytes
-from stalwart_tx.store.redis.keys import AccountKeys
+from stalwart_tx.store.redis.connection import RedisConnection, as_bytes, as_text
+from stalwart_tx.store.redis.keys import AccountKeys, blob_sweep_index
 
 # ids are made here from a digest; anything else cannot name a blob (nor smuggle a key)
 _BLOB_ID = re.compile(r"B[0-9a-f]{64}\Z")
 
 DEFAULT_UPLOAD_TTL = 3600.0
+
+
+def is_blob_id(blob_id: object) -> bool:
+    return isinstance(blob_id, str) and _BLOB_ID.match(blob_id) is not None
+
+
+async def note_unreferenced(
+    redis: RedisConnection, prefix: str, account_id: str, since: float
+) -> None:
+    """List the account in the sweep index no later than ``since`` (after stamping a blob)."""
+    await redis.execute("ZADD", blob_sweep_index(prefix), "LT", repr(since), account_id)
 
 
 @implementer(IBlobUpload)
@@ -71,16 +102,18 @@ class RedisBlobUpload:
             self._check_open()
             self._finished = True
             blob_id = blob_id_for(self._hash.hexdigest())
+            now = self._store.clock.seconds()
             size = await self._store.redis.run_script(
                 scripts.UPLOAD_COMMIT,
                 [self._keys.upload(self._token), self._keys.blob(blob_id), self._keys.blobs,
-                 self._keys.uploads],
-                [blob_id, self._token, self.size],
+                 self._keys.uploads, self._keys.blob_refs(blob_id), self._keys.unreferenced],
+                [blob_id, self._token, self.size, repr(now)],
             )
         finally:
             self._lock.release()
         if size != self.size:
             raise StoreError("the upload expired or was interrupted; start it again")
+        await self._store.note_unreferenced(self._keys, now)
         return BlobInfo(blob_id, size)
 
     async def abort(self) -> None:
@@ -102,15 +135,19 @@ class RedisBlobUpload:
 
 @implementer(IBlobStore)
 class RedisBlobStore:
+    """Blobs in Redis; ``clock`` (the connection's reactor by default) stamps unreferenced ones."""
+
     def __init__(
         self,
         connection: RedisConnection,
         *,
         prefix: str = "stx:",
         upload_ttl: float = DEFAULT_UPLOAD_TTL,
+        clock: SecondsClock | None = None,
     ) -> None:
         self.redis = connection
         self.reactor: Any = connection.reactor
+        self.clock: SecondsClock = clock if clock is not None else connection.reactor
         self.upload_ttl = upload_ttl
         self._prefix = prefix
 
@@ -119,17 +156,24 @@ class RedisBlobStore:
 
     def _blob_key(self, account_id: str, blob_id: str) -> str:
         keys = self._keys(account_id)
-        if not isinstance(blob_id, str) or not _BLOB_ID.match(blob_id):
+        if not is_blob_id(blob_id):
             raise BlobNotFound(blob_id)
         return keys.blob(blob_id)
+
+    async def note_unreferenced(self, keys: AccountKeys, since: float) -> None:
+        await note_unreferenced(self.redis, self._prefix, keys.account_id, since)
 
     async def put(self, account_id: str, data: bytes) -> BlobInfo:
         keys = self._keys(account_id)
         data = bytes(data)
         blob_id = blob_id_for(hashlib.sha256(data).hexdigest())
+        now = self.clock.seconds()
         size = await self.redis.run_script(
-            scripts.BLOB_PUT, [keys.blob(blob_id), keys.blobs], [blob_id, data]
+            scripts.BLOB_PUT,
+            [keys.blob(blob_id), keys.blobs, keys.blob_refs(blob_id), keys.unreferenced],
+            [blob_id, data, repr(now)],
         )
+        await self.note_unreferenced(keys, now)
         return BlobInfo(blob_id, size)
 
     async def open_upload(self, account_id: str) -> RedisBlobUpload:
@@ -162,6 +206,82 @@ class RedisBlobStore:
             key = self._blob_key(account_id, blob_id)
         except BlobNotFound:
             return
+        keys = self._keys(account_id)
         await self.redis.run_script(
-            scripts.BLOB_DELETE, [key, self._keys(account_id).blobs], [blob_id]
+            scripts.BLOB_DELETE,
+            [key, keys.blobs, keys.blob_refs(blob_id), keys.unreferenced],
+            [blob_id],
         )
+
+    async def referrers(
+        self, account_id: str, blob_ids: list[str]
+    ) -> dict[str, set[tuple[str, str]]]:
+        keys = self._keys(account_id)
+        wanted = [b for b in dict.fromkeys(blob_ids) if is_blob_id(b)]
+        if not wanted:
+            return {}
+        script_keys: list[str] = []
+        for blob_id in wanted:
+            script_keys += [keys.blob(blob_id), keys.blob_refs(blob_id)]
+        reply = await self.redis.run_script(scripts.BLOB_REFERRERS, script_keys)
+        return {
+            blob_id: {parse_referrer(as_text(member)) for member in members}
+            for blob_id, (stored, members) in zip(wanted, reply, strict=True)
+            if int(stored) == 1
+        }
+
+    async def sweep_unreferenced(self, unreferenced_before: float, limit: int) -> int:
+        index = blob_sweep_index(self._prefix)
+        cutoff = repr(unreferenced_before)
+        due = await self.redis.execute(
+            "ZRANGEBYSCORE", index, "-inf", cutoff, "LIMIT", 0, max(limit, 0)
+        )
+        deleted = 0
+        for account in (as_text(a) for a in due):
+            if deleted >= limit:
+                break
+            try:
+                check_account_id(account)
+            except ValueError:
+                await self.redis.execute("ZREM", index, account)  # not ours: a stray member
+                continue
+            deleted += await self._sweep_account(self._keys(account), cutoff, limit - deleted)
+            await self._reindex(index, self._keys(account))
+        return deleted
+
+    async def _sweep_account(self, keys: AccountKeys, cutoff: str, limit: int) -> int:
+        candidates = [
+            as_text(b) for b in await self.redis.execute(
+                "ZRANGEBYSCORE", keys.unreferenced, "-inf", cutoff, "LIMIT", 0, limit
+            )
+        ]
+        # an id that could not name a blob is dropped from the index, never used in a key
+        stray = [b for b in candidates if not is_blob_id(b)]
+        if stray:
+            await self.redis.execute("ZREM", keys.unreferenced, *stray)
+        candidates = [b for b in candidates if is_blob_id(b)]
+        if not candidates:
+            return 0
+        script_keys = [keys.unreferenced, keys.blobs]
+        for blob_id in candidates:
+            script_keys += [keys.blob(blob_id), keys.blob_refs(blob_id)]
+        deleted: int = await self.redis.run_script(
+            scripts.SWEEP_UNREFERENCED, script_keys, [cutoff, *candidates]
+        )
+        return deleted
+
+    async def _reindex(self, index: str, keys: AccountKeys) -> None:
+        """Score the account by its earliest stamp, or drop it; see the module docstring."""
+        earliest = await self._earliest(keys)
+        if earliest is None:
+            await self.redis.execute("ZREM", index, keys.account_id)
+        else:
+            await self.redis.execute("ZADD", index, earliest, keys.account_id)
+        # a writer may have stamped a blob and indexed the account just before we overwrote it
+        again = await self._earliest(keys)
+        if again is not None:
+            await self.redis.execute("ZADD", index, "LT", again, keys.account_id)
+
+    async def _earliest(self, keys: AccountKeys) -> str | None:
+        first = await self.redis.execute("ZRANGE", keys.unreferenced, 0, 0, "WITHSCORES")
+        return as_text(first[1]) if first else None

@@ -20,12 +20,22 @@ def changes_channel(prefix: str) -> str:
     return f"{prefix}changes"
 
 
+def blob_sweep_index(prefix: str) -> str:
+    """Sorted set of accounts that may hold unreferenced blobs, scored by the earliest stamp.
+
+    The one key outside every account: it lists accounts, so it cannot live under one account's
+    tag; its own tag keeps it on one shard.
+    """
+    return f"{check_prefix(prefix)}{{blobsweep}}:accounts"
+
+
 class AccountKeys:
     """Key names of one account."""
 
     def __init__(self, prefix: str, account_id: str) -> None:
         if not account_id or "{" in account_id or "}" in account_id:
             raise ValueError(f"invalid account id {account_id!r}")
+        self.account_id = account_id
         self.base = f"{check_prefix(prefix)}{{a:{account_id}}}:"
         self.modseq = self.base + "modseq"
         self.states = self.base + "states"
@@ -33,10 +43,14 @@ class AccountKeys:
         self.types = self.base + "types"
         self.blobs = self.base + "blobs"
         self.uploads = self.base + "uploads"
+        self.unreferenced = self.base + "unreferenced"
 
     def fixed(self) -> list[str]:
         """The keys that exist once per account, whatever it holds."""
-        return [self.modseq, self.states, self.floors, self.types, self.blobs, self.uploads]
+        return [
+            self.modseq, self.states, self.floors, self.types, self.blobs, self.uploads,
+            self.unreferenced,
+        ]
 
     def objects(self, type_name: str) -> str:
         return f"{self.base}obj:{type_name}"
@@ -59,6 +73,10 @@ class AccountKeys:
 
     def blob(self, blob_id: str) -> str:
         return f"{self.base}blob:{blob_id}"
+
+    def blob_refs(self, blob_id: str) -> str:
+        """The set of objects ("Type/id") that claim the blob; absent when none does."""
+        return f"{self.base}blobrefs:{blob_id}"
 
     def upload(self, token: str) -> str:
         return f"{self.base}upload:{token}"

@@ -23,12 +23,16 @@ class Script:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
 
-# KEYS: modseq, states, types, then per type of ARGV's type list: objects, log, born, dead.
+# KEYS: modseq, states, types, then per type of ARGV's type list: objects, log, born, dead;
+#   then the account's unreferenced-blob index and, per blob claim and then per blob release,
+#   the blob's key and its referrer set.
 # ARGV: channel, account id, type count, type names..., then four counted groups:
 #   creates (type index, id, json), updates (type index, id, json), destroys (type index, id),
-#   conditions (type index, expected state).
+#   conditions (type index, expected state); then the time now (unix s) and two counted groups:
+#   blob claims (blob id, referrer "Type/id"), blob releases (blob id, referrer).
 # Reply: {'ok', account modseq after, state of each listed type...}
 #    or: {'mismatch', type, expected, actual} | {'exists', type, id} | {'missing', type, id}
+#      | {'noblob', blob id}
 WRITE = Script("write", r"""
 local ntypes = tonumber(ARGV[3])
 local types = {}
@@ -51,6 +55,24 @@ local updates = group(3)
 local destroys = group(2)
 local conditions = group(2)
 local function key(t, k) return KEYS[3 + (t - 1) * 4 + k] end
+local now = ARGV[p]
+p = p + 1
+local function blob_group()
+  local n = tonumber(ARGV[p] or '0')
+  p = p + 1
+  local items = {}
+  for i = 1, n do
+    items[i] = {ARGV[p], ARGV[p + 1]}
+    p = p + 2
+  end
+  return items
+end
+local claims = blob_group()
+local releases = blob_group()
+local blob_base = 3 + ntypes * 4
+local unreferenced = KEYS[blob_base + 1]
+-- the blob key and referrer set of the i-th claim (releases follow the claims)
+local function blob_keys(i) return KEYS[blob_base + 2 * i], KEYS[blob_base + 2 * i + 1] end
 
 for _, c in ipairs(conditions) do
   local actual = redis.call('HGET', KEYS[2], types[c[1]]) or '0'
@@ -64,6 +86,24 @@ for _, u in ipairs(updates) do
 end
 for _, d in ipairs(destroys) do
   if redis.call('HEXISTS', key(d[1], 1), d[2]) == 0 then return {'missing', types[d[1]], d[2]} end
+end
+for i, c in ipairs(claims) do
+  if redis.call('EXISTS', (blob_keys(i))) == 0 then return {'noblob', c[1]} end
+end
+
+-- releases first, so a batch that releases and claims one blob leaves it claimed; a blob whose
+-- last claim goes is stamped unreferenced now (the sweep deletes it once that is old enough)
+for i, r in ipairs(releases) do
+  local blob, refs = blob_keys(#claims + i)
+  if redis.call('SREM', refs, r[2]) == 1 and redis.call('EXISTS', refs) == 0
+     and redis.call('EXISTS', blob) == 1 then
+    redis.call('ZADD', unreferenced, now, r[1])
+  end
+end
+for i, c in ipairs(claims) do
+  local _, refs = blob_keys(i)
+  redis.call('SADD', refs, c[2])
+  redis.call('ZREM', unreferenced, c[1])
 end
 
 local total = #creates + #updates + #destroys
@@ -199,10 +239,12 @@ for i = 1, #KEYS do redis.call('DEL', KEYS[i]) end
 return 1
 """)
 
-# KEYS: blob, blob index.  ARGV: blob id, content.  Reply: size.
+# KEYS: blob, blob index, referrer set, unreferenced index.  ARGV: blob id, content, now.
+# Reply: size.  An unclaimed blob is stamped unreferenced now (again, if it was already).
 BLOB_PUT = Script("blob_put", r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[2]) end
 redis.call('SADD', KEYS[2], ARGV[1])
+if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1]) end
 return redis.call('STRLEN', KEYS[1])
 """)
 
@@ -219,10 +261,11 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 return redis.call('STRLEN', KEYS[1])
 """)
 
-# KEYS: blob, blob index.  ARGV: blob id.
+# KEYS: blob, blob index, referrer set, unreferenced index.  ARGV: blob id.
 BLOB_DELETE = Script("blob_delete", r"""
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 return 1
 """)
 
@@ -237,8 +280,10 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return redis.call('STRLEN', KEYS[1])
 """)
 
-# KEYS: upload, blob, blob index, upload index.  ARGV: blob id, token, expected size.
+# KEYS: upload, blob, blob index, upload index, referrer set, unreferenced index.
+# ARGV: blob id, token, expected size, now.
 # Reply: size, or -1 when the upload does not hold the expected bytes (it expired meanwhile).
+# An unclaimed blob is stamped unreferenced now, as by blob_put.
 UPLOAD_COMMIT = Script("upload_commit", r"""
 local have = redis.call('STRLEN', KEYS[1])
 redis.call('ZREM', KEYS[4], ARGV[2])
@@ -255,6 +300,7 @@ else
   redis.call('PERSIST', KEYS[2])
 end
 redis.call('SADD', KEYS[3], ARGV[1])
+if redis.call('EXISTS', KEYS[5]) == 0 then redis.call('ZADD', KEYS[6], ARGV[4], ARGV[1]) end
 return have
 """)
 
@@ -263,6 +309,41 @@ UPLOAD_ABORT = Script("upload_abort", r"""
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
+""")
+
+# KEYS: per blob, its key and its referrer set.
+# Reply: per blob, {0, {}} when it is not stored, else {1, {referrers...}}.
+BLOB_REFERRERS = Script("blob_referrers", r"""
+local reply = {}
+for i = 1, #KEYS / 2 do
+  if redis.call('EXISTS', KEYS[2 * i - 1]) == 1 then
+    reply[i] = {1, redis.call('SMEMBERS', KEYS[2 * i])}
+  else
+    reply[i] = {0, {}}
+  end
+end
+return reply
+""")
+
+# KEYS: unreferenced index, blob index, then per candidate its blob key and referrer set.
+# ARGV: cutoff (unix s), candidate blob ids...
+# Deletes each candidate still unreferenced since the cutoff or earlier and still unclaimed.
+# Reply: how many blobs it deleted.
+SWEEP_UNREFERENCED = Script("sweep_unreferenced", r"""
+local cutoff = tonumber(ARGV[1])
+local deleted = 0
+for i = 2, #ARGV do
+  local since = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if since and tonumber(since) <= cutoff then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    if redis.call('EXISTS', KEYS[2 * i]) == 0 then
+      redis.call('DEL', KEYS[2 * i - 1])
+      redis.call('SREM', KEYS[2], ARGV[i])
+      deleted = deleted + 1
+    end
+  end
+end
+return deleted
 """)
 
 # KEYS: principals, names, passwords.  ARGV: id, name, json, has password (1/0), password hash.
