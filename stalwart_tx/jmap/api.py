@@ -36,7 +36,7 @@ from stalwart_tx.jmap.concurrency import RequestConcurrencyLimiter
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError, RequestError
 from stalwart_tx.jmap.limits import CoreLimits
-from stalwart_tx.jmap.references import ResponseInvocation, resolve_result_references
+from stalwart_tx.jmap.references import Invocation, resolve_result_references
 from stalwart_tx.jmap.registry import JSONObject, MethodRegistry, MethodSpec, Responses
 from stalwart_tx.jmap.session import SessionUrls, session_for_user
 from stalwart_tx.store.backend import StoreBundle
@@ -52,7 +52,7 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _DEPTH_STEP = tuple(1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256))
 _DEPTH_SLICE = 1 << 16
 # An escaped UTF-16 surrogate; only these can put lone surrogates into parsed strings.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]", re.IGNORECASE)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -76,7 +76,7 @@ class JMAPRequest:
     """A Request object (§3.3) that passed every request-level check."""
 
     using: frozenset[str]
-    method_calls: list[ResponseInvocation]
+    method_calls: list[Invocation]
     created_ids: dict[str, str] | None
 
 
@@ -181,7 +181,7 @@ def parse_request(value: object, registry: MethodRegistry, limits: CoreLimits) -
     calls = value.get("methodCalls")
     if not isinstance(calls, list):
         raise RequestError.not_request('"methodCalls" must be an array of Invocations.')
-    method_calls: list[ResponseInvocation] = []
+    method_calls: list[Invocation] = []
     for index, call in enumerate(calls):
         if not (
             isinstance(call, list) and len(call) == 3 and isinstance(call[0], str)
@@ -270,7 +270,7 @@ class JMAPApi:
                 reactor=self.reactor,
                 created_ids=dict(request.created_ids or {}),
             )
-            responses: list[ResponseInvocation] = []
+            responses: list[Invocation] = []
             for name, arguments, call_id in request.method_calls:
                 responses.extend(await self._call(ctx, name, arguments, call_id, responses))
         response: JSONObject = {
@@ -287,8 +287,8 @@ class JMAPApi:
         name: str,
         arguments: JSONObject,
         call_id: str,
-        earlier: list[ResponseInvocation],
-    ) -> list[ResponseInvocation]:
+        earlier: list[Invocation],
+    ) -> list[Invocation]:
         """The responses of one method call; an error here is that call's error alone."""
         try:
             spec = self._method(name, ctx.using)
@@ -329,7 +329,7 @@ class JMAPApi:
 
     def _responses_of(
         self, name: str, call_id: str, result: JSONObject | Responses
-    ) -> list[ResponseInvocation]:
+    ) -> list[Invocation]:
         if isinstance(result, dict):
             return [(name, result, call_id)]
         if isinstance(result, Responses) and all(
@@ -348,8 +348,9 @@ class JMAPApi:
         try:
             return _dumps(response)
         except (TypeError, ValueError, RecursionError):
-            pass
-        encodable: list[ResponseInvocation] = []
+            if not isinstance(response.get("methodResponses"), list):
+                raise
+        encodable: list[Invocation] = []
         for name, arguments, call_id in response["methodResponses"]:
             try:
                 _dumps(arguments)

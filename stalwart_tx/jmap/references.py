@@ -20,8 +20,8 @@ from stalwart_tx.jmap.registry import JSONObject
 if TYPE_CHECKING:
     from stalwart_tx.jmap.context import RequestContext
 
-# A response as the API layer keeps it: (response name, arguments, method call id).
-ResponseInvocation = tuple[str, JSONObject, str]
+# RFC 8620 §3.2: a method call or a response, (name, arguments, method call id).
+Invocation = tuple[str, JSONObject, str]
 
 _ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
 _ESCAPE = re.compile(r"~[01]")
@@ -83,7 +83,7 @@ def _evaluate(value: object, tokens: Sequence[str], path: str) -> object:
 
 
 def resolve_result_references(
-    arguments: JSONObject, responses: Sequence[ResponseInvocation]
+    arguments: JSONObject, responses: Sequence[Invocation]
 ) -> JSONObject:
     """``arguments`` with every ``#name`` result reference replaced by ``name: value``.
 
@@ -108,7 +108,7 @@ def resolve_result_references(
     return resolved
 
 
-def _resolve_one(name: str, reference: object, responses: Sequence[ResponseInvocation]) -> Any:
+def _resolve_one(name: str, reference: object, responses: Sequence[Invocation]) -> Any:
     if not isinstance(reference, dict) or not all(
         isinstance(reference.get(key), str) for key in ("resultOf", "name", "path")
     ):
