@@ -50,8 +50,9 @@ def store_not_configured() -> StoreBundle:
 def is_json_content_type(header: bytes | None) -> bool:
     """A POST body we parse: ``application/json`` with any parameters, or no Content-Type at all.
 
-    Some clients in the wild send none; anything else (a form, text/plain) is not a JMAP request
-    and gets notRequest rather than a guess at what it meant.
+    Some clients in the wild send none. Anything else (a form, text/plain) gets notJSON, which
+    RFC 8620 §3.6.1 defines as "the content type of the request was not application/json or the
+    request did not parse as I-JSON", rather than a guess at what it meant.
     """
     if header is None:
         return True
@@ -123,7 +124,7 @@ class JMAPHttpApp:
         add_cors_headers(request)
         user = await self._authenticated_user(request)
         if not is_json_content_type(request.getHeader(b"Content-Type")):
-            raise RequestError.not_request("The request body must be application/json.")
+            raise RequestError.not_json("The content type of the request must be application/json.")
         body = self._read_body(request)
         response = await self.api.process_body(user, body)
         payload = self.api.encode_response(response)

@@ -76,8 +76,9 @@ async def test_json_or_missing_content_type_is_accepted(
     ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", "text/json"],
 )
 @pytest_twisted.ensureDeferred
-async def test_other_content_types_are_not_requests(server: ApiServer, content_type: str) -> None:
-    assert_problem(await server.post(ECHO, content_type=content_type), "notRequest")
+async def test_other_content_types_are_not_json(server: ApiServer, content_type: str) -> None:
+    # RFC 8620 §3.6.1 notJSON: "The content type of the request was not application/json ..."
+    assert_problem(await server.post(ECHO, content_type=content_type), "notJSON")
 
 
 @pytest.mark.parametrize(
