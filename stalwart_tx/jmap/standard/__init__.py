@@ -3,8 +3,8 @@
     from stalwart_tx.jmap.standard import standard_methods
     METHODS = standard_methods(MAILBOX)   # [Mailbox/get, Mailbox/changes, Mailbox/set, ...]
 
-A handler may answer with a MultipleResponses (Foo/copy with onSuccessDestroyOriginal): its
-own response arguments followed by further ``(name, arguments)`` responses.
+Foo/copy with onSuccessDestroyOriginal answers with ``Responses`` (stalwart_tx.jmap.registry):
+its own response, then the implicit Foo/set's (or an ``error`` response if that failed).
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from stalwart_tx.jmap.registry import MethodSpec
-from stalwart_tx.jmap.standard.responses import MultipleResponses
+from stalwart_tx.jmap.registry import MethodSpec, Responses
 
 if TYPE_CHECKING:
     from stalwart_tx.jmap.context import RequestContext
     from stalwart_tx.jmap.datatype import DataType
     from stalwart_tx.store.records import JSONObject
 
-    TypedHandler = Callable[[DataType, RequestContext, dict[str, Any]], Awaitable[JSONObject]]
+    TypedHandler = Callable[
+        [DataType, RequestContext, dict[str, Any]], Awaitable[JSONObject | Responses]
+    ]
 
 
 def standard_methods(data_type: DataType) -> list[MethodSpec]:
@@ -56,4 +57,4 @@ def standard_methods(data_type: DataType) -> list[MethodSpec]:
     ]
 
 
-__all__ = ["MultipleResponses", "standard_methods"]
+__all__ = ["standard_methods"]

@@ -3,7 +3,7 @@
 The three phases of §5.4 stay separate: read the originals (checking ``ifFromInState``), create
 the copies in one atomic write (checking ``ifInState``, retried on a concurrent write like a
 /set), then, with ``onSuccessDestroyOriginal``, an implicit Foo/set that destroys the copied
-originals; its response follows the /copy response (MultipleResponses).
+originals; its response follows the /copy response (the handler returns Responses).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import Any
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.datatype import COPY, SET, DataType
 from stalwart_tx.jmap.errors import MethodError, SetError
+from stalwart_tx.jmap.registry import Responses
 from stalwart_tx.jmap.standard import arguments as args
 from stalwart_tx.jmap.standard import set_errors
 from stalwart_tx.jmap.standard.calls import SetCall
 from stalwart_tx.jmap.standard.hooks import with_response_hook
 from stalwart_tx.jmap.standard.references import resolve_id
-from stalwart_tx.jmap.standard.responses import MultipleResponses
 from stalwart_tx.jmap.standard.retry import optimistically
 from stalwart_tx.jmap.standard.set import SetComputation, set_objects
 from stalwart_tx.jmap.standard.working_set import WorkingSet
@@ -30,7 +30,9 @@ KNOWN_ARGUMENTS = (
 )
 
 
-async def copy(data_type: DataType, ctx: RequestContext, arguments: dict[str, Any]) -> JSONObject:
+async def copy(
+    data_type: DataType, ctx: RequestContext, arguments: dict[str, Any]
+) -> JSONObject | Responses:
     extras = args.check_known(arguments, KNOWN_ARGUMENTS, data_type, COPY)
     from_account_id = args.account_id(ctx, arguments, "fromAccountId")
     account_id = args.account_id(ctx, arguments)
@@ -104,7 +106,7 @@ async def copy(data_type: DataType, ctx: RequestContext, arguments: dict[str, An
         data_type, ctx, from_account_id, [i for i in copied if i is not None],
         destroy_from_if_in_state,
     )
-    return MultipleResponses(response, [follow_up])
+    return Responses(((data_type.method_name(COPY), response), follow_up))
 
 
 def _copy_of(data_type: DataType, entry: Any, original: JSONObject | None) -> JSONObject | SetError:

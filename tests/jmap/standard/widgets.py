@@ -232,3 +232,9 @@ async def method_error(api: Api, name: str, arguments: dict[str, Any] | None = N
     except MethodError as error:
         return error
     raise AssertionError(f"{name} answered {response!r} instead of failing")
+
+
+async def fetch(api: Api, object_id: str, type_name: str = "Widget") -> Any:
+    """The object as /get returns it, or None."""
+    response = await api(f"{type_name}/get", {"ids": [object_id]})
+    return response["list"][0] if response["list"] else None
