@@ -111,7 +111,7 @@ async def start_delivery() -> AsyncIterator[StartDelivery]:
             await service.stopService()
 
 
-@pytest_twisted.async_yield_fixture
+@pytest_twisted.async_fixture
 async def delivery(store: StoreBundle, start_delivery: StartDelivery) -> PushDeliveryService:
     return await start_delivery(store)
 
