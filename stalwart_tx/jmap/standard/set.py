@@ -368,7 +368,10 @@ async def set_objects(
         computation = SetComputation(call)
         await computation.create_all(request.create)
         destroys = computation.resolve_destroys(request.destroy)
-        destroying = {object_id for object_id in destroys.values() if object_id is not None}
+        # a singleton is never destroyed, so an update of it is never willDestroy
+        destroying = set() if data_type.singleton else {
+            object_id for object_id in destroys.values() if object_id is not None
+        }
         await computation.update_all(request.update, destroying)
         await computation.destroy_all(destroys)
         batch = objects.batch()
