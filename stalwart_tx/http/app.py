@@ -17,7 +17,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http import RESPONSES
 from twisted.web.iweb import IRequest
-from werkzeug.exceptions import HTTPException
+from twisted.web.resource import IResource
+from werkzeug.exceptions import HTTPException, NotFound
 
 from stalwart_tx.auth.avatar import IMailUser
 from stalwart_tx.auth.errors import AuthenticationFailed, RateLimited
@@ -25,7 +26,9 @@ from stalwart_tx.auth.portal import authenticate
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
 from stalwart_tx.http.authorization import CHALLENGES, parse_authorization
 from stalwart_tx.http.cors import add_cors_headers, answer_preflight
+from stalwart_tx.http.eventsource import EventStreams
 from stalwart_tx.http.problems import json_body, problem, with_length
+from stalwart_tx.http.websocket import JMAPWebSockets
 from stalwart_tx.jmap.api import ContextFactory, JMAPApi
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import RequestError
@@ -75,7 +78,12 @@ class JMAPHttpApp:
         store: Callable[[], StoreBundle] = store_not_configured,
         reactor: Any = None,
         context_factory: ContextFactory = RequestContext,
+        event_streams: EventStreams | None = None,
+        web_sockets: JMAPWebSockets | None = None,
     ) -> None:
+        # Push (RFC 8620 §7.3, RFC 8887); without them those routes answer 404.
+        self.event_streams = event_streams
+        self.web_sockets = web_sockets
         self.portal = portal
         self.limiter = limiter
         self.urls = SessionUrls.under(public_url)
@@ -149,6 +157,20 @@ class JMAPHttpApp:
         body: bytes = content.read(self.limits.maxSizeRequest + 1)
         self.api.check_size(len(body))
         return body
+
+    @app.route("/jmap/eventsource/", methods=["GET"])
+    async def eventsource(self, request: IRequest) -> bytes:
+        if self.event_streams is None:
+            raise NotFound()
+        user = await self._authenticated_user(request)
+        return await self.event_streams.serve(request, user)
+
+    @app.route("/jmap/ws/", methods=["GET"])
+    async def websocket(self, request: IRequest) -> IResource:
+        if self.web_sockets is None:
+            raise NotFound()
+        user = await self._authenticated_user(request)
+        return self.web_sockets.upgrade(request, user, self.api)
 
     @app.handle_errors(NotAuthenticated, AuthenticationFailed)
     def unauthorized(self, request: IRequest, failure: Failure) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -13,6 +14,9 @@ from twisted.web.server import Request, Site
 
 
 class TrackedRequest(Request):
+    # Set by a long-lived response (event stream, WebSocket) to end itself when draining starts.
+    end_when_draining: Callable[[], object] | None = None
+
     def process(self) -> None:
         site: DrainableSite = self.channel.site  # type: ignore[attr-defined]
         site.in_flight.add(self)
@@ -70,8 +74,11 @@ class DrainableSite(Site):
         carrying new requests.
         """
         self.draining = True
-        for request in self.in_flight:
+        for request in list(self.in_flight):
             close_after(request)
+            end = getattr(request, "end_when_draining", None)
+            if end is not None:
+                end()
         self._close_idle_connections()
         if self.in_flight:
             self.logger.info("Waiting for {count} in-flight requests", count=len(self.in_flight))
