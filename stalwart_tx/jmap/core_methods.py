@@ -9,8 +9,12 @@ from stalwart_tx.jmap.registry import CapabilitySpec, JSONObject, MethodSpec, Re
 
 
 def core_capability(limits: CoreLimits) -> CapabilitySpec:
-    # Not an account capability: RFC 8620 gives core nothing per account.
-    return CapabilitySpec(uri=CORE, session_value=limits.capability)
+    # Core holds no per-account settings, but its methods (Blob/copy, the data of every account)
+    # work per account, and clients pick their default account from primaryAccounts: some look
+    # for core there first, so every account lists it, with an empty object.
+    return CapabilitySpec(
+        uri=CORE, session_value=limits.capability, account_value=lambda _account_id: {}
+    )
 
 
 def capabilities(options: RegistryOptions) -> list[CapabilitySpec]:

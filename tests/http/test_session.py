@@ -95,10 +95,11 @@ async def test_session_with_basic_auth(server: Server) -> None:
     assert session["username"] == "alice"
     assert session["accounts"] == {
         server.alice_id: {
-            "name": "alice", "isPersonal": True, "isReadOnly": False, "accountCapabilities": {},
+            "name": "alice", "isPersonal": True, "isReadOnly": False,
+            "accountCapabilities": {"urn:ietf:params:jmap:core": {}},
         }
     }
-    assert isinstance(session["primaryAccounts"], dict)
+    assert session["primaryAccounts"] == {"urn:ietf:params:jmap:core": server.alice_id}
     assert session["apiUrl"] == PUBLIC + "/jmap/api/"
     assert session["downloadUrl"] == (
         PUBLIC + "/jmap/download/{accountId}/{blobId}/{name}?type={type}"

@@ -21,8 +21,8 @@ async def test_capabilities_come_from_the_registry(server: ApiServer) -> None:
     assert set(session["capabilities"]) == {CORE, TEST, LACKING}
     assert session["capabilities"][CORE] == CoreLimits().capability()
     account = session["accounts"][server.user_id]
-    assert account["accountCapabilities"] == {TEST: {"test": True}}
-    assert session["primaryAccounts"] == {TEST: server.user_id}
+    assert account["accountCapabilities"] == {CORE: {}, TEST: {"test": True}}
+    assert session["primaryAccounts"] == {CORE: server.user_id, TEST: server.user_id}
 
 
 @pytest_twisted.ensureDeferred
