@@ -21,9 +21,13 @@ from stalwart_tx.auth.checkers import parse_auth_option
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
 from stalwart_tx.config import ServiceConfig
 from stalwart_tx.http.app import JMAPHttpApp
+from stalwart_tx.http.eventsource import EventStreams
 from stalwart_tx.http.site import DrainableSite
+from stalwart_tx.http.websocket import JMAPWebSockets
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.methods import default_registry
+from stalwart_tx.jmap.push_hub import PushHub
+from stalwart_tx.jmap.push_state import push_data_types
 from stalwart_tx.store.embedded import EmbeddedRedisService
 from stalwart_tx.store_service import StoreService
 
@@ -128,10 +132,16 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
 
     limiter = LoginRateLimiter(clock=reactor)
     limits = CoreLimits()
+    registry = default_registry(limits, public_url=config.public_url)
+    # after the store and before the listener: stops once streams have ended, before the store
+    hub = PushHub(store.store, reactor, data_types=push_data_types(registry))
+    hub.setServiceParent(top)
     http_app = JMAPHttpApp(
         store.portal, limiter, config.public_url, limits,
-        registry=default_registry(limits, public_url=config.public_url),
+        registry=registry,
         store=store.store, reactor=reactor,
+        event_streams=EventStreams(hub, reactor),
+        web_sockets=JMAPWebSockets(hub, public_url=config.public_url),
     )
     site = DrainableSite(http_app.resource(), timeout=HTTP_IDLE_TIMEOUT)
     listener = endpoint_service(config.jmap, site, reactor=reactor)
