@@ -109,7 +109,9 @@ def test_a_whole_object_is_a_valid_patch() -> None:
 # -- properties ---------------------------------------------------------------------------------
 
 keys = st.text(alphabet="ab/~01$", min_size=0, max_size=4)
-leaves = st.one_of(st.booleans(), st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=2))
+leaves = st.one_of(
+    st.booleans(), st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=2)
+)
 objects = st.recursive(
     st.dictionaries(keys, leaves, max_size=4),
     lambda inner: st.dictionaries(keys, st.one_of(leaves, inner), max_size=4),

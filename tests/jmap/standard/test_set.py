@@ -129,7 +129,8 @@ async def test_creation_ids_of_earlier_calls_resolve_and_unknown_ones_are_invali
         "loop2": {"name": "y", "parentId": "#loop1"},
         "self": {"name": "z", "parentId": "#self"},
     }})
-    assert (await fetch(api, response["created"]["c"]["id"]))["parentId"] == api.ctx.created_ids["p"]
+    child = await fetch(api, response["created"]["c"]["id"])
+    assert child["parentId"] == api.ctx.created_ids["p"]
     for cid in ("bad", "loop1", "loop2", "self"):
         assert response["notCreated"][cid]["properties"] == ["parentId"], cid
 

@@ -1,4 +1,4 @@
-"""Singleton types (like VacationResponse): one object, id "singleton", never created or destroyed."""
+"""Singleton types (like VacationResponse): one object, "singleton", never created or destroyed."""
 
 from __future__ import annotations
 
