@@ -167,6 +167,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Create an account on first login of a user known only to an --auth checker."),
     Setting("shutdown-grace", _positive_number, 10.0,
             "Seconds in-flight requests get to finish on shutdown."),
+    Setting("push-batch-window", _positive_number, 0.25,
+            "Seconds of changes gathered into one Web Push message per account."),
 )
 
 SETTINGS_BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
@@ -185,6 +187,7 @@ class ServiceConfig:
     auth: list[str] = field(default_factory=list)
     auto_provision: bool = True
     shutdown_grace: float = 10.0
+    push_batch_window: float = 0.25
 
 
 def read_config_file(path: Path) -> dict[str, object]:
@@ -228,4 +231,5 @@ def build_config(
         auth=parsed["auth"],
         auto_provision=parsed["auto-provision"],
         shutdown_grace=parsed["shutdown-grace"],
+        push_batch_window=parsed["push-batch-window"],
     )

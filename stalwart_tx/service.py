@@ -28,6 +28,7 @@ from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.methods import default_registry
 from stalwart_tx.jmap.push_hub import PushHub
 from stalwart_tx.jmap.push_state import push_data_types
+from stalwart_tx.push.service import PushDeliveryService
 from stalwart_tx.store.embedded import EmbeddedRedisService
 from stalwart_tx.store_service import StoreService
 
@@ -129,6 +130,10 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
         auto_provision=config.auto_provision, wait_for=wait_for, hashing_pool=hashing.pool,
     )
     store.setServiceParent(top)
+    # after the store, so it stops (cancelling pushes in flight) before the store closes
+    PushDeliveryService(
+        store.store, reactor, batch_window=config.push_batch_window
+    ).setServiceParent(top)
 
     limiter = LoginRateLimiter(clock=reactor)
     limits = CoreLimits()

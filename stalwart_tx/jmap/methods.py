@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import ModuleType
 
-from stalwart_tx.jmap import core_methods, websocket_capability
+from stalwart_tx.jmap import core_methods, push_subscription, websocket_capability
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.registry import CapabilitySpec, MethodRegistry, MethodSpec, RegistryOptions
 
 METHOD_MODULES: list[ModuleType] = [
     core_methods,
     websocket_capability,
+    push_subscription,
 ]
 
 
