@@ -98,7 +98,12 @@ class RunningService:
             self.process.wait(30)
 
 
-def start_service(workdir: Path, *args: str) -> RunningService:
+def start_service(
+    workdir: Path, *args: str, jmap: str = "tcp:{port}:interface=127.0.0.1",
+    env: dict[str, str] | None = None,
+) -> RunningService:
+    """twistd -n stalwart with the JMAP listener on a free port (``{port}`` in ``jmap`` and in
+    ``args`` is replaced by it)."""
     port = free_port()
     log_path = workdir / f"service-{port}.log"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -106,9 +111,10 @@ def start_service(workdir: Path, *args: str) -> RunningService:
         process = subprocess.Popen(
             [
                 sys.executable, "-c", TWISTD, "-n", "--pidfile", "", "--logfile", "-",
-                "stalwart", "--jmap", f"tcp:{port}:interface=127.0.0.1", "--imap", "none", *args,
+                "stalwart", "--jmap", jmap.format(port=port), "--imap", "none",
+                *(arg.replace("{port}", str(port)) for arg in args),
             ],
-            cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=child_env(),
+            cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env={**child_env(), **(env or {})},
         )
     return RunningService(process, port, workdir, log_path)
 
