@@ -219,11 +219,16 @@ class PushDeliveryService(Service):
                 )
 
     async def _sweep(self) -> None:
-        """Remove expired subscriptions of accounts that saw no activity to prune them."""
+        """Now and then, go over every account without waiting for a notification.
+
+        Removes the expired subscriptions of idle accounts, and sends the verification of a
+        subscription whose notification was lost (pub/sub keeps nothing for a process that was
+        disconnected or not running when it was created).
+        """
         bundle = self._store()
         for principal in await bundle.directory.list_principals():
             if await bundle.claims.claim(principal.id, "push-sweep", self.sweep_interval / 2):
-                await live_subscriptions(bundle.accounts, principal.id, self._reactor.seconds())
+                await self._verify(principal.id)
 
     # -- outboxes -------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.logger import LogEvent, globalLogPublisher
 
+from stalwart_tx.auth.avatar import MailUser
 from stalwart_tx.push.retry import RetryPolicy
 from stalwart_tx.push.service import PushDeliveryService
 from stalwart_tx.push.subscription import TYPE_NAME, PushSubscription, format_utc_date
@@ -289,6 +290,19 @@ async def test_sweep_removes_expired_subscriptions_of_idle_accounts(
             break
         await sleep(0.01)
     assert await store.accounts.list_ids(principal.id, TYPE_NAME) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_sweep_sends_a_verification_whose_notification_was_lost(
+    store: StoreBundle, push_service: FakePushService, start_delivery: StartDelivery
+) -> None:
+    principal = await store.directory.create_principal("dave", None)
+    ctx = context(store, MailUser(principal.id, "dave"))
+    subscription_id = await create(ctx, push_service.url("/late"))  # no delivery service yet
+    await start_delivery(store, sweep_interval=0.05)
+    [verification] = await push_service.pushes_to("/late", 1)
+    assert verification.json()["pushSubscriptionId"] == subscription_id
+    assert await quiet(push_service, 0.2) == 1  # and only once
 
 
 @pytest_twisted.ensureDeferred

@@ -127,3 +127,21 @@ async def test_malformed_stored_objects_are_never_shown(any_store: StoreBundle) 
     good = await create(ctx, URL)
     response = await call_get(ctx, ids=None)
     assert [s["id"] for s in response["list"]] == [good]
+
+
+@pytest_twisted.ensureDeferred
+async def test_expired_subscriptions_are_removed_not_shown(any_store: StoreBundle) -> None:
+    from twisted.internet.task import Clock
+
+    from stalwart_tx.push.subscription import format_utc_date
+
+    clock = Clock()
+    clock.advance(1_800_000_000)
+    ctx = context(any_store, clock=clock)
+    short = await create(ctx, URL, expires=format_utc_date(clock.seconds() + 60))
+    long = await create(ctx, URL)
+    clock.advance(60)  # §7.2: at "expires" it is over
+    response = await call_get(ctx, ids=[short, long])
+    assert [s["id"] for s in response["list"]] == [long]
+    assert response["notFound"] == [short]
+    assert await any_store.accounts.list_ids(ALICE.account_id, TYPE_NAME) == [long]
