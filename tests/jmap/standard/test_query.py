@@ -12,21 +12,9 @@ from hypothesis import strategies as st
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.standard.query import window as query_window
 from stalwart_tx.jmap.standard.sorting import COLLATIONS
-from tests.jmap.standard.widgets import A, Api, method_error
+from tests.jmap.standard.widgets import A, Api, ids_of, make, method_error
 
 T = TypeVar("T")
-
-
-async def make(api: Api, *specs: dict[str, Any]) -> list[str]:
-    response = await api("Widget/set", {"create": {str(i): s for i, s in enumerate(specs)}})
-    assert response["notCreated"] is None, response["notCreated"]
-    return [response["created"][str(i)]["id"] for i in range(len(specs))]
-
-
-async def ids_of(api: Api, **arguments: Any) -> list[str]:
-    response = await api("Widget/query", arguments)
-    ids: list[str] = response["ids"]
-    return ids
 
 
 # -- filter -------------------------------------------------------------------------------------
