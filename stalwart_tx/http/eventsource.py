@@ -105,7 +105,7 @@ class EventStream:
         self._ended = False
         self._ping_call: IDelayedCall | None = None
 
-    def start(self, catch_up: States) -> None:
+    def set_headers(self) -> None:
         request = self.request
         add_cors_headers(request)
         request.setResponseCode(200)
@@ -113,6 +113,9 @@ class EventStream:
         request.setHeader(b"Cache-Control", b"no-cache, no-store")
         # Buffering proxies (nginx) would hold events back; this asks them not to.
         request.setHeader(b"X-Accel-Buffering", b"no")
+
+    def start(self, catch_up: States) -> None:
+        self.set_headers()
         # A comment sends the headers now, so the client knows the stream is open.
         self._write(b": stream open\n\n")
         self.feed.open(catch_up)
@@ -176,6 +179,9 @@ class EventStreams:
         options = parse_stream_options(request.args, self.min_ping, self.max_ping)
         account_ids = [user.account_id]  # RequestContext.account_ids: today only their own
         stream = EventStream(request, options, self.clock)
+        if request.method == b"HEAD":  # the headers a GET would get, without a stream to hold
+            stream.set_headers()
+            return b""
         attachment, catch_up = await self.hub.follow(
             account_ids, stream.feed, _last_event_id(request)
         )

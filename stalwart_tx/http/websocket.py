@@ -92,6 +92,8 @@ class JMAPWebSockets:
         Raises an HTTPException (problem response) when the request is not an acceptable
         JMAP WebSocket handshake.
         """
+        if request.method != b"GET":  # HEAD, which routing lets through with GET
+            raise BadRequest("A WebSocket handshake is a GET request.")
         if not hasattr(request.channel, "_protocolUpgradeForWebsockets"):  # type: ignore[attr-defined]
             raise BadRequest("WebSocket connections need HTTP/1.1.")
         origin: bytes | None = request.getHeader(b"Origin")

@@ -7,6 +7,7 @@ import time
 
 import pytest
 import pytest_twisted
+import treq
 from twisted.application.strports import service as endpoint_service
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
@@ -306,3 +307,11 @@ async def test_store_unavailable_gets_503(start_memory_server: StartServer) -> N
     await server.write("Mailbox")
     await stream.state()
     stream.disconnect()
+
+
+@pytest_twisted.ensureDeferred
+async def test_head_gets_the_headers_without_holding_a_stream(server: PushServer) -> None:
+    response = await treq.head(server.event_source_url(), headers=server.auth())
+    assert response.code == 200
+    assert response.headers.getRawHeaders("Content-Type") == ["text/event-stream"]
+    assert server.hub.client_count == 0

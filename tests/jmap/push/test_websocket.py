@@ -14,6 +14,8 @@ from twisted.application.strports import service as endpoint_service
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThread
+from websockets.frames import Frame, Opcode
 
 from stalwart_tx.jmap.capabilities import CORE, WEBSOCKET
 from stalwart_tx.jmap.context import RequestContext
@@ -410,3 +412,43 @@ async def test_shutdown_closes_connections_with_going_away() -> None:
             await client.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
     assert server.hub.client_count == 0 and not server.site.in_flight
+
+
+@pytest_twisted.ensureDeferred
+async def test_head_with_upgrade_headers_is_not_upgraded(server: PushServer) -> None:
+    headers = {
+        **server.auth(), "Connection": "Upgrade", "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Protocol": "jmap",
+    }
+    response = await treq.head(server.ws_url.replace("ws://", "http://"), headers=headers)
+    assert response.code == 400
+
+
+@pytest_twisted.ensureDeferred
+async def test_other_websocket_versions_get_426(server: PushServer) -> None:
+    headers = {
+        **server.auth(), "Connection": "Upgrade", "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "8", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Protocol": "jmap",
+    }
+    response = await treq.get(server.ws_url.replace("ws://", "http://"), headers=headers)
+    assert response.code == 426
+    assert response.headers.getRawHeaders("Sec-WebSocket-Version") == ["13"]
+    assert response.headers.getRawHeaders("Content-Type") == ["application/problem+json"]
+    await response.content()
+
+
+@pytest_twisted.ensureDeferred
+async def test_text_that_is_not_utf8_closes_with_1007(server: PushServer) -> None:
+    client = await connect(server)
+
+    def send_invalid() -> None:
+        with client.connection.send_context():
+            client.connection.protocol.send_frame(Frame(Opcode.TEXT, b'{"@type": "\xff"}'))
+
+    await deferToThread(send_invalid)
+    with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+        await client.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+    await until(lambda: not server.sockets.connections and not server.site.in_flight)
