@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import ModuleType
 
-from stalwart_tx.jmap import core_methods, push_subscription, websocket_capability
+from stalwart_tx.jmap import blob_methods, core_methods, push_subscription, websocket_capability
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.registry import CapabilitySpec, MethodRegistry, MethodSpec, RegistryOptions
 
@@ -24,6 +24,7 @@ METHOD_MODULES: list[ModuleType] = [
     core_methods,
     websocket_capability,
     push_subscription,
+    blob_methods,
 ]
 
 

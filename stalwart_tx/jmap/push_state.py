@@ -24,8 +24,9 @@ from stalwart_tx.jmap.registry import JSONObject, MethodRegistry
 
 # RFC 8620 §7.1: changes to PushSubscription objects are never pushed.
 NEVER_PUSHED = frozenset({"PushSubscription"})
-# Method-name prefixes that are not data types (Core/echo).
-NOT_DATA_TYPES = frozenset({"Core"})
+# Method-name prefixes that are not data types with a state (Core/echo; Blob/get: blobs are
+# immutable and have no state to push).
+NOT_DATA_TYPES = frozenset({"Core", "Blob"})
 
 TOKEN_VERSION = "1"
 

@@ -96,10 +96,13 @@ async def test_session_with_basic_auth(server: Server) -> None:
     assert session["accounts"] == {
         server.alice_id: {
             "name": "alice", "isPersonal": True, "isReadOnly": False,
-            "accountCapabilities": {"urn:ietf:params:jmap:core": {}},
+            "accountCapabilities": session["accounts"][server.alice_id]["accountCapabilities"],
         }
     }
-    assert session["primaryAccounts"] == {"urn:ietf:params:jmap:core": server.alice_id}
+    # every capability module adds its own; core is always there, and each is primary here
+    capabilities = session["accounts"][server.alice_id]["accountCapabilities"]
+    assert capabilities["urn:ietf:params:jmap:core"] == {}
+    assert session["primaryAccounts"] == {uri: server.alice_id for uri in capabilities}
     assert session["apiUrl"] == PUBLIC + "/jmap/api/"
     assert session["downloadUrl"] == (
         PUBLIC + "/jmap/download/{accountId}/{blobId}/{name}?type={type}"
