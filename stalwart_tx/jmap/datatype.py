@@ -22,13 +22,14 @@ Everything type-specific is a declaration or a small async callable; the methods
 
 from __future__ import annotations
 
+import copy
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from stalwart_tx.jmap.errors import SetError
-from stalwart_tx.jmap.standard.values import Kind
+from stalwart_tx.jmap.standard.values import Kind, same_json
 from stalwart_tx.store.records import JSONObject
 
 if TYPE_CHECKING:
@@ -121,8 +122,6 @@ def by_property(name: str, *, immutable: bool = False) -> SortSpec:
 
 def property_equals(name: str, kind: Kind, *, immutable: bool = False) -> FilterSpec:
     """A filter property matching objects whose ``name`` equals the given value."""
-    from stalwart_tx.jmap.standard.values import same_json
-
     return FilterSpec(
         kind=kind,
         predicate=lambda value: lambda obj: same_json(obj.get(name), value),
@@ -152,7 +151,7 @@ ResponseHook = Callable[["MethodCall", JSONObject], Awaitable[JSONObject]]
 """Extra properties to add to a method's response (given the response built so far)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # a type is itself: compared and hashed by identity
 class DataType:
     """Everything the standard methods need to know about one JMAP data type.
 
@@ -229,8 +228,6 @@ class DataType:
 
     def with_defaults(self, stored: JSONObject) -> JSONObject:
         """A stored value with every missing stored property at its default (a new dict)."""
-        import copy
-
         value = dict(stored)
         for name, prop in self.properties.items():
             if not prop.computed and name not in value and prop.has_default:
