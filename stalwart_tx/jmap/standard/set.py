@@ -96,8 +96,11 @@ class SetComputation:
         self, creation_id: str, given: Any, waiting: frozenset[str] = frozenset()
     ) -> str | None:
         """Create one object from what the client gave; its new id, or None with a SetError."""
+        savepoint = self.objects.savepoint()
         error = await self._create(creation_id, given, waiting)
         if error is not None:
+            # a hook may have staged writes before it refused: none of them stands
+            self.objects.rollback(savepoint)
             self.outcome.not_created[creation_id] = error
             return None
         return self.outcome.created_ids[creation_id]
@@ -178,9 +181,10 @@ class SetComputation:
         resolved = {key: resolve_id(ctx, key, created_ids) for key in updates}
         await self.objects.get(self.data_type.name, [i for i in resolved.values() if i])
         for key, patch in updates.items():
-            object_id = resolved[key]
-            error = await self._update(object_id, patch, destroying)
+            savepoint = self.objects.savepoint()
+            error = await self._update(resolved[key], patch, destroying)
             if error is not None:
+                self.objects.rollback(savepoint)
                 self.outcome.not_updated[key] = error
 
     async def _update(
@@ -280,8 +284,10 @@ class SetComputation:
     async def destroy_all(self, destroys: dict[str, str | None]) -> None:
         await self.objects.get(self.data_type.name, [i for i in destroys.values() if i])
         for key, object_id in destroys.items():
+            savepoint = self.objects.savepoint()
             error = await self._destroy(object_id)
             if error is not None:
+                self.objects.rollback(savepoint)
                 self.outcome.not_destroyed[key] = error
             elif object_id is not None:
                 self.outcome.destroyed.append(object_id)

@@ -25,6 +25,12 @@ class _Staged:
     value: JSONObject | None
 
 
+@dataclass(frozen=True)
+class Savepoint:
+    staged: dict[tuple[str, str], _Staged]
+    forgotten: int
+
+
 class WorkingSet:
     """Objects of one account as they will be once the staged writes are applied.
 
@@ -38,6 +44,7 @@ class WorkingSet:
         self._stored: dict[str, dict[str, JSONObject | None]] = {}
         self._complete: set[str] = set()
         self._staged: dict[tuple[str, str], _Staged] = {}
+        self._forgotten: list[tuple[str, str]] = []  # created, then destroyed: never stored
 
     async def state(self, type_name: str) -> str:
         """The state of the type when this working set first looked at it."""
@@ -126,8 +133,20 @@ class WorkingSet:
             # created and destroyed in one batch: the store never needs to see it
             del self._staged[(type_name, object_id)]
             self._stored.setdefault(type_name, {})[object_id] = None
+            self._forgotten.append((type_name, object_id))
         else:
             self._staged[(type_name, object_id)] = _Staged(_DESTROY, None)
+
+    def savepoint(self) -> Savepoint:
+        """Where the staged writes are now, to go back to if an operation fails halfway."""
+        return Savepoint(dict(self._staged), len(self._forgotten))
+
+    def rollback(self, savepoint: Savepoint) -> None:
+        """Drop every write staged since ``savepoint`` (e.g. by a hook that then refused)."""
+        self._staged = dict(savepoint.staged)
+        for type_name, object_id in self._forgotten[savepoint.forgotten:]:
+            self._stored.get(type_name, {}).pop(object_id, None)
+        del self._forgotten[savepoint.forgotten:]
 
     def batch(self) -> WriteBatch:
         """One WriteBatch of every staged write, conditional on every state that was read."""

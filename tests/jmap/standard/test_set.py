@@ -135,6 +135,18 @@ async def test_creation_ids_of_earlier_calls_resolve_and_unknown_ones_are_invali
         assert response["notCreated"][cid]["properties"] == ["parentId"], cid
 
 
+@pytest_twisted.ensureDeferred
+async def test_writes_a_refusing_hook_staged_are_dropped_with_it(api: Api) -> None:
+    widget_id = await api.create(name="victim")
+    response = await api("Widget/set", {"create": {
+        "made": {"name": "made"}, "s": {"name": "sneaky"}, "after": {"name": "after"},
+    }})
+    assert response["notCreated"]["s"]["type"] == "forbidden"
+    assert sorted(response["created"]) == ["after", "made"]
+    assert (await fetch(api, widget_id))["name"] == "victim"
+    assert (await fetch(api, response["created"]["made"]["id"]))["name"] == "made"
+
+
 # -- update -------------------------------------------------------------------------------------
 
 

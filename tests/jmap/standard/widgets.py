@@ -58,6 +58,10 @@ async def widget_created(call: SetCall, widget_id: str, value: JSONObject) -> Se
     if value["name"] == "huge":
         return set_errors.too_large("too large")
     others = await call.objects.get_all("Widget")
+    if value["name"] == "sneaky":  # stages a write, then refuses: the write must not stand
+        for other_id, other in others.items():
+            call.objects.update("Widget", other_id, {**other, "name": "vandalised"})
+        return set_errors.forbidden("changed its mind")
     for other_id, other in others.items():
         if other["name"] == value["name"] and value["name"].startswith("unique"):
             return set_errors.already_exists(other_id, "a widget of that name exists")
