@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from werkzeug.exceptions import BadRequest
 
@@ -156,8 +155,6 @@ class EventStream:
 
 class EventStreams:
     """Serves the event source for authenticated users; one per HTTP app."""
-
-    log = Logger()
 
     def __init__(
         self,

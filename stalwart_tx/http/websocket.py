@@ -77,8 +77,6 @@ class JMAPWebSockets:
     others (exact ``scheme://host[:port]``) whose pages may open connections too.
     """
 
-    log = Logger()
-
     def __init__(
         self, hub: PushHub, *, public_url: str, allowed_origins: Iterable[str] = ()
     ) -> None:
@@ -138,7 +136,13 @@ def origin_of(url: str) -> str:
 
 
 class _SwitchToWebSocket(Resource):
-    """Answers the handshake (with the jmap subprotocol) and hands the connection over."""
+    """Answers the handshake (with the jmap subprotocol) and hands the connection over.
+
+    Twisted's WebSocketResource accepts every handshake without naming a subprotocol, while
+    RFC 8887 §4.2 needs the reply to carry ``jmap``. So this resource answers the handshake
+    itself and reuses the rest of Twisted's implementation: its wire protocol and the channel's
+    upgrade hook, both private (the tests here hold them to their behaviour across upgrades).
+    """
 
     isLeaf = True
 
