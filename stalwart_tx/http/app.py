@@ -25,6 +25,7 @@ from stalwart_tx.auth.errors import AuthenticationFailed, RateLimited
 from stalwart_tx.auth.portal import authenticate
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
 from stalwart_tx.http.authorization import CHALLENGES, parse_authorization
+from stalwart_tx.http.blobs import BlobHttp
 from stalwart_tx.http.cors import add_cors_headers, answer_preflight
 from stalwart_tx.http.eventsource import EventStreams
 from stalwart_tx.http.problems import json_body, problem, with_length
@@ -80,6 +81,7 @@ class JMAPHttpApp:
         context_factory: ContextFactory = RequestContext,
         event_streams: EventStreams | None = None,
         web_sockets: JMAPWebSockets | None = None,
+        blobs: BlobHttp | None = None,
     ) -> None:
         # Push (RFC 8620 §7.3, RFC 8887); without them those routes answer 404.
         self.event_streams = event_streams
@@ -88,6 +90,8 @@ class JMAPHttpApp:
         self.limiter = limiter
         self.urls = SessionUrls.under(public_url)
         self.limits = limits or CoreLimits()
+        # upload and download (RFC 8620 §6), on the same store as the API
+        self.blobs = blobs or BlobHttp(store, self.limits)
         if reactor is None:
             from twisted.internet import reactor
         self.api = JMAPApi(
@@ -171,6 +175,17 @@ class JMAPHttpApp:
             raise NotFound()
         user = await self._authenticated_user(request)
         return self.web_sockets.upgrade(request, user, self.api)
+
+    @app.route("/jmap/upload/<account_id>", methods=["POST"])
+    @app.route("/jmap/upload/<account_id>/", methods=["POST"])
+    async def upload(self, request: IRequest, account_id: str) -> bytes:
+        user = await self._authenticated_user(request)
+        return await self.blobs.upload(request, user, account_id)
+
+    @app.route("/jmap/download/<account_id>/<blob_id>/<path:name>", methods=["GET"])
+    async def download(self, request: IRequest, account_id: str, blob_id: str, name: str) -> bytes:
+        user = await self._authenticated_user(request)
+        return await self.blobs.download(request, user, account_id, blob_id, name)
 
     @app.handle_errors(NotAuthenticated, AuthenticationFailed)
     def unauthorized(self, request: IRequest, failure: Failure) -> bytes:
