@@ -95,6 +95,14 @@ def _positive_number(key: str, value: object) -> float:
     return number
 
 
+def _blob_expiry(key: str, value: object) -> float:
+    number = _positive_number(key, value)
+    # RFC 8620 §6: an unreferenced upload must be kept at least an hour
+    if number < 3600:
+        raise ConfigError(f"{key}: must be at least 3600 (RFC 8620 keeps uploads an hour)")
+    return number
+
+
 def _boolean(key: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -169,6 +177,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds in-flight requests get to finish on shutdown."),
     Setting("push-batch-window", _positive_number, 0.25,
             "Seconds of changes gathered into one Web Push message per account."),
+    Setting("blob-expiry", _blob_expiry, 86400.0,
+            "Seconds a blob no object references (an upload not yet used) is kept."),
 )
 
 SETTINGS_BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
@@ -188,6 +198,7 @@ class ServiceConfig:
     auto_provision: bool = True
     shutdown_grace: float = 10.0
     push_batch_window: float = 0.25
+    blob_expiry: float = 86400.0
 
 
 def read_config_file(path: Path) -> dict[str, object]:
@@ -232,4 +243,5 @@ def build_config(
         auto_provision=parsed["auto-provision"],
         shutdown_grace=parsed["shutdown-grace"],
         push_batch_window=parsed["push-batch-window"],
+        blob_expiry=parsed["blob-expiry"],
     )

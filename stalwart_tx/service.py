@@ -19,6 +19,7 @@ from twisted.python.threadpool import ThreadPool
 
 from stalwart_tx.auth.checkers import parse_auth_option
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
+from stalwart_tx.blob_sweeper import BlobSweeper
 from stalwart_tx.config import ServiceConfig
 from stalwart_tx.http.app import JMAPHttpApp
 from stalwart_tx.http.eventsource import EventStreams
@@ -130,6 +131,7 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
         auto_provision=config.auto_provision, wait_for=wait_for, hashing_pool=hashing.pool,
     )
     store.setServiceParent(top)
+    BlobSweeper(store.store, reactor, config.blob_expiry).setServiceParent(top)
     # after the store, so it stops (cancelling pushes in flight) before the store closes
     PushDeliveryService(
         store.store, reactor, batch_window=config.push_batch_window
