@@ -6,7 +6,11 @@ from twisted.web.iweb import IRequest
 
 ALLOWED_METHODS = b"GET, POST, OPTIONS"
 ALLOWED_HEADERS = b"Authorization, Content-Type, Accept, Last-Event-ID, Cache-Control"
-EXPOSED_HEADERS = b"Retry-After, WWW-Authenticate, Content-Disposition, Content-Length"
+# Content-Range, ETag and Accept-Ranges: browser clients resuming a download must see them
+EXPOSED_HEADERS = (
+    b"Retry-After, WWW-Authenticate, Content-Disposition, Content-Length, Content-Range, ETag, "
+    b"Accept-Ranges"
+)
 PREFLIGHT_MAX_AGE = b"86400"
 
 

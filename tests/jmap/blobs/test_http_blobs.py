@@ -79,6 +79,7 @@ async def test_round_trip_of_every_octet_value(start_http: StartHttp, store_kind
     assert got.header("Accept-Ranges") == "bytes"
     assert got.header("X-Content-Type-Options") == "nosniff"
     assert got.header("Access-Control-Allow-Origin") == "*"
+    assert "Content-Range" in (got.header("Access-Control-Expose-Headers") or "")
     # the same bytes again are the same blob; an empty body is a blob too
     assert (await http.upload(EVERY_OCTET, "text/plain")).json()["blobId"] == blob_id
     empty = await http.upload(b"")
