@@ -120,3 +120,24 @@ async def test_destroy_account_removes_claims_and_stamps(
     assert list(raw.scan_iter(match="*{a:acct1}*", count=1000)) == []
     assert await store.blobs.sweep_unreferenced(10**10, 10) == 0
     assert raw.zcard(INDEX) == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_failed_index_update_does_not_fail_an_applied_write(
+    store: StoreBundle, monkeypatch: Any
+) -> None:
+    from stalwart_tx.store.errors import StoreUnavailable
+    from stalwart_tx.store.redis import blobs as redis_blobs
+
+    blob = (await store.blobs.put(A, b"claimed")).blob_id
+    await store.accounts.write(A, WriteBatch().claim_blob(blob, "Email", "e"))
+
+    async def unreachable(*args: Any) -> None:
+        raise StoreUnavailable("the index is on a shard that is down")
+
+    monkeypatch.setattr(redis_blobs, "note_unreferenced", unreachable)
+    result = await store.accounts.write(
+        A, WriteBatch().create("Email", "e2", {}).release_blob(blob, "Email", "e")
+    )
+    assert result.account_modseq == 1
+    assert await store.blobs.referrers(A, [blob]) == {blob: set()}

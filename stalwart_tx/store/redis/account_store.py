@@ -20,7 +20,7 @@ from stalwart_tx.store.interfaces import IAccountStore, IChangeLog
 from stalwart_tx.store.memory import SecondsClock, encode_value, parse_state, referrer_key
 from stalwart_tx.store.records import Changes, JSONObject, WriteBatch, WriteResult
 from stalwart_tx.store.redis import scripts
-from stalwart_tx.store.redis.blobs import is_blob_id, note_unreferenced
+from stalwart_tx.store.redis.blobs import is_blob_id, note_unreferenced_after_write
 from stalwart_tx.store.redis.connection import RedisConnection, as_text, pairs
 from stalwart_tx.store.redis.keys import AccountKeys, changes_channel
 
@@ -96,7 +96,7 @@ class RedisAccountStore:
             raise StoreError(f"unexpected reply of the write script: {reply[0]!r}")
         if batch.blob_releases:
             # a release may have left a blob unreferenced: the sweep must come to this account
-            await note_unreferenced(self._redis, self._prefix, account_id, now)
+            await note_unreferenced_after_write(self._redis, self._prefix, account_id, now)
 
         account_modseq = int(reply[1])
         states = dict(zip(types, reply[2:], strict=True))

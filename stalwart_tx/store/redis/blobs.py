@@ -22,6 +22,7 @@ import secrets
 from typing import Any
 
 from twisted.internet.defer import DeferredLock
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from stalwart_tx.store.errors import BlobNotFound, StoreError
@@ -43,6 +44,8 @@ _BLOB_ID = re.compile(r"B[0-9a-f]{64}\Z")
 
 DEFAULT_UPLOAD_TTL = 3600.0
 
+log = Logger()
+
 
 def is_blob_id(blob_id: object) -> bool:
     return isinstance(blob_id, str) and _BLOB_ID.match(blob_id) is not None
@@ -53,6 +56,18 @@ async def note_unreferenced(
 ) -> None:
     """List the account in the sweep index no later than ``since`` (after stamping a blob)."""
     await redis.execute("ZADD", blob_sweep_index(prefix), "LT", repr(since), account_id)
+
+
+async def note_unreferenced_after_write(
+    redis: RedisConnection, prefix: str, account_id: str, since: float
+) -> None:
+    """As note_unreferenced, for a write that is already applied: failing now would make its
+    caller retry a done write, so a failure is logged (the account's next stamp indexes it)."""
+    try:
+        await note_unreferenced(redis, prefix, account_id, since)
+    except StoreError as error:
+        log.warn("Could not index account {account} for the blob sweep: {error}",
+                 account=account_id, error=error)
 
 
 @implementer(IBlobUpload)
