@@ -23,7 +23,7 @@ from stalwart_tx.blob_sweeper import BlobSweeper
 from stalwart_tx.config import ServiceConfig
 from stalwart_tx.http.app import JMAPHttpApp
 from stalwart_tx.http.eventsource import EventStreams
-from stalwart_tx.http.site import DrainableSite
+from stalwart_tx.http.site import UPLOAD_PATH, DrainableSite
 from stalwart_tx.http.websocket import JMAPWebSockets
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.methods import default_registry
@@ -89,6 +89,13 @@ class DrainingListenerService(Service):
         await self.site.drain(self.clock, self.grace)
 
 
+def body_limit(limits: CoreLimits, path: bytes) -> int:
+    """The largest body a request to ``path`` may carry (checked before it is read)."""
+    if path.startswith(UPLOAD_PATH):
+        return limits.maxSizeUpload
+    return limits.maxSizeRequest
+
+
 def when_ready_or_stop(embedded: EmbeddedRedisService, reactor: Any) -> Deferred[None]:
     """The embedded Redis's readiness; if it cannot start, the service stops rather than limp."""
 
@@ -150,7 +157,9 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
         event_streams=EventStreams(hub, reactor),
         web_sockets=JMAPWebSockets(hub, public_url=config.public_url),
     )
-    site = DrainableSite(http_app.resource(), timeout=HTTP_IDLE_TIMEOUT)
+    site = DrainableSite(
+        http_app.resource(), timeout=HTTP_IDLE_TIMEOUT, body_limit=partial(body_limit, limits)
+    )
     listener = endpoint_service(config.jmap, site, reactor=reactor)
     DrainingListenerService(listener, site, reactor, config.shutdown_grace).setServiceParent(top)
     return top

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +18,56 @@ from twisted.web.server import Request, Site
 class TrackedRequest(Request):
     # Set by a long-lived response (event stream, WebSocket) to end itself when draining starts.
     end_when_draining: Callable[[], object] | None = None
+    _body_limit: int | None = None
+    _body_received = 0
+    _refused = False
+
+    def gotLength(self, length: int | None) -> None:
+        # Twisted spools a body to memory or disk before any route sees it: refuse an oversized
+        # one from its Content-Length (or, when chunked, as it streams) before storing a byte.
+        site: DrainableSite = self.channel.site  # type: ignore[attr-defined]
+        self._body_limit = site.body_limit(getattr(self.channel, "_path", b"") or b"")
+        if length is not None and length > self._body_limit:
+            self._refuse_body()
+            return
+        super().gotLength(length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._body_received += len(data)
+        if self._body_limit is not None and self._body_received > self._body_limit:
+            self._refuse_body()
+            return
+        super().handleContentChunk(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        if not self._refused:
+            super().requestReceived(command, path, version)
+
+    def _refuse_body(self) -> None:
+        """Answer 413 with a problem body at once and close, reading nothing more."""
+        if self._refused:
+            return
+        self._refused = True
+        self.content = io.BytesIO()
+        body = json.dumps({
+            "type": "urn:ietf:params:jmap:error:limit", "status": 413,
+            "title": "Content Too Large", "limit": body_limit_name(self.channel),
+            "detail": f"The request body is larger than {self._body_limit} bytes.",
+        }).encode()
+        head = (
+            b"HTTP/1.1 413 Content Too Large\r\n"
+            b"Content-Type: application/problem+json\r\n"
+            b"Access-Control-Allow-Origin: *\r\n"
+            b"Connection: close\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        transport = self.channel.transport  # type: ignore[union-attr]
+        if transport is None:
+            return
+        transport.write(head + body)
+        transport.loseConnection()
 
     def process(self) -> None:
         site: DrainableSite = self.channel.site  # type: ignore[attr-defined]
@@ -24,6 +76,15 @@ class TrackedRequest(Request):
         if site.draining:
             close_after(self)
         super().process()
+
+
+def body_limit_name(channel: object) -> str:
+    path = getattr(channel, "_path", b"") or b""
+    return "maxSizeUpload" if path.startswith(UPLOAD_PATH) else "maxSizeRequest"
+
+
+UPLOAD_PATH = b"/jmap/upload/"
+DEFAULT_BODY_LIMIT = 50_000_000
 
 
 def close_after(request: Request) -> None:
@@ -39,8 +100,13 @@ class DrainableSite(Site):
     # Tracebacks go to the log, never to clients.
     displayTracebacks = False
 
-    def __init__(self, resource: IResource, **kwargs: Any) -> None:
+    def __init__(
+        self, resource: IResource, *, body_limit: Callable[[bytes], int] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(resource, **kwargs)
+        # Largest request body accepted for a path; the routes enforce their own limits too.
+        self.body_limit = body_limit or (lambda _path: DEFAULT_BODY_LIMIT)
         self.in_flight: set[Request] = set()
         self.draining = False
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()

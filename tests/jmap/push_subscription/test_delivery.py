@@ -219,8 +219,11 @@ async def test_timeouts_and_refused_connections_are_retried_then_given_up(
         await sleep(0.8)
     finally:
         globalLogPublisher.removeObserver(events.append)
-    [gave_up] = [e for e in events if "giving up" in e.get("log_format", "")]
-    assert gave_up["id"] == dead and gave_up["n"] >= 4
+    # (the hanging one may give up in this window too, under load: look at the dead one's)
+    [gave_up] = [
+        e for e in events if "giving up" in e.get("log_format", "") and e.get("id") == dead
+    ]
+    assert gave_up["n"] >= 4
     # refused, or cut by the 0.1 s exchange timeout while Twisted waits out a refused connect
     assert gave_up["detail"].startswith(("ConnectionRefused", "ConnectingCancelled"))
     assert dead in await store.accounts.list_ids(A, TYPE_NAME)
