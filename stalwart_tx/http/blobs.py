@@ -39,8 +39,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from urllib.parse import quote
 
 from twisted.internet.defer import Deferred
@@ -54,6 +53,7 @@ from stalwart_tx.auth.avatar import IMailUser
 from stalwart_tx.blob_chunks import CHUNK_SIZE, read_chunks
 from stalwart_tx.http.cors import add_cors_headers
 from stalwart_tx.http.problems import json_body
+from stalwart_tx.jmap.concurrency import RequestConcurrencyLimiter
 from stalwart_tx.jmap.errors import RequestError
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.store.backend import StoreBundle
@@ -181,36 +181,6 @@ class _WriteGate:
             await self._waiting
 
 
-class UploadSlots:
-    """maxConcurrentUpload per user in this process."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._running: dict[str, int] = {}
-
-    def running(self, user_key: str) -> int:
-        return self._running.get(user_key, 0)
-
-    @contextmanager
-    def slot(self, user_key: str) -> Iterator[None]:
-        running = self.running(user_key)
-        if running >= self.limit:
-            raise RequestError.limit(
-                "maxConcurrentUpload",
-                f"At most {self.limit} uploads may run at once; wait for one to finish.",
-                status=CONCURRENCY_STATUS,
-            )
-        self._running[user_key] = running + 1
-        try:
-            yield
-        finally:
-            left = self._running[user_key] - 1
-            if left:
-                self._running[user_key] = left
-            else:
-                del self._running[user_key]
-
-
 def store_not_configured() -> StoreBundle:
     raise StoreUnavailable("no store was given for blobs")
 
@@ -231,7 +201,9 @@ class BlobHttp:
         self.store = store
         self.limits = limits or CoreLimits()
         self.chunk_size = chunk_size
-        self.uploads = UploadSlots(self.limits.maxConcurrentUpload)
+        self.uploads = RequestConcurrencyLimiter(
+            self.limits.maxConcurrentUpload, "maxConcurrentUpload", "uploads"
+        )
 
     @staticmethod
     def _check_account(user: IMailUser, account_id: str) -> None:

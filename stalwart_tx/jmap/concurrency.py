@@ -1,7 +1,7 @@
-"""maxConcurrentRequests of RFC 8620 §2: how many API requests one user may have running at once.
+"""Per-user concurrency limits of RFC 8620 §2: maxConcurrentRequests and maxConcurrentUpload.
 
-One limiter is shared by every transport (HTTP POST, WebSocket), so the limit holds per user, not
-per connection.
+The request limiter is shared by every transport (HTTP POST, WebSocket), so the limit holds per
+user, not per connection.
 """
 
 from __future__ import annotations
@@ -16,10 +16,14 @@ CONCURRENCY_STATUS = 429
 
 
 class RequestConcurrencyLimiter:
-    def __init__(self, limit: int) -> None:
+    def __init__(
+        self, limit: int, limit_name: str = "maxConcurrentRequests", noun: str = "API requests"
+    ) -> None:
         if limit < 1:
-            raise ValueError("maxConcurrentRequests must be at least 1")
+            raise ValueError(f"{limit_name} must be at least 1")
         self.limit = limit
+        self.limit_name = limit_name
+        self.noun = noun
         self._running: dict[str, int] = {}
 
     def running(self, user_key: str) -> int:
@@ -29,13 +33,13 @@ class RequestConcurrencyLimiter:
     def slot(self, user_key: str) -> Iterator[None]:
         """Hold one of the user's slots for the ``with`` block; released however the block ends.
 
-        Raises RequestError ``limit`` / ``maxConcurrentRequests`` when every slot is taken.
+        Raises RequestError ``limit`` (named ``limit_name``) when every slot is taken.
         """
         running = self._running.get(user_key, 0)
         if running >= self.limit:
             raise RequestError.limit(
-                "maxConcurrentRequests",
-                f"At most {self.limit} API requests may run at once; wait for one to finish.",
+                self.limit_name,
+                f"At most {self.limit} {self.noun} may run at once; wait for one to finish.",
                 status=CONCURRENCY_STATUS,
             )
         self._running[user_key] = running + 1
