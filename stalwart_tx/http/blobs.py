@@ -63,7 +63,6 @@ from stalwart_tx.store.interfaces import IBlobUpload
 DEFAULT_TYPE = "application/octet-stream"
 # RFC 8620 §6.2: content behind a blob id never changes
 CACHE_CONTROL = b"private, immutable, max-age=31536000"
-CONCURRENCY_STATUS = 429
 NOT_FOUND = "There is no such blob in this account."
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
