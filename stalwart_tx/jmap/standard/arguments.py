@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError
-from stalwart_tx.jmap.standard.values import MAX_SAFE_INT, is_int, json_type_name
+from stalwart_tx.jmap.standard.values import MAX_SAFE_INT, is_id, is_int, json_type_name
 
 if TYPE_CHECKING:
     from stalwart_tx.jmap.datatype import DataType
@@ -124,4 +124,20 @@ def optional_object(arguments: Mapping[str, Any], name: str) -> dict[str, Any] |
         return None
     if not isinstance(value, dict):
         raise _wrong(name, "an object or null", value)
+    return value
+
+
+def creations(arguments: Mapping[str, Any], name: str = "create") -> dict[str, Any] | None:
+    """A ``create`` map (RFC 8620 §5.3, §5.4: ``Id[Foo]``), or None; its keys are creation ids.
+
+    A key that is not an Id is refused: it would go into the response's ``createdIds``, which a
+    client may send back, and a Request with such ``createdIds`` is not a valid Request.
+    """
+    value = optional_object(arguments, name)
+    for key in value or ():
+        if not is_id(key):
+            raise MethodError.invalid_arguments(
+                f"{name!r}: the creation id {key[:60]!r} is not an Id"
+                " (1-255 characters of A-Z a-z 0-9 - _)"
+            )
     return value

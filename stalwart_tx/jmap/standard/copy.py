@@ -40,7 +40,7 @@ async def copy(
         raise MethodError.invalid_arguments("fromAccountId and accountId must differ")
     if_from_in_state = args.optional_string(arguments, "ifFromInState")
     if_in_state = args.optional_string(arguments, "ifInState")
-    create = args.optional_object(arguments, "create")
+    create = args.creations(arguments)
     if create is None:
         raise MethodError.invalid_arguments("'create' is required")
     destroy_original = args.boolean(arguments, "onSuccessDestroyOriginal", False)

@@ -342,7 +342,7 @@ def parse_set_request(
     request = SetRequest(
         account_id=account_id,
         if_in_state=args.optional_string(arguments, "ifInState"),
-        create=args.optional_object(arguments, "create") or {},
+        create=args.creations(arguments) or {},
         update=args.optional_object(arguments, "update") or {},
         destroy=args.optional_strings(arguments, "destroy") or [],
         extras=extras,
