@@ -34,6 +34,7 @@ from stalwart_tx.jmap.errors import MethodError, SetError
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.references import UnknownCreationId, resolve_id
 from stalwart_tx.jmap.registry import CapabilitySpec, JSONObject, MethodSpec, RegistryOptions
+from stalwart_tx.jmap.standard.arguments import creations
 from stalwart_tx.store.errors import BlobNotFound
 from stalwart_tx.store.interfaces import IBlobUpload
 from stalwart_tx.store.records import BlobInfo
@@ -278,11 +279,7 @@ async def _create_blob(
 async def blob_upload(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
     """RFC 9404 §4.1: create blobs from data in the request and from ranges of other blobs."""
     account_id: str = arguments["accountId"]
-    create = arguments.get("create")
-    if create is None:
-        create = {}
-    if not isinstance(create, dict):
-        raise MethodError.invalid_arguments('"create" must be an object of UploadObjects.')
+    create = creations(arguments) or {}
     if len(create) > ctx.limits.maxObjectsInSet:
         raise MethodError.request_too_large(
             f"At most {ctx.limits.maxObjectsInSet} blobs can be created in one call."

@@ -16,6 +16,7 @@ from stalwart_tx.jmap.capabilities import CORE
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError, SetError
 from stalwart_tx.jmap.registry import JSONObject, MethodSpec
+from stalwart_tx.jmap.standard.arguments import creations
 from stalwart_tx.push.subscription import (
     PRIVATE,
     READABLE,
@@ -226,7 +227,7 @@ async def _update_one(
 async def set_(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
     if arguments.get("ifInState") is not None:
         raise MethodError.invalid_arguments("PushSubscription/set takes no ifInState (§7.2.2)")
-    create = _object_map(arguments, "create")
+    create = creations(arguments) or {}
     update = _object_map(arguments, "update")
     destroy = _id_list(arguments, "destroy") or []
     if len(create) + len(update) + len(destroy) > ctx.limits.maxObjectsInSet:
