@@ -95,6 +95,21 @@ def _positive_number(key: str, value: object) -> float:
     return number
 
 
+def _positive_integer(key: str, value: object) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: {value!r} is not an integer")
+    if isinstance(value, str):
+        value = value.strip()
+        if not (value.isascii() and value.isdigit()):
+            raise ConfigError(f"{key}: {value!r} is not an integer")
+    if not isinstance(value, int | str):
+        raise ConfigError(f"{key}: {value!r} is not an integer")
+    number = int(value)
+    if number < 1:
+        raise ConfigError(f"{key}: must be at least 1")
+    return number
+
+
 def _blob_expiry(key: str, value: object) -> float:
     number = _positive_number(key, value)
     # RFC 8620 §6: an unreferenced upload must be kept at least an hour
@@ -179,6 +194,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds of changes gathered into one Web Push message per account."),
     Setting("blob-expiry", _blob_expiry, 86400.0,
             "Seconds a blob no object references (an upload not yet used) is kept."),
+    Setting("changelog-max-tombstones", _positive_integer, 10_000,
+            "Destroyed objects remembered per account and type for /changes; older ones are "
+            "forgotten."),
 )
 
 SETTINGS_BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
@@ -199,6 +217,7 @@ class ServiceConfig:
     shutdown_grace: float = 10.0
     push_batch_window: float = 0.25
     blob_expiry: float = 86400.0
+    changelog_max_tombstones: int = 10_000
 
 
 def read_config_file(path: Path) -> dict[str, object]:
@@ -244,4 +263,5 @@ def build_config(
         shutdown_grace=parsed["shutdown-grace"],
         push_batch_window=parsed["push-batch-window"],
         blob_expiry=parsed["blob-expiry"],
+        changelog_max_tombstones=parsed["changelog-max-tombstones"],
     )

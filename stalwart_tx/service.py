@@ -136,6 +136,7 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
     store = StoreService(
         redis_url, reactor, config.redis_timeout, checkers,
         auto_provision=config.auto_provision, wait_for=wait_for, hashing_pool=hashing.pool,
+        max_tombstones=config.changelog_max_tombstones,
     )
     store.setServiceParent(top)
     BlobSweeper(store.store, reactor, config.blob_expiry).setServiceParent(top)

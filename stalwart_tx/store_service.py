@@ -15,6 +15,7 @@ from twisted.python.threadpool import ThreadPool
 from stalwart_tx.auth.portal import build_portal
 from stalwart_tx.store.backend import StoreBundle, open_redis_store
 from stalwart_tx.store.errors import StoreUnavailable
+from stalwart_tx.store.memory import DEFAULT_MAX_TOMBSTONES
 
 
 class StoreService(Service):
@@ -29,6 +30,7 @@ class StoreService(Service):
         auto_provision: bool = True,
         wait_for: Callable[[], Deferred[None]] | None = None,
         hashing_pool: ThreadPool | None = None,
+        max_tombstones: int = DEFAULT_MAX_TOMBSTONES,
     ) -> None:
         self.redis_url = redis_url
         self.reactor = reactor
@@ -38,6 +40,7 @@ class StoreService(Service):
         # The embedded Redis's readiness: no point connecting before it answers.
         self.wait_for = wait_for
         self.hashing_pool = hashing_pool
+        self.max_tombstones = max_tombstones
         self.bundle: StoreBundle | None = None
         self._portal: Portal | None = None
 
@@ -48,7 +51,10 @@ class StoreService(Service):
     async def _open(self) -> None:
         if self.wait_for is not None:
             await self.wait_for()
-        self.bundle = await open_redis_store(self.redis_url, self.reactor, timeout=self.timeout)
+        self.bundle = await open_redis_store(
+            self.redis_url, self.reactor, timeout=self.timeout,
+            max_tombstones=self.max_tombstones,
+        )
         self._portal = build_portal(
             self.bundle.directory, self.extra_checkers, auto_provision=self.auto_provision,
             reactor=self.reactor, threadpool=self.hashing_pool,

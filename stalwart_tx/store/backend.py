@@ -14,6 +14,7 @@ from stalwart_tx.store.interfaces import (
     IDirectory,
     INotifier,
 )
+from stalwart_tx.store.memory import DEFAULT_MAX_TOMBSTONES, check_max_tombstones
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -44,8 +45,12 @@ class StoreBundle:
             await close()
 
 
-async def open_memory_store() -> StoreBundle:
-    """A fresh, empty store that lives in this process only."""
+async def open_memory_store(*, max_tombstones: int = DEFAULT_MAX_TOMBSTONES) -> StoreBundle:
+    """A fresh, empty store that lives in this process only.
+
+    Each type of an account keeps at most ``max_tombstones`` records of destroyed objects: older
+    ones are forgotten, and /changes from before them cannot be calculated.
+    """
     from stalwart_tx.store.memory import (
         MemoryAccountStore,
         MemoryBlobStore,
@@ -56,7 +61,7 @@ async def open_memory_store() -> StoreBundle:
 
     notifier = MemoryNotifier()
     blobs = MemoryBlobStore()
-    accounts = MemoryAccountStore(notifier, blobs=blobs)
+    accounts = MemoryAccountStore(notifier, blobs=blobs, max_tombstones=max_tombstones)
     return StoreBundle(
         accounts=accounts,
         changes=accounts,
@@ -68,13 +73,16 @@ async def open_memory_store() -> StoreBundle:
 
 
 async def open_redis_store(
-    url: str, reactor: Any, *, timeout: float = 5.0, prefix: str = "stx:"
+    url: str, reactor: Any, *, timeout: float = 5.0, prefix: str = "stx:",
+    max_tombstones: int = DEFAULT_MAX_TOMBSTONES,
 ) -> StoreBundle:
     """A store on the Redis server that ``url`` names.
 
-    Raises ValueError at once for a malformed URL (or an unreadable TLS file it names). Returns
-    without waiting for Redis: while it is unreachable every call fails with StoreUnavailable
-    within ``timeout`` seconds, and calls succeed again as soon as it is back.
+    Raises ValueError at once for a malformed URL (or an unreadable TLS file it names), or a
+    ``max_tombstones`` below 1. Returns without waiting for Redis: while it is unreachable every
+    call fails with StoreUnavailable within ``timeout`` seconds, and calls succeed again as soon
+    as it is back. ``max_tombstones`` is the retention of destroyed-object records per type, as
+    in open_memory_store.
     """
     # imported here: txredisapi installs the global reactor when it is imported
     from stalwart_tx.store.redis import (
@@ -88,9 +96,10 @@ async def open_redis_store(
     )
     from stalwart_tx.store.redis.keys import check_prefix
 
-    check_prefix(prefix)  # before connecting, so a bad prefix leaves nothing running
+    check_prefix(prefix)  # before connecting, so a bad value leaves nothing running
+    check_max_tombstones(max_tombstones)
     connection = RedisConnection(parse_redis_url(url), reactor, timeout=timeout)
-    accounts = RedisAccountStore(connection, prefix=prefix)
+    accounts = RedisAccountStore(connection, prefix=prefix, max_tombstones=max_tombstones)
     notifier = RedisNotifier(connection, prefix=prefix)
     return StoreBundle(
         accounts=accounts,

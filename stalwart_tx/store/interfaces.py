@@ -81,6 +81,11 @@ class IChangeLog(Interface):
         created and updated is only in ``created``. Raises InvalidState for a token this store did
         not issue for the account, CannotCalculateChanges when the log no longer reaches back that
         far. When ``has_more`` is true, ``new_state`` is an intermediate state to ask from next.
+
+        The log stops reaching back after ``compact``, and by retention: a store keeps a bounded
+        number of destroyed-object records per type, and the write that destroys more forgets
+        the oldest and raises the type's floor to the newest forgotten. States at or above the
+        floor still get exact answers; the floor never moves back.
         """
 
     async def compact(account_id: str, type_name: str, keep_after_state: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from inspect import iscoroutine
@@ -180,8 +181,19 @@ class _Entry:
 class _TypeData:
     objects: dict[str, str] = field(default_factory=dict)
     log: dict[str, _Entry] = field(default_factory=dict)
+    # the destroyed objects still in the log, oldest destroy first (destroys come in modseq
+    # order, and a re-created id leaves), so the oldest is dropped in O(1)
+    tombs: OrderedDict[str, int] = field(default_factory=OrderedDict)
     state: int = 0
     floor: int = 0
+
+    def forget_oldest_tombstones(self, count: int) -> None:
+        """Drop the ``count`` oldest tombstones and raise the floor to the newest one dropped."""
+        newest = 0
+        for _ in range(min(count, len(self.tombs))):
+            object_id, newest = self.tombs.popitem(last=False)
+            del self.log[object_id]
+        self.floor = max(self.floor, newest)
 
 
 @dataclass
@@ -197,19 +209,48 @@ class _Account:
         return str(data.state) if data is not None else "0"
 
 
+DEFAULT_MAX_TOMBSTONES = 10_000
+# how many tombstones a write may drop beyond those it added: lets a log that is over the limit
+# (the limit was lowered) shrink back to it over later writes, at a bounded cost for each
+TRIM_CATCH_UP = 64
+
+
+def check_max_tombstones(max_tombstones: int) -> int:
+    if isinstance(max_tombstones, bool) or not isinstance(max_tombstones, int) \
+            or max_tombstones < 1:
+        raise ValueError(f"max_tombstones must be a positive integer, not {max_tombstones!r}")
+    return max_tombstones
+
+
+def tombstones_to_drop(held: int, added: int, max_tombstones: int) -> int:
+    """How many of its oldest tombstones a type drops in a write that destroyed ``added`` of it.
+
+    Those over ``max_tombstones``, but never more than ``added + TRIM_CATCH_UP``: the work of a
+    write stays proportional to the write.
+    """
+    return max(0, min(held - max_tombstones, added + TRIM_CATCH_UP))
+
+
 @implementer(IAccountStore, IChangeLog)
 class MemoryAccountStore:
     """Objects and change log of every account in dicts; writes publish through ``notifier``.
 
     ``blobs``, when given, is the blob store whose blobs destroy_account removes as well, and the
     one whose blobs a WriteBatch claims and releases (without it, every claim is BlobNotFound).
+
+    Retention: each type keeps at most ``max_tombstones`` records of destroyed objects. The write
+    that destroys more drops the oldest of them (lowest modseq) and raises the type's floor to the
+    newest one dropped, so changes_since answers exactly from every state at or above the floor
+    and raises CannotCalculateChanges below it. Live objects are never dropped from the log.
     """
 
     def __init__(
-        self, notifier: INotifier | None = None, *, blobs: MemoryBlobStore | None = None
+        self, notifier: INotifier | None = None, *, blobs: MemoryBlobStore | None = None,
+        max_tombstones: int = DEFAULT_MAX_TOMBSTONES,
     ) -> None:
         self.notifier: INotifier = notifier if notifier is not None else MemoryNotifier()
         self._blobs = blobs
+        self.max_tombstones = check_max_tombstones(max_tombstones)
         self._accounts: dict[str, _Account] = {}
 
     def _account(self, account_id: str) -> _Account:
@@ -277,16 +318,26 @@ class MemoryAccountStore:
             data, modseq = stamp(type_name, object_id)
             data.objects[object_id] = text
             data.log[object_id] = _Entry(last=modseq, born=modseq)
+            data.tombs.pop(object_id, None)
         for type_name, object_id, text in updates:
             data, modseq = stamp(type_name, object_id)
             data.objects[object_id] = text
             data.log[object_id].last = modseq
+        destroyed: dict[str, int] = {}
         for type_name, object_id in batch.destroys:
             data, modseq = stamp(type_name, object_id)
             del data.objects[object_id]
             entry = data.log[object_id]
             entry.last = modseq
             entry.destroyed = True
+            data.tombs[object_id] = modseq
+            destroyed[type_name] = destroyed.get(type_name, 0) + 1
+        # retention, in the same step as the destroys that push a type over its limit
+        for type_name, added in destroyed.items():
+            data = account.type(type_name)
+            data.forget_oldest_tombstones(
+                tombstones_to_drop(len(data.tombs), added, self.max_tombstones)
+            )
 
         new_states = {t: account.state(t) for t in batch.if_in_state}
         new_states.update(touched)
@@ -362,8 +413,12 @@ class MemoryAccountStore:
             return
         # keep_after > 0 is a modseq this account handed out, so the account is stored
         data = account.type(type_name)
-        for object_id in [i for i, e in data.log.items() if e.destroyed and e.last <= keep_after]:
-            del data.log[object_id]
+        older = 0
+        for modseq in data.tombs.values():
+            if modseq > keep_after:
+                break
+            older += 1
+        data.forget_oldest_tombstones(older)
         data.floor = max(data.floor, keep_after)
 
 

@@ -3,17 +3,22 @@
 A module subclasses each mixin and provides the fixtures:
 ``store`` — a fresh, empty StoreBundle;
 ``peer_store`` — a second StoreBundle over the same data, as another process would open it
-(the in-memory backend has no other process and hands out ``store`` itself).
+(the in-memory backend has no other process and hands out ``store`` itself);
+``open_store`` — a StoreFactory, for stores with a given tombstone limit.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 import pytest
 import pytest_twisted
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet import defer, reactor, task
 from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from zope.interface import implementer
@@ -41,10 +46,43 @@ from stalwart_tx.store.interfaces import (
     INotifier,
     ISubscription,
 )
-from stalwart_tx.store.records import Changes, StateChange, TokenRecord, WriteBatch
+from stalwart_tx.store.records import (
+    Changes,
+    StateChange,
+    TokenRecord,
+    WriteBatch,
+    WriteResult,
+)
 
 A = "acct1"
 B = "acct2"
+T_ = TypeVar("T_")
+
+
+class StoreFactory(Protocol):
+    """Opens a store that keeps at most ``max_tombstones`` tombstones per type.
+
+    Stores opened with the same ``space`` share their data, as processes sharing one Redis do
+    (the in-memory backend hands out the one store of the space again, so it must be asked with
+    the same limit); different spaces, and the ``store`` fixture, are independent. The fixture
+    closes what it opened.
+    """
+
+    async def __call__(self, max_tombstones: int, space: str = "trim") -> StoreBundle: ...
+
+
+def examples(strategy: st.SearchStrategy[T_], count: int) -> list[T_]:
+    """Inputs drawn by hypothesis, for a test that must await its calls (in the reactor, where
+    hypothesis cannot wait)."""
+    drawn: list[T_] = []
+
+    @settings(max_examples=count, database=None, deadline=None)
+    @given(strategy)
+    def collect(example: T_) -> None:
+        drawn.append(example)
+
+    collect()
+    return drawn
 
 
 async def sleep(seconds: float) -> None:
@@ -462,6 +500,292 @@ class AccountStoreConformance:
         # the account can start over
         result = await store.accounts.write(A, WriteBatch().create("Email", "e", {}))
         assert result.account_modseq == 1
+
+    # -- retention: at most a given number of tombstones per type ------------------------------
+
+    @pytest_twisted.ensureDeferred
+    async def test_retention_forgets_the_oldest_tombstones(self, open_store: StoreFactory) -> None:
+        store = await open_store(3)
+        w = store.accounts.write
+        first = WriteBatch().create("U", "u", {})
+        for name in ("a", "b", "c", "d", "e", "f", "live"):
+            first.create("T", name, {})
+        await w(A, first)  # u 1, a..f 2..7, live 8
+        for name in ("a", "b", "c"):
+            await w(A, WriteBatch().destroy("T", name))  # 9, 10, 11: three, none over
+        await assert_floor(store, A, "T", 0)
+        everything = await store.changes.changes_since(A, "T", "0", None)
+        assert everything.created == ("d", "e", "f", "live")
+        # a fourth tombstone: a (destroyed at 9) is forgotten and the floor rises to 9
+        await w(A, WriteBatch().update("T", "e", {"v": 1}).destroy("T", "d"))  # e 12, d 13
+        await assert_floor(store, A, "T", 9)
+        since = await store.changes.changes_since(A, "T", "9", None)
+        assert (since.created, since.updated, since.destroyed) == ((), ("e",), ("b", "c", "d"))
+        # two more in one write: the two oldest go, the floor is the newer of them (c at 11)
+        await w(A, WriteBatch().destroy("T", "e").destroy("T", "f"))  # 14, 15
+        await assert_floor(store, A, "T", 11)
+        since = await store.changes.changes_since(A, "T", "11", None)
+        assert (since.created, since.updated, since.destroyed) == ((), (), ("d", "e", "f"))
+        for page_size in (1, 2):
+            pages, final = await page_through(store, A, "T", "11", page_size)
+            assert final == "15"
+            assert [i for p in pages for i in p.destroyed] == ["d", "e", "f"]
+        # the live object and the other type are untouched; writes without destroys trim nothing
+        await w(A, WriteBatch().update("T", "live", {"v": 2}).create("T", "g", {}))  # g 16, 17
+        await assert_floor(store, A, "T", 11)
+        since = await store.changes.changes_since(A, "T", "11", None)
+        assert (since.created, since.updated, since.destroyed) == (
+            ("g",), ("live",), ("d", "e", "f"))
+        assert sorted(await store.accounts.list_ids(A, "T")) == ["g", "live"]
+        assert (await store.changes.changes_since(A, "U", "0", None)).created == ("u",)
+        await assert_floor(store, A, "U", 0)
+        # compacting below the floor changes nothing; above it, it raises the floor as before
+        await store.changes.compact(A, "T", "5")
+        await assert_floor(store, A, "T", 11)
+        await store.changes.compact(A, "T", "14")
+        await assert_floor(store, A, "T", 14)
+        await w(A, WriteBatch().destroy("T", "g"))  # 18: f and g left, fewer than three
+        await assert_floor(store, A, "T", 14)
+        assert (await store.changes.changes_since(A, "T", "14", None)).destroyed == ("f",)
+
+    @pytest_twisted.ensureDeferred
+    async def test_a_recreated_id_is_no_longer_a_tombstone(
+        self, open_store: StoreFactory
+    ) -> None:
+        store = await open_store(2)
+        w = store.accounts.write
+        await w(A, WriteBatch().create("T", "x", {}).create("T", "y", {}).create("T", "z", {}))
+        await w(A, WriteBatch().destroy("T", "x"))  # 4
+        await w(A, WriteBatch().create("T", "x", {"again": True}))  # 5
+        await w(A, WriteBatch().destroy("T", "y").destroy("T", "z"))  # 6, 7: two tombstones
+        await assert_floor(store, A, "T", 0)
+        assert (await store.changes.changes_since(A, "T", "0", None)).created == ("x",)
+        await w(A, WriteBatch().destroy("T", "x"))  # 8: three, so y (at 6) goes
+        await assert_floor(store, A, "T", 6)
+        changes = await store.changes.changes_since(A, "T", "6", None)
+        assert (changes.created, changes.destroyed) == ((), ("z", "x"))
+
+    @pytest_twisted.ensureDeferred
+    async def test_retention_answers_exactly_from_the_floor_on(
+        self, open_store: StoreFactory
+    ) -> None:
+        reference = await open_store(10**9, "untrimmed")
+        stores: dict[int, StoreBundle] = {}
+        drawn = examples(histories, 50)
+        for number, (limit, history) in enumerate(h for n, h in enumerate(drawn)
+                                                  if h not in drawn[:n]):
+            account = f"h{number}"
+            if limit not in stores:
+                stores[limit] = await open_store(limit, f"limit{limit}")
+            store = stores[limit]
+            model = TombstoneModel(limit)
+            for ops, (compacted, pick) in history:
+                batch = model.batch(ops)
+                result = await store.accounts.write(account, batch)
+                assert result == await reference.accounts.write(account, batch)
+                model.applied(batch, result.modseqs)
+                if compacted is not None:
+                    keep = pick % (result.account_modseq + 1)
+                    await store.changes.compact(account, compacted, str(keep))
+                    model.compacted(compacted, keep)
+                for type_name, floor in model.floors.items():
+                    assert floor >= model.floors_before[type_name], "the floor moved back"
+                    await assert_floor(store, account, type_name, floor)
+            await assert_same_answers(store, reference, account, model.floors)
+
+    @pytest_twisted.ensureDeferred
+    async def test_concurrent_destroys_keep_the_floor_consistent(
+        self, open_store: StoreFactory
+    ) -> None:
+        limit = 5
+        one = await open_store(limit, "shared")
+        two = await open_store(limit, "shared")
+        names = [f"x{i}" for i in range(60)]
+        batch = WriteBatch()
+        for name in names:
+            batch.create("T", name, {})
+        await one.accounts.write(A, batch)  # 1..60
+        probes = [str(p) for p in range(60, 121, 5)]
+        writing = True
+
+        async def destroy_all() -> list[WriteResult]:
+            nonlocal writing
+            try:
+                return await gather(*[
+                    (one if i % 2 else two).accounts.write(
+                        A, WriteBatch().destroy("T", names[2 * i]).destroy("T", names[2 * i + 1])
+                    )
+                    for i in range(30)
+                ])
+            finally:
+                writing = False
+
+        async def watch(store: StoreBundle) -> dict[str, list[str]]:
+            """What each probed state got, in time order: once forgotten, never answered again."""
+            seen: dict[str, list[str]] = {p: [] for p in probes}
+            while True:
+                for probe in probes:
+                    try:
+                        await store.changes.changes_since(A, "T", probe, None)
+                        seen[probe].append("ok")
+                    except InvalidState:
+                        seen[probe].append("future")  # not handed out yet
+                    except CannotCalculateChanges:
+                        seen[probe].append("forgotten")
+                if not writing:
+                    return seen
+                await sleep(0)
+
+        results, *watched = await gather(destroy_all(), watch(one), watch(two))
+        for seen in watched:
+            for probe, outcomes in seen.items():
+                order = {"future": 0, "ok": 1, "forgotten": 2}
+                ranks = [order[o] for o in outcomes]
+                assert ranks == sorted(ranks), (probe, outcomes)
+        destroyed_at = sorted(
+            (m, object_id) for r in results for (_, object_id), m in r.modseqs.items()
+        )
+        assert [m for m, _ in destroyed_at] == list(range(61, 121))
+        floor = destroyed_at[-limit - 1][0]
+        for store in (one, two):
+            await assert_floor(store, A, "T", floor)
+            changes = await store.changes.changes_since(A, "T", str(floor), None)
+            assert changes.destroyed == tuple(i for _, i in destroyed_at[-limit:])
+            assert (changes.created, changes.updated) == ((), ())
+
+    @pytest_twisted.ensureDeferred
+    async def test_retention_limit_must_be_positive(self, open_store: StoreFactory) -> None:
+        for bad in (0, -1):
+            with pytest.raises(ValueError):
+                await open_store(bad, "bad")
+
+
+async def assert_floor(store: StoreBundle, account: str, type_name: str, floor: int) -> None:
+    """The type's change log reaches back exactly to state ``floor``."""
+    if floor > 0:
+        with pytest.raises(CannotCalculateChanges) as raised:
+            await store.changes.changes_since(account, type_name, str(floor - 1), None)
+        assert not isinstance(raised.value, InvalidState)
+    await store.changes.changes_since(account, type_name, str(floor), None)
+
+
+async def assert_same_answers(
+    store: StoreBundle, reference: StoreBundle, account: str, floors: dict[str, int]
+) -> None:
+    """From every state at or above its floor, ``store`` answers as the untrimmed ``reference``
+    does (in one go; in pages from a few; from intermediate states of pagings begun below the
+    floor); from every state below it, CannotCalculateChanges."""
+    modseq = await reference.changes.account_modseq(account)
+    assert await store.changes.account_modseq(account) == modseq
+    for type_name, floor in floors.items():
+        for state in range(modseq + 1):
+            since = str(state)
+            if state < floor:
+                with pytest.raises(CannotCalculateChanges) as raised:
+                    await store.changes.changes_since(account, type_name, since, None)
+                assert not isinstance(raised.value, InvalidState)
+                if state in (0, floor - 1):
+                    pages, _ = await page_through(reference, account, type_name, since, 1)
+                    for page in pages[:-1]:
+                        if int(page.new_state.split(":")[0]) >= floor:
+                            assert await store.changes.changes_since(
+                                account, type_name, page.new_state, 2
+                            ) == await reference.changes.changes_since(
+                                account, type_name, page.new_state, 2
+                            ), (type_name, page.new_state)
+                continue
+            expected = await reference.changes.changes_since(account, type_name, since, None)
+            assert await store.changes.changes_since(
+                account, type_name, since, None
+            ) == expected, (type_name, since)
+            if state in (floor, floor + 1, (floor + modseq) // 2):
+                assert await page_through(store, account, type_name, since, 2) == (
+                    await page_through(reference, account, type_name, since, 2)
+                ), (type_name, since)
+
+
+# a history: a tombstone limit and steps; a step is a batch of (what, type, which) — what is
+# done to an object chosen by "which" among those it can be done to (a create when there is
+# none) — and now and then a compaction of the trimmed store only, to a state chosen by "which"
+operations = st.tuples(
+    st.sampled_from(["create", "create", "recreate", "update", "destroy", "destroy", "destroy"]),
+    st.sampled_from(["T", "U"]),
+    st.integers(0, 999),
+)
+compactions = st.tuples(st.sampled_from([None] * 8 + ["T", "U"]), st.integers(0, 999))
+histories = st.tuples(
+    st.integers(1, 4),
+    st.lists(
+        st.tuples(st.lists(operations, min_size=1, max_size=4), compactions),
+        min_size=4, max_size=20,
+    ),
+)
+
+
+@dataclass
+class TombstoneModel:
+    """The objects of a history, and what a store with a tombstone limit must have forgotten:
+    per type, its tombstones oldest first (id -> the modseq that destroyed it) and its floor."""
+
+    limit: int
+    live: dict[str, list[str]] = field(default_factory=lambda: {"T": [], "U": []})
+    dead: dict[str, list[str]] = field(default_factory=lambda: {"T": [], "U": []})
+    tombs: dict[str, OrderedDict[str, int]] = field(
+        default_factory=lambda: {"T": OrderedDict(), "U": OrderedDict()}
+    )
+    floors: dict[str, int] = field(default_factory=lambda: {"T": 0, "U": 0})
+    floors_before: dict[str, int] = field(default_factory=lambda: {"T": 0, "U": 0})
+    made: int = 0
+
+    def batch(self, ops: list[tuple[str, str, int]]) -> WriteBatch:
+        """The WriteBatch of one step of the history."""
+        self.floors_before = dict(self.floors)
+        batch = WriteBatch()
+        used: set[tuple[str, str]] = set()
+        for kind, type_name, pick in ops:
+            live = [i for i in self.live[type_name] if (type_name, i) not in used]
+            dead = [i for i in self.dead[type_name] if (type_name, i) not in used]
+            if kind in ("update", "destroy") and live:
+                object_id = live[pick % len(live)]
+                if kind == "update":
+                    batch.update(type_name, object_id, {"v": pick})
+                else:
+                    batch.destroy(type_name, object_id)
+            else:
+                if kind == "recreate" and dead:
+                    object_id = dead[pick % len(dead)]
+                else:
+                    self.made += 1
+                    object_id = f"{type_name.lower()}{self.made}"
+                batch.create(type_name, object_id, {"v": pick})
+            used.add((type_name, object_id))
+        return batch
+
+    def applied(self, batch: WriteBatch, modseqs: Any) -> None:
+        for type_name, object_id, _ in batch.creates:
+            self.live[type_name].append(object_id)
+            if object_id in self.dead[type_name]:
+                self.dead[type_name].remove(object_id)
+            self.tombs[type_name].pop(object_id, None)
+        added: dict[str, int] = {}
+        for type_name, object_id in batch.destroys:
+            self.live[type_name].remove(object_id)
+            self.dead[type_name].append(object_id)
+            self.tombs[type_name][object_id] = modseqs[(type_name, object_id)]
+            added[type_name] = added.get(type_name, 0) + 1
+        for type_name, count in added.items():
+            tombs = self.tombs[type_name]
+            excess = len(tombs) - self.limit
+            assert excess <= count  # never over the limit before
+            for _ in range(excess):
+                _, modseq = tombs.popitem(last=False)
+                self.floors[type_name] = max(self.floors[type_name], modseq)
+
+    def compacted(self, type_name: str, keep: int) -> None:
+        tombs = self.tombs[type_name]
+        while tombs and next(iter(tombs.values())) <= keep:
+            tombs.popitem(last=False)
+        self.floors[type_name] = max(self.floors[type_name], keep)
 
 
 def use_clock(store: StoreBundle, clock: task.Clock) -> task.Clock:

@@ -17,7 +17,15 @@ from stalwart_tx.store.errors import (
     StoreError,
 )
 from stalwart_tx.store.interfaces import IAccountStore, IChangeLog
-from stalwart_tx.store.memory import SecondsClock, encode_value, parse_state, referrer_key
+from stalwart_tx.store.memory import (
+    DEFAULT_MAX_TOMBSTONES,
+    TRIM_CATCH_UP,
+    SecondsClock,
+    check_max_tombstones,
+    encode_value,
+    parse_state,
+    referrer_key,
+)
 from stalwart_tx.store.records import Changes, JSONObject, WriteBatch, WriteResult
 from stalwart_tx.store.redis import scripts
 from stalwart_tx.store.redis.blobs import is_blob_id, note_unreferenced_after_write
@@ -30,12 +38,16 @@ _ANY_MODSEQ = 2**63
 
 @implementer(IAccountStore, IChangeLog)
 class RedisAccountStore:
+    """Each type keeps at most ``max_tombstones`` tombstones: the write script drops the oldest
+    and raises the floor, as MemoryAccountStore describes (docs/redis-schema.md, retention)."""
+
     def __init__(
         self, connection: RedisConnection, *, prefix: str = "stx:",
-        clock: SecondsClock | None = None,
+        clock: SecondsClock | None = None, max_tombstones: int = DEFAULT_MAX_TOMBSTONES,
     ) -> None:
         self._redis = connection
         self._prefix = prefix
+        self.max_tombstones = check_max_tombstones(max_tombstones)
         self._channel = changes_channel(prefix)
         # stamps blobs whose last claim a write releases (see RedisBlobStore)
         self.clock: SecondsClock = clock if clock is not None else connection.reactor
@@ -77,11 +89,12 @@ class RedisAccountStore:
             args.append(len(group))
             for item in group:
                 args.extend(item)
-        script_keys = [keys.modseq, keys.states, keys.types]
+        script_keys = [keys.modseq, keys.states, keys.types, keys.floors]
         for type_name in types:
             script_keys.extend(keys.of_type(type_name))
         now = self.clock.seconds()
         self._add_blob_references(keys, batch, now, script_keys, args)
+        args += [self.max_tombstones, TRIM_CATCH_UP]
 
         reply = [as_text(v) for v in await self._redis.run_script(scripts.WRITE, script_keys, args)]
         if reply[0] == "mismatch":
@@ -197,7 +210,7 @@ class RedisAccountStore:
         reply = await self._redis.run_script(
             scripts.COMPACT,
             [keys.modseq, keys.floors, keys.log(type_name), keys.born(type_name),
-             keys.dead(type_name)],
+             keys.dead(type_name), keys.tombs(type_name)],
             [type_name, keep_after],
         )
         if as_text(reply) == "invalid":

@@ -64,11 +64,18 @@ class AccountKeys:
     def dead(self, type_name: str) -> str:
         return f"{self.base}dead:{type_name}"
 
+    def tombs(self, type_name: str) -> str:
+        """The tombstones again, as a sorted set scored by the modseq that destroyed each.
+
+        It orders them, so the write script drops the oldest at O(log n) each.
+        """
+        return f"{self.base}tomb:{type_name}"
+
     def of_type(self, type_name: str) -> list[str]:
-        """The four keys of a type, in the order the Lua scripts expect them."""
+        """The five keys of a type, in the order the Lua scripts expect them."""
         return [
             self.objects(type_name), self.log(type_name), self.born(type_name),
-            self.dead(type_name),
+            self.dead(type_name), self.tombs(type_name),
         ]
 
     def blob(self, blob_id: str) -> str:

@@ -23,13 +23,17 @@ class Script:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
 
-# KEYS: modseq, states, types, then per type of ARGV's type list: objects, log, born, dead;
-#   then the account's unreferenced-blob index and, per blob claim and then per blob release,
-#   the blob's key and its referrer set.
+# KEYS: modseq, states, types, floors, then per type of ARGV's type list: objects, log, born,
+#   dead, tomb; then the account's unreferenced-blob index and, per blob claim and then per blob
+#   release, the blob's key and its referrer set.
 # ARGV: channel, account id, type count, type names..., then four counted groups:
 #   creates (type index, id, json), updates (type index, id, json), destroys (type index, id),
 #   conditions (type index, expected state); then the time now (unix s) and two counted groups:
-#   blob claims (blob id, referrer "Type/id"), blob releases (blob id, referrer).
+#   blob claims (blob id, referrer "Type/id"), blob releases (blob id, referrer); then the
+#   tombstones a type keeps at most, and how many a write may drop beyond those it added.
+# A type the write destroys objects of and that then holds more tombstones than that drops its
+# oldest (at most as many as it added plus the allowance), and its floor rises to the newest of
+# them: the cost is O(log n) per tombstone dropped.
 # Reply: {'ok', account modseq after, state of each listed type...}
 #    or: {'mismatch', type, expected, actual} | {'exists', type, id} | {'missing', type, id}
 #      | {'noblob', blob id}
@@ -54,7 +58,7 @@ local creates = group(3)
 local updates = group(3)
 local destroys = group(2)
 local conditions = group(2)
-local function key(t, k) return KEYS[3 + (t - 1) * 4 + k] end
+local function key(t, k) return KEYS[4 + (t - 1) * 5 + k] end
 local now = ARGV[p]
 p = p + 1
 local function blob_group()
@@ -69,7 +73,9 @@ local function blob_group()
 end
 local claims = blob_group()
 local releases = blob_group()
-local blob_base = 3 + ntypes * 4
+local max_tombs = tonumber(ARGV[p])
+local catch_up = tonumber(ARGV[p + 1])
+local blob_base = 4 + ntypes * 5
 local unreferenced = KEYS[blob_base + 1]
 -- the blob key and referrer set of the i-th claim (releases follow the claims)
 local function blob_keys(i) return KEYS[blob_base + 2 * i], KEYS[blob_base + 2 * i + 1] end
@@ -126,17 +132,38 @@ else
     redis.call('ZADD', key(c[1], 2), s, c[2])
     redis.call('HSET', key(c[1], 3), c[2], s)
     redis.call('SREM', key(c[1], 4), c[2])
+    redis.call('ZREM', key(c[1], 5), c[2])
   end
   for _, u in ipairs(updates) do
     local s = stamp(u[1])
     redis.call('HSET', key(u[1], 1), u[2], u[3])
     redis.call('ZADD', key(u[1], 2), s, u[2])
   end
+  local added = {}
   for _, d in ipairs(destroys) do
     local s = stamp(d[1])
     redis.call('HDEL', key(d[1], 1), d[2])
     redis.call('ZADD', key(d[1], 2), s, d[2])
     redis.call('SADD', key(d[1], 4), d[2])
+    redis.call('ZADD', key(d[1], 5), s, d[2])
+    added[d[1]] = (added[d[1]] or 0) + 1
+  end
+  -- retention: the oldest tombstones over the limit go, and the floor rises past them
+  for t, n in pairs(added) do
+    local drop = math.min(redis.call('ZCARD', key(t, 5)) - max_tombs, n + catch_up)
+    if drop > 0 then
+      local oldest = redis.call('ZRANGE', key(t, 5), 0, drop - 1, 'WITHSCORES')
+      for i = 1, #oldest, 2 do
+        redis.call('ZREM', key(t, 2), oldest[i])
+        redis.call('HDEL', key(t, 3), oldest[i])
+        redis.call('SREM', key(t, 4), oldest[i])
+      end
+      redis.call('ZREMRANGEBYRANK', key(t, 5), 0, drop - 1)
+      local newest = tonumber(oldest[#oldest])
+      if newest > tonumber(redis.call('HGET', KEYS[4], types[t]) or '0') then
+        redis.call('HSET', KEYS[4], types[t], string.format('%d', newest))
+      end
+    end
   end
   for type_name, state in pairs(changed) do
     redis.call('HSET', KEYS[2], type_name, state)
@@ -196,7 +223,7 @@ end
 return {'ok', new_state, has_more and 1 or 0, created, updated, destroyed}
 """)
 
-# KEYS: modseq, floors, log, born, dead (of one type).  ARGV: type, keep-after modseq.
+# KEYS: modseq, floors, log, born, dead, tomb (of one type).  ARGV: type, keep-after modseq.
 # Reply: 'invalid' | 'ok'
 COMPACT = Script("compact", r"""
 local counter = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -210,13 +237,14 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[5])) do
     redis.call('ZREM', KEYS[3], id)
     redis.call('HDEL', KEYS[4], id)
     redis.call('SREM', KEYS[5], id)
+    redis.call('ZREM', KEYS[6], id)
   end
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 'ok'
 """)
 
-# KEYS: modseq, states, floors, types, blobs, uploads, then the four keys of every type, the key
+# KEYS: modseq, states, floors, types, blobs, uploads, then the five keys of every type, the key
 #   of every blob and the key of every upload, as read from the three index keys just before.
 # ARGV: type count, blob count, upload count, type names..., blob ids..., upload tokens...
 # Reply: 1 when everything was deleted, 0 when the indexes changed meanwhile (read and retry).
