@@ -158,6 +158,15 @@ def default_public_url(endpoint: str) -> str:
     return f"{scheme}://{host}" + ("" if port == default_port else f":{port}")
 
 
+def _origin_list(key: str, value: object) -> list[str]:
+    origins = _string_list(key, value)
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise ConfigError(f"{key}: {origin!r} is not an origin such as https://mail.example.org")
+    return origins
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -194,6 +203,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds of changes gathered into one Web Push message per account."),
     Setting("blob-expiry", _blob_expiry, 86400.0,
             "Seconds a blob no object references (an upload not yet used) is kept."),
+    Setting("websocket-origin", _origin_list, [],
+            "Origin of a web client on another site allowed to open JMAP WebSockets, e.g. "
+            "https://webmail.example.org (repeatable; the public URL's origin always is).",
+            repeatable=True),
     Setting("changelog-max-tombstones", _positive_integer, 10_000,
             "Destroyed objects remembered per account and type for /changes; older ones are "
             "forgotten."),
@@ -218,6 +231,7 @@ class ServiceConfig:
     push_batch_window: float = 0.25
     blob_expiry: float = 86400.0
     changelog_max_tombstones: int = 10_000
+    websocket_origins: list[str] = field(default_factory=list)
 
 
 def read_config_file(path: Path) -> dict[str, object]:
@@ -264,4 +278,5 @@ def build_config(
         push_batch_window=parsed["push-batch-window"],
         blob_expiry=parsed["blob-expiry"],
         changelog_max_tombstones=parsed["changelog-max-tombstones"],
+        websocket_origins=parsed["websocket-origin"],
     )

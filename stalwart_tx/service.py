@@ -156,7 +156,9 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
         registry=registry,
         store=store.store, reactor=reactor,
         event_streams=EventStreams(hub, reactor),
-        web_sockets=JMAPWebSockets(hub, public_url=config.public_url),
+        web_sockets=JMAPWebSockets(
+            hub, public_url=config.public_url, allowed_origins=config.websocket_origins
+        ),
     )
     site = DrainableSite(
         http_app.resource(), timeout=HTTP_IDLE_TIMEOUT, body_limit=partial(body_limit, limits)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from twisted.application.service import MultiService
@@ -33,19 +34,16 @@ class Options(usage.Options):
 
     def __init__(self) -> None:
         super().__init__()
-        self["auth"] = []
+        for setting in SETTINGS:
+            if setting.repeatable:
+                self[setting.name] = []
         self.service_config: ServiceConfig | None = None
-
-    def opt_auth(self, spec: str) -> None:
-        """Extra credential checker, e.g. file:/etc/stalwart/htpasswd (repeatable)."""
-        self["auth"].append(spec)
 
     def postOptions(self) -> None:
         given: dict[str, object] = {
-            s.name: self[s.name] for s in SETTINGS if not s.repeatable and self[s.name] is not None
+            s.name: self[s.name] for s in SETTINGS
+            if (self[s.name] if s.repeatable else self[s.name] is not None)
         }
-        if self["auth"]:
-            given["auth"] = list(self["auth"])
         config_file = Path(self["config"]) if self["config"] else None
         try:
             config = build_config(given, config_file)
@@ -58,6 +56,21 @@ class Options(usage.Options):
         except (ConfigError, RedisServerNotFound, ValueError) as error:
             raise usage.UsageError(str(error)) from None
         self.service_config = config
+
+
+def _appender(name: str, help_text: str) -> Callable[[Options, str], None]:
+    def append(self: Options, value: str) -> None:
+        self[name].append(value)
+
+    append.__doc__ = help_text
+    return append
+
+
+# A repeatable setting is an opt_ method (usage.Options finds them on the class), one per value.
+for _setting in SETTINGS:
+    if _setting.repeatable:
+        setattr(Options, "opt_" + _setting.name.replace("-", "_"),
+                _appender(_setting.name, _setting.help))
 
 
 def makeService(options: Options) -> MultiService:

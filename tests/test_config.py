@@ -125,3 +125,21 @@ def test_public_url_required_for_unix_listener() -> None:
         build_config({"jmap": "unix:/tmp/jmap.sock"})
     config = build_config({"jmap": "unix:/tmp/jmap.sock", "public-url": "https://mail.example.org"})
     assert config.public_url == "https://mail.example.org"
+
+
+def test_websocket_origins_from_file_and_command_line(tmp_path: Path) -> None:
+    config_file = write(tmp_path / "o.toml", 'websocket-origin = ["https://webmail.example.org"]\n')
+    assert build_config({}, config_file).websocket_origins == ["https://webmail.example.org"]
+    options = Options()
+    options.parseOptions([
+        "--redis", "redis://localhost/0",
+        "--websocket-origin", "https://a.example", "--websocket-origin", "http://b.example:8080",
+    ])
+    assert options.service_config is not None
+    assert options.service_config.websocket_origins == [
+        "https://a.example", "http://b.example:8080"
+    ]
+    with pytest.raises(ConfigError, match="websocket-origin"):
+        build_config({"websocket-origin": ["https://a.example/path"]})
+    with pytest.raises(usage.UsageError, match="websocket-origin"):
+        Options().parseOptions(["--redis", "redis://localhost/0", "--websocket-origin", "nope"])
