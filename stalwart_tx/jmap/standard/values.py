@@ -11,6 +11,7 @@ schema is a plain declaration::
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,16 +75,16 @@ def is_int(value: Any, minimum: int = -MAX_SAFE_INT, maximum: int = MAX_SAFE_INT
     return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= maximum
 
 
-class Kind:
-    """What a value may be. Subclasses override ``problem`` and, if they hold ids, ``resolve``."""
+class Kind(ABC):
+    """What a value may be. Subclasses define ``problem`` and, if they hold ids, ``resolve``."""
 
     def describe(self) -> str:
         """The kind as the RFC writes it (``String``, ``Id[Boolean]``, ...), for error messages."""
         return type(self).__name__
 
+    @abstractmethod
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is not of this kind, or None if it is."""
-        raise NotImplementedError
 
     def resolve(self, value: Any, resolver: Resolver) -> Any:
         """``value`` with every ``#creationId`` in an id position replaced (a new value)."""
