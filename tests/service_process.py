@@ -93,8 +93,22 @@ class RunningService:
         return code in (0, -signal.SIGTERM) and "Server Shut Down." in self.log()
 
     def kill(self) -> None:
+        """Stop the service and every process it started, however the test ended.
+
+        The service runs in a session of its own, so its redis-server child is in its process
+        group and goes too, even when the service itself is already gone.
+        """
         if self.process.poll() is None:
-            self.process.kill()
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self.process.poll() is None:
             self.process.wait(30)
 
 
@@ -115,6 +129,7 @@ def start_service(
                 *(arg.replace("{port}", str(port)) for arg in args),
             ],
             cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env={**child_env(), **(env or {})},
+            start_new_session=True,
         )
     return RunningService(process, port, workdir, log_path)
 
