@@ -1,0 +1,40 @@
+"""Decoding bytes in a declared charset without ever raising."""
+
+from __future__ import annotations
+
+import codecs
+
+
+def text_codec(charset: str | None) -> str | None:
+    """Python's codec name for a MIME charset, or None if unknown or not a text encoding."""
+    if not charset:
+        return None
+    name = charset.strip().strip('"').lower()
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):
+        return None
+    # "base64", "rot13", "zip"... are codecs too, but not charsets; a message must not pick them.
+    if not getattr(info, "_is_text_encoding", True):
+        return None
+    return info.name
+
+
+def decode_text(data: bytes, charset: str | None) -> tuple[str, bool]:
+    """``(text, problem)``: ``data`` decoded in ``charset``; ``problem`` when anything was lost
+    or guessed (unknown charset, malformed sequences)."""
+    codec = text_codec(charset)
+    if codec is not None:
+        try:
+            return data.decode(codec), False
+        except (UnicodeDecodeError, ValueError, LookupError):
+            pass
+    # Mislabelled text is most often UTF-8 (or its ASCII subset).
+    try:
+        return data.decode("utf-8"), True
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode(codec or "utf-8", errors="replace"), True
+    except (ValueError, LookupError):
+        return data.decode("utf-8", errors="replace"), True
