@@ -18,6 +18,8 @@ from types import ModuleType
 
 from stalwart_tx.jmap import blob_methods, core_methods, push_subscription, websocket_capability
 from stalwart_tx.jmap.limits import CoreLimits
+from stalwart_tx.jmap.mail import capability as mail_capability
+from stalwart_tx.jmap.mail import mailbox, vacation
 from stalwart_tx.jmap.registry import CapabilitySpec, MethodRegistry, MethodSpec, RegistryOptions
 
 METHOD_MODULES: list[ModuleType] = [
@@ -25,6 +27,9 @@ METHOD_MODULES: list[ModuleType] = [
     websocket_capability,
     push_subscription,
     blob_methods,
+    mail_capability,
+    mailbox,
+    vacation,
 ]
 
 
