@@ -15,7 +15,7 @@ from typing import Any
 
 from stalwart_tx.mail.blob_ids import part_blob_id
 from stalwart_tx.mail.encoded_words import as_text, unfold
-from stalwart_tx.mail.headers import Header, split_header_block
+from stalwart_tx.mail.headers import Header, split_header_block, without_comments
 from stalwart_tx.mail.transfer import decode_transfer
 
 MAX_DEPTH = 64
@@ -115,7 +115,7 @@ class _Builder:
             disposition=fields.get_content_disposition(),
             cid=_content_id(_last(headers, "content-id")),
             language=_languages(_last(headers, "content-language")),
-            location=_last(headers, "content-location") or None,
+            location=_location(_last(headers, "content-location")),
             name=as_text(name) if name else None,
         )
         if mime_type.startswith("multipart/"):
@@ -140,7 +140,7 @@ class _Builder:
 def _content_id(value: str | None) -> str | None:
     if value is None:
         return None
-    value = "".join(value.split())
+    value = "".join(without_comments(value).split())
     if value.startswith("<") and ">" in value:
         value = value[1 : value.index(">")]
     return value or None
@@ -149,8 +149,18 @@ def _content_id(value: str | None) -> str | None:
 def _languages(value: str | None) -> list[str] | None:
     if value is None:
         return None
-    tags = [tag.strip() for tag in value.split(",") if tag.strip()]
+    tags = [tag.strip() for tag in without_comments(value).split(",") if tag.strip()]
     return tags or None
+
+
+def _location(value: str | None) -> str | None:
+    if value is None:
+        return None
+    # A long URI may have been folded: whitespace is not part of it (RFC 2557 section 4.1).
+    value = "".join(without_comments(value).split())
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    return value or None
 
 
 def split_multipart(body: bytes, boundary: bytes) -> list[bytes] | None:

@@ -20,13 +20,23 @@ def text_codec(charset: str | None) -> str | None:
     return info.name
 
 
+def decode_with(data: bytes, codec: str, errors: str = "strict") -> str:
+    """``data.decode(codec)``, but UTF-16/32 without a byte order mark is big-endian as
+    RFC 2781 says (Python would take the machine's order)."""
+    if codec in ("utf-16", "utf-32") and not data.startswith(
+        (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+    ):
+        codec += "-be"
+    return data.decode(codec, errors)
+
+
 def decode_text(data: bytes, charset: str | None) -> tuple[str, bool]:
     """``(text, problem)``: ``data`` decoded in ``charset``; ``problem`` when anything was lost
     or guessed (unknown charset, malformed sequences)."""
     codec = text_codec(charset)
     if codec is not None:
         try:
-            return data.decode(codec), False
+            return decode_with(data, codec), False
         except (UnicodeDecodeError, ValueError, LookupError):
             pass
     # Mislabelled text is most often UTF-8 (or its ASCII subset).
@@ -35,6 +45,6 @@ def decode_text(data: bytes, charset: str | None) -> tuple[str, bool]:
     except UnicodeDecodeError:
         pass
     try:
-        return data.decode(codec or "utf-8", errors="replace"), True
+        return decode_with(data, codec or "utf-8", "replace"), True
     except (ValueError, LookupError):
         return data.decode("utf-8", errors="replace"), True

@@ -12,7 +12,7 @@ import binascii
 import re
 import unicodedata
 
-from stalwart_tx.mail.charsets import text_codec
+from stalwart_tx.mail.charsets import decode_with, text_codec
 
 _WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
 # Some writers put encoded words back to back in one token; that is still unambiguous.
@@ -31,7 +31,9 @@ def _word_bytes(encoding: str, text: str) -> bytes | None:
         if encoding in "bB":
             if len(text) % 4 == 1:
                 return None
-            return binascii.a2b_base64(text + "=" * (-len(text) % 4))
+            # Strict: a word with stray characters is not syntactically correct, so not decoded.
+            padded = text.rstrip("=") + "=" * (-len(text.rstrip("=")) % 4)
+            return binascii.a2b_base64(padded, strict_mode=True)
         return binascii.a2b_qp(text.replace("_", " ").encode("ascii"), header=False)
     except (binascii.Error, ValueError, UnicodeEncodeError):
         return None
@@ -63,12 +65,12 @@ def decode_words(value: str) -> str:
         codec, data = "", b""
         for word_codec, word_data in pending:
             if word_codec != codec and data:
-                out.append(_CONTROLS.sub("", data.decode(codec, errors="replace")))
+                out.append(_CONTROLS.sub("", decode_with(data, codec, "replace")))
                 data = b""
             codec = word_codec
             data += word_data
         if data:
-            out.append(_CONTROLS.sub("", data.decode(codec, errors="replace")))
+            out.append(_CONTROLS.sub("", decode_with(data, codec, "replace")))
         pending.clear()
 
     for piece in _SPACE.split(value):

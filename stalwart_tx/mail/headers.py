@@ -148,7 +148,8 @@ def split_header_block(data: bytes) -> tuple[list[Header], int]:
 # -- the parsed forms --------------------------------------------------------------------------
 
 
-def _without_comments(value: str) -> str:
+def without_comments(value: str) -> str:
+    """``value`` with its RFC 5322 comments removed (quoted strings kept as they are)."""
     out: list[str] = []
     depth = 0
     quoted = False
@@ -179,7 +180,7 @@ def _without_comments(value: str) -> str:
 
 def message_ids(raw: str) -> list[str] | None:
     """MessageIds form (4.1.2.5): the msg-ids without CFWS and brackets, or None."""
-    value = _without_comments(unfold(raw))
+    value = without_comments(unfold(raw))
     ids = ["".join(found.split()) for found in re.findall(r"<([^<>]*)>", value)]
     ids = [found for found in ids if found]
     if ids:
@@ -193,7 +194,7 @@ def message_ids(raw: str) -> list[str] | None:
 
 def date(raw: str) -> str | None:
     """Date form (4.1.2.6): an RFC 3339 date-time keeping the message's offset, or None."""
-    value = " ".join(_without_comments(unfold(raw)).split())
+    value = " ".join(without_comments(unfold(raw)).split())
     try:
         parsed = parsedate_tz(value)
         if parsed is None:
@@ -217,7 +218,7 @@ def date(raw: str) -> str | None:
 
 def urls(raw: str) -> list[str] | None:
     """URLs form (4.1.2.7): the bracketed URLs of an RFC 2369 list, or None."""
-    value = _without_comments(unfold(raw))
+    value = without_comments(unfold(raw))
     found = ["".join(url.split()) for url in re.findall(r"<([^<>]*)>", value)]
     return found or None
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 MAX_PREVIEW = 256
 # Enough text for 256 characters after whitespace collapsing, without decoding huge parts.
 PREVIEW_SOURCE_BYTES = 64 * 1024
 
+# Controls are not text anyone wants in a one-line preview.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SKIPPED = frozenset({"script", "style", "head", "title", "template"})
 _BREAKS = frozenset({"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "td"})
 
@@ -50,4 +53,4 @@ def make_preview(text: str, is_html: bool) -> str:
     """Up to 256 characters, whitespace collapsed, from a text/plain or text/html body."""
     if is_html:
         text = html_to_text(text)
-    return " ".join(text.split())[:MAX_PREVIEW].rstrip()
+    return " ".join(_CONTROLS.sub(" ", text).split())[:MAX_PREVIEW].rstrip()

@@ -7,6 +7,8 @@ import re
 
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 _NOT_BASE64_OR_SPACE = re.compile(rb"[^A-Za-z0-9+/=\s]")
+# "=" must start a hex pair or a soft line break; anything else is malformed.
+_BAD_QP_ESCAPE = re.compile(rb"=(?![0-9A-Fa-f]{2}|[ \t]*(?:\r?\n|\Z))")
 _IDENTITY = frozenset({"", "7bit", "8bit", "binary"})
 
 
@@ -19,7 +21,7 @@ def decode_transfer(data: bytes, encoding: str) -> tuple[bytes, bool]:
         return _base64(data)
     if encoding == "quoted-printable":
         try:
-            return binascii.a2b_qp(data), False
+            return binascii.a2b_qp(data), _BAD_QP_ESCAPE.search(data) is not None
         except (binascii.Error, ValueError):
             return data, True
     # x-uuencode and friends: handed over as they are, flagged.
