@@ -224,7 +224,15 @@ def urls(raw: str) -> list[str] | None:
 
 
 def parse_form(raw: str, form: Form) -> Any:
-    """One raw value in ``form`` (JSON-ready)."""
+    """One raw value in ``form`` (JSON-ready); null if it cannot be parsed in that form."""
+    try:
+        return _parse_form(raw, form)
+    except Exception:
+        # These run at Email/get time on stored messages: a parser bug must not fail the call.
+        return [] if form in (Form.ADDRESSES, Form.GROUPED_ADDRESSES) else None
+
+
+def _parse_form(raw: str, form: Form) -> Any:
     if form is Form.RAW:
         return raw
     if form is Form.TEXT:

@@ -8,6 +8,7 @@ bytes, so nothing is lost.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from stalwart_tx.mail.body import BodyPart, body_structure
@@ -52,15 +53,44 @@ class ParsedMessage:
         return self.header("Date", Form.DATE)  # type: ignore[no-any-return]
 
     def addresses(self, name: str) -> list[dict[str, Any]] | None:
-        """sender, from, to, cc, bcc, replyTo: ``header:Name:asAddresses``."""
+        """``header:Name:asAddresses``, what sender, from, to, cc, bcc and replyTo are."""
         return self.header(name, Form.ADDRESSES)  # type: ignore[no-any-return]
+
+    @property
+    def sender(self) -> list[dict[str, Any]] | None:
+        return self.addresses("Sender")
+
+    @property
+    def from_(self) -> list[dict[str, Any]] | None:
+        return self.addresses("From")
+
+    @property
+    def to(self) -> list[dict[str, Any]] | None:
+        return self.addresses("To")
+
+    @property
+    def cc(self) -> list[dict[str, Any]] | None:
+        return self.addresses("Cc")
+
+    @property
+    def bcc(self) -> list[dict[str, Any]] | None:
+        return self.addresses("Bcc")
+
+    @property
+    def reply_to(self) -> list[dict[str, Any]] | None:
+        return self.addresses("Reply-To")
 
     def parts(self) -> list[BodyPart]:
         """Every part with a part id, in part id order."""
-        return self.body_structure.leaves()
+        return list(self._parts_by_id.values())
 
     def part(self, part_id: str) -> BodyPart | None:
-        return next((p for p in self.parts() if p.part_id == part_id), None)
+        return self._parts_by_id.get(part_id)
+
+    @cached_property
+    def _parts_by_id(self) -> dict[str, BodyPart]:
+        # Looked up once per requested part by bodyValues and downloads: index them once.
+        return {part.part_id: part for part in self.body_structure.leaves() if part.part_id}
 
 
 # The Email properties that come from the message itself, with the header each is taken from.
@@ -77,8 +107,7 @@ _ADDRESS_PROPERTIES = {
 def parse_message(raw: bytes) -> ParsedMessage:
     """The parsed form of a message; never raises."""
     try:
-        structure = body_structure(raw)
-        headers = structure.headers
+        return _parse(body_structure(raw), len(raw))
     except Exception:
         # Recovery failed somewhere unforeseen: keep every byte as one downloadable part.
         try:
@@ -89,10 +118,14 @@ def parse_message(raw: bytes) -> ParsedMessage:
             part_id="1", headers=[], type="application/octet-stream", charset=None,
             disposition=None, cid=None, language=None, location=None, name=None, content=raw,
         )  # fmt: skip
+        return _parse(structure, len(raw), headers)
+
+
+def _parse(structure: BodyPart, size: int, headers: list[Header] | None = None) -> ParsedMessage:
     text_body, html_body, attachments = partition(structure)
     return ParsedMessage(
-        size=len(raw),
-        headers=headers,
+        size=size,
+        headers=structure.headers if headers is None else headers,
         body_structure=structure,
         text_body=text_body,
         html_body=html_body,

@@ -53,4 +53,8 @@ def make_preview(text: str, is_html: bool) -> str:
     """Up to 256 characters, whitespace collapsed, from a text/plain or text/html body."""
     if is_html:
         text = html_to_text(text)
+    else:
+        # Quoted replies say nothing new; the preview is better without them (RFC 8621 4.1.4).
+        own = "\n".join(line for line in text.splitlines() if not line.startswith(">"))
+        text = own if own.strip() else text
     return " ".join(_CONTROLS.sub(" ", text).split())[:MAX_PREVIEW].rstrip()
