@@ -113,7 +113,9 @@ def _has_any_role(wanted: bool) -> Predicate:
 
 
 COUNT = Property(UnsignedInt(), server_set=True, computed=True)
-TREE_ARGUMENTS = {"sortAsTree": Boolean(), "filterAsTree": Boolean()}
+# null is the default, like an absent argument (RFC 8620 §3.3)
+FLAG = Nullable(Boolean())
+TREE_ARGUMENTS = {"sortAsTree": FLAG, "filterAsTree": FLAG}
 
 MAILBOX_TYPE = DataType(
     name=MAILBOX,
@@ -144,7 +146,7 @@ MAILBOX_TYPE = DataType(
     sorts={"sortOrder": by_property("sortOrder"), "name": by_property("name")},
     query_engine=query_mailboxes,
     extra_arguments={
-        "set": {"onDestroyRemoveEmails": Boolean()},
+        "set": {"onDestroyRemoveEmails": FLAG},
         "query": TREE_ARGUMENTS,
         "queryChanges": TREE_ARGUMENTS,
     },

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from stalwart_tx.jmap.capabilities import VACATION_RESPONSE
 from stalwart_tx.jmap.datatype import GET, SET, DataType, Property
+from stalwart_tx.jmap.mail.mailbox_defaults import with_default_mailboxes
 from stalwart_tx.jmap.standard import standard_methods
 from stalwart_tx.jmap.standard.values import Boolean, Nullable, String, UTCDate
 
@@ -27,4 +28,5 @@ VACATION_RESPONSE_TYPE = DataType(
     singleton=True,
 )
 
-METHODS = standard_methods(VACATION_RESPONSE_TYPE)
+# a mail method like the others: the account's first use of any makes its default mailboxes
+METHODS = with_default_mailboxes(standard_methods(VACATION_RESPONSE_TYPE))

@@ -79,3 +79,10 @@ async def test_an_account_emptied_of_mailboxes_gets_the_defaults_back(mail: Mail
     again = await mail.mailboxes()
     assert set(again) == set(DEFAULTS)
     assert not set(m["id"] for m in again.values()) & set(ids)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_vacation_response_call_first_makes_the_defaults_too(mail: Mail) -> None:
+    await mail.ok("VacationResponse/get")
+    listed = await mail.server.store.accounts.list_ids(mail.account, "Mailbox")
+    assert len(listed) == len(DEFAULTS)

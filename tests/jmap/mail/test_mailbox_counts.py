@@ -53,8 +53,9 @@ async def test_a_mailbox_with_emails_needs_onDestroyRemoveEmails(mail: Mail) -> 
     await set_counts(mail, inbox, COUNTS)
     result = await mail.set(destroy=[inbox])
     assert result["notDestroyed"][inbox]["type"] == "mailboxHasEmail"
-    result = await mail.set(destroy=[inbox], onDestroyRemoveEmails=False)
-    assert result["notDestroyed"][inbox]["type"] == "mailboxHasEmail"
+    for default in (False, None):
+        result = await mail.set(destroy=[inbox], onDestroyRemoveEmails=default)
+        assert result["notDestroyed"][inbox]["type"] == "mailboxHasEmail"
     result = await mail.set(destroy=[inbox], onDestroyRemoveEmails=True)
     assert result["destroyed"] == [inbox]
     error = await mail.error("Mailbox/set", "invalidArguments", onDestroyRemoveEmails="yes")
