@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stalwart_tx.mail.encoded_words import decode_words, unfold
+from stalwart_tx.mail.syntax import without_cfws
 
 
 @dataclass
@@ -86,15 +87,23 @@ def _phrase(words: list[_Token]) -> str | None:
         if run:
             parts.append(decode_words(" ".join(run)))
             run = []
-        parts.append(" ".join(word.text.split()))
+        # A quoted-string keeps its inner whitespace (RFC 8621 4.1.2.3); only the ends go.
+        parts.append(word.text)
     if run:
         parts.append(decode_words(" ".join(run)))
     name = unicodedata.normalize("NFC", " ".join(parts).strip())
     return name or None
 
 
+def _as_written(word: _Token) -> str:
+    if word.kind != "quoted":
+        return word.text
+    escaped = word.text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
 def _addr_spec(text: str) -> str:
-    text = "".join(text.split())
+    text = without_cfws(text)
     # An obsolete source route (<@a,@b:user@host>) is not part of the address.
     if text.startswith("@") and ":" in text:
         text = text.split(":", 1)[1]
@@ -120,12 +129,16 @@ class _Parser:
         if not words:
             return
         # A bare addr-spec; a name after it in a comment is used as the name (RFC 8621 4.1.2.3).
-        at = [i for i, word in enumerate(words) if "@" in word.text]
+        at = [i for i, word in enumerate(words) if word.kind == "atom" and "@" in word.text]
         if len(words) > 1 and at:
-            email = "".join(word.text for word in words[at[-1] :])
-            name = _phrase(words[: at[-1]])
+            start = at[-1]
+            # A quoted local part ("john doe"@host) is part of the address, quotes and all.
+            if start > 0 and words[start].text.startswith("@") and not words[start].space_before:
+                start -= 1
+            email = "".join(_as_written(word) for word in words[start:])
+            name = _phrase(words[:start])
         else:
-            email = " ".join(word.text for word in words)
+            email = " ".join(_as_written(word) for word in words)
             name = None
         if name is None and comment is not None:
             name = " ".join(comment.split()) or None

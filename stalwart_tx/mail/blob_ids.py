@@ -4,6 +4,10 @@ Scheme: ``P<partId>_<message blob id>``. Part ids are decimal numbers (see ``bod
 text between ``P`` and the first ``_`` is the part id and everything after it is the message
 blob id, whatever Id characters that contains. The download layer parses the message blob again
 and serves the decoded content of that part (``parse.part_content``).
+
+Store blob ids are ``B`` + hex, so never mistaken for part blob ids. A message/rfc822 part's
+blob can itself be parsed (Email/parse); its parts get ``P<n>_P<m>_B...``, which resolves
+one level at a time, as long as the whole stays within an Id's 255 characters.
 """
 
 from __future__ import annotations

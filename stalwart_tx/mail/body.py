@@ -15,7 +15,8 @@ from typing import Any
 
 from stalwart_tx.mail.blob_ids import part_blob_id
 from stalwart_tx.mail.encoded_words import as_text, unfold
-from stalwart_tx.mail.headers import Header, split_header_block, without_comments
+from stalwart_tx.mail.headers import Header, split_header_block
+from stalwart_tx.mail.syntax import without_comments
 from stalwart_tx.mail.transfer import decode_transfer
 
 MAX_DEPTH = 64

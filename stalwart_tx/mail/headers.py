@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from stalwart_tx.mail.addresses import addresses, grouped_addresses
 from stalwart_tx.mail.encoded_words import as_text, unfold
+from stalwart_tx.mail.syntax import without_comments
 
 
 class Header(NamedTuple):
@@ -146,36 +147,6 @@ def split_header_block(data: bytes) -> tuple[list[Header], int]:
 
 
 # -- the parsed forms --------------------------------------------------------------------------
-
-
-def without_comments(value: str) -> str:
-    """``value`` with its RFC 5322 comments removed (quoted strings kept as they are)."""
-    out: list[str] = []
-    depth = 0
-    quoted = False
-    escaped = False
-    for char in value:
-        if escaped:
-            escaped = False
-            if depth == 0:
-                out.append(char)
-            continue
-        if char == "\\":
-            escaped = True
-            if depth == 0:
-                out.append(char)
-            continue
-        if char == '"' and depth == 0:
-            quoted = not quoted
-        elif not quoted and char == "(":
-            depth += 1
-            continue
-        elif not quoted and char == ")" and depth > 0:
-            depth -= 1
-            continue
-        if depth == 0:
-            out.append(char)
-    return "".join(out)
 
 
 def message_ids(raw: str) -> list[str] | None:

@@ -76,6 +76,9 @@ def test_part_blob_ids_round_trip_and_resolve() -> None:
     assert parse_part_blob_id("P0_B") is None
     assert parse_part_blob_id("P1_" + "x" * 253) is None
     assert parse_part_blob_id("P1_a_b") == ("a_b", "1")
+    # A part of a message that is itself a part (Email/parse of a message/rfc822 part).
+    nested = part_blob_id(blob_id, "3")
+    assert parse_part_blob_id(nested) == (blob_id, "3")
     parsed = parse_message(_single("application/pdf", b"JVBERi0=", "base64"))
     assert part_content(parsed, "1") == b"%PDF-"
     assert part_content(parsed, "2") is None

@@ -62,7 +62,7 @@ def test_rfc_grouped_addresses_example() -> None:
             {"name": None, "addresses": [{"name": None, "email": "c@x"}]},
         ]),
         # Unclosed group and quote: best effort, nothing raised or dropped.
-        (' G: "Ann <a@x>', [{"name": "G", "addresses": [{"name": None, "email": "Ann <a@x>"}]}]),
+        (' G: "Ann <a@x>', [{"name": "G", "addresses": [{"name": None, "email": '"Ann <a@x>"'}]}]),
         (" not an address", [{"name": None, "addresses": [
             {"name": None, "email": "not an address"}]}]),
         ("", []),
@@ -70,6 +70,20 @@ def test_rfc_grouped_addresses_example() -> None:
 )  # fmt: skip
 def test_grouped_addresses_edge_cases(raw: str, expected: object) -> None:
     assert grouped_addresses(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (' "john doe"@example.com', {"name": None, "email": '"john doe"@example.com'}),
+        (' Ann <"john  doe"@x (c)>', {"name": "Ann", "email": '"john  doe"@x'}),
+        # Quoted display names keep inner whitespace, lose it at the ends.
+        (' "  a  b " <a@x>', {"name": "a  b", "email": "a@x"}),
+        (" John\r\n Doe <j@x>", {"name": "John Doe", "email": "j@x"}),
+    ],
+)
+def test_addresses_quoting(raw: str, expected: dict[str, object]) -> None:
+    assert addresses(raw) == [expected]
 
 
 def test_encoded_words_in_quoted_strings_are_not_decoded() -> None:
