@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import codecs
 
+# Python codecs that are text encodings but no charset a message may name: "undefined" always
+# fails, the others turn escapes or DNS labels into text.
+_NOT_CHARSETS = frozenset(
+    {"undefined", "unicode-escape", "raw-unicode-escape", "idna", "punycode", "charmap"}
+)
+# Labels that senders use for the superset their software actually wrote (as browsers do).
+_SUPERSETS = {"euc_kr": "cp949", "gb2312": "gb18030", "gbk": "gb18030", "shift_jis": "cp932"}
+
 
 def text_codec(charset: str | None) -> str | None:
     """Python's codec name for a MIME charset, or None if unknown or not a text encoding."""
@@ -15,9 +23,9 @@ def text_codec(charset: str | None) -> str | None:
     except (LookupError, ValueError):
         return None
     # "base64", "rot13", "zip"... are codecs too, but not charsets; a message must not pick them.
-    if not getattr(info, "_is_text_encoding", True):
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
         return None
-    return info.name
+    return _SUPERSETS.get(info.name, info.name)
 
 
 def decode_with(data: bytes, codec: str, errors: str = "strict") -> str:
@@ -27,7 +35,13 @@ def decode_with(data: bytes, codec: str, errors: str = "strict") -> str:
         (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
     ):
         codec += "-be"
-    return data.decode(codec, errors)
+    if errors == "strict":
+        return data.decode(codec)
+    try:
+        return data.decode(codec, errors)
+    except (UnicodeError, LookupError):
+        # Some codecs fail whatever the error handler; still text, never an exception.
+        return data.decode("utf-8", errors)
 
 
 def decode_text(data: bytes, charset: str | None) -> tuple[str, bool]:

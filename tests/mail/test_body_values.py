@@ -36,6 +36,21 @@ def test_unknown_charset_falls_back_and_is_a_problem() -> None:
     assert value["isEncodingProblem"] is True
 
 
+def test_codecs_that_are_not_charsets_are_unknown_charsets() -> None:
+    for name in ("undefined", "unicode_escape", "idna", "base64", "rot13"):
+        raw = _single(f'text/plain; charset={name}; name="=?{name}?q?n?="', b"abc\\x41")
+        parsed = parse_message(raw)
+        assert parsed.body_structure.type == "text/plain"
+        assert parsed.body_structure.name == f"=?{name}?q?n?="
+        value = body_values(parsed, ["1"], 0)["1"]
+        assert value == {"value": "abc\\x41", "isEncodingProblem": True, "isTruncated": False}
+
+
+def test_superset_charsets_decode_what_senders_wrote() -> None:
+    # 0x81 0x41 is in cp949 but not in EUC-KR proper; mail labelled ks_c_5601 has it.
+    assert _value(_single("text/plain; charset=ks_c_5601-1987", b"\x81\x41"))["value"] == "\uac02"
+
+
 def test_malformed_charset_data_is_a_problem() -> None:
     value = _value(_single("text/plain; charset=utf-8", b"ok \xff\xfe"))
     assert value["value"] == "ok \ufffd\ufffd"

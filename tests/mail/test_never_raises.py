@@ -20,7 +20,8 @@ TOKENS = [
     b"\r\n", b"\n", b"\r\n\r\n", b"--", b"boundary=", b"Content-Type: multipart/mixed; ",
     b"Content-Transfer-Encoding: base64\r\n", b"quoted-printable", b"=?utf-8?b?", b"?=",
     b"=?", b"\x00", b"\xff", b"\xc3", b"<", b">", b'"', b"(", b")", b":", b";", b",",
-    b"message/rfc822", b"charset=", b"filename*=", b"'", b"=", b" ", b"\t",
+    b"message/rfc822", b"charset=", b"undefined", b"utf-16", b"iso-2022-jp", b"filename*=",
+    b"'", b"=", b" ", b"\t",
 ]  # fmt: skip
 
 
