@@ -138,3 +138,18 @@ async def test_isSubscribed_and_sortOrder_update(mail: Mail) -> None:
     assert result["updated"] == {junk: None}
     junk_now = (await mail.mailboxes())["Junk"]
     assert (junk_now["isSubscribed"], junk_now["sortOrder"]) == (False, 1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_rules_apply_step_by_step_within_one_call(mail: Mail) -> None:
+    boxes = await mail.mailboxes()
+    archive, sent = boxes["Archive"]["id"], boxes["Sent"]["id"]
+    # updates run in the order given: the role is free once the first has run
+    result = await mail.set(update={archive: {"role": None}, sent: {"role": "archive"}})
+    assert result["updated"] == {archive: None, sent: None}
+    # a chain of creates by reference is held to the depth limit too
+    chain = {f"l{i}": {"name": f"L{i}", **({"parentId": f"#l{i - 1}"} if i else {})}
+             for i in range(11)}
+    result = await mail.set(create=chain)
+    assert sorted(result["created"]) == sorted(f"l{i}" for i in range(10))
+    assert result["notCreated"]["l10"]["properties"] == ["parentId"]
