@@ -71,3 +71,18 @@ async def test_stage_counts_refuses_what_is_not_a_count(mail: Mail) -> None:
             await stage_counts(objects, inbox, bad)
     with pytest.raises(ValueError):
         await stage_counts(objects, "nosuchmailbox", {"totalEmails": 1})
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_stored_counts_object_is_hidden_from_clients(mail: Mail) -> None:
+    inbox = (await mail.mailboxes())["Inbox"]["id"]
+    await set_counts(mail, inbox, COUNTS)
+    got = (await mail.ok("Mailbox/get", ids=[inbox]))["list"][0]
+    assert "counts" not in got
+    await mail.error("Mailbox/get", "invalidArguments", ids=[inbox], properties=["counts"])
+    result = await mail.set(update={inbox: {"counts": {"totalEmails": 0}}})
+    assert result["notUpdated"][inbox]["type"] == "invalidProperties"
+    error = await mail.not_created(name="Sneaky", counts={"totalEmails": 9})
+    assert error["type"] == "invalidProperties"
+    result = await mail.ok("Mailbox/query", filter={"name": "Inbox"})
+    assert result["ids"] == [inbox]
