@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from email.message import Message
+from email.message import EmailMessage, Message
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,9 @@ def _stdlib_leaves(message: Message) -> list[Message]:
     if message.is_multipart() and message.get_content_maintype() == "multipart":
         payload = message.get_payload()
         assert isinstance(payload, list)
-        return [leaf for part in payload for leaf in _stdlib_leaves(part)]
+        return [
+            leaf for part in payload if isinstance(part, Message) for leaf in _stdlib_leaves(part)
+        ]
     return [message]
 
 
@@ -56,4 +58,5 @@ def test_same_parts_as_the_email_package(name: str) -> None:
         if mine.type.startswith("text/"):
             assert mine.part_id is not None
             value = body_values(parse_message(raw), [mine.part_id], 0)[mine.part_id]
+            assert isinstance(other, EmailMessage)
             assert value["value"] == other.get_content()
