@@ -100,11 +100,10 @@ class _Builder:
         if "/" not in mime_type or mime_type.startswith("/") or mime_type.endswith("/"):
             mime_type = "text/plain"
         charset = _param(fields, "charset", "content-type")
-        if mime_type.startswith("text/") and charset is None:
+        if charset is None and (content_type is None or mime_type.startswith("text/")):
+            # RFC 8621: the parameter whatever the type; else us-ascii, MIME's implicit
+            # charset, if there is no Content-Type or it is text/*; else null.
             charset = "us-ascii"
-        elif not mime_type.startswith("text/") and content_type is not None:
-            # RFC 8621: null if the header is there but the type is not text/*.
-            charset = None
         name = _param(fields, "filename", "content-disposition")
         if name is None:
             name = _param(fields, "name", "content-type")
