@@ -9,7 +9,7 @@ a multipart/* without a usable boundary, or nested deeper than MAX_DEPTH, is one
 from __future__ import annotations
 
 import email.utils
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
@@ -83,7 +83,6 @@ def _param(message: Message, name: str, header: str) -> str | None:
 @dataclass
 class _Builder:
     next_id: int = 1
-    parts: list[BodyPart] = field(default_factory=list)
 
     def build(self, data: bytes, default_type: str, depth: int) -> BodyPart:
         headers, body_at = split_header_block(data)

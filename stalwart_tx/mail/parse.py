@@ -11,11 +11,38 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from stalwart_tx.mail.blob_ids import parse_part_blob_id, part_blob_id
 from stalwart_tx.mail.body import BodyPart, body_structure
 from stalwart_tx.mail.charsets import decode_text
-from stalwart_tx.mail.headers import Form, Header, field_value, split_header_block
+from stalwart_tx.mail.headers import (
+    Form,
+    Header,
+    HeaderProperty,
+    field_value,
+    form_allowed,
+    parse_header_property,
+    split_header_block,
+)
 from stalwart_tx.mail.partition import partition
 from stalwart_tx.mail.preview import PREVIEW_SOURCE_BYTES, make_preview
+
+# What the Email methods and the blob download layer use; all of it is importable from here.
+__all__ = [
+    "BodyPart",
+    "Form",
+    "Header",
+    "HeaderProperty",
+    "ParsedMessage",
+    "body_values",
+    "email_properties",
+    "form_allowed",
+    "header_value",
+    "parse_header_property",
+    "parse_message",
+    "parse_part_blob_id",
+    "part_blob_id",
+    "part_content",
+]
 
 
 @dataclass(frozen=True)
