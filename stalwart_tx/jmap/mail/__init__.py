@@ -3,7 +3,8 @@
 * ``capability`` — ``urn:ietf:params:jmap:mail`` and ``urn:ietf:params:jmap:vacationresponse``
   with the limits the Mailbox code enforces;
 * ``mailbox`` — the Mailbox type (§2), with ``mailbox_rules`` (names, parents, roles),
-  ``mailbox_tree`` (sortAsTree / filterAsTree), ``mailbox_counts`` (the seam through which
+  ``mailbox_tree`` (sortAsTree / filterAsTree) and ``mailbox_tree_changes`` (their
+  /queryChanges), ``mailbox_counts`` (the seam through which
   Email code maintains the counts) and ``mailbox_defaults`` (the mailboxes of a new account);
 * ``vacation`` — the VacationResponse singleton (§8).
 """

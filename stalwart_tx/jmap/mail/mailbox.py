@@ -13,10 +13,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from stalwart_tx.jmap.capabilities import MAIL
 from stalwart_tx.jmap.datatype import (
+    QUERY_CHANGES,
     DataType,
     FilterSpec,
     Predicate,
@@ -34,7 +36,9 @@ from stalwart_tx.jmap.mail.mailbox_counts import (
 )
 from stalwart_tx.jmap.mail.mailbox_defaults import with_default_mailboxes
 from stalwart_tx.jmap.mail.mailbox_rules import ROLES, check_mailbox, normalized_name
-from stalwart_tx.jmap.mail.mailbox_tree import can_calculate_changes, query_mailboxes
+from stalwart_tx.jmap.mail.mailbox_tree import query_mailboxes
+from stalwart_tx.jmap.mail.mailbox_tree_changes import tree_aware
+from stalwart_tx.jmap.registry import MethodSpec
 from stalwart_tx.jmap.standard import standard_methods
 from stalwart_tx.jmap.standard.calls import MethodCall, SetCall
 from stalwart_tx.jmap.standard.changes import updated_properties_unknown
@@ -150,7 +154,18 @@ MAILBOX_TYPE = DataType(
         "query": TREE_ARGUMENTS,
         "queryChanges": TREE_ARGUMENTS,
     },
-    response_hooks={"changes": updated_properties_unknown, "query": can_calculate_changes},
+    response_hooks={"changes": updated_properties_unknown},
 )
 
-METHODS = with_default_mailboxes(standard_methods(MAILBOX_TYPE))
+
+def _mailbox_methods() -> list[MethodSpec]:
+    specs = standard_methods(MAILBOX_TYPE)
+    query_changes = MAILBOX_TYPE.method_name(QUERY_CHANGES)
+    return [
+        dataclasses.replace(spec, handler=tree_aware(MAILBOX_TYPE, spec.handler))
+        if spec.name == query_changes else spec
+        for spec in specs
+    ]
+
+
+METHODS = with_default_mailboxes(_mailbox_methods())

@@ -8,16 +8,13 @@ the matching mailboxes — so that is how it is computed.
 filterAsTree: a mailbox matches only if it and every ancestor match the filter.
 
 Results under either argument depend on other mailboxes than the one that changed (renaming a
-parent moves its whole subtree), which the change-log based /queryChanges cannot see: for those
-queries /query answers ``canCalculateChanges: false`` and /queryChanges cannotCalculateChanges.
+parent moves its whole subtree): /queryChanges of such a query is ``mailbox_tree_changes``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from stalwart_tx.jmap.datatype import QUERY_CHANGES
-from stalwart_tx.jmap.errors import MethodError
 from stalwart_tx.jmap.mail.mailbox_rules import ancestors
 from stalwart_tx.jmap.standard.calls import MethodCall, QueryCall
 from stalwart_tx.jmap.standard.sorting import Comparator, sort_ids
@@ -32,16 +29,19 @@ def uses_tree(call: MethodCall) -> bool:
 
 async def query_mailboxes(call: QueryCall) -> list[str]:
     """The query engine of Mailbox: every id matching, in order (see the module's notes)."""
-    if call.method == QUERY_CHANGES and uses_tree(call):
-        raise MethodError(
-            "cannotCalculateChanges",
-            "results sorted or filtered as a tree cannot be updated from the changes",
-        )
     stored = await call.ctx.store.accounts.get(call.account_id, call.data_type.name, None)
-    views = {
+    return mailbox_results(call, views_of(call, stored))
+
+
+def views_of(call: MethodCall, stored: Mapping[str, JSONObject]) -> dict[str, JSONObject]:
+    """Stored mailboxes as filters and sorts see them: with their id and defaults."""
+    return {
         mailbox_id: {"id": mailbox_id, **call.data_type.with_defaults(value)}
         for mailbox_id, value in stored.items()
     }
+
+
+def mailbox_results(call: QueryCall, views: Mapping[str, JSONObject]) -> list[str]:
     matching = {i for i, view in views.items() if call.filter is None or call.filter.matches(view)}
     if call.extras.get("filterAsTree"):
         matching = {
@@ -68,6 +68,15 @@ def tree_order(views: Mapping[str, JSONObject], sort: list[Comparator]) -> list[
     return order
 
 
-async def can_calculate_changes(call: MethodCall, response: JSONObject) -> JSONObject:
-    """/query response hook: tree-shaped results cannot be followed by /queryChanges."""
-    return {"canCalculateChanges": False} if uses_tree(call) else {}
+def descendants(views: Mapping[str, JSONObject], roots: Iterable[str]) -> set[str]:
+    """Every mailbox below any of ``roots`` (the roots themselves not included)."""
+    children: dict[str, list[str]] = {}
+    for mailbox_id, view in views.items():
+        if view["parentId"] is not None:
+            children.setdefault(view["parentId"], []).append(mailbox_id)
+    found: set[str] = set()
+    level = list(roots)
+    while level:
+        level = [c for m in level for c in children.get(m, ()) if c not in found]
+        found.update(level)
+    return found

@@ -12,6 +12,7 @@ Drafts, Sent, Trash, Junk, Archive)::
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest_twisted
@@ -145,15 +146,80 @@ async def test_query_changes(mail: Mail) -> None:
     assert cached == await mail.query(**arguments)
 
 
+def apply(cached: list[str], changes: dict[str, Any]) -> list[str]:
+    """A client's cached results updated by a /queryChanges response (RFC 8620 §5.6)."""
+    result = [i for i in cached if i not in changes["removed"]]
+    for added in changes["added"]:
+        result.insert(added["index"], added["id"])
+    return result
+
+
+TREE_QUERIES: list[dict[str, Any]] = [
+    {"sortAsTree": True, "sort": BY_ORDER_THEN_NAME},
+    {"sortAsTree": True, "sort": [{"property": "name", "isAscending": False}]},
+    {"filterAsTree": True, "filter": {"name": "a"}, "sort": [{"property": "name"}]},
+    {"sortAsTree": True, "filterAsTree": True, "filter": {"isSubscribed": True},
+     "sort": BY_ORDER_THEN_NAME},
+    {"sortAsTree": True, "filterAsTree": True,
+     "filter": {"operator": "NOT", "conditions": [{"name": "x"}]}, "sort": [{"property": "name"}]},
+]
+
+
+async def random_step(mail: Mail, rng: random.Random, step: int) -> None:
+    """One random change of the tree: rename, reorder, move, (un)subscribe, create or destroy."""
+    found = (await mail.ok("Mailbox/get"))["list"]
+    mailbox = rng.choice(found)
+    action = rng.randrange(6)
+    if action == 0:
+        await mail.set(update={mailbox["id"]: {"name": rng.choice("abcxyzAX") + str(step)}})
+    elif action == 1:
+        await mail.set(update={mailbox["id"]: {"sortOrder": rng.randrange(4)}})
+    elif action == 2:
+        parent = rng.choice([None, *(m["id"] for m in found)])
+        await mail.set(update={mailbox["id"]: {"parentId": parent}})  # may be refused: fine
+    elif action == 3:
+        await mail.set(update={mailbox["id"]: {"isSubscribed": not mailbox["isSubscribed"]}})
+    elif action == 4:
+        await mail.set(create={"n": {"name": rng.choice("abxy") + str(step),
+                                     "parentId": mailbox["id"], "sortOrder": rng.randrange(4)}})
+    else:
+        await mail.set(destroy=[mailbox["id"]])  # refused while it has children: fine
+
+
 @pytest_twisted.ensureDeferred
-async def test_tree_queries_cannot_calculate_changes(mail: Mail) -> None:
+async def test_tree_query_changes_bring_cached_results_up_to_date(mail: Mail) -> None:
     await build_tree(mail)
-    for tree in ({"sortAsTree": True}, {"filterAsTree": True}):
-        result = await mail.ok("Mailbox/query", **tree)
-        assert result["canCalculateChanges"] is False
-        await mail.error("Mailbox/queryChanges", "cannotCalculateChanges",
-                         sinceQueryState=result["queryState"], **tree)
-    for default in (False, None):
-        result = await mail.ok("Mailbox/query", sortAsTree=default, filterAsTree=default)
-        assert result["canCalculateChanges"] is True
+    rng = random.Random(8621)
+    for round_number in range(20):
+        before = [await mail.ok("Mailbox/query", **query) for query in TREE_QUERIES]
+        for step in range(rng.randrange(1, 4)):
+            await random_step(mail, rng, round_number * 10 + step)
+        for query, old in zip(TREE_QUERIES, before, strict=True):
+            assert old["canCalculateChanges"] is True
+            changes = await mail.ok("Mailbox/queryChanges", sinceQueryState=old["queryState"],
+                                    calculateTotal=True, **query)
+            now = await mail.query(**query)
+            assert apply(old["ids"], changes) == now, (round_number, query)
+            assert changes["total"] == len(now)
+
+
+@pytest_twisted.ensureDeferred
+async def test_renaming_a_parent_moves_its_subtree_in_tree_query_changes(mail: Mail) -> None:
+    ids = await build_tree(mail)
+    query: dict[str, Any] = {"sortAsTree": True, "sort": [{"property": "name"}],
+                             "filter": {"hasAnyRole": False}}
+    old = await mail.ok("Mailbox/query", **query)
+    assert [i for i in old["ids"]] == [ids[n] for n in ("A", "A1", "deep", "A2", "B", "Ba")]
+    await mail.set(update={ids["A"]: {"name": "C"}})
+    changes = await mail.ok("Mailbox/queryChanges", sinceQueryState=old["queryState"], **query)
+    assert changes["removed"] == [ids["A"], *sorted([ids["A1"], ids["A2"], ids["deep"]])]
+    assert changes["added"] == [
+        {"id": ids[name], "index": index}
+        for index, name in enumerate(("B", "Ba", "A", "A1", "deep", "A2")) if index >= 2
+    ]
+    assert apply(old["ids"], changes) == await mail.query(**query)
+    await mail.error("Mailbox/queryChanges", "tooManyChanges", sinceQueryState=old["queryState"],
+                     maxChanges=3, **query)
     await mail.error("Mailbox/query", "invalidArguments", sortAsTree="yes")
+    for default in (False, None):
+        await mail.ok("Mailbox/query", sortAsTree=default, filterAsTree=default)
