@@ -7,9 +7,11 @@ bytes, so nothing is lost.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
+from urllib.parse import unquote
 
 from stalwart_tx.mail.blob_ids import parse_part_blob_id, part_blob_id
 from stalwart_tx.mail.body import BodyPart, body_structure
@@ -120,6 +122,9 @@ class ParsedMessage:
         return {part.part_id: part for part in self.body_structure.leaves() if part.part_id}
 
 
+# cid: URLs (RFC 2392) in HTML attributes or CSS.
+_CID_URL = re.compile(r"""cid:([^\s"'<>()]+)""", re.IGNORECASE)
+
 # The Email properties that come from the message itself, with the header each is taken from.
 _ADDRESS_PROPERTIES = {
     "sender": "Sender",
@@ -157,10 +162,23 @@ def _parse(structure: BodyPart, size: int, headers: list[Header] | None = None) 
         text_body=text_body,
         html_body=html_body,
         attachments=attachments,
-        # RFC 8621: attachments other than those marked inline (embedded images, say).
-        has_attachment=any(part.disposition != "inline" for part in attachments),
+        has_attachment=_has_attachment(attachments, html_body),
         preview=_preview(text_body, html_body),
     )
+
+
+def _has_attachment(attachments: list[BodyPart], html_body: list[BodyPart]) -> bool:
+    """RFC 8621: attachments not marked inline count; so may not images the HTML embeds by
+    cid: (a newsletter's pictures are no attachment, even without Content-Disposition)."""
+    candidates = [part for part in attachments if part.disposition != "inline"]
+    if not any(part.cid for part in candidates):
+        return bool(candidates)
+    embedded: set[str] = set()
+    for part in html_body:
+        if part.type == "text/html":
+            html, _ = decode_text(part.content, part.charset)
+            embedded.update(unquote(cid).lower() for cid in _CID_URL.findall(html))
+    return any(not part.cid or part.cid.lower() not in embedded for part in candidates)
 
 
 def _preview(text_body: list[BodyPart], html_body: list[BodyPart]) -> str:

@@ -38,6 +38,8 @@ def check(raw: bytes) -> None:
         for parser in (as_text, grouped_addresses, message_ids, date, urls):
             json.dumps(parser(header.value))
     parsed = parse_message(raw)
+    # Same tree as the unguarded parse: the fallback was not taken.
+    assert [p.type for p in parsed.parts()] == [p.type for p in structure.leaves()]
     assert parsed.size == len(raw)
     email = email_properties(parsed, "Bmessage")
     json.dumps(email)

@@ -91,6 +91,22 @@ def test_inline_images_only_do_not_make_has_attachment() -> None:
     assert not parsed.has_attachment
 
 
+def test_images_the_html_embeds_are_no_attachment() -> None:
+    html = '<img src="cid:Logo%40x"><div style="background:url(cid:bg@x)">'
+    embedded = _multipart(
+        "related", "b",
+        _part(html, "text/html"),
+        _part("I", "image/png").replace(b"\r\n\r\n", b"\r\nContent-ID: <logo@x>\r\n\r\n"),
+        _part("J", "image/png").replace(b"\r\n\r\n", b"\r\nContent-ID: <bg@x>\r\n\r\n"),
+    )  # fmt: skip
+    parsed = parse_message(embedded)
+    assert _letters(parsed.attachments) == ["I", "J"]
+    assert not parsed.has_attachment
+    # One image the HTML does not show: that one is an attachment.
+    extra = embedded.replace(b"<bg@x>", b"<other@x>")
+    assert parse_message(extra).has_attachment
+
+
 def test_nested_alternative_inside_an_alternative_does_not_fail() -> None:
     # The RFC's code would push onto a null list here; nothing may raise.
     parsed = parse_message(
