@@ -2,9 +2,11 @@
 
 * The rules a mailbox keeps (name, parent, depth, sibling names, roles) are in
   ``mailbox_rules``; the hooks here apply them to creates and updates.
-* Counts come from the counts seam (``mailbox_counts``), myRights are all true: the only user
+* Counts come from the counts seam (``mailbox_counts``). myRights are all true: the only user
   of an account is its owner, and the server protects no role (a client may delete even the
-  Inbox, which comes back on the next mail call, see ``mailbox_defaults``).
+  Inbox; only an account left with no mailbox at all gets the defaults back, see
+  ``mailbox_defaults``).
+* Mailbox/queryChanges of a sortAsTree/filterAsTree query is ``mailbox_tree_changes``.
 * Mailbox/changes always answers ``updatedProperties: null``: the change log records which
   objects changed, not which of their properties, and null is always correct (the client then
   fetches every property).
