@@ -33,6 +33,21 @@ def test_unicode_casemap_folds_case_and_decomposes() -> None:
 def test_unicode_casemap_is_idempotent_and_case_blind(text: str) -> None:
     folded = unicode_casemap(text)
     assert unicode_casemap(folded) == folded
+    # RFC 5051 folds through the titlecase mapping, so lower and upper forms meet only where
+    # Unicode gives them one titlecase form: not Georgian, whose Mkhedruli letters are their own
+    # titlecase while their Mtavruli capitals are theirs.
     assert unicode_casemap(text.lower()) == unicode_casemap(text.upper()) or any(
-        len(c.upper()) != 1 or len(c.lower()) != 1 or len(c.title()) != 1 for c in text
+        len(c.upper()) != 1 or len(c.lower()) != 1 or len(c.title()) != 1
+        or c.lower().title() != c.upper().title()
+        for c in text
     )
+
+
+def test_unicode_casemap_is_case_blind_wherever_titlecase_agrees() -> None:
+    """Every cased code point, not a sample (Unicode has no cased letters past plane 1)."""
+    for code_point in range(0x20000):
+        char = chr(code_point)
+        if len(char.upper()) == len(char.lower()) == len(char.title()) == 1 and (
+            char.lower().title() == char.upper().title()
+        ):
+            assert unicode_casemap(char.lower()) == unicode_casemap(char.upper()), hex(code_point)
