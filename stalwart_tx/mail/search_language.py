@@ -1,0 +1,145 @@
+"""Per-document language for search: a cheap stop-word detector and cached Snowball stemmers.
+
+Detection counts how many of a text's words are common function words of each supported
+language. Function words are the most frequent words of any text, so even a sentence or two
+carries enough of them; no statistical model or download is needed. When the evidence is
+missing or split between languages the answer is None, and the text is indexed unstemmed
+(exact folded words still match): a wrong stemmer would conflate unrelated words.
+"""
+
+# Non-Latin letters and typographic quotes are this module's subject, not look-alike typos.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+import regex  # type: ignore[import-untyped]
+import snowballstemmer  # type: ignore[import-untyped]
+
+DEFAULT_LANGUAGE = "en"
+# Words looked at: function words are dense, so the start of a long text is enough.
+DETECT_WORDS = 2000
+
+# ISO 639-1 code -> Snowball algorithm. Only languages the detector can recognise are listed,
+# because a stem is indexed only in the document's own detected language.
+SNOWBALL_NAMES: dict[str, str] = {
+    "en": "english",
+    "de": "german",
+    "fr": "french",
+    "es": "spanish",
+    "it": "italian",
+    "pt": "portuguese",
+    "nl": "dutch",
+    "sv": "swedish",
+    "da": "danish",
+    "no": "norwegian",
+    "fi": "finnish",
+    "ru": "russian",
+    "pl": "polish",
+}
+
+# Frequent function words. A word in several lists counts for each of them; the margin test in
+# detect_language() keeps such shared words from deciding alone.
+_STOP_WORDS: dict[str, str] = {
+    "en": "the of and to in is that it for was on are with as be this have from not by but "
+    "you at or his her they we an were which has been would there their what will if can "
+    "all your our my me he she them its these those than then who",
+    "de": "der die das und ist nicht ein eine einen dem den des mit sich auf für von zu "
+    "auch es sie wir ich du er wie aber oder wenn noch nach bei aus um werden wird war "
+    "hat haben sind kann dass im ihr uns mein dein",
+    "fr": "le la les et est un une des du de dans que qui pour pas sur au aux avec ce cette "
+    "il elle nous vous ils sont ont été être avoir mais ou où je tu mon ma mes leur plus "
+    "par se sa son ses",
+    "es": "el la los las y es un una de del que en por para con no se su sus al lo como "
+    "pero más muy está están son fue ser yo tú él ella nosotros usted este esta estos hay "
+    "cuando también",
+    "it": "il lo la gli le e è un una di del della che in per con non si su al ma come "
+    "più sono questo questa anche io tu lui lei noi voi loro nel alla degli delle ho ha "
+    "hanno",
+    "pt": "o a os as e é um uma de do da dos das que em no na por para com não se seu sua "
+    "ao mais mas como foi ser são está eu você ele ela nós eles isso este esta também",
+    "nl": "de het een en is van in dat op te met voor niet zijn er aan ook als maar om "
+    "dan bij nog wel ik je jij hij zij wij we uit naar dit deze die heeft hebben was",
+    "sv": "och att det är en ett som på för med inte av till den har jag du han hon vi de "
+    "om var men kan ska så eller från sig mig dig vara också när",
+    "da": "og at det er en et som på for med ikke af til den har jeg du han hun vi de "
+    "om var men kan skal så eller fra sig mig dig være også når",
+    "no": "og at det er en et som på for med ikke av til den har jeg du han hun vi de "
+    "om var men kan skal så eller fra seg meg deg være også når ble",
+    "fi": "ja on ei se että oli ovat kun mutta tai kuin myös niin jos hän me te he minä "
+    "sinä tämä tuo nämä ne siitä sen mitä joka jotka vain olla ole",
+    "ru": "и в не на что с по как это он она они мы вы я ты но из за для от же так все "
+    "его её их был была было были быть к у о бы уже или то",
+    "pl": "i w nie na że to jest się z do jak po o ale co tak za od dla jego jej ich był "
+    "była było są być ja ty my wy on ona oni już czy tylko",
+}
+
+
+# Accents, and the optional vowel points of Hebrew and Arabic, are what users leave out when they
+# type a search. In Indic and other scripts nonspacing marks (virama, vowel signs) are part of the
+# spelling, and dropping them would merge different words, so they stay.
+_FOLDED_MARKS = regex.compile(r"([\p{Latin}\p{Greek}\p{Cyrillic}\p{Hebrew}\p{Arabic}])\p{Mn}+")
+
+
+def strip_marks(text: str) -> str:
+    """Drop accents from a folded word, so `résumé` and `resume` are one term."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return unicodedata.normalize("NFKC", _FOLDED_MARKS.sub(r"\1", decomposed))
+
+
+_STOP_SETS: dict[str, frozenset[str]] = {
+    code: frozenset(strip_marks(w.casefold()) for w in words.split())
+    for code, words in _STOP_WORDS.items()
+}
+
+
+def detect_language(words: Iterable[str]) -> str | None:
+    """The language code of folded words (as search_text folds them), or None when unsure.
+
+    A text with no function word at all but only ASCII letters is taken as English, the
+    default: that is the usual short subject line. Anything else without clear evidence
+    (non-Latin text, or two languages scoring alike) gets None, meaning "do not stem".
+    """
+    scores = dict.fromkeys(_STOP_SETS, 0)
+    seen = 0
+    all_ascii = True
+    for word in words:
+        seen += 1
+        if seen > DETECT_WORDS:
+            break
+        all_ascii = all_ascii and word.isascii()
+        # One-letter words are list labels, initials and address pieces as often as articles.
+        if len(word) < 2:
+            continue
+        for code, stops in _STOP_SETS.items():
+            if word in stops:
+                scores[code] += 1
+    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
+    (best, best_score), (_, second_score) = ranked[0], ranked[1]
+    if best_score == 0:
+        return DEFAULT_LANGUAGE if seen and all_ascii else None
+    # Shared words (`de`, `en`, `som`...) tie close languages; demand a clear lead.
+    if best_score - second_score < max(1, best_score // 5):
+        return None
+    return best
+
+
+@lru_cache(maxsize=len(SNOWBALL_NAMES))
+def _stemmer(code: str) -> snowballstemmer.stemmer:
+    return snowballstemmer.stemmer(SNOWBALL_NAMES[code])
+
+
+@lru_cache(maxsize=200_000)
+def stem(code: str, word: str) -> str:
+    """The Snowball stem of a case-folded word (marks kept: the algorithms need them).
+
+    Cached: mail vocabulary is Zipfian, so most calls are repeats and the cache makes the pure
+    Python stemmer cost little.
+    """
+    result: str = _stemmer(code).stemWord(word)
+    return result

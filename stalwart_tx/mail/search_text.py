@@ -1,0 +1,203 @@
+"""Text to search terms: the tokenizer shared by indexing, queries and snippets.
+
+Normalisation of a word: NFKC, case folding, then nonspacing marks dropped (`Résumé` -> `resume`).
+Words are runs of letters, marks and digits (Unicode categories L, M, N); everything else
+separates them. Each token has a position (its ordinal among the tokens, for phrase matching)
+and its span in the original text (for highlighting).
+
+- Apostrophes inside a word (`o'neill`, `l’homme`) split it into parts at consecutive positions,
+  and the joined form (`oneill`) is indexed too, at the first part's position.
+- Chinese, Japanese and Korean scripts are written without spaces between words, and no
+  dictionary segmenter is used, so a run of such characters is indexed as overlapping bigrams
+  (`東京都` -> `東京`, `京都`) at consecutive positions; a query string goes through the same
+  split, so it matches as a phrase of bigrams. A lone character is a unigram, so a
+  one-character query matches only a character standing alone.
+- E-mail addresses and URLs give their word parts (so `john smith` or `example` match), and
+  also the whole address/URL and its domain as extra terms.
+- A token longer than MAX_TOKEN_LENGTH is dropped (it still takes its position, so a phrase
+  never matches across it), and a document gives at most MAX_TOKENS tokens: hostile input
+  costs bounded time and index space.
+"""
+
+# Non-Latin letters and typographic quotes are this module's subject, not look-alike typos.
+# ruff: noqa: RUF001, RUF002, RUF003
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import regex  # type: ignore[import-untyped]
+
+from stalwart_tx.mail.search_language import detect_language, stem, strip_marks
+
+MAX_TOKEN_LENGTH = 64
+MAX_TOKENS = 100_000
+# Stem terms are "~<language>:<stem>"; a word term never holds "~", so the two cannot collide,
+# and a stem only matches documents of its own language.
+STEM_PREFIX = "~"
+
+_WORD_CHARS = r"[\p{L}\p{M}\p{N}]"
+_WORD = regex.compile(rf"{_WORD_CHARS}+(?:['’]{_WORD_CHARS}+)*")
+_APOSTROPHE = regex.compile(r"['’]")
+_CJK_RUN = regex.compile(r"([\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}][\p{M}]*)+", regex.VERSION1)
+_CHUNK = regex.compile(r"\S+")
+# Surrounding punctuation of an address or URL in running text: `<a@b.c>`, `(see http://x).`
+_EDGE_PUNCTUATION = "<>()[]{}\"'.,;:!?«»“”‘’"
+_EMAIL = regex.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
+_URL = regex.compile(r"(?:https?|ftp)://([\w.-]+)(?:[:/?#]\S*)?|www\.([\w-]+(?:\.[\w-]+)+)\S*")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One word of a text: its search term, ordinal position and span in the original text."""
+
+    term: str  # folded, marks dropped: what is indexed and compared
+    position: int
+    start: int
+    end: int
+    folded: str = field(compare=False)  # folded with marks kept: what the stemmer reads
+
+
+def fold(text: str) -> str:
+    """NFKC case folding, marks kept (the stemmers' input)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
+
+def _pieces(word: str) -> Iterator[tuple[str, int, int]]:
+    """The folded pieces of one word, with their spans in the folded word.
+
+    CJK runs become bigrams; the rest stays whole.
+    """
+    folded = fold(word)
+    # NFKC can introduce separators (`½` -> `1⁄2`), so the folded form is split again.
+    for part in _WORD.finditer(folded):
+        last = part.start()
+        for run in _CJK_RUN.finditer(folded, part.start(), part.end()):
+            if run.start() > last:
+                yield folded[last : run.start()], last, run.start()
+            starts = [
+                m.start() for m in regex.finditer(r"\X", folded[: run.end()], pos=run.start())
+            ]
+            starts.append(run.end())
+            if len(starts) == 2:
+                yield folded[starts[0] : starts[1]], starts[0], starts[1]
+            for a, c in zip(starts, starts[2:], strict=False):
+                yield folded[a:c], a, c
+            last = run.end()
+        if last < part.end():
+            yield folded[last : part.end()], last, part.end()
+
+
+@dataclass(slots=True)
+class _Scan:
+    tokens: list[Token] = field(default_factory=list)
+    # Extra terms at positions: joined apostrophe words, whole addresses, URLs and domains.
+    extras: list[tuple[str, int]] = field(default_factory=list)
+    position: int = 0
+
+    def full(self) -> bool:
+        return self.position >= MAX_TOKENS
+
+    def add(self, piece: str, start: int, end: int) -> None:
+        term = strip_marks(piece)
+        if term and len(term) <= MAX_TOKEN_LENGTH and not self.full():
+            self.tokens.append(Token(term, self.position, start, end, piece))
+        self.position += 1
+
+    def extra(self, text: str, position: int) -> None:
+        term = strip_marks(fold(text))
+        if term and len(term) <= MAX_TOKEN_LENGTH:
+            self.extras.append((term, position))
+
+
+def _scan(text: str) -> _Scan:
+    scan = _Scan()
+    for chunk in _CHUNK.finditer(text):
+        if scan.full():
+            break
+        first = scan.position
+        for match in _WORD.finditer(chunk.group()):
+            if scan.full():
+                break
+            start = chunk.start() + match.start()
+            word = match.group()
+            parts = _APOSTROPHE.split(word)
+            word_first = scan.position
+            offset = start
+            for part in parts:
+                # Folding rarely changes a word's length; when it does, spans cover the part.
+                same_length = len(fold(part)) == len(part)
+                for piece, piece_start, piece_end in _pieces(part):
+                    if same_length:
+                        scan.add(piece, offset + piece_start, offset + piece_end)
+                    else:
+                        scan.add(piece, offset, offset + len(part))
+                offset += len(part) + 1
+            if len(parts) > 1:
+                scan.extra("".join(parts), word_first)
+        _address_extras(scan, chunk.group(), first)
+    return scan
+
+
+def _address_extras(scan: _Scan, chunk: str, position: int) -> None:
+    if "@" not in chunk and "://" not in chunk and "www." not in chunk:
+        return
+    candidate = chunk.strip(_EDGE_PUNCTUATION)
+    if email := _EMAIL.fullmatch(candidate):
+        scan.extra(candidate, position)
+        scan.extra(email.group(1), position)
+    elif url := _URL.fullmatch(candidate):
+        scan.extra(candidate, position)
+        scan.extra(url.group(1) or url.group(2), position)
+
+
+def tokenize(text: str) -> list[Token]:
+    """The word tokens of a text, in order (without the extra address and apostrophe terms)."""
+    return _scan(text).tokens
+
+
+def terms(text: str) -> list[str]:
+    """Just the terms of tokenize(): `terms(" ".join(terms(t))) == terms(t)`."""
+    return [token.term for token in tokenize(text)]
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentTerms:
+    """What the index stores for one text: term -> sorted positions, and the language used."""
+
+    language: str | None
+    positions: dict[str, list[int]]
+
+
+def stem_term(language: str, folded: str) -> str | None:
+    """The stem term of a folded word, or None for numbers (no stemmer changes them)."""
+    if folded.isdigit():
+        return None
+    return f"{STEM_PREFIX}{language}:{strip_marks(stem(language, folded))}"
+
+
+def document_terms(text: str, language: str | None = None) -> DocumentTerms:
+    """Index terms of a text: every word, the extras, and each word's stem in the language.
+
+    `language` is a code from SNOWBALL_NAMES (e.g. from Content-Language); None detects it.
+    """
+    scan = _scan(text)
+    if language is None:
+        language = detect_language(token.term for token in scan.tokens)
+    positions: dict[str, list[int]] = {}
+    for token in scan.tokens:
+        positions.setdefault(token.term, []).append(token.position)
+        if language is not None and (stemmed := stem_term(language, token.folded)):
+            positions.setdefault(stemmed, []).append(token.position)
+    for term, position in scan.extras:
+        positions.setdefault(term, []).append(position)
+    for found in positions.values():
+        found.sort()
+    return DocumentTerms(language, {t: _dedupe(p) for t, p in positions.items()})
+
+
+def _dedupe(sorted_positions: list[int]) -> list[int]:
+    # A stem equal for two pieces of one CJK word, or an extra equal to a word, repeats a position.
+    return [p for i, p in enumerate(sorted_positions) if i == 0 or sorted_positions[i - 1] != p]
