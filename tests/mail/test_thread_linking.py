@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from random import Random
 from collections.abc import Collection, Mapping
+from random import Random
 
 from hypothesis import given
 from hypothesis import strategies as st
