@@ -27,6 +27,8 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import NamedTuple
 
 import regex  # type: ignore[import-untyped]
 
@@ -49,15 +51,18 @@ _EMAIL = regex.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
 _URL = regex.compile(r"(?:https?|ftp)://([\w.-]+)(?:[:/?#]\S*)?|www\.([\w-]+(?:\.[\w-]+)+)\S*")
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One word of a text: its search term, ordinal position and span in the original text."""
+class Token(NamedTuple):
+    """One word of a text: its search term, ordinal position and span in the original text.
+
+    A tuple rather than a frozen dataclass: a long text makes one per word, and tuples are built
+    several times faster.
+    """
 
     term: str  # folded, marks dropped: what is indexed and compared
     position: int
     start: int
     end: int
-    folded: str = field(compare=False)  # folded with marks kept: what the stemmer reads
+    folded: str  # folded with marks kept: what the stemmer reads
 
 
 def fold(text: str) -> str:
@@ -97,12 +102,9 @@ class _Scan:
     extras: list[tuple[str, int]] = field(default_factory=list)
     position: int = 0
 
-    def full(self) -> bool:
-        return self.position >= MAX_TOKENS
-
     def add(self, piece: str, start: int, end: int) -> None:
         term = strip_marks(piece)
-        if term and len(term) <= MAX_TOKEN_LENGTH and not self.full():
+        if term and len(term) <= MAX_TOKEN_LENGTH:
             self.tokens.append(Token(term, self.position, start, end, piece))
         self.position += 1
 
@@ -114,43 +116,54 @@ class _Scan:
 
 def _scan(text: str) -> _Scan:
     scan = _Scan()
-    for chunk in _CHUNK.finditer(text):
-        if scan.full():
+    addresses = _addresses(text)
+    next_address = 0
+    for match in _WORD.finditer(text):
+        if scan.position >= MAX_TOKENS:
             break
-        first = scan.position
-        for match in _WORD.finditer(chunk.group()):
-            if scan.full():
-                break
-            start = chunk.start() + match.start()
-            word = match.group()
-            parts = _APOSTROPHE.split(word)
-            word_first = scan.position
-            offset = start
-            for part in parts:
-                # Folding rarely changes a word's length; when it does, spans cover the part.
-                same_length = len(fold(part)) == len(part)
-                for piece, piece_start, piece_end in _pieces(part):
-                    if same_length:
-                        scan.add(piece, offset + piece_start, offset + piece_end)
-                    else:
-                        scan.add(piece, offset, offset + len(part))
-                offset += len(part) + 1
-            if len(parts) > 1:
-                scan.extra("".join(parts), word_first)
-        _address_extras(scan, chunk.group(), first)
+        start = match.start()
+        # An address's extra terms go at the position of its first word.
+        while next_address < len(addresses) and addresses[next_address][0] <= start:
+            for extra in addresses[next_address][1]:
+                scan.extra(extra, scan.position)
+            next_address += 1
+        word = match.group()
+        if word.isascii() and "'" not in word:
+            # Most mail is plain ASCII words: folding is lower(), there are no marks or CJK.
+            scan.add(word.lower(), start, match.end())
+            continue
+        parts = _APOSTROPHE.split(word)
+        word_first = scan.position
+        offset = start
+        for part in parts:
+            # Folding rarely changes a word's length; when it does, spans cover the part.
+            same_length = len(fold(part)) == len(part)
+            for piece, piece_start, piece_end in _pieces(part):
+                if same_length:
+                    scan.add(piece, offset + piece_start, offset + piece_end)
+                else:
+                    scan.add(piece, offset, offset + len(part))
+            offset += len(part) + 1
+        if len(parts) > 1:
+            scan.extra("".join(parts), word_first)
     return scan
 
 
-def _address_extras(scan: _Scan, chunk: str, position: int) -> None:
-    if "@" not in chunk and "://" not in chunk and "www." not in chunk:
-        return
-    candidate = chunk.strip(_EDGE_PUNCTUATION)
-    if email := _EMAIL.fullmatch(candidate):
-        scan.extra(candidate, position)
-        scan.extra(email.group(1), position)
-    elif url := _URL.fullmatch(candidate):
-        scan.extra(candidate, position)
-        scan.extra(url.group(1) or url.group(2), position)
+def _addresses(text: str) -> list[tuple[int, tuple[str, str]]]:
+    """(start, (whole, domain)) of each e-mail address and URL standing alone in the text."""
+    if "@" not in text and "://" not in text and "www." not in text:
+        return []
+    found = []
+    for chunk in _CHUNK.finditer(text):
+        word = chunk.group()
+        if "@" not in word and "://" not in word and "www." not in word:
+            continue
+        candidate = word.strip(_EDGE_PUNCTUATION)
+        if email := _EMAIL.fullmatch(candidate):
+            found.append((chunk.start(), (candidate, email.group(1))))
+        elif url := _URL.fullmatch(candidate):
+            found.append((chunk.start(), (candidate, url.group(1) or url.group(2))))
+    return found
 
 
 def tokenize(text: str) -> list[Token]:
@@ -171,6 +184,7 @@ class DocumentTerms:
     positions: dict[str, list[int]]
 
 
+@lru_cache(maxsize=200_000)
 def stem_term(language: str, folded: str) -> str | None:
     """The stem term of a folded word, or None for numbers (no stemmer changes them)."""
     if folded.isdigit():
