@@ -45,6 +45,7 @@ _WORD = regex.compile(rf"{_WORD_CHARS}+(?:['’]{_WORD_CHARS}+)*")
 _APOSTROPHE = regex.compile(r"['’]")
 _CJK_RUN = regex.compile(r"([\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}][\p{M}]*)+", regex.VERSION1)
 _CHUNK = regex.compile(r"\S+")
+_GRAPHEME = regex.compile(r"\X")
 # Surrounding punctuation of an address or URL in running text: `<a@b.c>`, `(see http://x).`
 _EDGE_PUNCTUATION = "<>()[]{}\"'.,;:!?«»“”‘’"
 _EMAIL = regex.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
@@ -82,14 +83,14 @@ def _pieces(word: str) -> Iterator[tuple[str, int, int]]:
         for run in _CJK_RUN.finditer(folded, part.start(), part.end()):
             if run.start() > last:
                 yield folded[last : run.start()], last, run.start()
-            starts = [
-                m.start() for m in regex.finditer(r"\X", folded[: run.end()], pos=run.start())
-            ]
-            starts.append(run.end())
-            if len(starts) == 2:
-                yield folded[starts[0] : starts[1]], starts[0], starts[1]
-            for a, c in zip(starts, starts[2:], strict=False):
-                yield folded[a:c], a, c
+            # Lazily, pair by pair: a hostile run may be megabytes long.
+            previous: tuple[int, int] | None = None
+            for grapheme in _GRAPHEME.finditer(folded, run.start(), run.end()):
+                if previous is not None:
+                    yield folded[previous[0] : grapheme.end()], previous[0], grapheme.end()
+                previous = grapheme.span()
+            if previous == run.span():
+                yield run.group(), run.start(), run.end()
             last = run.end()
         if last < part.end():
             yield folded[last : part.end()], last, part.end()
@@ -132,13 +133,27 @@ def _scan(text: str) -> _Scan:
             # Most mail is plain ASCII words: folding is lower(), there are no marks or CJK.
             scan.add(word.lower(), start, match.end())
             continue
+        budget = 2 * (MAX_TOKENS - scan.position) + MAX_TOKEN_LENGTH + 2
+        if len(word) > budget:
+            # Every token takes at least two characters of an apostrophe word and one of a CJK
+            # run, so the rest of a hostile giant word could not fit under the cap: folding it
+            # would cost time for nothing.
+            word = word[:budget]
         parts = _APOSTROPHE.split(word)
         word_first = scan.position
         offset = start
         for part in parts:
+            if scan.position >= MAX_TOKENS:
+                break
+            if part.isascii():
+                scan.add(part.lower(), offset, offset + len(part))
+                offset += len(part) + 1
+                continue
             # Folding rarely changes a word's length; when it does, spans cover the part.
             same_length = len(fold(part)) == len(part)
             for piece, piece_start, piece_end in _pieces(part):
+                if scan.position >= MAX_TOKENS:
+                    break
                 if same_length:
                     scan.add(piece, offset + piece_start, offset + piece_end)
                 else:

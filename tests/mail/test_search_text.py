@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -74,6 +76,23 @@ def test_token_count_is_capped() -> None:
     tokens = tokenize("w " * (MAX_TOKENS + 10))
     assert len(tokens) == MAX_TOKENS
     assert len(tokenize("w" * 10 + "-w" * (MAX_TOKENS + 10))) == MAX_TOKENS
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "a'" * 1_000_000,  # one word of a million apostrophe parts
+        "東" * 2_000_000,  # one CJK run: two million bigrams
+        "é" * 2_000_000,  # one over-long word
+        "x@" * 500_000,  # address-like, no address
+        "\x00" * 2_000_000,
+    ],
+)
+def test_hostile_input_is_bounded(hostile: str) -> None:
+    start = time.perf_counter()
+    tokens = tokenize(hostile)
+    assert len(tokens) <= MAX_TOKENS
+    assert time.perf_counter() - start < 5
 
 
 def test_extra_terms_for_apostrophes_addresses_and_urls() -> None:
