@@ -41,21 +41,21 @@ SNOWBALL_NAMES: dict[str, str] = {
     "pl": "polish",
 }
 
-# Frequent function words. A word in several lists counts for each of them; the margin test in
-# detect_language() keeps such shared words from deciding alone.
+# Frequent function words, and for close languages a few frequent words that tell them apart.
 _STOP_WORDS: dict[str, str] = {
     "en": "the of and to in is that it for was on are with as be this have from not by but "
     "you at or his her they we an were which has been would there their what will if can "
     "all your our my me he she them its these those than then who",
     "de": "der die das und ist nicht ein eine einen dem den des mit sich auf für von zu "
     "auch es sie wir ich du er wie aber oder wenn noch nach bei aus um werden wird war "
-    "hat haben sind kann dass im ihr uns mein dein",
+    "hat haben sind kann dass im ihr uns mein dein mir dir mich dich euch nur schon diese "
+    "dieser bitte",
     "fr": "le la les et est un une des du de dans que qui pour pas sur au aux avec ce cette "
     "il elle nous vous ils sont ont été être avoir mais ou où je tu mon ma mes leur plus "
     "par se sa son ses",
     "es": "el la los las y es un una de del que en por para con no se su sus al lo como "
     "pero más muy está están son fue ser yo tú él ella nosotros usted este esta estos hay "
-    "cuando también",
+    "cuando también todo todos gracias ha han puedes puede",
     "it": "il lo la gli le e è un una di del della che in per con non si su al ma come "
     "più sono questo questa anche io tu lui lei noi voi loro nel alla degli delle ho ha "
     "hanno",
@@ -66,9 +66,11 @@ _STOP_WORDS: dict[str, str] = {
     "sv": "och att det är en ett som på för med inte av till den har jag du han hon vi de "
     "om var men kan ska så eller från sig mig dig vara också när",
     "da": "og at det er en et som på for med ikke af til den har jeg du han hun vi de "
-    "om var men kan skal så eller fra sig mig dig være også når",
+    "om var men kan skal så eller fra sig mig dig være også når venligst hvad nu efter "
+    "nogen meget bliver blev hende jer mere sådan",
     "no": "og at det er en et som på for med ikke av til den har jeg du han hun vi de "
-    "om var men kan skal så eller fra seg meg deg være også når ble",
+    "om var men kan skal så eller fra seg meg deg være også når ble vennligst hva nå etter "
+    "noen mye blir henne dere mer slik",
     "fi": "ja on ei se että oli ovat kun mutta tai kuin myös niin jos hän me te he minä "
     "sinä tämä tuo nämä ne siitä sen mitä joka jotka vain olla ole",
     "ru": "и в не на что с по как это он она они мы вы я ты но из за для от же так все "
@@ -92,20 +94,33 @@ def strip_marks(text: str) -> str:
     return unicodedata.normalize("NFKC", _FOLDED_MARKS.sub(r"\1", decomposed))
 
 
-_STOP_SETS: dict[str, frozenset[str]] = {
-    code: frozenset(strip_marks(w.casefold()) for w in words.split())
-    for code, words in _STOP_WORDS.items()
-}
+def _evidence() -> dict[str, tuple[tuple[str, float], ...]]:
+    """Stop word -> (language, weight) pairs; a word listed by n languages weighs 1/n in each.
+
+    Shared words (`de`, `en`, `som`...) so count little, and the words that tell close
+    languages apart (Danish `af`, Norwegian `av`) decide.
+    """
+    languages_of: dict[str, list[str]] = {}
+    for code, words in _STOP_WORDS.items():
+        for word in frozenset(strip_marks(w.casefold()) for w in words.split()):
+            languages_of.setdefault(word, []).append(code)
+    return {
+        word: tuple((code, 1 / len(codes)) for code in codes)
+        for word, codes in languages_of.items()
+    }
+
+
+_EVIDENCE = _evidence()
 
 
 def detect_language(words: Iterable[str]) -> str | None:
-    """The language code of folded words (as search_text folds them), or None when unsure.
+    """The language code of case-folded words (accents kept or not), or None when unsure.
 
     A text with no function word at all but only ASCII letters is taken as English, the
     default: that is the usual short subject line. Anything else without clear evidence
     (non-Latin text, or two languages scoring alike) gets None, meaning "do not stem".
     """
-    scores = dict.fromkeys(_STOP_SETS, 0)
+    scores = dict.fromkeys(_STOP_WORDS, 0.0)
     seen = 0
     all_ascii = True
     for word in words:
@@ -116,15 +131,14 @@ def detect_language(words: Iterable[str]) -> str | None:
         # One-letter words are list labels, initials and address pieces as often as articles.
         if len(word) < 2:
             continue
-        for code, stops in _STOP_SETS.items():
-            if word in stops:
-                scores[code] += 1
+        for code, weight in _EVIDENCE.get(strip_marks(word), ()):
+            scores[code] += weight
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
     (best, best_score), (_, second_score) = ranked[0], ranked[1]
     if best_score == 0:
         return DEFAULT_LANGUAGE if seen and all_ascii else None
-    # Shared words (`de`, `en`, `som`...) tie close languages; demand a clear lead.
-    if best_score - second_score < max(1, best_score // 5):
+    # Demand a clear lead: a text mixing two languages, or too short to tell, is not stemmed.
+    if best_score - second_score < max(0.5, best_score / 5):
         return None
     return best
 

@@ -214,7 +214,7 @@ def document_terms(text: str, language: str | None = None) -> DocumentTerms:
     """
     scan = _scan(text)
     if language is None:
-        language = detect_language(token.term for token in scan.tokens)
+        language = detect_language(token.folded for token in scan.tokens)
     positions: dict[str, list[int]] = {}
     for token in scan.tokens:
         positions.setdefault(token.term, []).append(token.position)

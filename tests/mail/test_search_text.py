@@ -157,18 +157,31 @@ def test_stemming(language: str, word: str, expected: str) -> None:
         ("Mötet är flyttat till torsdag, bekräfta att du kan komma.", "sv"),
         ("Kokous on siirretty torstaille, vahvista että pääset paikalle.", "fi"),
         ("Spotkanie jest przeniesione na czwartek, potwierdź, że będziesz.", "pl"),
+        ("Mødet er flyttet til torsdag, bekræft venligst at du kan komme.", "da"),
+        ("Møtet er flyttet til torsdag, vennligst bekreft at du kan komme.", "no"),
+        ("Kannst du mir die Datei schicken?", "de"),
+        ("¿Puedes enviarme el archivo?", "es"),
+        ("Gracias por todo", "es"),
+        ("Ты можешь прислать мне файл?", "ru"),
         ("Invoice 2024-113", "en"),  # no evidence, plain ASCII: the default
+        ("Danke schön", "de"),
+        ("Ciao Zoë", None),  # no function word, not plain ASCII: unsure
         ("会議は木曜日に変更されました", None),
         ("", None),
     ],
 )
 def test_detect_language(text: str, language: str | None) -> None:
-    assert detect_language(terms(text)) == language
+    assert language_of(text) == language
 
 
 def test_ambiguous_language_is_unsure() -> None:
     # Only words that Danish and Norwegian share.
-    assert detect_language(terms("og det er ikke med")) is None
+    assert language_of("og det er ikke med") is None
+    assert language_of("Peux-tu m envoyer le fichier ?") is None  # le, tu: French or Italian
+
+
+def language_of(text: str) -> str | None:
+    return detect_language(token.folded for token in tokenize(text))
 
 
 @given(st.text())
