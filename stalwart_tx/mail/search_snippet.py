@@ -13,7 +13,7 @@ import html
 import unicodedata
 
 from stalwart_tx.mail.search_query import Query, clause_starts
-from stalwart_tx.mail.search_text import document_terms, tokenize
+from stalwart_tx.mail.search_text import analyze
 
 OPEN, CLOSE = "<mark>", "</mark>"
 # How much of the window is given to text before the first match, so it reads in context.
@@ -21,14 +21,21 @@ LEAD_FRACTION = 4
 
 
 def _marked_spans(text: str, query: Query, language: str | None) -> list[tuple[int, int]]:
-    tokens = tokenize(text)
-    at = {token.position: token for token in tokens}
-    positions = document_terms(text, language).positions
+    analysis = analyze(text, language)
+    at = {token.position: token for token in analysis.tokens}
+    # A one-word clause can match an extra term (`oneill`, a whole address): mark all it covers.
+    extra_spans = {(e.term, e.position): (e.start, e.end) for e in analysis.extras}
     spans: list[tuple[int, int]] = []
     for clause in query.required:
         width = len(clause.slots)
-        for start in clause_starts(positions, clause):
+        for start in clause_starts(analysis.terms.positions, clause):
             first, last = at.get(start), at.get(start + width - 1)
+            if width == 1:
+                spans.extend(
+                    extra_spans[term, start]
+                    for term in clause.slots[0]
+                    if (term, start) in extra_spans
+                )
             if first is not None and last is not None:
                 spans.append((first.start, last.end))
     spans.sort()

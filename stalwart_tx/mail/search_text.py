@@ -100,7 +100,7 @@ def _pieces(word: str) -> Iterator[tuple[str, int, int]]:
 class _Scan:
     tokens: list[Token] = field(default_factory=list)
     # Extra terms at positions: joined apostrophe words, whole addresses, URLs and domains.
-    extras: list[tuple[str, int]] = field(default_factory=list)
+    extras: list[Token] = field(default_factory=list)
     position: int = 0
 
     def add(self, piece: str, start: int, end: int) -> None:
@@ -109,10 +109,10 @@ class _Scan:
             self.tokens.append(Token(term, self.position, start, end, piece))
         self.position += 1
 
-    def extra(self, text: str, position: int) -> None:
+    def extra(self, text: str, position: int, start: int, end: int) -> None:
         term = strip_marks(fold(text))
         if term and len(term) <= MAX_TOKEN_LENGTH:
-            self.extras.append((term, position))
+            self.extras.append(Token(term, position, start, end, term))
 
 
 def _scan(text: str) -> _Scan:
@@ -125,8 +125,9 @@ def _scan(text: str) -> _Scan:
         start = match.start()
         # An address's extra terms go at the position of its first word.
         while next_address < len(addresses) and addresses[next_address][0] <= start:
-            for extra in addresses[next_address][1]:
-                scan.extra(extra, scan.position)
+            address_start, address_end, extras = addresses[next_address]
+            for extra in extras:
+                scan.extra(extra, scan.position, address_start, address_end)
             next_address += 1
         word = match.group()
         if word.isascii() and "'" not in word:
@@ -160,12 +161,12 @@ def _scan(text: str) -> _Scan:
                     scan.add(piece, offset, offset + len(part))
             offset += len(part) + 1
         if len(parts) > 1:
-            scan.extra("".join(parts), word_first)
+            scan.extra("".join(parts), word_first, start, start + len(word))
     return scan
 
 
-def _addresses(text: str) -> list[tuple[int, tuple[str, str]]]:
-    """(start, (whole, domain)) of each e-mail address and URL standing alone in the text."""
+def _addresses(text: str) -> list[tuple[int, int, tuple[str, str]]]:
+    """(start, end, (whole, domain)) of each e-mail address and URL standing alone in the text."""
     if "@" not in text and "://" not in text and "www." not in text:
         return []
     found = []
@@ -174,10 +175,12 @@ def _addresses(text: str) -> list[tuple[int, tuple[str, str]]]:
         if "@" not in word and "://" not in word and "www." not in word:
             continue
         candidate = word.strip(_EDGE_PUNCTUATION)
+        start = chunk.start() + len(word) - len(word.lstrip(_EDGE_PUNCTUATION))
+        span = (start, start + len(candidate))
         if email := _EMAIL.fullmatch(candidate):
-            found.append((chunk.start(), (candidate, email.group(1))))
+            found.append((*span, (candidate, email.group(1))))
         elif url := _URL.fullmatch(candidate):
-            found.append((chunk.start(), (candidate, url.group(1) or url.group(2))))
+            found.append((*span, (candidate, url.group(1) or url.group(2))))
     return found
 
 
@@ -207,11 +210,18 @@ def stem_term(language: str, folded: str) -> str | None:
     return f"{STEM_PREFIX}{language}:{strip_marks(stem(language, folded))}"
 
 
-def document_terms(text: str, language: str | None = None) -> DocumentTerms:
-    """Index terms of a text: every word, the extras, and each word's stem in the language.
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """A text's tokens, its extra terms (with the span of the word or address they stand for)
+    and the resulting index terms."""
 
-    `language` is a code from SNOWBALL_NAMES (e.g. from Content-Language); None detects it.
-    """
+    tokens: list[Token]
+    extras: list[Token]
+    terms: DocumentTerms
+
+
+def analyze(text: str, language: str | None = None) -> Analysis:
+    """Tokens and index terms in one pass (snippets need both)."""
     scan = _scan(text)
     if language is None:
         language = detect_language(token.folded for token in scan.tokens)
@@ -220,11 +230,20 @@ def document_terms(text: str, language: str | None = None) -> DocumentTerms:
         positions.setdefault(token.term, []).append(token.position)
         if language is not None and (stemmed := stem_term(language, token.folded)):
             positions.setdefault(stemmed, []).append(token.position)
-    for term, position in scan.extras:
-        positions.setdefault(term, []).append(position)
+    for extra in scan.extras:
+        positions.setdefault(extra.term, []).append(extra.position)
     for found in positions.values():
         found.sort()
-    return DocumentTerms(language, {t: _dedupe(p) for t, p in positions.items()})
+    terms = DocumentTerms(language, {t: _dedupe(p) for t, p in positions.items()})
+    return Analysis(scan.tokens, scan.extras, terms)
+
+
+def document_terms(text: str, language: str | None = None) -> DocumentTerms:
+    """Index terms of a text: every word, the extras, and each word's stem in the language.
+
+    `language` is a code from SNOWBALL_NAMES (e.g. from Content-Language); None detects it.
+    """
+    return analyze(text, language).terms
 
 
 def _dedupe(sorted_positions: list[int]) -> list[int]:

@@ -112,6 +112,13 @@ def test_highlight_phrase_as_one_mark_and_stems() -> None:
     assert "<mark>O’Neill</mark>" in highlight(TEXT, parse_query("o'neill"), 500)
 
 
+def test_highlight_marks_whole_addresses_and_joined_words() -> None:
+    text = "Write to <anna.berg@example.com> or O’Neill."
+    assert highlight(text, parse_query("anna.berg@example.com oneill"), 200) == (
+        "Write to &lt;<mark>anna.berg@example.com</mark>&gt; or <mark>O’Neill</mark>."
+    )
+
+
 def test_highlight_window_starts_near_the_first_match() -> None:
     text = "filler words " * 50 + "the needle is here " + "more words " * 50
     snippet = highlight(text, parse_query("needle"), 60)
