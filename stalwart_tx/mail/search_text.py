@@ -1,6 +1,7 @@
 """Text to search terms: the tokenizer shared by indexing, queries and snippets.
 
-Normalisation of a word: NFKC, case folding, then nonspacing marks dropped (`Résumé` -> `resume`).
+Normalisation of a word: NFKC, case folding, then accents dropped (`Résumé` -> `resume`; see
+search_language.strip_marks for which scripts).
 Words are runs of letters, marks and digits (Unicode categories L, M, N); everything else
 separates them. Each token has a position (its ordinal among the tokens, for phrase matching)
 and its span in the original text (for highlighting).
@@ -43,7 +44,11 @@ STEM_PREFIX = "~"
 _WORD_CHARS = r"[\p{L}\p{M}\p{N}]"
 _WORD = regex.compile(rf"{_WORD_CHARS}+(?:['’]{_WORD_CHARS}+)*")
 _APOSTROPHE = regex.compile(r"['’]")
-_CJK_RUN = regex.compile(r"([\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}][\p{M}]*)+", regex.VERSION1)
+# Script extensions, not scripts: the prolonged sound mark `ー` and the iteration mark `々` are
+# "Common" by script but belong inside Japanese words.
+_CJK_RUN = regex.compile(
+    r"([\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Hangul}]\p{M}*)+", regex.VERSION1
+)
 _CHUNK = regex.compile(r"\S+")
 _GRAPHEME = regex.compile(r"\X")
 # Surrounding punctuation of an address or URL in running text: `<a@b.c>`, `(see http://x).`
