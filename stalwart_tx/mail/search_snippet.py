@@ -10,6 +10,7 @@ and an open `<mark>` is always closed.
 from __future__ import annotations
 
 import html
+import re
 import unicodedata
 
 from stalwart_tx.mail.search_query import Query, clause_starts
@@ -18,6 +19,7 @@ from stalwart_tx.mail.search_text import analyze
 OPEN, CLOSE = "<mark>", "</mark>"
 # How much of the window is given to text before the first match, so it reads in context.
 LEAD_FRACTION = 4
+_SPACE = re.compile(r"\s")
 
 
 def _marked_spans(text: str, query: Query, language: str | None) -> list[tuple[int, int]]:
@@ -53,8 +55,8 @@ def _window_start(text: str, first_match: int, max_len: int) -> int:
     if start == 0:
         return 0
     # Begin at a word boundary rather than inside a word.
-    space = text.find(" ", start, first_match)
-    return space + 1 if space != -1 else first_match
+    space = _SPACE.search(text, start, first_match)
+    return space.end() if space else first_match
 
 
 def _piece(char: str) -> str:

@@ -124,7 +124,9 @@ def test_highlight_window_starts_near_the_first_match() -> None:
     snippet = highlight(text, parse_query("needle"), 60)
     assert len(snippet) <= 60
     assert "<mark>needle</mark>" in snippet
-    assert not snippet.startswith("ller")  # starts at a word
+    assert snippet == "words the <mark>needle</mark> is here more words more words"  # word start
+    lines = highlight("line\n" * 50 + "needle", parse_query("needle"), 40)
+    assert lines == "line line <mark>needle</mark>"
 
 
 def test_highlight_without_match_is_the_start() -> None:
