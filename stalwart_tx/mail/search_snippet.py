@@ -52,8 +52,8 @@ def _marked_spans(text: str, query: Query, language: str | None) -> list[tuple[i
 
 def _window_start(text: str, first_match: int, max_len: int) -> int:
     start = max(0, first_match - max_len // LEAD_FRACTION)
-    if start == 0:
-        return 0
+    if start == 0 or text[start - 1].isspace():
+        return start
     # Begin at a word boundary rather than inside a word.
     space = _SPACE.search(text, start, first_match)
     return space.end() if space else first_match
