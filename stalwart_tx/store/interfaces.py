@@ -220,7 +220,7 @@ class IDirectory(Interface):
         """Replace the stored hash; raises PrincipalNotFound."""
 
     async def delete_principal(principal_id: str) -> None:
-        """Remove the principal, its tokens and the aliases that point only at it.
+        """Remove the principal, its tokens, its addresses and the aliases that point only at it.
 
         Raises PrincipalNotFound. Account data is removed separately (IAccountStore).
         """
@@ -254,3 +254,23 @@ class IDirectory(Interface):
 
     async def resolve_alias(address: str) -> list[str]:
         """Principal ids the address points at; empty when it is no alias."""
+
+    async def add_address(principal_id: str, address: str) -> None:
+        """Give the principal an address (stored with its domain lowercased).
+
+        An address belongs to one principal at most, compared case-insensitively: raises
+        PrincipalExists if any principal has it already, PrincipalNotFound for an unknown
+        principal, ValueError for something that is not ``local@domain``.
+        """
+
+    async def remove_address(principal_id: str, address: str) -> None:
+        """Take the address from the principal; raises PrincipalNotFound if it is not theirs."""
+
+    async def addresses_of(principal_id: str) -> list[str]:
+        """The principal's own addresses and the aliases that point at it, sorted.
+
+        Empty for an unknown principal.
+        """
+
+    async def principal_for_address(address: str) -> str | None:
+        """The id of the principal owning the address (aliases not included), or None."""

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from zope.interface import implementer
 
+from stalwart_tx.store.addresses import address_key, normalise_address
 from stalwart_tx.store.errors import PrincipalExists, PrincipalNotFound, TokenNotFound
 from stalwart_tx.store.interfaces import IDirectory
 from stalwart_tx.store.records import Principal, TokenRecord
@@ -30,6 +31,7 @@ class MemoryDirectory:
         self._tokens: dict[str, TokenRecord] = {}
         self._domains: set[str] = set()
         self._aliases: dict[str, list[str]] = {}
+        self._addresses: dict[str, tuple[str, str]] = {}  # key → (principal id, address)
 
     async def create_principal(
         self, name: str, password_hash: str | None, kind: str = "individual"
@@ -77,6 +79,9 @@ class MemoryDirectory:
         del self._by_name[principal.name]
         for token in [t for t in self._tokens.values() if t.principal_id == principal_id]:
             del self._tokens[token.token_id]
+        for key, (owner, _address) in list(self._addresses.items()):
+            if owner == principal_id:
+                del self._addresses[key]
         for address, targets in list(self._aliases.items()):
             if principal_id not in targets:
                 continue  # an alias that never pointed at it stays as it is
@@ -139,3 +144,36 @@ class MemoryDirectory:
 
     async def resolve_alias(self, address: str) -> list[str]:
         return list(self._aliases.get(normalise_name(address), []))
+
+    async def add_address(self, principal_id: str, address: str) -> None:
+        stored, key = normalise_address(address), address_key(address)
+        if principal_id not in self._principals:
+            raise PrincipalNotFound(principal_id)
+        if key in self._addresses:
+            raise PrincipalExists(stored)
+        self._addresses[key] = (principal_id, stored)
+        return None
+
+    async def remove_address(self, principal_id: str, address: str) -> None:
+        key = address_key(address)
+        owner = self._addresses.get(key)
+        if owner is None or owner[0] != principal_id:
+            raise PrincipalNotFound(address)
+        del self._addresses[key]
+        return None
+
+    async def addresses_of(self, principal_id: str) -> list[str]:
+        found = {key: stored for key, (owner, stored) in self._addresses.items()
+                 if owner == principal_id}
+        for alias, targets in self._aliases.items():
+            if principal_id in targets:
+                found.setdefault(alias.lower(), alias)
+        return sorted(found.values())
+
+    async def principal_for_address(self, address: str) -> str | None:
+        try:
+            key = address_key(address)
+        except ValueError:
+            return None  # what is no address belongs to nobody
+        owner = self._addresses.get(key)
+        return owner[0] if owner is not None else None

@@ -1375,3 +1375,86 @@ class DirectoryConformance:
         assert [t.secret_hash for t in await d.list_tokens(bob.id)] == ["h2"]
         await d.delete_principal(alice.id)
         assert (await d.get_token("t")).principal_id == bob.id
+
+    @pytest_twisted.ensureDeferred
+    async def test_addresses(self, store: StoreBundle) -> None:
+        d = store.directory
+        alice = await d.create_principal("alice", None)
+        bob = await d.create_principal("bob", None)
+        await d.add_address(alice.id, " Alice.Smith@Example.ORG ")
+        await d.add_address(alice.id, "a@example.org")
+        assert await d.addresses_of(alice.id) == ["Alice.Smith@example.org", "a@example.org"]
+        assert await d.principal_for_address("alice.smith@EXAMPLE.org") == alice.id
+        assert await d.principal_for_address("nobody@example.org") is None
+        assert await d.principal_for_address("not an address") is None
+        # one owner per address, whatever the case
+        with pytest.raises(PrincipalExists):
+            await d.add_address(bob.id, "ALICE.SMITH@example.org")
+        with pytest.raises(PrincipalExists):
+            await d.add_address(alice.id, "a@example.org")
+        with pytest.raises(PrincipalNotFound):
+            await d.add_address("a0000", "z@example.org")
+        for bad in ("no-at-sign", "@example.org", "x@", "a b@example.org", "<a@example.org>"):
+            with pytest.raises(ValueError):
+                await d.add_address(alice.id, bad)
+        # only the owner can give an address up
+        with pytest.raises(PrincipalNotFound):
+            await d.remove_address(bob.id, "a@example.org")
+        await d.remove_address(alice.id, "A@Example.org")
+        with pytest.raises(PrincipalNotFound):
+            await d.remove_address(alice.id, "a@example.org")
+        assert await d.principal_for_address("a@example.org") is None
+        await d.add_address(bob.id, "a@example.org")
+        assert await d.addresses_of(bob.id) == ["a@example.org"]
+        assert await d.addresses_of(alice.id) == ["Alice.Smith@example.org"]
+        assert await d.addresses_of("a0000") == []
+
+    @pytest_twisted.ensureDeferred
+    async def test_addresses_include_aliases(self, store: StoreBundle) -> None:
+        d = store.directory
+        alice = await d.create_principal("alice", None)
+        bob = await d.create_principal("bob", None)
+        await d.add_address(alice.id, "alice@example.org")
+        await d.set_alias("Sales@Example.org", [alice.id, bob.id])
+        await d.set_alias("help@example.org", [alice.id])
+        assert await d.addresses_of(alice.id) == [
+            "alice@example.org", "help@example.org", "sales@example.org"
+        ]
+        assert await d.addresses_of(bob.id) == ["sales@example.org"]
+        await d.set_alias("help@example.org", [bob.id])  # moved away: no longer alice's
+        assert await d.addresses_of(alice.id) == ["alice@example.org", "sales@example.org"]
+        await d.remove_alias("sales@example.org")
+        assert await d.addresses_of(bob.id) == ["help@example.org"]
+        # an alias is not an owned address
+        assert await d.principal_for_address("help@example.org") is None
+
+    @pytest_twisted.ensureDeferred
+    async def test_delete_principal_frees_its_addresses(self, store: StoreBundle) -> None:
+        d = store.directory
+        alice = await d.create_principal("alice", None)
+        bob = await d.create_principal("bob", None)
+        await d.add_address(alice.id, "alice@example.org")
+        await d.add_address(bob.id, "bob@example.org")
+        await d.delete_principal(alice.id)
+        assert await d.principal_for_address("alice@example.org") is None
+        assert await d.addresses_of(alice.id) == []
+        assert await d.principal_for_address("bob@example.org") == bob.id
+        again = await d.create_principal("alice", None)
+        assert await d.addresses_of(again.id) == []
+        await d.add_address(again.id, "alice@example.org")
+        assert await d.principal_for_address("alice@example.org") == again.id
+
+    @pytest_twisted.ensureDeferred
+    async def test_concurrent_claims_of_one_address(self, store: StoreBundle) -> None:
+        d = store.directory
+        principals = [await d.create_principal(f"p{i}", None) for i in range(6)]
+        outcomes = await defer.DeferredList(
+            [defer.Deferred.fromCoroutine(d.add_address(p.id, "shared@example.org"))
+             for p in principals],
+            consumeErrors=True,
+        )
+        assert sum(ok for ok, _ in outcomes) == 1
+        assert all(value.check(PrincipalExists) for ok, value in outcomes if not ok)
+        owner = await d.principal_for_address("shared@example.org")
+        owners = [p.id for p in principals if await d.addresses_of(p.id)]
+        assert owners == [owner]

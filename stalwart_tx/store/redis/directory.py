@@ -8,6 +8,7 @@ from typing import Any
 
 from zope.interface import implementer
 
+from stalwart_tx.store.addresses import address_key, normalise_address
 from stalwart_tx.store.errors import PrincipalExists, PrincipalNotFound, StoreError, TokenNotFound
 from stalwart_tx.store.interfaces import IDirectory
 from stalwart_tx.store.memory_directory import new_principal_id, normalise_name
@@ -119,7 +120,8 @@ class RedisDirectory:
         done = await self._redis.run_script(
             scripts.DELETE_PRINCIPAL,
             [k.principals, k.names, k.passwords, k.tokens, k.principal_tokens(principal_id),
-             k.aliases, k.principal_aliases(principal_id)],
+             k.aliases, k.principal_aliases(principal_id), k.addresses,
+             k.principal_addresses(principal_id)],
             [principal_id],
         )
         if not done:
@@ -185,3 +187,44 @@ class RedisDirectory:
         if data is None:
             return []
         return [str(t) for t in json.loads(as_text(data))]
+
+    async def add_address(self, principal_id: str, address: str) -> None:
+        stored, key = normalise_address(address), address_key(address)
+        k = self._keys
+        outcome = as_text(await self._redis.run_script(
+            scripts.ADD_ADDRESS, [k.principals, k.addresses, k.principal_addresses(principal_id)],
+            [principal_id, key, stored],
+        ))
+        if outcome == "missing":
+            raise PrincipalNotFound(principal_id)
+        if outcome == "exists":
+            raise PrincipalExists(stored)
+
+    async def remove_address(self, principal_id: str, address: str) -> None:
+        k = self._keys
+        done = await self._redis.run_script(
+            scripts.REMOVE_ADDRESS, [k.addresses, k.principal_addresses(principal_id)],
+            [principal_id, address_key(address)],
+        )
+        if not done:
+            raise PrincipalNotFound(address)
+
+    async def addresses_of(self, principal_id: str) -> list[str]:
+        k = self._keys
+        own, aliases = await self._redis.run_script(
+            scripts.ADDRESSES_OF,
+            [k.principal_addresses(principal_id), k.aliases, k.principal_aliases(principal_id)],
+            [principal_id],
+        )
+        found = {a.lower(): a for a in map(as_text, own)}
+        for alias in map(as_text, aliases):
+            found.setdefault(alias.lower(), alias)
+        return sorted(found.values())
+
+    async def principal_for_address(self, address: str) -> str | None:
+        try:
+            key = address_key(address)
+        except ValueError:
+            return None  # what is no address belongs to nobody
+        owner = await self._redis.execute("HGET", self._keys.addresses, key)
+        return as_text(owner) if owner is not None else None

@@ -93,7 +93,7 @@ class AccountKeys:
 
 
 class DirectoryKeys:
-    """Key names of the directory (principals, tokens, domains, aliases)."""
+    """Key names of the directory (principals, tokens, domains, aliases, addresses)."""
 
     def __init__(self, prefix: str) -> None:
         self.base = f"{check_prefix(prefix)}{{dir}}:"
@@ -103,9 +103,13 @@ class DirectoryKeys:
         self.tokens = self.base + "tokens"
         self.domains = self.base + "domains"
         self.aliases = self.base + "aliases"
+        self.addresses = self.base + "addresses"
 
     def principal_tokens(self, principal_id: str) -> str:
         return f"{self.base}principal_tokens:{principal_id}"
 
     def principal_aliases(self, principal_id: str) -> str:
         return f"{self.base}principal_aliases:{principal_id}"
+
+    def principal_addresses(self, principal_id: str) -> str:
+        return f"{self.base}principal_addresses:{principal_id}"

@@ -417,7 +417,8 @@ end
 return 1
 """)
 
-# KEYS: principals, names, passwords, tokens, principal's tokens, aliases, principal's aliases.
+# KEYS: principals, names, passwords, tokens, principal's tokens, aliases, principal's aliases,
+#   addresses, principal's addresses.
 # ARGV: id.  Reply: 1 | 0 (no such principal)
 DELETE_PRINCIPAL = Script("delete_principal", r"""
 local principal = redis.call('HGET', KEYS[1], ARGV[1])
@@ -448,6 +449,10 @@ for _, address in ipairs(redis.call('SMEMBERS', KEYS[7])) do
   end
 end
 redis.call('DEL', KEYS[7])
+for _, key in ipairs(redis.call('HKEYS', KEYS[9])) do
+  if redis.call('HGET', KEYS[8], key) == ARGV[1] then redis.call('HDEL', KEYS[8], key) end
+end
+redis.call('DEL', KEYS[9])
 return 1
 """)
 
@@ -480,4 +485,37 @@ end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 for i = 3, #KEYS do redis.call('SADD', KEYS[i], ARGV[1]) end
 return {'ok'}
+""")
+
+# KEYS: principals, addresses, principal's addresses.  ARGV: id, lowercased key, address.
+# Reply: 'ok' | 'missing' (no such principal) | 'exists' (some principal has the address)
+ADD_ADDRESS = Script("add_address", r"""
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'missing' end
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 'exists' end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+return 'ok'
+""")
+
+# KEYS: addresses, principal's addresses.  ARGV: id, lowercased key.  Reply: 1 | 0 (not theirs)
+REMOVE_ADDRESS = Script("remove_address", r"""
+if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[2], ARGV[2])
+return 1
+""")
+
+# KEYS: principal's addresses, aliases, principal's aliases.  ARGV: id.
+# Reply: {own addresses, aliases still pointing at the principal}
+ADDRESSES_OF = Script("addresses_of", r"""
+local aliases = {}
+for _, address in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local targets = redis.call('HGET', KEYS[2], address)
+  if targets then
+    for _, target in ipairs(cjson.decode(targets)) do
+      if target == ARGV[1] then aliases[#aliases + 1] = address; break end
+    end
+  end
+end
+return {redis.call('HVALS', KEYS[1]), aliases}
 """)
