@@ -19,6 +19,7 @@ from typing import Any, NoReturn, TextIO
 from twisted.internet.defer import Deferred
 from twisted.internet.task import react
 
+from stalwart_tx.admin import quota
 from stalwart_tx.admin.exitcodes import (
     EXISTS,
     FAILURE,
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("name")
     revoke = token.add_parser("revoke", help="revoke a token by id (or the token itself)")
     revoke.add_argument("token")
+    quota.add_parser(commands)
 
     hasher = commands.add_parser(
         "hash-password", help="print an argon2id hash for an --auth file: password file"
@@ -176,6 +178,11 @@ async def run_command(
         except TokenNotFound:
             raise AdminError(f"no live token {token_id!r}", NOT_FOUND) from None
         emit(f"revoked token {token_id}", {"tokenId": token_id})
+    elif area == "quota":
+        try:
+            await quota.run(store, await find_user(store, args.name), args, out)
+        except ValueError as error:
+            raise AdminError(str(error), USAGE) from None
     else:  # argparse makes this unreachable; keep the failure explicit all the same
         raise AdminError(f"unknown command {area} {action}", USAGE)
 
