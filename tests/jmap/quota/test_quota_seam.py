@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 import pytest_twisted
-from twisted.internet.defer import DeferredList, ensureDeferred
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred, maybeDeferred
 
 from stalwart_tx.jmap.mail.quota_usage import (
     check_quota,
@@ -17,6 +18,7 @@ from stalwart_tx.jmap.mail.quota_usage import (
     usage_and_limits,
 )
 from stalwart_tx.jmap.standard.working_set import WorkingSet
+from stalwart_tx.store.records import StateChange
 from tests.jmap.quota.conftest import Client
 
 
@@ -131,3 +133,26 @@ async def test_the_seam_refuses_bad_limits_and_reads_back(client: Client) -> Non
     error = await check_quota(fresh, 0, 6)
     assert error is not None and error.type == "overQuota"
     assert await check_quota(fresh, 0, 5) is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_usage_changes_are_published_for_push(client: Client) -> None:
+    heard: list[StateChange] = []
+    quota_moved: Deferred[None] = Deferred()
+
+    def listener(change: StateChange) -> None:
+        heard.append(change)
+        if "Quota" in change.changed and not quota_moved.called:
+            quota_moved.callback(None)
+
+    subscription = await client.server.store.notifier.subscribe(listener)
+    try:
+        await parcels_set(client, create={"a": {"size": 10}})
+        await quota_moved.addTimeout(5, reactor)
+    finally:
+        await maybeDeferred(subscription.cancel)
+    change = next(c for c in heard if "Quota" in c.changed)
+    assert change.account_id == client.account
+    # one write, one notification: the Parcel and Quota states moved together
+    assert change.changed["Quota"] == (await client.ok("Quota/get", ids=[]))["state"]
+    assert change.changed["Parcel"] == (await client.ok("Parcel/get", ids=[]))["state"]
