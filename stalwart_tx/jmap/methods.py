@@ -19,7 +19,7 @@ from types import ModuleType
 from stalwart_tx.jmap import blob_methods, core_methods, push_subscription, websocket_capability
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.mail import capability as mail_capability
-from stalwart_tx.jmap.mail import mailbox, quota, vacation
+from stalwart_tx.jmap.mail import identity, mailbox, quota, submission_capability, vacation
 from stalwart_tx.jmap.registry import CapabilitySpec, MethodRegistry, MethodSpec, RegistryOptions
 
 METHOD_MODULES: list[ModuleType] = [
@@ -31,6 +31,8 @@ METHOD_MODULES: list[ModuleType] = [
     mailbox,
     vacation,
     quota,
+    submission_capability,
+    identity,
 ]
 
 
