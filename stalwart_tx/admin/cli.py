@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TextIO
 from twisted.internet.defer import Deferred
 from twisted.internet.task import react
 
-from stalwart_tx.admin import quota
+from stalwart_tx.admin import addresses, quota
 from stalwart_tx.admin.exitcodes import (
     EXISTS,
     FAILURE,
@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_parser("list", help="list users")
     delete = user.add_parser("delete", help="delete a user, their tokens and all their data")
     delete.add_argument("name")
+    addresses.add_parser(user)
 
     token = commands.add_parser("token", help="API tokens for Bearer auth").add_subparsers(
         dest="action", required=True
@@ -178,6 +179,11 @@ async def run_command(
         except TokenNotFound:
             raise AdminError(f"no live token {token_id!r}", NOT_FOUND) from None
         emit(f"revoked token {token_id}", {"tokenId": token_id})
+    elif area == "user" and action == "address":
+        try:
+            await addresses.run(store, await find_user(store, args.name), args, out)
+        except addresses.AddressError as error:
+            raise AdminError(str(error), error.code) from None
     elif area == "quota":
         try:
             await quota.run(store, await find_user(store, args.name), args, out)
