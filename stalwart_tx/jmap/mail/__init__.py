@@ -6,5 +6,8 @@
   ``mailbox_tree`` (sortAsTree / filterAsTree) and ``mailbox_tree_changes`` (their
   /queryChanges), ``mailbox_counts`` (the seam through which
   Email code maintains the counts) and ``mailbox_defaults`` (the mailboxes of a new account);
-* ``vacation`` — the VacationResponse singleton (§8).
+* ``vacation`` — the VacationResponse singleton (§8);
+* ``submission_capability`` — ``urn:ietf:params:jmap:submission`` (§1.3.2);
+* ``identity`` — the Identity type (§6), with ``identity_defaults`` (one per address of a new
+  account) and ``email_address`` (the EmailAddress kind).
 """

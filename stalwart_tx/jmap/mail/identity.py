@@ -17,7 +17,11 @@ from stalwart_tx.jmap.capabilities import SUBMISSION
 from stalwart_tx.jmap.datatype import CHANGES, GET, SET, DataType, Property
 from stalwart_tx.jmap.errors import SetError
 from stalwart_tx.jmap.mail.email_address import ADDRESS_LIST, Address, complete_addresses
-from stalwart_tx.jmap.mail.identity_defaults import IDENTITY, with_default_identities
+from stalwart_tx.jmap.mail.identity_defaults import (
+    IDENTITY,
+    sendable_addresses,
+    with_default_identities,
+)
 from stalwart_tx.jmap.standard import set_errors, standard_methods
 from stalwart_tx.jmap.standard.calls import SetCall
 from stalwart_tx.jmap.standard.values import Boolean, String
@@ -37,11 +41,8 @@ def _complete(value: JSONObject) -> None:
 
 
 async def identity_created(call: SetCall, identity_id: str, value: JSONObject) -> SetError | None:
-    # an account is its principal's own (IMailUser: account_id == principal_id)
-    mine = {
-        address_key(a): a for a in await call.ctx.store.directory.addresses_of(call.account_id)
-    }
-    email = mine.get(address_key(value["email"]))
+    mine = await sendable_addresses(call.ctx, call.account_id)
+    email = mine.get(address_key(value["email"]))  # the Address kind has checked it parses
     if email is None:
         return SetError(
             "forbiddenFrom", f"{value['email']} is not an address of this account"

@@ -19,8 +19,24 @@ from stalwart_tx.jmap.datatype import random_id
 from stalwart_tx.jmap.registry import Handler, JSONObject, MethodSpec, Responses
 from stalwart_tx.jmap.standard.retry import optimistically
 from stalwart_tx.jmap.standard.working_set import WorkingSet
+from stalwart_tx.store.addresses import address_key
 
 IDENTITY: Final = "Identity"
+
+
+async def sendable_addresses(ctx: RequestContext, account_id: str) -> dict[str, str]:
+    """The addresses the account may send as, by case-insensitive key.
+
+    An account is its principal's own (IMailUser: account_id == principal_id). Aliases are set
+    without checks, so one that is no ``local@domain`` (``postmaster``) is left out.
+    """
+    found: dict[str, str] = {}
+    for address in await ctx.store.directory.addresses_of(account_id):
+        try:
+            found.setdefault(address_key(address), address)
+        except ValueError:
+            continue
+    return found
 
 
 def default_identity(address: str) -> JSONObject:
@@ -34,8 +50,7 @@ async def ensure_default_identities(ctx: RequestContext, account_id: str) -> Non
     """Create the default identities if the account has none; safe under concurrency."""
     if await ctx.store.accounts.list_ids(account_id, IDENTITY):
         return  # the usual case: one cheap read
-    # an account is its principal's own (IMailUser: account_id == principal_id)
-    addresses = await ctx.store.directory.addresses_of(account_id)
+    addresses = sorted((await sendable_addresses(ctx, account_id)).values())
     if not addresses:
         return
 

@@ -243,3 +243,23 @@ async def test_email_address_lists_are_validated(mail: Mail) -> None:
 async def test_other_accounts_are_not_reachable(mail: Mail) -> None:
     name, result = await invoke(mail, "Identity/get", accountId=mail.server.other_user_id)
     assert (name, result["type"]) == ("error", "accountNotFound")
+
+
+@pytest_twisted.ensureDeferred
+async def test_aliases_that_are_no_address_are_left_out(mail: Mail) -> None:
+    await give_addresses(mail, "alice@example.org")
+    await mail.server.store.directory.set_alias("postmaster", [mail.account])
+    await mail.server.store.directory.set_alias("Team@Example.org", [mail.account])
+    assert sorted(await identities(mail)) == ["alice@example.org", "team@example.org"]
+    result = await create(mail, email="postmaster")
+    assert result["notCreated"]["i"]["properties"] == ["email"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_at_most_max_identities(mail: Mail) -> None:
+    await give_addresses(mail, "alice@example.org")
+    assert len(await identities(mail)) == 1
+    creates = {f"i{n}": {"email": "alice@example.org", "name": str(n)} for n in range(100)}
+    result = await ok(mail, "Identity/set", create=creates)
+    assert len(result["created"]) == 99
+    assert [e["type"] for e in result["notCreated"].values()] == ["overQuota"]
