@@ -10,15 +10,12 @@ user creates one (Identity/set accepts every address of ``addresses_of``).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from typing import Final
 
 from stalwart_tx.jmap.context import RequestContext
-from stalwart_tx.jmap.datatype import random_id
-from stalwart_tx.jmap.registry import Handler, JSONObject, MethodSpec, Responses
-from stalwart_tx.jmap.standard.retry import optimistically
-from stalwart_tx.jmap.standard.working_set import WorkingSet
+from stalwart_tx.jmap.mail.first_use import create_if_none, ensuring_first
+from stalwart_tx.jmap.registry import JSONObject, MethodSpec
 from stalwart_tx.store.addresses import address_key
 
 IDENTITY: Final = "Identity"
@@ -49,34 +46,11 @@ def default_identity(address: str) -> JSONObject:
 async def ensure_default_identities(ctx: RequestContext, account_id: str) -> None:
     """Create the default identities if the account has none; safe under concurrency."""
     if await ctx.store.accounts.list_ids(account_id, IDENTITY):
-        return  # the usual case: one cheap read
+        return  # the usual case: one cheap read, no directory lookup
     addresses = sorted((await sendable_addresses(ctx, account_id)).values())
-    if not addresses:
-        return
-
-    async def attempt() -> None:
-        objects = WorkingSet(ctx.store, account_id)
-        # reading through the working set makes the Identity state a precondition of the write
-        if await objects.get_all(IDENTITY):
-            return
-        for address in addresses:
-            objects.create(IDENTITY, random_id(), default_identity(address))
-        await ctx.store.accounts.write(account_id, objects.batch())
-
-    await optimistically(ctx, attempt)
-
-
-def _ensuring(handler: Handler) -> Handler:
-    async def handle(ctx: RequestContext, arguments: JSONObject) -> JSONObject | Responses:
-        # the API layer has checked accountId already; a bad one is the method's to report
-        account_id = arguments.get("accountId") if isinstance(arguments, dict) else None
-        if isinstance(account_id, str) and account_id in ctx.account_ids():
-            await ensure_default_identities(ctx, account_id)
-        return await handler(ctx, arguments)
-
-    return handle
+    await create_if_none(ctx, account_id, IDENTITY, [default_identity(a) for a in addresses])
 
 
 def with_default_identities(specs: Iterable[MethodSpec]) -> list[MethodSpec]:
     """The methods, each making sure of the account's default identities before it runs."""
-    return [dataclasses.replace(spec, handler=_ensuring(spec.handler)) for spec in specs]
+    return ensuring_first(ensure_default_identities, specs)

@@ -12,16 +12,13 @@ Every mail method goes through ``with_default_mailboxes``, which calls it before
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from typing import Final
 
 from stalwart_tx.jmap.context import RequestContext
-from stalwart_tx.jmap.datatype import random_id
+from stalwart_tx.jmap.mail.first_use import create_if_none, ensuring_first
 from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX
-from stalwart_tx.jmap.registry import Handler, JSONObject, MethodSpec, Responses
-from stalwart_tx.jmap.standard.retry import optimistically
-from stalwart_tx.jmap.standard.working_set import WorkingSet
+from stalwart_tx.jmap.registry import JSONObject, MethodSpec
 
 # (name, role) in display order; sortOrder follows it, so every client lists them alike
 DEFAULT_MAILBOXES: Final = (
@@ -43,32 +40,13 @@ def default_mailbox(name: str, role: str, position: int) -> JSONObject:
 
 async def ensure_default_mailboxes(ctx: RequestContext, account_id: str) -> None:
     """Create the default mailboxes if the account has none; safe under concurrency."""
-    if await ctx.store.accounts.list_ids(account_id, MAILBOX):
-        return  # the usual case: one cheap read
-
-    async def attempt() -> None:
-        objects = WorkingSet(ctx.store, account_id)
-        # reading through the working set makes the Mailbox state a precondition of the write
-        if await objects.get_all(MAILBOX):
-            return
-        for position, (name, role) in enumerate(DEFAULT_MAILBOXES):
-            objects.create(MAILBOX, random_id(), default_mailbox(name, role, position))
-        await ctx.store.accounts.write(account_id, objects.batch())
-
-    await optimistically(ctx, attempt)
-
-
-def _ensuring(handler: Handler) -> Handler:
-    async def handle(ctx: RequestContext, arguments: JSONObject) -> JSONObject | Responses:
-        # the API layer has checked accountId already; a bad one is the method's to report
-        account_id = arguments.get("accountId") if isinstance(arguments, dict) else None
-        if isinstance(account_id, str) and account_id in ctx.account_ids():
-            await ensure_default_mailboxes(ctx, account_id)
-        return await handler(ctx, arguments)
-
-    return handle
+    defaults = [
+        default_mailbox(name, role, position)
+        for position, (name, role) in enumerate(DEFAULT_MAILBOXES)
+    ]
+    await create_if_none(ctx, account_id, MAILBOX, defaults)
 
 
 def with_default_mailboxes(specs: Iterable[MethodSpec]) -> list[MethodSpec]:
     """The methods, each making sure of the account's default mailboxes before it runs."""
-    return [dataclasses.replace(spec, handler=_ensuring(spec.handler)) for spec in specs]
+    return ensuring_first(ensure_default_mailboxes, specs)
