@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -150,6 +150,10 @@ QueryEngine = Callable[["QueryCall"], Awaitable[list[str]]]
 ResponseHook = Callable[["MethodCall", JSONObject], Awaitable[JSONObject]]
 """Extra properties to add to a method's response (given the response built so far)."""
 
+MovedAlongHook = Callable[["QueryCall", Sequence[str]], Awaitable[set[str]]]
+"""For /queryChanges: ids whose place in the results may have moved because the given (updated)
+objects changed, though they did not change themselves (Mailbox trees: their descendants)."""
+
 
 @dataclass(frozen=True, eq=False)  # a type is itself: compared and hashed by identity
 class DataType:
@@ -163,7 +167,8 @@ class DataType:
     ``is_dynamic_property`` admits property names outside the schema (Email's
     ``header:...``); ``compute`` answers them on /get.
     ``query_engine`` replaces the default /query evaluation (load every object, filter and sort
-    in Python) with one that answers from an index.
+    in Python) with one that answers from an index. ``moved_along`` tells /queryChanges which
+    unchanged objects a change can move too, when results depend on other objects.
     """
 
     name: str
@@ -185,6 +190,7 @@ class DataType:
     max_changes: int = 5000
     extra_arguments: Mapping[str, Mapping[str, Kind]] = field(default_factory=dict)
     response_hooks: Mapping[str, ResponseHook] = field(default_factory=dict)
+    moved_along: MovedAlongHook | None = None
 
     def __post_init__(self) -> None:
         problems = []

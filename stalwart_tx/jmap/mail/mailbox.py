@@ -6,7 +6,8 @@
   of an account is its owner, and the server protects no role (a client may delete even the
   Inbox; only an account left with no mailbox at all gets the defaults back, see
   ``mailbox_defaults``).
-* Mailbox/queryChanges of a sortAsTree/filterAsTree query is ``mailbox_tree_changes``.
+* Mailbox/queryChanges of a sortAsTree/filterAsTree query also re-places the descendants of
+  each updated mailbox (``mailbox_tree.moved_with_ancestors``).
 * Mailbox/changes always answers ``updatedProperties: null``: the change log records which
   objects changed, not which of their properties, and null is always correct (the client then
   fetches every property).
@@ -15,12 +16,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 
 from stalwart_tx.jmap.capabilities import MAIL
 from stalwart_tx.jmap.datatype import (
-    QUERY_CHANGES,
     DataType,
     FilterSpec,
     Predicate,
@@ -38,8 +37,7 @@ from stalwart_tx.jmap.mail.mailbox_counts import (
 )
 from stalwart_tx.jmap.mail.mailbox_defaults import with_default_mailboxes
 from stalwart_tx.jmap.mail.mailbox_rules import ROLES, check_mailbox, normalized_name
-from stalwart_tx.jmap.mail.mailbox_tree import query_mailboxes
-from stalwart_tx.jmap.mail.mailbox_tree_changes import tree_aware
+from stalwart_tx.jmap.mail.mailbox_tree import moved_with_ancestors, query_mailboxes
 from stalwart_tx.jmap.registry import MethodSpec
 from stalwart_tx.jmap.standard import standard_methods
 from stalwart_tx.jmap.standard.calls import MethodCall, SetCall
@@ -151,6 +149,7 @@ MAILBOX_TYPE = DataType(
     },
     sorts={"sortOrder": by_property("sortOrder"), "name": by_property("name")},
     query_engine=query_mailboxes,
+    moved_along=moved_with_ancestors,
     extra_arguments={
         "set": {"onDestroyRemoveEmails": FLAG},
         "query": TREE_ARGUMENTS,
@@ -161,13 +160,7 @@ MAILBOX_TYPE = DataType(
 
 
 def _mailbox_methods() -> list[MethodSpec]:
-    specs = standard_methods(MAILBOX_TYPE)
-    query_changes = MAILBOX_TYPE.method_name(QUERY_CHANGES)
-    return [
-        dataclasses.replace(spec, handler=tree_aware(MAILBOX_TYPE, spec.handler))
-        if spec.name == query_changes else spec
-        for spec in specs
-    ]
+    return standard_methods(MAILBOX_TYPE)
 
 
 METHODS = with_default_mailboxes(_mailbox_methods())

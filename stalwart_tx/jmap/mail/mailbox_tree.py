@@ -8,12 +8,13 @@ the matching mailboxes — so that is how it is computed.
 filterAsTree: a mailbox matches only if it and every ancestor match the filter.
 
 Results under either argument depend on other mailboxes than the one that changed (renaming a
-parent moves its whole subtree): /queryChanges of such a query is ``mailbox_tree_changes``.
+parent moves its whole subtree): /queryChanges of such a query re-places them too
+(``moved_with_ancestors``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from stalwart_tx.jmap.mail.mailbox_rules import ancestors
 from stalwart_tx.jmap.standard.calls import MethodCall, QueryCall
@@ -31,6 +32,21 @@ async def query_mailboxes(call: QueryCall) -> list[str]:
     """The query engine of Mailbox: every id matching, in order (see the module's notes)."""
     stored = await call.ctx.store.accounts.get(call.account_id, call.data_type.name, None)
     return mailbox_results(call, views_of(call, stored))
+
+
+async def moved_with_ancestors(call: QueryCall, updated: Sequence[str]) -> set[str]:
+    """Mailbox/queryChanges (RFC 8621 §2.4) under sortAsTree or filterAsTree.
+
+    A mailbox's place and membership then depend on its ancestors (their names and sortOrders,
+    whether they match), so every descendant of an updated mailbox is re-placed too. That is
+    enough: a mailbox whose place moved either changed itself or has a changed ancestor — in
+    the old tree and in the new one alike, since the links below the nearest changed ancestor
+    did not change — and mailboxes none of whose ancestors changed keep their relative order.
+    """
+    if not updated or not uses_tree(call):
+        return set()
+    stored = await call.ctx.store.accounts.get(call.account_id, call.data_type.name, None)
+    return descendants(views_of(call, stored), updated)
 
 
 def views_of(call: MethodCall, stored: Mapping[str, JSONObject]) -> dict[str, JSONObject]:

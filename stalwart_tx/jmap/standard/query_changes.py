@@ -42,7 +42,7 @@ async def query_changes(
     up_to_id = args.optional_string(arguments, "upToId")
     calculate_total = args.boolean(arguments, "calculateTotal", False)
 
-    async def read() -> tuple[Changes, list[str]]:
+    async def read() -> tuple[Changes, list[str], set[str]]:
         # the results must be exactly those at the new query state, or the client's indexes
         # would be off: if a write lands while we read, read again
         before = await ctx.store.changes.current_state(call.account_id, data_type.name)
@@ -55,20 +55,25 @@ async def query_changes(
                 "cannotCalculateChanges", f"no changes can be given since {since!r}: {error}"
             ) from None
         ids = await engine_of(data_type)(call)
+        moved_along = (
+            await data_type.moved_along(call, changes.updated)
+            if data_type.moved_along is not None else set()
+        )
         after = await ctx.store.changes.current_state(call.account_id, data_type.name)
         if after != before:
             raise Conflict(f"{data_type.name} moved from {before} to {after} while reading")
-        return changes, ids
+        return changes, ids, moved_along - set(changes.updated) - set(changes.created)
 
-    changes, ids = await optimistically(ctx, read)
+    changes, ids, moved_along = await optimistically(ctx, read)
     index = {object_id: position for position, object_id in enumerate(ids)}
-    removed = [*changes.updated, *changes.destroyed]
+    # objects moved along by others' changes are removed and re-added like changed ones
+    removed = [*changes.updated, *changes.destroyed, *sorted(moved_along)]
     added = sorted(
         (index[object_id], object_id)
-        for object_id in (*changes.created, *changes.updated)
+        for object_id in (*changes.created, *changes.updated, *moved_along)
         if object_id in index
     )
-    if up_to_id is not None and _immutable(call):
+    if up_to_id is not None and _immutable(call) and not moved_along:
         last = index.get(resolve_id(ctx, up_to_id) or "")
         if last is not None:  # the client caches nothing past upToId
             added = [(position, object_id) for position, object_id in added if position <= last]
