@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import pytest_twisted
@@ -114,6 +114,44 @@ class ApiServer:
         return result
 
 
+
+
+@dataclass
+class MethodCaller:
+    """One method call alone in a request to POST /jmap/api/, using ``USING``."""
+
+    server: ApiServer
+    USING: ClassVar[list[str]] = [CORE]
+
+    @property
+    def account(self) -> str:
+        return self.server.user_id
+
+    async def response(self, *calls: list[Any], **extra: Any) -> dict[str, Any]:
+        return await self.server.call(*calls, using=self.USING, **extra)
+
+    def defaults_account(self, method: str) -> bool:
+        return True
+
+    async def invoke(self, method: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
+        """The call's one response (accountId defaults to the user's)."""
+        if self.defaults_account(method):
+            arguments.setdefault("accountId", self.account)
+        response = await self.response([method, arguments, "c0"])
+        [[name, result, call_id]] = response["methodResponses"]
+        assert call_id == "c0"
+        return name, result
+
+    async def ok(self, method: str, **arguments: Any) -> dict[str, Any]:
+        name, result = await self.invoke(method, **arguments)
+        assert name == method, result
+        return result
+
+    async def error(self, method: str, error_type: str, **arguments: Any) -> dict[str, Any]:
+        name, result = await self.invoke(method, **arguments)
+        assert name == "error", result
+        assert result["type"] == error_type, result
+        return result
 
 
 StartServer = Callable[..., Awaitable[ApiServer]]

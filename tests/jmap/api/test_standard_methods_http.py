@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest_twisted
 from twisted.internet import reactor
@@ -47,7 +47,7 @@ from stalwart_tx.jmap.standard.values import (
 )
 from stalwart_tx.store.backend import open_redis_store
 from stalwart_tx.store.records import JSONObject, StateChange
-from tests.jmap.api.conftest import ApiServer, StartServer
+from tests.jmap.api.conftest import MethodCaller, StartServer
 
 CAPABILITY = "urn:stalwart-tx:test:foo"
 SHARED = "sharedfoo"  # the second account the test user may use
@@ -120,35 +120,22 @@ def ref(result_of: str, name: str, path: str) -> dict[str, str]:
 
 
 @dataclass
-class Foos:
+class Foos(MethodCaller):
     """Requests to the server's API URL, using core and the Foo capability."""
 
-    server: ApiServer
+    USING: ClassVar[list[str]] = [CORE, CAPABILITY]
 
-    @property
-    def account(self) -> str:
-        return self.server.user_id
-
-    async def request(self, *calls: list[Any], **extra: Any) -> dict[str, Any]:
-        response = await self.server.call(*calls, using=[CORE, CAPABILITY], **extra)
+    async def response(self, *calls: list[Any], **extra: Any) -> dict[str, Any]:
+        response = await super().response(*calls, **extra)
         assert set(response) == {"methodResponses", "sessionState"} | (
             {"createdIds"} if "createdIds" in extra else set()
         )
         return response
 
-    async def invoke(self, method: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
-        """One call alone in a request (accountId defaults to the user's): its one response."""
-        if not method.endswith("/copy"):
-            arguments.setdefault("accountId", self.account)
-        response = await self.request([method, arguments, "c0"])
-        [[name, result, call_id]] = response["methodResponses"]
-        assert call_id == "c0"
-        return name, result
+    request = response
 
-    async def ok(self, method: str, **arguments: Any) -> dict[str, Any]:
-        name, result = await self.invoke(method, **arguments)
-        assert name == method, result
-        return result
+    def defaults_account(self, method: str) -> bool:
+        return not method.endswith("/copy")  # /copy names its accounts itself
 
     async def error(self, method: str, error_type: str, **arguments: Any) -> dict[str, Any]:
         name, result = await self.invoke(method, **arguments)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest_twisted
 from twisted.internet import reactor
@@ -15,6 +14,7 @@ from stalwart_tx.jmap.methods import default_registry
 from stalwart_tx.store.backend import open_redis_store
 from tests.jmap.api.conftest import (  # noqa: F401  (fixtures used here by name)
     ApiServer,
+    MethodCaller,
     StartServer,
     cheap_hashes,
     start_server,
@@ -23,37 +23,14 @@ from tests.jmap.api.conftest import (  # noqa: F401  (fixtures used here by name
 USING = [CORE, MAIL, VACATION_RESPONSE]
 
 
-@dataclass
-class Mail:
+class Mail(MethodCaller):
     """Requests to POST /jmap/api/ using core, mail and vacationresponse."""
 
-    server: ApiServer
-
-    @property
-    def account(self) -> str:
-        return self.server.user_id
+    USING: ClassVar[list[str]] = USING
 
     async def request(self, *calls: list[Any]) -> list[list[Any]]:
-        response = await self.server.call(*calls, using=USING)
-        responses: list[list[Any]] = response["methodResponses"]
+        responses: list[list[Any]] = (await self.response(*calls))["methodResponses"]
         return responses
-
-    async def invoke(self, method: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
-        arguments.setdefault("accountId", self.account)
-        [[name, result, call_id]] = await self.request([method, arguments, "c0"])
-        assert call_id == "c0"
-        return name, result
-
-    async def ok(self, method: str, **arguments: Any) -> dict[str, Any]:
-        name, result = await self.invoke(method, **arguments)
-        assert name == method, result
-        return result
-
-    async def error(self, method: str, error_type: str, **arguments: Any) -> dict[str, Any]:
-        name, result = await self.invoke(method, **arguments)
-        assert name == "error", result
-        assert result["type"] == error_type, result
-        return result
 
     async def mailboxes(self) -> dict[str, dict[str, Any]]:
         """Every mailbox by name (names are unique in the tests that use this)."""

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest_twisted
 from twisted.internet import reactor
@@ -17,6 +16,7 @@ from stalwart_tx.jmap.standard.working_set import WorkingSet
 from stalwart_tx.store.backend import open_redis_store
 from tests.jmap.api.conftest import (  # noqa: F401  (fixtures used here by name)
     ApiServer,
+    MethodCaller,
     StartServer,
     cheap_hashes,
     start_server,
@@ -26,33 +26,10 @@ from tests.jmap.quota import parcels
 USING = [CORE, QUOTA, parcels.CAPABILITY]
 
 
-@dataclass
-class Client:
+class Client(MethodCaller):
     """Requests to POST /jmap/api/ using core, quota and the Parcel test capability."""
 
-    server: ApiServer
-
-    @property
-    def account(self) -> str:
-        return self.server.user_id
-
-    async def invoke(self, method: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
-        arguments.setdefault("accountId", self.account)
-        response = await self.server.call([method, arguments, "c0"], using=USING)
-        [[name, result, call_id]] = response["methodResponses"]
-        assert call_id == "c0"
-        return name, result
-
-    async def ok(self, method: str, **arguments: Any) -> dict[str, Any]:
-        name, result = await self.invoke(method, **arguments)
-        assert name == method, result
-        return result
-
-    async def error(self, method: str, error_type: str, **arguments: Any) -> dict[str, Any]:
-        name, result = await self.invoke(method, **arguments)
-        assert name == "error", result
-        assert result["type"] == error_type, result
-        return result
+    USING: ClassVar[list[str]] = USING
 
     async def quotas(self) -> dict[str, dict[str, Any]]:
         return {q["id"]: q for q in (await self.ok("Quota/get"))["list"]}
