@@ -12,6 +12,7 @@ from stalwart_tx.store.interfaces import (
     IChangeLog,
     IClaims,
     IDirectory,
+    IIndexStore,
     INotifier,
 )
 from stalwart_tx.store.memory import DEFAULT_MAX_TOMBSTONES, check_max_tombstones
@@ -34,6 +35,7 @@ class StoreBundle:
     blobs: IBlobStore
     notifier: INotifier
     directory: IDirectory
+    indexes: IIndexStore
     closers: list[Closer] = field(default_factory=list, repr=False)
     # a bundle built by hand (one process) may leave it out; open_redis_store shares it in Redis
     claims: IClaims = field(default_factory=_process_local_claims)
@@ -68,6 +70,7 @@ async def open_memory_store(*, max_tombstones: int = DEFAULT_MAX_TOMBSTONES) -> 
         blobs=blobs,
         notifier=notifier,
         directory=MemoryDirectory(),
+        indexes=accounts,
         claims=MemoryClaims(),
     )
 
@@ -107,6 +110,7 @@ async def open_redis_store(
         blobs=RedisBlobStore(connection, prefix=prefix),
         notifier=notifier,
         directory=RedisDirectory(connection, prefix=prefix),
+        indexes=accounts,
         closers=[connection.close, notifier.close],
         claims=RedisClaims(connection, prefix=prefix),
     )

@@ -15,7 +15,9 @@ from zope.interface import Attribute, Interface
 from stalwart_tx.store.records import (
     BlobInfo,
     Changes,
+    IndexPage,
     JSONObject,
+    Plan,
     Principal,
     StateChange,
     TokenRecord,
@@ -93,6 +95,41 @@ class IChangeLog(Interface):
 
         Afterwards changes_since for an older state raises CannotCalculateChanges.
         """
+
+
+class IIndexStore(Interface):
+    """Sorted indexes and string maps of one account: data derived from its objects.
+
+    A data type with many objects (Email) keeps, beside them, what its queries need: sorted
+    indexes (a set of members, each with a float score, like "the emails of mailbox M by
+    receivedAt") and maps (field -> string, like "email -> its thread"). They are written only
+    through WriteBatch (``index_add``, ``index_remove``, ``map_set``, ``map_delete``), in the
+    same atomic step as the objects they derive from, so they never disagree with them. They
+    belong to the account: destroy_account removes them, and accounts never see each other's.
+
+    Names are the caller's (such as ``"Email:mailbox:<id>"``); an index or map that has no
+    members does not exist, and reading it gives nothing, never an error.
+    """
+
+    async def index_query(
+        account_id: str, plan: Plan, *, descending: bool = False, offset: int = 0,
+        limit: int | None = None,
+    ) -> IndexPage:
+        """The members the plan selects, ordered by score then member (both reversed when
+        ``descending``), from ``offset`` (>= 0), at most ``limit``; with the total count.
+
+        The plan is evaluated at one instant. Raises ValueError for a malformed or too big plan
+        (``records.check_plan``) or a negative offset or limit.
+        """
+
+    async def index_size(account_id: str, index: str) -> int:
+        """How many members the index has."""
+
+    async def index_scores(account_id: str, index: str, members: list[str]) -> dict[str, float]:
+        """The score of each given member that is in the index (absent ones are left out)."""
+
+    async def map_get(account_id: str, name: str, fields: list[str]) -> dict[str, str]:
+        """The value of each given field the map has (absent ones are left out)."""
 
 
 class IBlobUpload(Interface):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,16 @@ class WriteBatch:
     changes nothing, and a blob whose last claim is released becomes unreferenced again (it
     expires later; see IBlobStore). ``is_empty`` speaks of object writes only: claims and
     releases are applied even in a batch without any.
+
+    Derived data rides along too (see IIndexStore): ``index_add`` puts a member with a score
+    into a sorted index of the account (replacing its score if it is there), ``index_remove``
+    takes it out; ``map_set`` and ``map_delete`` do the same for string maps. They are applied
+    in the same atomic step, removes and deletes before adds and sets; they move no state and
+    leave no change-log entry (they are derived from the objects written beside them). Like
+    claims, they are applied even in a batch without object writes, but only once every check
+    of the batch passed. Names, members and fields are non-empty strings of at most
+    ``MAX_INDEX_NAME`` characters, scores finite floats: anything else raises ValueError when
+    it is staged.
     """
 
     creates: list[tuple[str, str, JSONObject]] = field(default_factory=list)
@@ -35,6 +46,12 @@ class WriteBatch:
     # (blob id, type name, object id): which object starts or stops referencing which blob
     blob_claims: list[tuple[str, str, str]] = field(default_factory=list)
     blob_releases: list[tuple[str, str, str]] = field(default_factory=list)
+    # (index name, member, score) / (index name, member)
+    index_adds: list[tuple[str, str, float]] = field(default_factory=list)
+    index_removes: list[tuple[str, str]] = field(default_factory=list)
+    # (map name, field, value) / (map name, field)
+    map_sets: list[tuple[str, str, str]] = field(default_factory=list)
+    map_deletes: list[tuple[str, str]] = field(default_factory=list)
 
     def create(self, type_name: str, object_id: str, value: JSONObject) -> WriteBatch:
         self.creates.append((type_name, object_id, value))
@@ -60,8 +77,141 @@ class WriteBatch:
         self.blob_releases.append((blob_id, type_name, object_id))
         return self
 
+    def index_add(self, index: str, member: str, score: float) -> WriteBatch:
+        self.index_adds.append((check_name(index), check_name(member), check_score(score)))
+        return self
+
+    def index_remove(self, index: str, member: str) -> WriteBatch:
+        self.index_removes.append((check_name(index), check_name(member)))
+        return self
+
+    def map_set(self, name: str, field_name: str, value: str) -> WriteBatch:
+        if not isinstance(value, str):
+            raise ValueError(f"a map value is a string, not {type(value).__name__}")
+        self.map_sets.append((check_name(name), check_name(field_name), value))
+        return self
+
+    def map_delete(self, name: str, field_name: str) -> WriteBatch:
+        self.map_deletes.append((check_name(name), check_name(field_name)))
+        return self
+
     def is_empty(self) -> bool:
         return not (self.creates or self.updates or self.destroys)
+
+    def has_derived_writes(self) -> bool:
+        return bool(self.index_adds or self.index_removes or self.map_sets or self.map_deletes)
+
+
+MAX_INDEX_NAME = 2048
+
+
+def check_name(name: str) -> str:
+    """An index or map name, member or field: a non-empty string of bounded length."""
+    if not isinstance(name, str) or not name or len(name) > MAX_INDEX_NAME:
+        raise ValueError(f"not a valid index/map name, member or field: {name!r:.80}")
+    return name
+
+
+def check_score(score: float) -> float:
+    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+        raise ValueError(f"an index score is a finite number, not {score!r}")
+    return float(score)
+
+
+# A plan: which members of the account's sorted indexes a query wants (IIndexStore.index_query).
+# Every result member carries a score, which orders the results.
+
+
+@dataclass(frozen=True)
+class Index:
+    """Every member of the index, with its score there (no members when it does not exist)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class ScoreRange:
+    """Members of the index with ``at_least <= score < below`` (None: unbounded that side)."""
+
+    index: str
+    at_least: float | None = None
+    below: float | None = None
+
+
+@dataclass(frozen=True)
+class Intersection:
+    """Members in every part, with their score in the first part. At least one part."""
+
+    parts: tuple[Plan, ...]
+
+
+@dataclass(frozen=True)
+class Union:
+    """Members in any part, with the highest of their scores in the parts. No parts: nothing."""
+
+    parts: tuple[Plan, ...]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Members of ``base`` that are not in ``excluded``, with their score in ``base``."""
+
+    base: Plan
+    excluded: Plan
+
+
+Plan = Index | ScoreRange | Intersection | Union | Difference
+
+# A plan may name this many leaves (Index, ScoreRange) and nest this deep at most: a bigger one
+# raises ValueError before anything runs.
+MAX_PLAN_LEAVES = 512
+MAX_PLAN_DEPTH = 16
+
+
+def check_plan(plan: Plan) -> Plan:
+    """The plan itself, or ValueError when it is malformed or too big."""
+    leaves = 0
+
+    def visit(node: Plan, depth: int) -> None:
+        nonlocal leaves
+        if depth > MAX_PLAN_DEPTH:
+            raise ValueError(f"a plan nests at most {MAX_PLAN_DEPTH} deep")
+        if isinstance(node, Index):
+            check_name(node.name)
+            leaves += 1
+        elif isinstance(node, ScoreRange):
+            check_name(node.index)
+            for bound in (node.at_least, node.below):
+                if bound is not None:
+                    check_score(bound)
+            leaves += 1
+        elif isinstance(node, Intersection | Union):
+            if isinstance(node, Intersection) and not node.parts:
+                raise ValueError("an Intersection has at least one part")
+            for part in node.parts:
+                visit(part, depth + 1)
+        elif isinstance(node, Difference):
+            visit(node.base, depth + 1)
+            visit(node.excluded, depth + 1)
+        else:
+            raise ValueError(f"not a plan: {node!r:.80}")
+        if leaves > MAX_PLAN_LEAVES:
+            raise ValueError(f"a plan names at most {MAX_PLAN_LEAVES} indexes")
+
+    visit(plan, 0)
+    return plan
+
+
+@dataclass(frozen=True)
+class IndexPage:
+    """A window of a plan's results, (member, score) in order, and how many results in all."""
+
+    members: tuple[tuple[str, float], ...]
+    total: int
+
+    @property
+    def ids(self) -> list[str]:
+        return [member for member, _ in self.members]
 
 
 @dataclass(frozen=True)

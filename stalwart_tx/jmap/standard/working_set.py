@@ -9,6 +9,7 @@ from moved in between; otherwise the store raises StateMismatch and the method c
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from stalwart_tx.store.backend import StoreBundle
@@ -29,6 +30,7 @@ class _Staged:
 class Savepoint:
     staged: dict[tuple[str, str], _Staged]
     forgotten: int
+    derived: int
 
 
 class WorkingSet:
@@ -45,6 +47,8 @@ class WorkingSet:
         self._complete: set[str] = set()
         self._staged: dict[tuple[str, str], _Staged] = {}
         self._forgotten: list[tuple[str, str]] = []  # created, then destroyed: never stored
+        # index and map writes, applied to a WriteBatch in order (see stage_derived)
+        self._derived: list[Callable[[WriteBatch], object]] = []
 
     async def state(self, type_name: str) -> str:
         """The state of the type when this working set first looked at it."""
@@ -137,9 +141,20 @@ class WorkingSet:
         else:
             self._staged[(type_name, object_id)] = _Staged(_DESTROY, None)
 
+    def stage_derived(self, write: Callable[[WriteBatch], object]) -> None:
+        """Stage index or map writes (IIndexStore) to apply with the objects::
+
+            objects.stage_derived(lambda b: b.index_add("Email:all", email_id, received))
+
+        ``write`` is called on the final WriteBatch, after the object writes, in staging order;
+        it is called once on a scratch batch now, so a bad name or score fails here.
+        """
+        write(WriteBatch())
+        self._derived.append(write)
+
     def savepoint(self) -> Savepoint:
         """Where the staged writes are now, to go back to if an operation fails halfway."""
-        return Savepoint(dict(self._staged), len(self._forgotten))
+        return Savepoint(dict(self._staged), len(self._forgotten), len(self._derived))
 
     def rollback(self, savepoint: Savepoint) -> None:
         """Drop every write staged since ``savepoint`` (e.g. by a hook that then refused)."""
@@ -147,6 +162,7 @@ class WorkingSet:
         for type_name, object_id in self._forgotten[savepoint.forgotten:]:
             self._stored.get(type_name, {}).pop(object_id, None)
         del self._forgotten[savepoint.forgotten:]
+        del self._derived[savepoint.derived:]
 
     def batch(self) -> WriteBatch:
         """One WriteBatch of every staged write, conditional on every state that was read."""
@@ -160,4 +176,6 @@ class WorkingSet:
                 batch.destroy(type_name, object_id)
         for type_name, state in self._states.items():
             batch.require_state(type_name, state)
+        for write in self._derived:
+            write(batch)
         return batch

@@ -155,7 +155,7 @@ async def test_max_concurrent_upload_per_user(start_http: StartHttp) -> None:
             if not gated:
                 gated.append(GatedBlobs(bundle))
             return StoreBundle(bundle.accounts, bundle.changes, gated[0], bundle.notifier,
-                               bundle.directory)  # type: ignore[arg-type]
+                               bundle.directory, bundle.indexes)  # type: ignore[arg-type]
 
         return BlobHttp(gated_store, limits)
 

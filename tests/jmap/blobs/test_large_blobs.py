@@ -149,7 +149,7 @@ async def test_a_stalled_client_does_not_make_the_server_read_ahead(
             if not counting:
                 counting.append(CountingBlobs(bundle))
             return StoreBundle(bundle.accounts, bundle.changes, counting[0], bundle.notifier,
-                               bundle.directory)  # type: ignore[arg-type]
+                               bundle.directory, bundle.indexes)  # type: ignore[arg-type]
 
         return BlobHttp(counting_store, limits, chunk_size=64 * 1024)
 
