@@ -19,7 +19,16 @@ from types import ModuleType
 from stalwart_tx.jmap import blob_methods, core_methods, push_subscription, websocket_capability
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.mail import capability as mail_capability
-from stalwart_tx.jmap.mail import identity, mailbox, quota, submission_capability, vacation
+from stalwart_tx.jmap.mail import (
+    email,
+    email_import,
+    identity,
+    mailbox,
+    quota,
+    submission_capability,
+    threads,
+    vacation,
+)
 from stalwart_tx.jmap.registry import CapabilitySpec, MethodRegistry, MethodSpec, RegistryOptions
 
 METHOD_MODULES: list[ModuleType] = [
@@ -29,6 +38,9 @@ METHOD_MODULES: list[ModuleType] = [
     blob_methods,
     mail_capability,
     mailbox,
+    threads,
+    email,
+    email_import,
     vacation,
     quota,
     submission_capability,

@@ -77,8 +77,10 @@ async def mailbox_updated(
 
 async def remove_emails_of_destroyed_mailbox(call: SetCall, mailbox_id: str) -> None:
     """``onDestroyRemoveEmails: true``: take the mailbox's emails out of it, destroying those
-    in no other mailbox (§2.5), staged in ``call.objects``. There is no Email type yet, so
-    there is nothing to remove: the Email code fills this in."""
+    in no other mailbox (§2.5), staged in ``call.objects``."""
+    from stalwart_tx.jmap.mail.email import remove_emails_of_mailbox
+
+    await remove_emails_of_mailbox(call, mailbox_id)
 
 
 async def mailbox_destroyed(call: SetCall, mailbox_id: str, value: JSONObject) -> SetError | None:

@@ -79,6 +79,7 @@ async def copy(
                 computation.outcome.not_created[creation_id] = merged
             else:
                 await computation.create(creation_id, merged)
+        await objects.finish()
         batch = objects.batch()
         if batch.is_empty():
             return computation, old_state, old_state

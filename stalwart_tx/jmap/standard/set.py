@@ -357,7 +357,11 @@ def parse_set_request(
 
 
 async def set_objects(
-    data_type: DataType, ctx: RequestContext, arguments: dict[str, Any]
+    data_type: DataType,
+    ctx: RequestContext,
+    arguments: dict[str, Any],
+    *,
+    computation_class: type[SetComputation] = SetComputation,
 ) -> JSONObject:
     request = parse_set_request(data_type, ctx, arguments)
 
@@ -371,7 +375,7 @@ async def set_objects(
             raise MethodError(
                 "stateMismatch", f"ifInState is {request.if_in_state!r}, the state is {old_state!r}"
             )
-        computation = SetComputation(call)
+        computation = computation_class(call)
         await computation.create_all(request.create)
         destroys = computation.resolve_destroys(request.destroy)
         # a singleton is never destroyed, so an update of it is never willDestroy
@@ -380,6 +384,7 @@ async def set_objects(
         }
         await computation.update_all(request.update, destroying)
         await computation.destroy_all(destroys)
+        await objects.finish()
         batch = objects.batch()
         if batch.is_empty():
             return computation, old_state, old_state

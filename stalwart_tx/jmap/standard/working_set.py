@@ -11,9 +11,17 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from stalwart_tx.store.backend import StoreBundle
 from stalwart_tx.store.records import JSONObject, WriteBatch
+
+
+class Finishing(Protocol):
+    async def finish(self) -> None: ...
+
+
+F = TypeVar("F", bound=Finishing)
 
 _CREATE = "create"
 _UPDATE = "update"
@@ -49,6 +57,7 @@ class WorkingSet:
         self._forgotten: list[tuple[str, str]] = []  # created, then destroyed: never stored
         # index and map writes, applied to a WriteBatch in order (see stage_derived)
         self._derived: list[Callable[[WriteBatch], object]] = []
+        self._attached: dict[str, Finishing] = {}
 
     async def state(self, type_name: str) -> str:
         """The state of the type when this working set first looked at it."""
@@ -151,6 +160,23 @@ class WorkingSet:
         """
         write(WriteBatch())
         self._derived.append(write)
+
+    def attached(self, key: str, make: Callable[[WorkingSet], F]) -> F:
+        """The helper of this working set under ``key``, made by ``make(self)`` on first use.
+
+        A type that accumulates writes over a whole computation (Email: mailbox counts, threads)
+        keeps its state in such a helper; its ``finish`` runs in ``finish`` below, whichever
+        method's computation (Email/set, Mailbox/set destroying emails...) used it.
+        """
+        helper = self._attached.get(key)
+        if helper is None:
+            helper = self._attached[key] = make(self)
+        return helper  # type: ignore[return-value]
+
+    async def finish(self) -> None:
+        """Let every attached helper stage what it accumulated; call once, before ``batch``."""
+        for helper in list(self._attached.values()):
+            await helper.finish()
 
     def savepoint(self) -> Savepoint:
         """Where the staged writes are now, to go back to if an operation fails halfway."""

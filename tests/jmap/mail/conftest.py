@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import pytest_twisted
 from twisted.internet import reactor
 
-from stalwart_tx.jmap.capabilities import CORE, MAIL, VACATION_RESPONSE
+from stalwart_tx.jmap.capabilities import CORE, MAIL, QUOTA, SUBMISSION, VACATION_RESPONSE
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.methods import default_registry
 from stalwart_tx.store.backend import open_redis_store
@@ -71,4 +71,82 @@ async def mail(
     limits = CoreLimits(maxConcurrentRequests=16)  # the concurrency tests send 12 at once
     server = await start_server(limits=limits, registry=default_registry(limits), store=bundle)
     yield Mail(server)
+    await bundle.close()
+
+
+def message(
+    subject: str = "Hello",
+    *,
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+    references: list[str] | None = None,
+    sender: str = "Alice <alice@example.com>",
+    to: str = "Bob <bob@example.org>",
+    body: str = "Hello there.\r\n",
+    date: str = "Mon, 02 Jan 2023 10:00:00 +0000",
+    extra_headers: str = "",
+) -> bytes:
+    """A small RFC 5322 message."""
+    lines = [f"From: {sender}", f"To: {to}", f"Subject: {subject}", f"Date: {date}"]
+    if message_id is not None:
+        lines.append(f"Message-ID: <{message_id}>")
+    if in_reply_to is not None:
+        lines.append(f"In-Reply-To: <{in_reply_to}>")
+    if references:
+        lines.append("References: " + " ".join(f"<{r}>" for r in references))
+    head = "\r\n".join(lines) + "\r\n" + extra_headers
+    return (head + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body).encode()
+
+
+class Emails(Mail):
+    """Mail with the Email calls the Email tests use."""
+
+    USING: ClassVar[list[str]] = [*USING, QUOTA, SUBMISSION]
+
+    async def upload(self, raw: bytes) -> str:
+        info = await self.server.store.blobs.put(self.account, raw)
+        return info.blob_id
+
+    async def inbox(self) -> str:
+        return str((await self.mailboxes())["Inbox"]["id"])
+
+    async def import_raw(
+        self, raw: bytes, mailbox_ids: list[str] | None = None, **entry: Any
+    ) -> dict[str, Any]:
+        """Import one message; its ``created`` entry (id, blobId, threadId, size)."""
+        blob_id = await self.upload(raw)
+        mailboxes = mailbox_ids if mailbox_ids is not None else [await self.inbox()]
+        result = await self.ok("Email/import", emails={"e": {
+            "blobId": blob_id, "mailboxIds": dict.fromkeys(mailboxes, True), **entry,
+        }})
+        assert result["notCreated"] is None, result["notCreated"]
+        created: dict[str, Any] = result["created"]["e"]
+        return created
+
+    async def get_email(self, email_id: str, *properties: str, **arguments: Any) -> dict[str, Any]:
+        extra: dict[str, Any] = {"properties": list(properties)} if properties else {}
+        found = (await self.ok("Email/get", ids=[email_id], **extra, **arguments))["list"]
+        assert len(found) == 1, found
+        email: dict[str, Any] = found[0]
+        return email
+
+    async def counts(self, mailbox_id: str) -> dict[str, int]:
+        names = ["totalEmails", "unreadEmails", "totalThreads", "unreadThreads"]
+        [found] = (await self.ok("Mailbox/get", ids=[mailbox_id], properties=names))["list"]
+        return {name: found[name] for name in names}
+
+    async def thread_ids(self, thread_id: str) -> list[str]:
+        [thread] = (await self.ok("Thread/get", ids=[thread_id]))["list"]
+        ids: list[str] = thread["emailIds"]
+        return ids
+
+
+@pytest_twisted.async_yield_fixture
+async def emails(
+    start_server: StartServer, redis_url: str  # noqa: F811  (the fixture imported above)
+) -> AsyncIterator[Emails]:
+    bundle = await open_redis_store(redis_url, reactor, timeout=5.0)
+    limits = CoreLimits(maxConcurrentRequests=16)
+    server = await start_server(limits=limits, registry=default_registry(limits), store=bundle)
+    yield Emails(server)
     await bundle.close()

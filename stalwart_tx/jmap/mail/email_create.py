@@ -1,0 +1,126 @@
+"""Email/set creates (RFC 8621 §4.6): a message composed from the create object, then stored.
+
+The message-defining properties (headers, bodyStructure or textBody/htmlBody/attachments,
+bodyValues...) go to ``mail.compose``; the composed bytes become a blob of the account and the
+Email is stored from them exactly as an imported message would be, so what /get shows is what
+the message says. ``created`` answers id, blobId, threadId and size (§4.6).
+"""
+
+from __future__ import annotations
+
+import datetime
+from functools import partial
+from typing import Any, Final
+
+from stalwart_tx.jmap.datatype import SET, DataType
+from stalwart_tx.jmap.errors import SetError
+from stalwart_tx.jmap.mail.email_model import is_keyword, utc_date
+from stalwart_tx.jmap.mail.email_write import NewEmail
+from stalwart_tx.jmap.registry import MethodSpec
+from stalwart_tx.jmap.standard import set_errors
+from stalwart_tx.jmap.standard.references import resolver
+from stalwart_tx.jmap.standard.set import SetComputation, set_objects
+from stalwart_tx.jmap.standard.values import UnresolvedReference, UTCDate
+from stalwart_tx.mail.parse import parse_message
+from stalwart_tx.store.errors import BlobNotFound
+
+METADATA: Final = ("mailboxIds", "keywords", "receivedAt")
+# Properties a create may not give (§4.6: server-set ones and those of the stored message).
+SERVER_SET: Final = frozenset({"id", "blobId", "threadId", "size", "hasAttachment", "preview"})
+
+
+class EmailSetComputation(SetComputation):
+    async def _create(
+        self, creation_id: str, given: Any, waiting: frozenset[str]
+    ) -> SetError | None:
+        from stalwart_tx.jmap.mail.email import MAILBOX_IDS, email_work
+
+        if not isinstance(given, dict):
+            return set_errors.invalid_properties([], "an Email must be an object")
+        refused = sorted(name for name in given if name in SERVER_SET)
+        if refused:
+            return set_errors.invalid_properties(
+                refused, "server-set properties: " + ", ".join(refused)
+            )
+        ctx = self.call.ctx
+        resolve = resolver(ctx, self.outcome.created_ids)
+        try:
+            mailbox_ids = MAILBOX_IDS.resolve(given.get("mailboxIds"), resolve)
+        except UnresolvedReference as unresolved:
+            return set_errors.invalid_properties(
+                ["mailboxIds"], f"refers to {unresolved.reference}, which was not created"
+            )
+        problem = MAILBOX_IDS.problem(mailbox_ids)
+        if problem is not None:
+            return set_errors.invalid_properties(["mailboxIds"], f"mailboxIds {problem}")
+        keywords = given.get("keywords") or {}
+        if not isinstance(keywords, dict) or not all(
+            is_keyword(k) and v is True for k, v in keywords.items()
+        ):
+            return set_errors.invalid_properties(["keywords"], "keywords must map keywords to true")
+        received_at = given.get("receivedAt")
+        if received_at is None:
+            received_at = utc_date(ctx.reactor.seconds())
+        elif UTCDate().problem(received_at) is not None:
+            return set_errors.invalid_properties(["receivedAt"], "receivedAt is not a UTCDate")
+
+        raw_or_error = await self._compose(
+            {k: v for k, v in given.items() if k not in METADATA}
+        )
+        if isinstance(raw_or_error, SetError):
+            return raw_or_error
+        info = await ctx.store.blobs.put(self.call.account_id, raw_or_error)
+        parsed = parse_message(raw_or_error)
+        added = await email_work(self.objects).add(NewEmail(
+            parsed, info.blob_id, mailbox_ids, keywords, received_at,
+        ))
+        if isinstance(added, SetError):
+            return added
+        email_id, value = added
+        self.outcome.created_ids[creation_id] = email_id
+        self.outcome.created[creation_id] = {
+            "id": email_id, "blobId": info.blob_id, "threadId": value["threadId"],
+            "size": value["size"],
+        }
+        return None
+
+    async def _compose(self, email: dict[str, Any]) -> bytes | SetError:
+        from stalwart_tx.mail.compose import ComposeError, compose_message
+
+        ctx, account_id = self.call.ctx, self.call.account_id
+
+        async def read_blob(blob_id: str) -> bytes | None:
+            try:
+                return await ctx.store.blobs.get(account_id, blob_id)
+            except BlobNotFound:
+                return None
+
+        now = datetime.datetime.fromtimestamp(ctx.reactor.seconds(), datetime.UTC)
+        try:
+            return await compose_message(
+                email, read_blob, now=now, message_id_domain=message_id_domain(ctx)
+            )
+        except ComposeError as error:
+            if getattr(error, "not_found_blob_ids", None):
+                return SetError(
+                    "blobNotFound", error.description,
+                    extra={"notFound": list(error.not_found_blob_ids)},
+                )
+            return set_errors.invalid_properties(list(error.properties), error.description)
+
+
+def message_id_domain(ctx: Any) -> str:
+    """The right-hand side of Message-IDs the server makes: its public host name."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(str(getattr(ctx, "public_url", "") or "")).hostname
+    return host or "localhost"
+
+
+def email_set_method(data_type: DataType) -> MethodSpec:
+    return MethodSpec(
+        name=data_type.method_name(SET),
+        capability=data_type.capability,
+        handler=partial(set_objects, data_type, computation_class=EmailSetComputation),
+        writes=True,
+    )

@@ -1,0 +1,151 @@
+"""What an Email is in the store: its stored value, its keywords, the names of its indexes.
+
+An Email's stored value holds what never needs the message to answer (RFC 8621 §4.1.1 metadata)
+and the convenience header properties of §4.1.3 that lists show (from, subject, preview...), so
+a mailbox listing reads one small JSON value per email. Everything else (headers, bodyStructure,
+bodyValues, ``header:`` properties) is parsed from the message blob when asked for.
+
+Derived data, written in the same atomic step as the Email (IIndexStore), every index scored by
+the email's receivedAt in Unix seconds, so any combination of them comes out in date order:
+
+* ``Email:all``                    every email
+* ``Email:mailbox:<mailbox id>``   the emails in a mailbox
+* ``Email:keyword:<keyword>``      the emails with a keyword
+* ``Email:hasAttachment``          the emails with hasAttachment
+* ``Email:term:<field>:<term>``    full-text postings (``email_search``)
+* ``Email:size``                   every email, scored by its size instead (minSize, maxSize)
+* map ``Email:thread``             email id -> thread id (collapseThreads without loading emails)
+* map ``Email:terms``              email id -> its postings, so a destroy removes exactly those
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+from stalwart_tx.mail.parse import ParsedMessage
+from stalwart_tx.store.records import JSONObject
+
+EMAIL: Final = "Email"
+THREAD: Final = "Thread"
+
+ALL_INDEX: Final = "Email:all"
+SIZE_INDEX: Final = "Email:size"
+ATTACHMENT_INDEX: Final = "Email:hasAttachment"
+THREAD_MAP: Final = "Email:thread"
+TERMS_MAP: Final = "Email:terms"
+
+# §4.1.1: keywords are case-insensitive; the server stores and returns them lower-cased.
+SEEN: Final = "$seen"
+DRAFT: Final = "$draft"
+# RFC 8621 §4.1.1: 1-255 of %x21-%x7E except ( ) { ] % * " \
+_KEYWORD = re.compile(r'[\x21-\x7e]{1,255}')
+_KEYWORD_FORBIDDEN = frozenset('(){]%*"\\')
+
+# The properties kept in the stored value (beyond them, /get parses the blob).
+STORED_PROPERTIES: Final = (
+    "blobId", "threadId", "mailboxIds", "keywords", "size", "receivedAt", "messageId",
+    "inReplyTo", "references", "sender", "from", "to", "cc", "bcc", "replyTo", "subject",
+    "sentAt", "hasAttachment", "preview",
+)
+
+
+def mailbox_index(mailbox_id: str) -> str:
+    return f"Email:mailbox:{mailbox_id}"
+
+
+def keyword_index(keyword: str) -> str:
+    return f"Email:keyword:{keyword.lower()}"
+
+
+def is_keyword(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and _KEYWORD.fullmatch(value) is not None
+        and not _KEYWORD_FORBIDDEN.intersection(value)
+    )
+
+
+def normalized_keywords(keywords: Mapping[str, Any]) -> dict[str, bool]:
+    return {keyword.lower(): True for keyword in keywords}
+
+
+def is_unread(email: Mapping[str, Any]) -> bool:
+    """§2: unread means neither $seen nor $draft."""
+    keywords = email.get("keywords") or {}
+    return SEEN not in keywords and DRAFT not in keywords
+
+
+def utc_date(seconds: float) -> str:
+    """A UTCDate (RFC 8620 §1.4) of whole seconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))
+
+
+def date_seconds(utc: str) -> float:
+    """Unix seconds of a UTCDate (fractional seconds kept)."""
+    whole, _, fraction = utc.rstrip("Z").partition(".")
+    seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+    return seconds + (float(f"0.{fraction}") if fraction else 0.0)
+
+
+def received_score(email: Mapping[str, Any]) -> float:
+    return date_seconds(str(email["receivedAt"]))
+
+
+def stored_email(
+    parsed: ParsedMessage,
+    *,
+    blob_id: str,
+    thread_id: str,
+    mailbox_ids: Mapping[str, bool],
+    keywords: Mapping[str, bool],
+    received_at: str,
+) -> JSONObject:
+    """The stored value of a new Email of a parsed message."""
+    return {
+        "blobId": blob_id,
+        "threadId": thread_id,
+        "mailboxIds": dict(mailbox_ids),
+        "keywords": normalized_keywords(keywords),
+        "size": parsed.size,
+        "receivedAt": received_at,
+        "messageId": parsed.message_id,
+        "inReplyTo": parsed.in_reply_to,
+        "references": parsed.references,
+        "sender": parsed.sender,
+        "from": parsed.from_,
+        "to": parsed.to,
+        "cc": parsed.cc,
+        "bcc": parsed.bcc,
+        "replyTo": parsed.reply_to,
+        "subject": parsed.subject,
+        "sentAt": parsed.sent_at,
+        "hasAttachment": parsed.has_attachment,
+        "preview": parsed.preview,
+    }
+
+
+__all__ = [
+    "ALL_INDEX",
+    "ATTACHMENT_INDEX",
+    "DRAFT",
+    "EMAIL",
+    "SEEN",
+    "SIZE_INDEX",
+    "STORED_PROPERTIES",
+    "TERMS_MAP",
+    "THREAD",
+    "THREAD_MAP",
+    "date_seconds",
+    "is_keyword",
+    "is_unread",
+    "keyword_index",
+    "mailbox_index",
+    "normalized_keywords",
+    "received_score",
+    "stored_email",
+    "utc_date",
+]

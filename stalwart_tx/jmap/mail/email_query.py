@@ -1,0 +1,272 @@
+"""Email/query and Email/queryChanges (RFC 8621 §4.4, §4.5) answered from the indexes.
+
+A filter becomes a plan over the account's sorted indexes (``email_model``), all scored by
+receivedAt, so the matches come out in date order; conditions an index cannot decide exactly
+(phrases, thread keywords, header values) make the plan a superset, and those candidates are
+then checked one by one (``residual``). A sort on receivedAt alone is the index order; any
+other sort loads the stored values of the matches and sorts them here.
+
+With ``collapseThreads`` the first email of each thread in that order stands for its thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from stalwart_tx.jmap.errors import MethodError
+from stalwart_tx.jmap.mail.email_model import (
+    ALL_INDEX,
+    ATTACHMENT_INDEX,
+    EMAIL,
+    SIZE_INDEX,
+    THREAD,
+    THREAD_MAP,
+    date_seconds,
+    keyword_index,
+    mailbox_index,
+)
+from stalwart_tx.jmap.mail.threads import email_ids
+from stalwart_tx.jmap.standard.calls import QueryCall
+from stalwart_tx.jmap.standard.filters import FilterCondition, FilterNode, FilterOperator
+from stalwart_tx.jmap.standard.sorting import Comparator, sort_ids
+from stalwart_tx.store.records import (
+    Difference,
+    Index,
+    Intersection,
+    JSONObject,
+    Plan,
+    ScoreRange,
+    Union,
+)
+
+ALL: Plan = Index(ALL_INDEX)
+TEXT_FIELDS = ("text", "from", "to", "cc", "bcc", "subject", "body")
+THREAD_KEYWORD_FILTERS = (
+    "allInThreadHaveKeyword", "someInThreadHaveKeyword", "noneInThreadHaveKeyword",
+)
+# Reading matches in chunks (collapseThreads, residual checks): big enough for one round trip
+# to cover a page of results in the usual case.
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """A plan selecting the matches, or a superset of them when ``exact`` is false."""
+
+    plan: Plan
+    exact: bool
+
+
+def _intersect(parts: Sequence[Candidates]) -> Candidates:
+    if not parts:
+        return Candidates(ALL, True)
+    if len(parts) == 1:
+        return parts[0]
+    return Candidates(Intersection(tuple(p.plan for p in parts)), all(p.exact for p in parts))
+
+
+class Planner:
+    """Plans for one query; knows the account's mailboxes (for inMailboxOtherThan)."""
+
+    def __init__(self, mailbox_ids: Sequence[str]) -> None:
+        self.mailbox_ids = list(mailbox_ids)
+
+    def node(self, node: FilterNode) -> Candidates:
+        if isinstance(node, FilterOperator):
+            parts = [self.node(child) for child in node.conditions]
+            if node.operator == "AND":
+                return _intersect(parts)
+            union = Candidates(Union(tuple(p.plan for p in parts)), all(p.exact for p in parts))
+            if node.operator == "OR":
+                return union
+            if union.exact:  # NOT: none of them
+                return Candidates(Difference(ALL, union.plan), True)
+            return Candidates(ALL, False)
+        return self.condition(node)
+
+    def condition(self, condition: FilterCondition) -> Candidates:
+        values = condition.values
+        parts: list[Candidates] = []
+        sized: list[Plan] = []
+        for name, value in values.items():
+            if name == "inMailbox":
+                parts.append(Candidates(Index(mailbox_index(value)), True))
+            elif name == "inMailboxOtherThan":
+                others = [m for m in self.mailbox_ids if m not in set(value)]
+                union = Union(tuple(Index(mailbox_index(m)) for m in others))
+                parts.append(Candidates(union, True))
+            elif name == "before":
+                parts.append(Candidates(ScoreRange(ALL_INDEX, below=date_seconds(value)), True))
+            elif name == "after":
+                parts.append(Candidates(ScoreRange(ALL_INDEX, at_least=date_seconds(value)), True))
+            elif name == "minSize":
+                sized.append(ScoreRange(SIZE_INDEX, at_least=float(value)))
+            elif name == "maxSize":
+                sized.append(ScoreRange(SIZE_INDEX, below=float(value)))
+            elif name == "hasKeyword":
+                parts.append(Candidates(Index(keyword_index(value)), True))
+            elif name == "notKeyword":
+                parts.append(Candidates(Difference(ALL, Index(keyword_index(value))), True))
+            elif name == "hasAttachment":
+                with_attachment = Index(ATTACHMENT_INDEX)
+                plan = with_attachment if value else Difference(ALL, with_attachment)
+                parts.append(Candidates(plan, True))
+            elif name in TEXT_FIELDS:
+                parts.append(_text_candidates(name, value))
+            elif name == "header":
+                parts.append(Candidates(Index(header_index(value[0])), len(value) == 1))
+            elif name in THREAD_KEYWORD_FILTERS:
+                parts.append(Candidates(ALL, False))
+            else:  # parse_filter admits only declared properties
+                raise MethodError("unsupportedFilter", f"cannot filter on {name}")
+        if sized:
+            # the score of an Intersection is its first part's: keep a receivedAt one first
+            first = parts[0].plan if parts else ALL
+            rest = [p.plan for p in parts[1:]]
+            exact = all(p.exact for p in parts)
+            return Candidates(Intersection((first, *rest, *sized)), exact)
+        return _intersect(parts)
+
+
+def header_index(name: str) -> str:
+    return f"Email:header:{name.lower()}"
+
+
+def _text_candidates(field: str, text: str) -> Candidates:
+    from stalwart_tx.jmap.mail.email_search import text_filter
+
+    try:
+        found = text_filter(field, text)
+    except ValueError as too_big:
+        raise MethodError("unsupportedFilter", str(too_big)) from None
+    if found.plan is None:
+        return Candidates(ALL, found.exact)
+    return Candidates(found.plan, found.exact)
+
+
+# -- evaluation ---------------------------------------------------------------------------
+
+
+async def matching_ids(call: QueryCall, descending: bool) -> list[str]:
+    """Every id the filter selects, in receivedAt order (newest first when ``descending``)."""
+    planner = Planner(await call.ctx.store.accounts.list_ids(call.account_id, "Mailbox"))
+    candidates = planner.node(call.filter) if call.filter is not None else Candidates(ALL, True)
+    page = await call.ctx.store.indexes.index_query(
+        call.account_id, candidates.plan, descending=descending
+    )
+    ids = page.ids
+    if not candidates.exact and call.filter is not None:
+        from stalwart_tx.jmap.mail.email_residual import Residual
+
+        residual = Residual(call)
+        kept: list[str] = []
+        for start in range(0, len(ids), CHUNK):
+            kept.extend(await residual.matching(ids[start:start + CHUNK], call.filter))
+        ids = kept
+    return ids
+
+
+def sorts_by_index(sort: Sequence[Comparator]) -> bool | None:
+    """The index order answers this sort: descending (True) or not (False); None if it can't."""
+    if not sort:
+        return True  # no sort asked: newest first, what a mail client shows
+    if len(sort) == 1 and sort[0].property == "receivedAt":
+        return not sort[0].is_ascending
+    return None
+
+
+async def email_query_engine(call: QueryCall) -> list[str]:
+    """Every matching id in the order of the call's sort, threads collapsed if asked."""
+    descending = sorts_by_index(call.sort)
+    ids = await matching_ids(call, bool(descending))
+    if descending is None:
+        ids = await _sorted_in_python(call, ids)
+    if call.extras.get("collapseThreads"):
+        ids = await collapse_threads(call, ids)
+    return ids
+
+
+async def thread_of(call: QueryCall, ids: list[str]) -> dict[str, str]:
+    threads: dict[str, str] = {}
+    for start in range(0, len(ids), CHUNK):
+        threads.update(await call.ctx.store.indexes.map_get(
+            call.account_id, THREAD_MAP, ids[start:start + CHUNK]
+        ))
+    return threads
+
+
+async def collapse_threads(call: QueryCall, ids: list[str]) -> list[str]:
+    threads = await thread_of(call, ids)
+    seen: set[str] = set()
+    kept = []
+    for email_id in ids:
+        thread_id = threads.get(email_id, email_id)
+        if thread_id not in seen:
+            seen.add(thread_id)
+            kept.append(email_id)
+    return kept
+
+
+# -- sorting in Python --------------------------------------------------------------------
+
+
+def _first_address(email: Mapping[str, Any], name: str) -> str:
+    found = email.get(name) or []
+    if not found:
+        return ""
+    first = found[0]
+    return str(first.get("name") or first.get("email") or "")
+
+
+async def _sorted_in_python(call: QueryCall, ids: list[str]) -> list[str]:
+    stored: dict[str, JSONObject] = {}
+    for start in range(0, len(ids), CHUNK):
+        stored.update(await call.ctx.store.accounts.get(
+            call.account_id, EMAIL, ids[start:start + CHUNK]
+        ))
+    thread_keywords: dict[str, tuple[set[str], set[str]]] = {}
+    if any(c.property in ("allInThreadHaveKeyword", "someInThreadHaveKeyword") for c in call.sort):
+        thread_keywords = await keywords_by_thread(call, stored.values())
+    views = {}
+    for email_id, email in stored.items():
+        view = {"id": email_id, **email}
+        all_in, some_in = thread_keywords.get(str(email.get("threadId")), (set(), set()))
+        view["_all"], view["_some"] = all_in, some_in
+        views[email_id] = view
+    return sort_ids(views, call.sort)
+
+
+async def keywords_by_thread(
+    call: QueryCall, emails: Any
+) -> dict[str, tuple[set[str], set[str]]]:
+    """Per thread: the keywords all its emails have, and those some of them have."""
+    thread_ids = sorted({str(e.get("threadId")) for e in emails})
+    result: dict[str, tuple[set[str], set[str]]] = {}
+    accounts = call.ctx.store.accounts
+    for start in range(0, len(thread_ids), CHUNK):
+        threads = await accounts.get(call.account_id, THREAD, thread_ids[start:start + CHUNK])
+        members = {t: email_ids(v) for t, v in threads.items()}
+        wanted = sorted({i for ids in members.values() for i in ids})
+        found = await accounts.get(call.account_id, EMAIL, wanted) if wanted else {}
+        for thread_id, ids in members.items():
+            sets = [set(found[i].get("keywords") or {}) for i in ids if i in found]
+            all_in = set.intersection(*sets) if sets else set()
+            some_in = set.union(*sets) if sets else set()
+            result[thread_id] = (all_in, some_in)
+    return result
+
+
+def keyword_sort_key(field: str) -> Callable[[Mapping[str, Any]], Callable[[JSONObject], Any]]:
+    def key(arguments: Mapping[str, Any]) -> Callable[[JSONObject], Any]:
+        keyword = str(arguments.get("keyword", "")).lower()
+        if field == "hasKeyword":
+            return lambda email: keyword in (email.get("keywords") or {})
+        return lambda email: keyword in email.get(field, set())
+
+    return key
+
+
+def address_sort_key(name: str) -> Callable[[Mapping[str, Any]], Callable[[JSONObject], Any]]:
+    return lambda _arguments: lambda email: _first_address(email, name)

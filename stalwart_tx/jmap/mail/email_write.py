@@ -1,0 +1,396 @@
+"""Every change to Emails goes through here: import, create, copy, update, destroy, delivery.
+
+One ``EmailWork`` per computation of a write (a /set, /import, /copy attempt) stages, in the
+caller's WorkingSet, everything an Email change implies, so it lands in the same atomic write:
+
+* the Email object and its indexes (``email_model``), full-text postings (``email_search``)
+  and the claim on its message blob;
+* its Thread: joining, creating, merging threads (``thread_linking`` decides; merged threads'
+  emails move to the survivor), leaving (an emptied thread is destroyed), and the link map;
+* the counts of every Mailbox concerned (totalEmails, unreadEmails, totalThreads,
+  unreadThreads), computed per thread before and after, so they stay exact however emails,
+  keywords, mailboxes and merges combine;
+* quota usage, checked before anything of an email is staged (``overQuota``).
+
+Checks come before staging in each operation, so a refused operation stages nothing and the
+generic /set rollback has nothing of ours to undo. Call ``finish`` once, before the batch is
+taken: it stages what accumulates over the whole computation (counts, threads, links).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from stalwart_tx.jmap.datatype import random_id
+from stalwart_tx.jmap.errors import SetError
+from stalwart_tx.jmap.mail.email_model import (
+    ALL_INDEX,
+    ATTACHMENT_INDEX,
+    EMAIL,
+    SIZE_INDEX,
+    TERMS_MAP,
+    THREAD,
+    THREAD_MAP,
+    is_unread,
+    keyword_index,
+    mailbox_index,
+    received_score,
+    stored_email,
+)
+from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX, counts_of, stage_counts
+from stalwart_tx.jmap.mail.quota_usage import check_quota, stage_usage
+from stalwart_tx.jmap.mail.threads import (
+    LINKS_MAP,
+    email_ids,
+    members,
+    new_thread,
+    with_member,
+    without_member,
+)
+from stalwart_tx.jmap.standard import set_errors
+from stalwart_tx.jmap.standard.working_set import WorkingSet
+from stalwart_tx.mail.parse import ParsedMessage
+from stalwart_tx.mail.thread_linking import MessageLinks, decide_thread, message_links
+from stalwart_tx.store.records import JSONObject, WriteBatch
+
+# (emails, unread emails, thread present, thread unread) per mailbox
+Contribution = dict[str, tuple[int, int, int, int]]
+
+
+@dataclass(frozen=True)
+class NewEmail:
+    """A message to store as a new Email (its blob already stored)."""
+
+    parsed: ParsedMessage
+    blob_id: str
+    mailbox_ids: Mapping[str, bool]
+    keywords: Mapping[str, bool]
+    received_at: str
+
+
+def links_of(email: Mapping[str, Any]) -> MessageLinks:
+    return message_links(
+        email.get("messageId"), email.get("inReplyTo"), email.get("references"),
+        email.get("subject"),
+    )
+
+
+def contribution(emails: Iterable[Mapping[str, Any]]) -> Contribution:
+    """What the emails of one thread add to the counts of each mailbox."""
+    totals: dict[str, list[int]] = {}
+    for email in emails:
+        unread = is_unread(email)
+        for mailbox_id in email.get("mailboxIds") or {}:
+            count = totals.setdefault(mailbox_id, [0, 0, 1, 0])
+            count[0] += 1
+            if unread:
+                count[1] += 1
+                count[3] = 1
+    return {m: (c[0], c[1], c[2], c[3]) for m, c in totals.items()}
+
+
+@dataclass
+class _View:
+    """The ThreadIndexView decide_thread reads, over what EmailWork has loaded."""
+
+    links: Mapping[str, list[str]]
+    subject_keys: Mapping[str, str]
+
+    def threads_for_message_ids(self, ids: Iterable[str]) -> Mapping[str, list[str]]:
+        return {i: self.links[i] for i in ids if self.links.get(i)}
+
+    def thread_subject_keys(self, thread_ids: Iterable[str]) -> Mapping[str, str]:
+        return {t: self.subject_keys[t] for t in thread_ids if t in self.subject_keys}
+
+
+@dataclass
+class EmailWork:
+    objects: WorkingSet
+    # thread id -> its contribution before this computation touched it
+    _before: dict[str, Contribution] = field(default_factory=dict)
+    # message id -> thread ids, as loaded and changed so far; which entries changed
+    _links: dict[str, list[str]] = field(default_factory=dict)
+    _changed_links: set[str] = field(default_factory=set)
+
+    @property
+    def _store(self) -> Any:
+        return self.objects.store
+
+    def _stage(self, write: Any) -> None:
+        self.objects.stage_derived(write)
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def _load_links(self, ids: Iterable[str]) -> None:
+        wanted = [i for i in dict.fromkeys(ids) if i not in self._links]
+        if not wanted:
+            return
+        await self.objects.state(THREAD)  # before the map: its content is then a precondition
+        found = await self._store.indexes.map_get(self.objects.account_id, LINKS_MAP, wanted)
+        for message_id in wanted:
+            raw = found.get(message_id)
+            self._links[message_id] = list(json.loads(raw)) if raw else []
+
+    async def _thread_emails(self, thread_id: str) -> dict[str, JSONObject]:
+        thread = await self.objects.get_one(THREAD, thread_id)
+        if thread is None:
+            return {}
+        return await self.objects.get(EMAIL, email_ids(thread))
+
+    async def _snapshot(self, thread_id: str) -> None:
+        """Record the thread's contribution before this computation changes it."""
+        if thread_id not in self._before:
+            self._before[thread_id] = contribution((await self._thread_emails(thread_id)).values())
+
+    async def check_mailboxes(self, mailbox_ids: Mapping[str, Any]) -> SetError | None:
+        if not mailbox_ids:
+            return set_errors.invalid_properties(
+                ["mailboxIds"], "an Email is in at least one mailbox"
+            )
+        found = await self.objects.get(MAILBOX, list(mailbox_ids))
+        missing = sorted(set(mailbox_ids) - set(found))
+        if missing:
+            return set_errors.invalid_properties(
+                ["mailboxIds"], f"no such mailbox: {', '.join(missing)}"
+            )
+        return None
+
+    # -- adding ---------------------------------------------------------------------------
+
+    async def add(
+        self, new: NewEmail, email_id: str | None = None
+    ) -> tuple[str, JSONObject] | SetError:
+        """Stage a new Email; its id and stored value, or the SetError that refused it."""
+        error = await self.check_mailboxes(new.mailbox_ids)
+        if error is None:
+            error = await check_quota(self.objects, new.parsed.size, 1)
+        if error is not None:
+            return error
+        if email_id is None:
+            email_id = random_id()
+            while self.objects.is_known(EMAIL, email_id):
+                email_id = random_id()
+
+        probe = stored_email(
+            new.parsed, blob_id=new.blob_id, thread_id="", mailbox_ids=new.mailbox_ids,
+            keywords=new.keywords, received_at=new.received_at,
+        )
+        links = links_of(probe)
+        thread_id = await self._join_thread(links)
+        value = {**probe, "threadId": thread_id}
+        self.objects.create(EMAIL, email_id, value)
+        thread = await self.objects.get_one(THREAD, thread_id)
+        assert thread is not None
+        self.objects.update(THREAD, thread_id, with_member(thread, received_score(value), email_id))
+        self._add_links(links.ids, thread_id)
+        self._index(email_id, None, value)
+        postings = _postings(new.parsed)
+        if postings:
+            score = received_score(value)
+            self._stage(lambda b: _add_postings(b, email_id, postings, score))
+        await stage_usage(self.objects, new.parsed.size, 1)
+        return email_id, value
+
+    async def _join_thread(self, links: MessageLinks) -> str:
+        """The thread the new email goes to: existing (threads it links merged into it) or new."""
+        await self._load_links(links.ids)
+        candidates = {t for i in links.ids for t in self._links.get(i, [])}
+        threads = await self.objects.get(THREAD, sorted(candidates))
+        view = _View(self._links, {t: str(v.get("subjectKey", "")) for t, v in threads.items()})
+        decision = decide_thread(view, links)
+        if decision.thread_id is None:
+            thread_id = random_id()
+            while self.objects.is_known(THREAD, thread_id):
+                thread_id = random_id()
+            self.objects.create(THREAD, thread_id, new_thread(links.subject_key))
+            self._before[thread_id] = {}
+            return thread_id
+        survivor = decision.thread_id
+        await self._snapshot(survivor)
+        for merged in sorted(decision.merge):
+            await self._merge(merged, survivor)
+        return survivor
+
+    async def _merge(self, merged: str, survivor: str) -> None:
+        await self._snapshot(merged)
+        emails = await self._thread_emails(merged)
+        target = await self.objects.get_one(THREAD, survivor)
+        assert target is not None
+        for email_id, email in emails.items():
+            email["threadId"] = survivor
+            self.objects.update(EMAIL, email_id, email)
+            target = with_member(target, received_score(email), email_id)
+            self._stage(lambda b, e=email_id: b.map_set(THREAD_MAP, e, survivor))
+            ids = links_of(email).ids
+            await self._load_links(ids)
+            for message_id in ids:
+                self._replace_link(message_id, merged, survivor)
+        self.objects.update(THREAD, survivor, target)
+        self.objects.destroy(THREAD, merged)
+
+    def _add_links(self, ids: Iterable[str], thread_id: str) -> None:
+        for message_id in ids:
+            threads = self._links.setdefault(message_id, [])
+            if thread_id not in threads:
+                threads.append(thread_id)
+                self._changed_links.add(message_id)
+
+    def _replace_link(self, message_id: str, old: str, new: str) -> None:
+        threads = [new if t == old else t for t in self._links.get(message_id, [])]
+        self._links[message_id] = list(dict.fromkeys(threads))
+        self._changed_links.add(message_id)
+
+    # -- changing -------------------------------------------------------------------------
+
+    async def change(self, email_id: str, old: JSONObject, new: JSONObject) -> SetError | None:
+        """Stage what an update of mailboxIds or keywords implies (the Email itself is the
+        caller's to stage); the SetError that refuses it, if any."""
+        if new.get("mailboxIds") != old.get("mailboxIds"):
+            error = await self.check_mailboxes(new.get("mailboxIds") or {})
+            if error is not None:
+                return error
+        await self._snapshot(str(old["threadId"]))
+        self._index(email_id, old, new)
+        return None
+
+    # -- removing -------------------------------------------------------------------------
+
+    async def remove(self, email_id: str, old: JSONObject) -> None:
+        """Stage what destroying the Email implies (the caller stages the destroy itself)."""
+        thread_id = str(old["threadId"])
+        await self._snapshot(thread_id)
+        thread = await self.objects.get_one(THREAD, thread_id)
+        if thread is not None:
+            remaining = without_member(thread, email_id)
+            still_linked: set[str] = set()
+            others = await self.objects.get(EMAIL, email_ids(remaining))
+            for email in others.values():
+                still_linked |= links_of(email).ids
+            gone = links_of(old).ids - still_linked
+            await self._load_links(gone)
+            for message_id in gone:
+                self._links[message_id] = [t for t in self._links[message_id] if t != thread_id]
+                self._changed_links.add(message_id)
+            if members(remaining):
+                self.objects.update(THREAD, thread_id, remaining)
+            else:
+                self.objects.destroy(THREAD, thread_id)
+        self._index(email_id, old, None)
+        account = self.objects.account_id
+        found = await self._store.indexes.map_get(account, TERMS_MAP, [email_id])
+        if email_id in found:
+            postings = _decode_postings(found[email_id])
+            self._stage(lambda b: _remove_postings(b, email_id, postings))
+        await stage_usage(self.objects, -int(old["size"]), -1)
+
+    # -- indexes --------------------------------------------------------------------------
+
+    def _index(
+        self, email_id: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+    ) -> None:
+        before = _index_entries(old)
+        after = _index_entries(new)
+        removed = [name for name in before if name not in after]
+        added = [(name, score) for name, score in after.items() if before.get(name) != score]
+        old_blob = old.get("blobId") if old else None
+        new_blob = new.get("blobId") if new else None
+        thread = str(new["threadId"]) if new else None
+
+        def write(batch: WriteBatch) -> None:
+            for name in removed:
+                batch.index_remove(name, email_id)
+            for name, score in added:
+                batch.index_add(name, email_id, score)
+            if old_blob != new_blob:
+                if isinstance(old_blob, str):
+                    batch.release_blob(old_blob, EMAIL, email_id)
+                if isinstance(new_blob, str):
+                    batch.claim_blob(new_blob, EMAIL, email_id)
+            if old is not None and new is None:
+                batch.map_delete(THREAD_MAP, email_id)
+            elif thread is not None and (old is None or old.get("threadId") != thread):
+                batch.map_set(THREAD_MAP, email_id, thread)
+
+        self._stage(write)
+
+    # -- finishing ------------------------------------------------------------------------
+
+    async def finish(self) -> None:
+        """Stage the counts of every mailbox the computation changed, and the link map."""
+        deltas: dict[str, list[int]] = {}
+        for thread_id, before in self._before.items():
+            after = contribution((await self._thread_emails(thread_id)).values())
+            for mailbox_id in set(before) | set(after):
+                old = before.get(mailbox_id, (0, 0, 0, 0))
+                new = after.get(mailbox_id, (0, 0, 0, 0))
+                delta = deltas.setdefault(mailbox_id, [0, 0, 0, 0])
+                for n in range(4):
+                    delta[n] += new[n] - old[n]
+        mailboxes = await self.objects.get(MAILBOX, sorted(deltas))
+        for mailbox_id, delta in sorted(deltas.items()):
+            if mailbox_id not in mailboxes or not any(delta):
+                continue
+            current = counts_of(mailboxes[mailbox_id])
+            names = ("totalEmails", "unreadEmails", "totalThreads", "unreadThreads")
+            await stage_counts(self.objects, mailbox_id, {
+                name: max(0, current[name] + delta[n]) for n, name in enumerate(names)
+            })
+        changed = {i: list(self._links.get(i, [])) for i in sorted(self._changed_links)}
+        self._changed_links.clear()
+        if changed:
+            def write(batch: WriteBatch) -> None:
+                for message_id, threads in changed.items():
+                    if threads:
+                        batch.map_set(LINKS_MAP, message_id, json.dumps(sorted(threads)))
+                    else:
+                        batch.map_delete(LINKS_MAP, message_id)
+
+            self._stage(write)
+        self._before.clear()
+
+
+def _index_entries(email: Mapping[str, Any] | None) -> dict[str, float]:
+    if email is None:
+        return {}
+    score = received_score(email)
+    entries = {ALL_INDEX: score, SIZE_INDEX: float(email["size"])}
+    for mailbox_id in email.get("mailboxIds") or {}:
+        entries[mailbox_index(mailbox_id)] = score
+    for keyword in email.get("keywords") or {}:
+        entries[keyword_index(keyword)] = score
+    if email.get("hasAttachment"):
+        entries[ATTACHMENT_INDEX] = score
+    return entries
+
+
+def _postings(parsed: ParsedMessage) -> list[str]:
+    """Full-text postings and the header-name indexes of the ``header`` filter."""
+    from stalwart_tx.jmap.mail.email_query import header_index
+    from stalwart_tx.jmap.mail.email_search import postings, search_document
+
+    names = postings(search_document(parsed))
+    names += sorted({header_index(h.name) for h in parsed.headers if h.name})
+    return names
+
+
+def _decode_postings(text: str) -> list[str]:
+    from stalwart_tx.jmap.mail.email_search import decode_postings
+
+    return decode_postings(text)
+
+
+def _add_postings(batch: WriteBatch, email_id: str, postings: list[str], score: float) -> None:
+    from stalwart_tx.jmap.mail.email_search import encode_postings
+
+    for name in postings:
+        batch.index_add(name, email_id, score)
+    batch.map_set(TERMS_MAP, email_id, encode_postings(postings))
+
+
+def _remove_postings(batch: WriteBatch, email_id: str, postings: list[str]) -> None:
+    for name in postings:
+        batch.index_remove(name, email_id)
+    batch.map_delete(TERMS_MAP, email_id)
