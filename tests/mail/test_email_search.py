@@ -18,6 +18,7 @@ from stalwart_tx.jmap.mail.email_search import (
     search_document,
 )
 from stalwart_tx.mail.parse import parse_message
+from stalwart_tx.store.records import check_name
 
 
 def message(
@@ -200,3 +201,32 @@ def test_decode_postings_rejects_garbage() -> None:
     for text in ["", "[1]", '{"a":[1]}', "z!!!", "{", '{"a":"b"}']:
         with pytest.raises(ValueError):
             decode_postings(text)
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "From: A <a@b.c>\r\n",
+                "To: =?utf-8?b?w6k=?= <x@y.z>, broken <<@>\r\n",
+                "Subject: =?bogus?q?x?= hi\r\n",
+                "Content-Type: multipart/mixed; boundary=B\r\n",
+                "Content-Type: text/html; charset=utf-16\r\n",
+                "Content-Language: fr\r\n",
+                "\r\n",
+                "--B\r\n",
+                "<p>caf\xc3\xa9 <b>l\xe2\x80\x99\xc3\xa9t\xc3\xa9</p>\r\n",
+                "\xe6\x9d\xb1\xe4\xba\xac\r\n",
+                "\xff\xfe\x00",
+            ]
+        ).map(lambda line: line.encode("latin-1")),
+        max_size=12,
+    ).map(b"".join)
+)
+def test_any_message_gives_valid_postings(raw: bytes) -> None:
+    doc = search_document(parse_message(raw))
+    assert set(doc.texts) == set(SEARCH_FIELDS)
+    names = postings(doc)
+    for name in names:
+        check_name(name)
+    assert decode_postings(encode_postings(names)) == names

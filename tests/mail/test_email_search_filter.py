@@ -373,7 +373,8 @@ def queries(draw: st.DrawFn) -> str:
     st.lists(documents, min_size=1, max_size=6),
     st.sampled_from([*SEARCH_FIELDS, "text"]),
     queries(),
-    st.integers(10, MAX_PLAN_LEAVES),
+    # Mostly the store's bound; sometimes so tight that words or exclusions are left out.
+    st.one_of(st.just(MAX_PLAN_LEAVES), st.integers(1, MAX_PLAN_LEAVES)),
 )
 def test_agreement_on_generated_documents(
     docs: list[SearchDocument], field: str, query: str, max_leaves: int
