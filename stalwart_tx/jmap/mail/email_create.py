@@ -30,6 +30,9 @@ SERVER_SET: Final = frozenset({"id", "blobId", "threadId", "size", "hasAttachmen
 
 
 class EmailSetComputation(SetComputation):
+    async def add_computed_to_created(self) -> None:
+        """§4.6: ``created`` has id, blobId, threadId and size only, set by ``_create``."""
+
     async def _create(
         self, creation_id: str, given: Any, waiting: frozenset[str]
     ) -> SetError | None:

@@ -1,0 +1,164 @@
+"""Email/set: keyword and mailbox changes, destroys, creates; counts and quota follow exactly."""
+
+from __future__ import annotations
+
+import pytest_twisted
+from twisted.internet import defer
+
+from tests.jmap.mail.conftest import Emails, message
+
+
+@pytest_twisted.ensureDeferred
+async def test_keywords_and_mailboxes_by_patch_move_the_counts(emails: Emails) -> None:
+    boxes = await emails.mailboxes()
+    inbox, archive = boxes["Inbox"]["id"], boxes["Archive"]["id"]
+    first = await emails.import_raw(message("one", message_id="k1@x"))
+    second = await emails.import_raw(
+        message("Re: one", message_id="k2@x", in_reply_to="k1@x", references=["k1@x"])
+    )
+    result = await emails.ok("Email/set", update={
+        first["id"]: {"keywords/$Seen": True, f"mailboxIds/{archive}": True},
+        second["id"]: {"keywords": {"$flagged": True, "$seen": True}},
+    })
+    assert result["notUpdated"] is None, result["notUpdated"]
+    email = await emails.get_email(first["id"], "keywords", "mailboxIds")
+    assert email == {"id": first["id"], "keywords": {"$seen": True},
+                     "mailboxIds": {inbox: True, archive: True}}
+    assert await emails.counts(inbox) == {
+        "totalEmails": 2, "unreadEmails": 0, "totalThreads": 1, "unreadThreads": 0,
+    }
+    assert await emails.counts(archive) == {
+        "totalEmails": 1, "unreadEmails": 0, "totalThreads": 1, "unreadThreads": 0,
+    }
+    await emails.ok("Email/set", update={first["id"]: {
+        "keywords/$seen": None, f"mailboxIds/{inbox}": None,
+    }})
+    assert await emails.counts(inbox) == {
+        "totalEmails": 1, "unreadEmails": 0, "totalThreads": 1, "unreadThreads": 0,
+    }
+    assert await emails.counts(archive) == {
+        "totalEmails": 1, "unreadEmails": 1, "totalThreads": 1, "unreadThreads": 1,
+    }
+
+
+@pytest_twisted.ensureDeferred
+async def test_invalid_updates_are_refused_with_nothing_changed(emails: Emails) -> None:
+    first = await emails.import_raw(message("x", message_id="v@x"))
+    result = await emails.ok("Email/set", update={
+        first["id"]: {"mailboxIds": {}},
+        "xmissing": {"keywords": {}},
+    })
+    assert result["notUpdated"][first["id"]]["type"] == "invalidProperties"
+    assert result["notUpdated"]["xmissing"]["type"] == "notFound"
+    bad = await emails.ok("Email/set", update={first["id"]: {"mailboxIds/xnope": True}})
+    assert bad["notUpdated"][first["id"]]["type"] == "invalidProperties"
+    immutable = await emails.ok("Email/set", update={first["id"]: {"subject": "changed"}})
+    assert immutable["notUpdated"][first["id"]]["type"] == "invalidProperties"
+    keyword = await emails.ok("Email/set", update={first["id"]: {"keywords/a(b": True}})
+    assert keyword["notUpdated"][first["id"]]["type"] in ("invalidProperties", "invalidPatch")
+    assert (await emails.counts(await emails.inbox()))["totalEmails"] == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_destroy_releases_quota_counts_and_the_blob_claim(emails: Emails) -> None:
+    inbox = await emails.inbox()
+    raw = message("gone", message_id="g@x")
+    created = await emails.import_raw(raw)
+    refs = await emails.server.store.blobs.referrers(emails.account, [created["blobId"]])
+    assert refs[created["blobId"]] == {("Email", created["id"])}
+    await emails.ok("Email/set", destroy=[created["id"]])
+    refs = await emails.server.store.blobs.referrers(emails.account, [created["blobId"]])
+    assert refs[created["blobId"]] == set()
+    assert await emails.counts(inbox) == dict.fromkeys(
+        ["totalEmails", "unreadEmails", "totalThreads", "unreadThreads"], 0
+    )
+    quotas = {q["resourceType"]: q["used"] for q in (await emails.ok("Quota/get"))["list"]}
+    assert quotas == {"count": 0, "octets": 0}
+    assert (await emails.ok("Email/query", filter={"inMailbox": inbox}))["ids"] == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_over_quota_refuses_imports(emails: Emails) -> None:
+    from stalwart_tx.jmap.mail.quota_usage import stage_limits
+    from stalwart_tx.jmap.standard.working_set import WorkingSet
+
+    objects = WorkingSet(emails.server.store, emails.account)
+    await stage_limits(objects, {"messages": 1})
+    await emails.server.store.accounts.write(emails.account, objects.batch())
+    await emails.import_raw(message("fits", message_id="q1@x"))
+    blob = await emails.upload(message("too many", message_id="q2@x"))
+    result = await emails.ok("Email/import", emails={
+        "e": {"blobId": blob, "mailboxIds": {await emails.inbox(): True}},
+    })
+    assert result["notCreated"]["e"]["type"] == "overQuota"
+
+
+@pytest_twisted.ensureDeferred
+async def test_mailbox_destroy_with_on_destroy_remove_emails(emails: Emails) -> None:
+    inbox = await emails.inbox()
+    folder = await emails.create(name="Folder")
+    only_here = await emails.import_raw(message("a", message_id="d1@x"), [folder])
+    also_inbox = await emails.import_raw(message("b", message_id="d2@x"), [folder, inbox])
+    refused = await emails.set(destroy=[folder])
+    assert refused["notDestroyed"][folder]["type"] == "mailboxHasEmail"
+    result = await emails.set(destroy=[folder], onDestroyRemoveEmails=True)
+    assert result["destroyed"] == [folder]
+    got = await emails.ok("Email/get", ids=[only_here["id"], also_inbox["id"]],
+                          properties=["mailboxIds"])
+    assert got["notFound"] == [only_here["id"]]
+    assert got["list"] == [{"id": also_inbox["id"], "mailboxIds": {inbox: True}}]
+    assert (await emails.counts(inbox))["totalEmails"] == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_concurrent_keyword_changes_keep_counts_exact(emails: Emails) -> None:
+    inbox = await emails.inbox()
+    created = [await emails.import_raw(message(f"m{n}", message_id=f"c{n}@x")) for n in range(8)]
+    await defer.gatherResults([
+        defer.Deferred.fromCoroutine(
+            emails.ok("Email/set", update={c["id"]: {"keywords/$seen": True}})
+        )
+        for c in created[:5]
+    ])
+    assert await emails.counts(inbox) == {
+        "totalEmails": 8, "unreadEmails": 3, "totalThreads": 8, "unreadThreads": 3,
+    }
+
+
+@pytest_twisted.ensureDeferred
+async def test_create_composes_a_message_that_reads_back(emails: Emails) -> None:
+    drafts = (await emails.mailboxes())["Drafts"]["id"]
+    attachment = await emails.upload(b"%PDF-1.4 pretend")
+    result = await emails.ok("Email/set", create={"d": {
+        "mailboxIds": {drafts: True},
+        "keywords": {"$draft": True},
+        "from": [{"name": "Zoë", "email": "alice@example.com"}],
+        "to": [{"email": "bob@example.org"}],
+        "subject": "Überblick",
+        "textBody": [{"partId": "t", "type": "text/plain"}],
+        "bodyValues": {"t": {"value": "Hallo Bob,\nbis bald.\n"}},
+        "attachments": [{"blobId": attachment, "type": "application/pdf", "name": "a.pdf"}],
+    }})
+    assert result["notCreated"] is None, result["notCreated"]
+    created = result["created"]["d"]
+    assert set(created) == {"id", "blobId", "threadId", "size"}
+    email = await emails.get_email(
+        created["id"], "subject", "from", "keywords", "attachments", "bodyValues",
+        fetchTextBodyValues=True,
+    )
+    assert email["subject"] == "Überblick"
+    assert email["from"] == [{"name": "Zoë", "email": "alice@example.com"}]
+    assert email["keywords"] == {"$draft": True}
+    assert [a["name"] for a in email["attachments"]] == ["a.pdf"]
+    [body] = email["bodyValues"].values()
+    assert body["value"].replace("\r\n", "\n") == "Hallo Bob,\nbis bald.\n"
+    # a draft is not unread
+    assert (await emails.counts(drafts))["unreadEmails"] == 0
+    refused = await emails.ok("Email/set", create={"x": {
+        "mailboxIds": {drafts: True},
+        "textBody": [{"partId": "t", "type": "text/plain"}],
+        "bodyStructure": {"partId": "t", "type": "text/plain"},
+        "bodyValues": {"t": {"value": "x"}},
+    }, "y": {"mailboxIds": {drafts: True}, "attachments": [{"blobId": "Gmissing"}]}})
+    assert refused["notCreated"]["x"]["type"] == "invalidProperties"
+    assert refused["notCreated"]["y"]["type"] == "blobNotFound"
