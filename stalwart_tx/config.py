@@ -8,6 +8,7 @@ malformed values raise ConfigError naming the key, before anything starts.
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -136,6 +137,83 @@ def _string_list(key: str, value: object) -> list[str]:
     return list(value)
 
 
+def _smtp_relay(key: str, value: object) -> str | None:
+    if value in (None, "", "none", "off"):
+        return None
+    text = _string(key, value)
+    from stalwart_tx.mail.smtp_relay import parse_relay_option
+
+    try:
+        return parse_relay_option(text).endpoint
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error}") from None
+
+
+def _optional_choice(*choices: str) -> Callable[[str, object], str | None]:
+    def parse(key: str, value: object) -> str | None:
+        if value is None or value == "":
+            return None
+        return _choice(*choices)(key, value)
+
+    return parse
+
+
+def read_password_file(path: Path, key: str = "smtp-relay-password-file") -> str:
+    """The password a file holds: its text without the final line break."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{key}: cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{key}: {path} is not UTF-8 text") from None
+    password = text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+    if not password:
+        raise ConfigError(f"{key}: {path} is empty")
+    if "\n" in password or "\r" in password:
+        raise ConfigError(f"{key}: {path} must hold the password on one line")
+    return password
+
+
+def _password_file(key: str, value: object) -> Path | None:
+    if value is None or value == "":
+        return None
+    path = Path(_string(key, value))
+    read_password_file(path, key)  # fails now, naming the key, rather than at the first send
+    return path
+
+
+def _ca_file(key: str, value: object) -> Path | None:
+    if value is None or value == "":
+        return None
+    path = Path(_string(key, value))
+    try:
+        pem = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{key}: cannot read {path}: {error.strerror}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise ConfigError(f"{key}: {path} holds no PEM certificate")
+    return path
+
+
+def _helo_name(key: str, value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    text = _string(key, value)
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]", text):
+        raise ConfigError(f"{key}: {text!r} is not a host name or [address literal]")
+    return text
+
+
+def default_helo(public_url: str) -> str:
+    """The name announced to the relay: the public URL's host, an address in brackets."""
+    host = urlsplit(public_url).hostname or "localhost"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host.encode("idna").decode("ascii") if not host.isascii() else host
+    return f"[{address}]" if address.version == 4 else f"[IPv6:{address}]"
+
+
 def default_public_url(endpoint: str) -> str:
     """The base URL a local client would use to reach the JMAP listener."""
     args, kwargs = _parse(endpoint)
@@ -210,6 +288,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("changelog-max-tombstones", _positive_integer, 10_000,
             "Destroyed objects remembered per account and type for /changes; older ones are "
             "forgotten."),
+    Setting("smtp-relay", _smtp_relay, None,
+            "SMTP relay for JMAP EmailSubmission, a client endpoint such as "
+            "tcp:host=smtp.example.org:port=587 or tls:host=smtp.example.org:port=465; "
+            "absent: no submission."),
+    Setting("smtp-relay-starttls", _optional_choice("required", "opportunistic", "off"), None,
+            "STARTTLS to the relay: required, opportunistic or off (default: required, off "
+            "for a tls: endpoint)."),
+    Setting("smtp-relay-user", _optional_string, None,
+            "User name for AUTH at the relay (needs smtp-relay-password-file)."),
+    Setting("smtp-relay-password-file", _password_file, None,
+            "File holding the relay password on one line (never on the command line)."),
+    Setting("smtp-relay-ca", _ca_file, None,
+            "PEM file of the CAs the relay's certificate is verified against; default: the "
+            "system's."),
+    Setting("smtp-relay-timeout", _positive_number, 60.0,
+            "Seconds the relay may take to connect or to answer one command."),
+    Setting("smtp-relay-helo", _helo_name, None,
+            "Name announced in EHLO; default: the host of public-url."),
 )
 
 SETTINGS_BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
@@ -232,6 +328,13 @@ class ServiceConfig:
     blob_expiry: float = 86400.0
     changelog_max_tombstones: int = 10_000
     websocket_origins: list[str] = field(default_factory=list)
+    smtp_relay: str | None = None
+    smtp_relay_starttls: str = "required"
+    smtp_relay_user: str | None = None
+    smtp_relay_password_file: Path | None = None
+    smtp_relay_ca: Path | None = None
+    smtp_relay_timeout: float = 60.0
+    smtp_relay_helo: str = "localhost"
 
 
 def read_config_file(path: Path) -> dict[str, object]:
@@ -263,6 +366,8 @@ def build_config(
             raise ConfigError(f"unknown option {key!r}")
         values[key] = value
     parsed = {name: SETTINGS_BY_NAME[name].parse(name, value) for name, value in values.items()}
+    public_url = parsed["public-url"] or default_public_url(parsed["jmap"])
+    _check_smtp_relay(parsed)
     return ServiceConfig(
         data=Path(parsed["data"]),
         redis=parsed["redis"],
@@ -271,7 +376,7 @@ def build_config(
         redis_timeout=parsed["redis-timeout"],
         jmap=parsed["jmap"],
         imap=parsed["imap"],
-        public_url=parsed["public-url"] or default_public_url(parsed["jmap"]),
+        public_url=public_url,
         auth=parsed["auth"],
         auto_provision=parsed["auto-provision"],
         shutdown_grace=parsed["shutdown-grace"],
@@ -279,4 +384,26 @@ def build_config(
         blob_expiry=parsed["blob-expiry"],
         changelog_max_tombstones=parsed["changelog-max-tombstones"],
         websocket_origins=parsed["websocket-origin"],
+        smtp_relay=parsed["smtp-relay"],
+        smtp_relay_starttls=parsed["smtp-relay-starttls"] or (
+            "off" if (parsed["smtp-relay"] or "").lower().startswith("tls:") else "required"
+        ),
+        smtp_relay_user=parsed["smtp-relay-user"],
+        smtp_relay_password_file=parsed["smtp-relay-password-file"],
+        smtp_relay_ca=parsed["smtp-relay-ca"],
+        smtp_relay_timeout=parsed["smtp-relay-timeout"],
+        smtp_relay_helo=parsed["smtp-relay-helo"] or default_helo(public_url),
     )
+
+
+def _check_smtp_relay(parsed: Mapping[str, Any]) -> None:
+    if parsed["smtp-relay"] is None:
+        for key in ("smtp-relay-starttls", "smtp-relay-user", "smtp-relay-password-file",
+                    "smtp-relay-ca", "smtp-relay-helo"):
+            if parsed[key] is not None:
+                raise ConfigError(f"{key}: set, but smtp-relay (the relay itself) is not")
+        return
+    if parsed["smtp-relay-user"] is not None and parsed["smtp-relay-password-file"] is None:
+        raise ConfigError("smtp-relay-password-file: needed with smtp-relay-user")
+    if parsed["smtp-relay-password-file"] is not None and parsed["smtp-relay-user"] is None:
+        raise ConfigError("smtp-relay-user: needed with smtp-relay-password-file")

@@ -143,3 +143,91 @@ def test_websocket_origins_from_file_and_command_line(tmp_path: Path) -> None:
         build_config({"websocket-origin": ["https://a.example/path"]})
     with pytest.raises(usage.UsageError, match="websocket-origin"):
         Options().parseOptions(["--redis", "redis://localhost/0", "--websocket-origin", "nope"])
+
+
+def test_smtp_relay_absent_by_default() -> None:
+    from stalwart_tx.mail.smtp_relay import relay_config
+
+    config = build_config({})
+    assert config.smtp_relay is None
+    assert relay_config(config) is None
+
+
+def test_smtp_relay_settings(tmp_path: Path) -> None:
+    from stalwart_tx.mail.smtp_relay import RelayConfig, relay_config
+    from tests.certificates import make_certificates
+
+    ca = make_certificates(tmp_path / "certs")["ca"]
+    password = write(tmp_path / "relay-password", "pass word\n")
+    config_file = write(tmp_path / "stalwart.toml", f"""
+public-url = "https://mail.example.org"
+smtp-relay = "tcp:host=smtp.example.net:port=587"
+smtp-relay-user = "submitter"
+smtp-relay-password-file = "{password}"
+smtp-relay-ca = "{ca}"
+smtp-relay-timeout = 20
+""")
+    config = build_config({}, config_file)
+    relay = relay_config(config)
+    assert relay == RelayConfig(
+        endpoint="tcp:host=smtp.example.net:port=587", starttls="required",
+        username="submitter", password="pass word", helo="mail.example.org", timeout=20.0,
+        trust_roots=ca,
+    )
+    assert "pass word" not in repr(config) and "pass word" not in repr(relay)
+    options = Options()
+    options.parseOptions([
+        "--config", str(config_file), "--smtp-relay-starttls", "opportunistic",
+        "--smtp-relay-helo", "relay-client.example.org",
+    ])
+    assert options.service_config is not None
+    relay = relay_config(options.service_config)
+    assert relay is not None
+    assert relay.starttls == "opportunistic"
+    assert relay.helo == "relay-client.example.org"
+
+
+def test_smtp_relay_tls_endpoint_needs_no_starttls() -> None:
+    config = build_config({"smtp-relay": "tls:host=smtp.example.net:port=465"})
+    assert config.smtp_relay_starttls == "off"
+    assert config.smtp_relay_helo == "[127.0.0.1]"  # from the default public URL
+    assert build_config({"smtp-relay": "none"}).smtp_relay is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"smtp-relay": "smtp.example.net:25"}, "smtp-relay"),
+        ({"smtp-relay": "unix:/run/smtp.sock"}, "smtp-relay"),
+        ({"smtp-relay": "tcp:host=smtp.example.net"}, "smtp-relay"),
+        ({"smtp-relay": "tcp:host=smtp.example.net:port=99999"}, "smtp-relay"),
+        ({"smtp-relay": "tls:host=h:port=465:trustRoots=/etc/ssl"}, "smtp-relay"),
+        ({"smtp-relay": "tcp:h:25", "smtp-relay-starttls": "maybe"}, "smtp-relay-starttls"),
+        ({"smtp-relay": "tcp:h:25", "smtp-relay-user": "u"}, "smtp-relay-password-file"),
+        ({"smtp-relay-user": "u"}, "smtp-relay-user: set, but smtp-relay"),
+        ({"smtp-relay": "tcp:h:25", "smtp-relay-timeout": "0"}, "smtp-relay-timeout"),
+        ({"smtp-relay": "tcp:h:25", "smtp-relay-helo": "bad name"}, "smtp-relay-helo"),
+        ({"smtp-relay": "tcp:h:25", "smtp-relay-ca": "/no/such/ca.pem"}, "smtp-relay-ca"),
+    ],
+)
+def test_bad_smtp_relay_settings_name_the_key(settings: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        build_config(settings)
+
+
+def test_smtp_relay_password_file_problems(tmp_path: Path) -> None:
+    base = {"smtp-relay": "tcp:host=smtp.example.net:port=587", "smtp-relay-user": "u"}
+    for name, text in (("empty", ""), ("two-lines", "a\nb\n")):
+        path = write(tmp_path / name, text)
+        with pytest.raises(ConfigError, match="smtp-relay-password-file"):
+            build_config({**base, "smtp-relay-password-file": str(path)})
+    with pytest.raises(ConfigError, match="smtp-relay-password-file: cannot read"):
+        build_config({**base, "smtp-relay-password-file": str(tmp_path / "absent")})
+    not_pem = write(tmp_path / "ca.pem", "not a certificate")
+    with pytest.raises(ConfigError, match="smtp-relay-ca"):
+        build_config({"smtp-relay": "tcp:h:25", "smtp-relay-ca": str(not_pem)})
+    with pytest.raises(usage.UsageError, match="smtp-relay-password-file"):
+        Options().parseOptions([
+            "--smtp-relay", "tcp:h:25", "--smtp-relay-user", "u",
+            "--smtp-relay-password-file", str(tmp_path / "absent"),
+        ])

@@ -40,6 +40,8 @@ from twisted.mail.smtp import ESMTPClient
 from twisted.protocols.basic import FileSender
 from twisted.python.failure import Failure
 
+from stalwart_tx.config import ServiceConfig, read_password_file
+
 STARTTLS_MODES = ("required", "opportunistic", "off")
 DEFAULT_TIMEOUT = 60.0
 
@@ -223,7 +225,8 @@ class _RelayProtocol(ESMTPClient):  # type: ignore[misc]
         recipients: Sequence[tuple[str, Mapping[str, str | None]]],
         data: bytes,
     ) -> None:
-        super().__init__(None, tls, config.helo.encode("idna") if config.helo else b"localhost")
+        helo = config.helo or "localhost"
+        super().__init__(None, tls, helo.encode("ascii" if helo.isascii() else "idna"))
         self.timeout = config.timeout  # type: ignore[assignment]
         self.done: defer.Deferred[RelayResult] = defer.Deferred(self._cancel)
         self._config = config
@@ -619,6 +622,28 @@ def parse_relay_option(value: str) -> RelayConfig:
     endpoint = _parse_endpoint(value.strip())
     return RelayConfig(
         endpoint=value.strip(), starttls="off" if endpoint.kind == "tls" else "required"
+    )
+
+
+def relay_config(config: ServiceConfig) -> RelayConfig | None:
+    """The relay the service's settings describe, or None when submission is not configured.
+
+    Reads the password file now (so a changed password is used by the next call); raises
+    ConfigError naming smtp-relay-password-file when it cannot.
+    """
+    if config.smtp_relay is None:
+        return None
+    password = None
+    if config.smtp_relay_password_file is not None:
+        password = read_password_file(config.smtp_relay_password_file)
+    return RelayConfig(
+        endpoint=config.smtp_relay,
+        starttls=config.smtp_relay_starttls,
+        username=config.smtp_relay_user,
+        password=password,
+        helo=config.smtp_relay_helo,
+        timeout=config.smtp_relay_timeout,
+        trust_roots=str(config.smtp_relay_ca) if config.smtp_relay_ca else None,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,12 +12,14 @@ import pytest_twisted
 from twisted.internet import defer, reactor
 from twisted.internet.task import deferLater
 
+from stalwart_tx.config import build_config
 from stalwart_tx.mail.smtp_relay import (
     RecipientResult,
     RelayConfig,
     RelayError,
     RelayResult,
     join_reply,
+    relay_config,
     send_via_relay,
     wire_data,
 )
@@ -408,3 +411,24 @@ async def test_cancelling_closes_the_connection(silent_server: SilentServer) -> 
             break
         await deferLater(reactor, 0.01, lambda: None)
     assert not connection.transport.connected  # type: ignore[union-attr]
+
+
+@pytest_twisted.ensureDeferred
+async def test_relay_from_service_settings(
+    smtp_server: Start, smtp_certificates: dict[str, str], tmp_path: Path
+) -> None:
+    server = smtp_server(certificate=smtp_certificates["server"],
+                         key=smtp_certificates["server_key"], auth=("submitter", "pass word"))
+    password = tmp_path / "relay-password"
+    password.write_text("pass word\n")
+    relay = relay_config(build_config({
+        "public-url": "https://mail.example.org",
+        "smtp-relay": server.endpoint,
+        "smtp-relay-user": "submitter",
+        "smtp-relay-password-file": str(password),
+        "smtp-relay-ca": smtp_certificates["ca"],
+        "smtp-relay-timeout": "5",
+    }))
+    assert relay is not None and relay.starttls == "required"
+    assert (await send(relay)).delivered
+    assert server.received[0].authenticated and server.received[0].tls
