@@ -34,16 +34,21 @@ from stalwart_tx.store.interfaces import (
     IBlobUpload,
     IChangeLog,
     IClaims,
+    IIndexStore,
     INotifier,
     ISubscription,
 )
+from stalwart_tx.store.memory_indexes import DerivedData
 from stalwart_tx.store.records import (
     BlobInfo,
     Changes,
+    IndexPage,
     JSONObject,
+    Plan,
     StateChange,
     WriteBatch,
     WriteResult,
+    check_name,
 )
 
 log = Logger()
@@ -200,6 +205,7 @@ class _TypeData:
 class _Account:
     modseq: int = 0
     types: dict[str, _TypeData] = field(default_factory=dict)
+    derived: DerivedData = field(default_factory=DerivedData)
 
     def type(self, type_name: str) -> _TypeData:
         return self.types.setdefault(type_name, _TypeData())
@@ -231,9 +237,10 @@ def tombstones_to_drop(held: int, added: int, max_tombstones: int) -> int:
     return max(0, min(held - max_tombstones, added + TRIM_CATCH_UP))
 
 
-@implementer(IAccountStore, IChangeLog)
+@implementer(IAccountStore, IChangeLog, IIndexStore)
 class MemoryAccountStore:
-    """Objects and change log of every account in dicts; writes publish through ``notifier``.
+    """Objects, change log, indexes and maps of every account in dicts; writes publish through
+    ``notifier``.
 
     ``blobs``, when given, is the blob store whose blobs destroy_account removes as well, and the
     one whose blobs a WriteBatch claims and releases (without it, every claim is BlobNotFound).
@@ -295,6 +302,9 @@ class MemoryAccountStore:
 
         if self._blobs is not None:
             self._blobs.apply_references(account_id, batch.blob_claims, batch.blob_releases)
+        if batch.has_derived_writes():
+            account.derived.apply(batch)
+            self._accounts[account_id] = account
         if batch.is_empty():
             return WriteResult(
                 new_states={t: account.state(t) for t in batch.if_in_state},
@@ -350,6 +360,30 @@ class MemoryAccountStore:
         self._accounts.pop(account_id, None)
         if self._blobs is not None:
             self._blobs.drop_account(account_id)
+
+    async def index_query(
+        self, account_id: str, plan: Plan, *, descending: bool = False, offset: int = 0,
+        limit: int | None = None,
+    ) -> IndexPage:
+        return self._account(account_id).derived.query(
+            plan, descending=descending, offset=offset, limit=limit
+        )
+
+    async def index_size(self, account_id: str, index: str) -> int:
+        check_name(index)
+        return len(self._account(account_id).derived.indexes.get(index, {}))
+
+    async def index_scores(
+        self, account_id: str, index: str, members: list[str]
+    ) -> dict[str, float]:
+        check_name(index)
+        held = self._account(account_id).derived.indexes.get(index, {})
+        return {m: held[m] for m in members if m in held}
+
+    async def map_get(self, account_id: str, name: str, fields: list[str]) -> dict[str, str]:
+        check_name(name)
+        held = self._account(account_id).derived.maps.get(name, {})
+        return {f: held[f] for f in fields if f in held}
 
     async def current_state(self, account_id: str, type_name: str) -> str:
         return self._account(account_id).state(type_name)

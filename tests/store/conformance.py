@@ -43,13 +43,23 @@ from stalwart_tx.store.interfaces import (
     IChangeLog,
     IClaims,
     IDirectory,
+    IIndexStore,
     INotifier,
     ISubscription,
 )
 from stalwart_tx.store.records import (
+    MAX_PLAN_DEPTH,
+    MAX_PLAN_LEAVES,
     Changes,
+    Difference,
+    Index,
+    IndexPage,
+    Intersection,
+    Plan,
+    ScoreRange,
     StateChange,
     TokenRecord,
+    Union,
     WriteBatch,
     WriteResult,
 )
@@ -1458,3 +1468,551 @@ class DirectoryConformance:
         owner = await d.principal_for_address("shared@example.org")
         owners = [p.id for p in principals if await d.addresses_of(p.id)]
         assert owners == [owner]
+
+
+# -- indexes and maps -------------------------------------------------------------------------
+
+
+def model_select(indexes: dict[str, dict[str, float]], plan: Plan) -> dict[str, float]:
+    """What a plan selects, straight from the definitions in records (the reference model)."""
+    if isinstance(plan, Index):
+        return dict(indexes.get(plan.name, {}))
+    if isinstance(plan, ScoreRange):
+        return {
+            m: s for m, s in indexes.get(plan.index, {}).items()
+            if (plan.at_least is None or plan.at_least <= s)
+            and (plan.below is None or s < plan.below)
+        }
+    if isinstance(plan, Intersection):
+        parts = [model_select(indexes, p) for p in plan.parts]
+        return {m: s for m, s in parts[0].items() if all(m in p for p in parts[1:])}
+    if isinstance(plan, Union):
+        union: dict[str, float] = {}
+        for part in plan.parts:
+            for m, s in model_select(indexes, part).items():
+                union[m] = max(s, union.get(m, s))
+        return union
+    assert isinstance(plan, Difference)
+    excluded = model_select(indexes, plan.excluded)
+    return {m: s for m, s in model_select(indexes, plan.base).items() if m not in excluded}
+
+
+def model_page(
+    selected: dict[str, float], descending: bool = False, offset: int = 0,
+    limit: int | None = None,
+) -> IndexPage:
+    """Ordered by score, then member as UTF-8 bytes (as Redis orders them), both reversed when
+    descending."""
+    ordered = sorted(
+        selected.items(), key=lambda item: (item[1], item[0].encode()), reverse=descending
+    )
+    end = None if limit is None else offset + limit
+    return IndexPage(members=tuple(ordered[offset:end]), total=len(selected))
+
+
+def add_all(batch: WriteBatch, indexes: dict[str, dict[str, float]]) -> WriteBatch:
+    for name, members in indexes.items():
+        for member, score in members.items():
+            batch.index_add(name, member, score)
+    return batch
+
+
+async def derived_snapshot(store: StoreBundle, account: str) -> Any:
+    """What the derived data of the fixture below looks like, to prove a write changed none."""
+    x = store.indexes
+    return (
+        await x.index_query(account, Union((Index("ix1"), Index("ix2"), Index("new")))),
+        await x.index_size(account, "ix1"),
+        await x.index_scores(account, "ix1", ["a", "b", "c", "n"]),
+        await x.map_get(account, "map1", ["f", "g", "n"]),
+        await x.map_get(account, "new", ["n"]),
+    )
+
+
+# a fixed data set for the plan tests: scores chosen so each kind of plan shows its scoring
+PLAN_DATA: dict[str, dict[str, float]] = {
+    "all": {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0, "e": 5.0, "f": 5.0},
+    "odd": {"a": 10.0, "c": 30.0, "e": 50.0, "z": -1.0},
+    "low": {"a": 0.5, "b": 0.5, "c": 100.0},
+}
+
+NAMES = ["{a:acct2}:x", "a:b:c", "with space", "grüße ✉", "}{", "ix:x", "\U0001F600"]
+SCORES = [-2.5, -1.0, 0.0, 0.1, 1.0, 1.0000000000000002, 3.0, 2.0**53 + 2, -1e300, 5e-324]
+PLAN_MEMBERS = ["a", "b", "B", "é", "z{}", "m:1", " x", "\U0001F600", "\uffff", "10", "9"]
+PLAN_INDEXES = ["i0", "i1", "i2", "i3", "missing"]
+
+_scores = st.one_of(
+    st.sampled_from(SCORES), st.floats(allow_nan=False, allow_infinity=False)
+)
+_bounds = st.one_of(st.none(), st.sampled_from(SCORES), _scores)
+_leaves = st.one_of(
+    st.builds(Index, st.sampled_from(PLAN_INDEXES)),
+    st.builds(ScoreRange, st.sampled_from(PLAN_INDEXES), _bounds, _bounds),
+)
+_plans = st.recursive(
+    _leaves,
+    lambda children: st.one_of(
+        st.builds(Intersection, st.lists(children, min_size=1, max_size=3).map(tuple)),
+        st.builds(Union, st.lists(children, max_size=3).map(tuple)),
+        st.builds(Difference, children, children),
+    ),
+    max_leaves=10,
+)
+_data = st.dictionaries(
+    st.sampled_from(PLAN_INDEXES[:-1]),
+    st.dictionaries(st.sampled_from(PLAN_MEMBERS), _scores, max_size=len(PLAN_MEMBERS)),
+)
+_changes = st.lists(
+    st.tuples(
+        st.sampled_from(PLAN_INDEXES[:-1]), st.sampled_from(PLAN_MEMBERS),
+        st.one_of(st.none(), _scores),
+    ),
+    max_size=8,
+)
+_queries = st.lists(
+    st.tuples(
+        _plans, st.booleans(), st.integers(0, 12), st.one_of(st.none(), st.integers(0, 12))
+    ),
+    min_size=1, max_size=4,
+)
+
+
+class IndexStoreConformance:
+    """IIndexStore, and the derived writes of WriteBatch it reads back."""
+
+    def test_provides_interface(self, store: StoreBundle) -> None:
+        assert verifyObject(IIndexStore, store.indexes)
+
+    @pytest_twisted.ensureDeferred
+    async def test_nothing_exists_at_first(self, store: StoreBundle) -> None:
+        x = store.indexes
+        assert await x.index_query(A, Index("ix")) == IndexPage((), 0)
+        assert await x.index_query(A, ScoreRange("ix", 0, 1), descending=True) == IndexPage((), 0)
+        assert await x.index_query(A, Union((Index("a"), Index("b")))) == IndexPage((), 0)
+        assert await x.index_size(A, "ix") == 0
+        assert await x.index_scores(A, "ix", ["m"]) == {}
+        assert await x.index_scores(A, "ix", []) == {}
+        assert await x.map_get(A, "map", ["f"]) == {}
+        assert await x.map_get(A, "map", []) == {}
+
+    @pytest_twisted.ensureDeferred
+    async def test_add_replace_remove(self, store: StoreBundle) -> None:
+        x = store.indexes
+        await store.accounts.write(
+            A, WriteBatch().index_add("ix", "a", 2).index_add("ix", "b", 1.5)
+            .index_add("ix", "c", -3.25).map_set("map", "f", "one").map_set("map", "g", "")
+        )
+        assert await x.index_query(A, Index("ix")) == IndexPage(
+            (("c", -3.25), ("b", 1.5), ("a", 2.0)), 3)
+        assert await x.index_size(A, "ix") == 3
+        scores = await x.index_scores(A, "ix", ["a", "zz", "c", "a"])
+        assert scores == {"a": 2.0, "c": -3.25}
+        assert all(type(s) is float for s in scores.values())
+        assert await x.map_get(A, "map", ["f", "g", "h", "f"]) == {"f": "one", "g": ""}
+        # a member added again moves; a field set again is replaced
+        await store.accounts.write(
+            A, WriteBatch().index_add("ix", "c", 9).index_remove("ix", "b")
+            .index_remove("ix", "never").map_set("map", "f", "two").map_delete("map", "g")
+            .map_delete("map", "never").map_delete("nomap", "f").index_remove("noix", "a")
+        )
+        assert await x.index_query(A, Index("ix")) == IndexPage((("a", 2.0), ("c", 9.0)), 2)
+        assert await x.map_get(A, "map", ["f", "g"]) == {"f": "two"}
+        # the last member gone, the index is no more (and can come back)
+        await store.accounts.write(
+            A, WriteBatch().index_remove("ix", "a").index_remove("ix", "c")
+            .map_delete("map", "f")
+        )
+        assert await x.index_size(A, "ix") == 0
+        assert await x.index_query(A, Index("ix")) == IndexPage((), 0)
+        assert await x.map_get(A, "map", ["f"]) == {}
+        await store.accounts.write(A, WriteBatch().index_add("ix", "a", 0))
+        assert await x.index_query(A, Index("ix")) == IndexPage((("a", 0.0),), 1)
+
+    @pytest_twisted.ensureDeferred
+    async def test_removes_and_deletes_come_before_adds_and_sets(
+        self, store: StoreBundle
+    ) -> None:
+        x = store.indexes
+        await store.accounts.write(A, WriteBatch().index_add("ix", "a", 1).map_set("m", "f", "1"))
+        batch = (
+            WriteBatch().index_add("ix", "a", 5).index_remove("ix", "a").index_add("ix", "b", 1)
+            .index_add("ix", "b", 2).map_set("m", "f", "2").map_delete("m", "f")
+        )
+        await store.accounts.write(A, batch)
+        assert await x.index_query(A, Index("ix")) == IndexPage((("b", 2.0), ("a", 5.0)), 2)
+        assert await x.map_get(A, "m", ["f"]) == {"f": "2"}
+
+    @pytest_twisted.ensureDeferred
+    async def test_scores_keep_full_precision(self, store: StoreBundle) -> None:
+        x = store.indexes
+        scores = {
+            "tenth": 0.1, "third": 1 / 3, "big": 2.0**53 + 2, "past": 1.0000000000000002,
+            "tiny": 5e-324, "huge": 1.7976931348623157e308, "neg": -1e-300, "time": 1.7e9 + 0.123,
+        }
+        batch = WriteBatch()
+        for member, score in scores.items():
+            batch.index_add("ix", member, score)
+        await store.accounts.write(A, batch)
+        assert await x.index_scores(A, "ix", list(scores)) == scores
+        page = await x.index_query(A, Index("ix"))
+        assert page == model_page(scores)
+        assert [s for _, s in page.members] == sorted(scores.values())
+        # bounds are exact too: 1.0 is below 1.0000000000000002
+        assert (await x.index_query(A, ScoreRange("ix", 1.0, 1.0000000000000002))).ids == []
+        assert (await x.index_query(A, ScoreRange("ix", 1.0000000000000002, 2))).ids == ["past"]
+        assert (await x.index_query(A, ScoreRange("ix", 0.1, 0.1 + 1e-17))).ids == ["tenth"]
+        assert (await x.index_query(A, ScoreRange("ix", None, 0.1))).ids == ["neg", "tiny"]
+
+    @pytest_twisted.ensureDeferred
+    async def test_failed_writes_apply_no_derived_write(self, store: StoreBundle) -> None:
+        x = store.indexes
+        await store.accounts.write(
+            A, WriteBatch().create("Email", "e1", {}).index_add("ix1", "a", 1)
+            .index_add("ix1", "b", 2).index_add("ix2", "c", 3).map_set("map1", "f", "v")
+        )
+        before = await derived_snapshot(store, A)
+        objects_before = await snapshot(store, A, ["Email"])
+
+        def derived(batch: WriteBatch) -> WriteBatch:
+            return (
+                batch.index_add("ix1", "a", 100).index_add("new", "n", 1)
+                .index_remove("ix1", "b").index_remove("ix2", "c").map_set("map1", "f", "w")
+                .map_set("map1", "n", "x").map_delete("map1", "f").map_set("new", "n", "y")
+            )
+
+        failing: list[tuple[WriteBatch, type[Exception]]] = [
+            (derived(WriteBatch().create("Email", "e1", {})), ObjectExists),
+            (derived(WriteBatch().create("Email", "e2", {}).update("Email", "no", {})),
+             ObjectNotFound),
+            (derived(WriteBatch().destroy("Email", "no")), ObjectNotFound),
+            (derived(WriteBatch().create("Email", "e2", {}).require_state("Email", "0")),
+             StateMismatch),
+            (derived(WriteBatch().require_state("Email", "7")), StateMismatch),
+            (derived(WriteBatch().claim_blob("B" + "0" * 64, "Email", "e1")), BlobNotFound),
+        ]
+        for batch, error in failing:
+            with pytest.raises(error):
+                await store.accounts.write(A, batch)
+            assert await derived_snapshot(store, A) == before
+            assert await snapshot(store, A, ["Email"]) == objects_before
+        # the same writes with a condition that holds are applied
+        await store.accounts.write(A, derived(WriteBatch().require_state("Email", "1")))
+        assert await derived_snapshot(store, A) != before
+        assert await x.index_scores(A, "ix1", ["a", "b"]) == {"a": 100.0}
+        assert await x.map_get(A, "map1", ["f", "n"]) == {"f": "w", "n": "x"}
+
+    @pytest_twisted.ensureDeferred
+    async def test_derived_writes_move_no_state_and_leave_no_log(
+        self, store: StoreBundle
+    ) -> None:
+        await store.accounts.write(A, WriteBatch().create("Email", "e1", {}))
+        recorder = Recorder()
+        subscription = await store.notifier.subscribe(recorder)
+        before = await snapshot(store, A, ["Email", "ix"])
+        result = await store.accounts.write(
+            A, WriteBatch().index_add("ix", "e1", 1).map_set("Email", "e1", "t")
+            .require_state("Email", "1")
+        )
+        assert result == WriteResult(new_states={"Email": "1"}, modseqs={}, account_modseq=1)
+        assert await snapshot(store, A, ["Email", "ix"]) == before
+        assert await store.indexes.index_size(A, "ix") == 1
+        # beside object writes, only the objects move states and enter the log
+        result = await store.accounts.write(
+            A, WriteBatch().create("Mailbox", "m", {}).index_add("ix", "e2", 2)
+            .index_add("Thread", "t", 1).map_set("Email", "e2", "t")
+        )
+        assert dict(result.new_states) == {"Mailbox": "2"}
+        assert result.account_modseq == 2
+        assert await store.changes.current_states(A, ["Email", "Thread", "ix"]) == {
+            "Email": "1", "Thread": "0", "ix": "0"}
+        assert await store.changes.changes_since(A, "Email", "1", None) == Changes(
+            "1", "1", False, (), (), ())
+        await eventually(lambda: bool(recorder.changes))
+        await sleep(0.05)
+        assert recorder.changes == [StateChange(A, {"Mailbox": "2"})]
+        await subscription.cancel()
+
+    @pytest_twisted.ensureDeferred
+    async def test_each_plan_kind(self, store: StoreBundle) -> None:
+        await store.accounts.write(A, add_all(WriteBatch(), PLAN_DATA))
+
+        async def check(plan: Plan, expected: list[tuple[str, float]]) -> None:
+            assert model_page(model_select(PLAN_DATA, plan)) == IndexPage(
+                tuple(expected), len(expected)), "the model disagrees"
+            assert await store.indexes.index_query(A, plan) == IndexPage(
+                tuple(expected), len(expected)), plan
+
+        await check(Index("odd"), [("z", -1.0), ("a", 10.0), ("c", 30.0), ("e", 50.0)])
+        await check(Index("missing"), [])
+        # score ranges: at_least inclusive, below exclusive, None unbounded
+        await check(ScoreRange("all", 2, 4), [("b", 2.0), ("c", 3.0)])
+        await check(ScoreRange("all", 4, None), [("d", 4.0), ("e", 5.0), ("f", 5.0)])
+        await check(ScoreRange("all", None, 2), [("a", 1.0)])
+        await check(ScoreRange("all", None, None), list(PLAN_DATA["all"].items()))
+        await check(ScoreRange("all", 2.5, 2.5), [])
+        await check(ScoreRange("all", 3, 1), [])
+        await check(ScoreRange("all", 5, 5.000000000000001), [("e", 5.0), ("f", 5.0)])
+        await check(ScoreRange("missing", 0, 10), [])
+        # intersection: scores of the first part
+        await check(Intersection((Index("odd"), Index("all"))),
+                    [("a", 10.0), ("c", 30.0), ("e", 50.0)])
+        await check(Intersection((Index("all"), Index("odd"))),
+                    [("a", 1.0), ("c", 3.0), ("e", 5.0)])
+        await check(Intersection((Index("low"), Index("all"), Index("odd"))),
+                    [("a", 0.5), ("c", 100.0)])
+        await check(Intersection((Index("odd"),)), [("z", -1.0), ("a", 10.0), ("c", 30.0),
+                                                   ("e", 50.0)])
+        await check(Intersection((Index("all"), Index("missing"))), [])
+        await check(Intersection((Index("all"), Union(()))), [])
+        # union: the highest score of each member
+        await check(Union((Index("all"), Index("low"))),
+                    [("a", 1.0), ("b", 2.0), ("d", 4.0), ("e", 5.0), ("f", 5.0), ("c", 100.0)])
+        await check(Union(()), [])
+        await check(Union((Index("missing"),)), [])
+        await check(Union((Index("missing"), Index("low"))),
+                    [("a", 0.5), ("b", 0.5), ("c", 100.0)])
+        await check(Union((Index("low"), Index("low"))), [("a", 0.5), ("b", 0.5), ("c", 100.0)])
+        # difference: the base's scores
+        await check(Difference(Index("all"), Index("odd")),
+                    [("b", 2.0), ("d", 4.0), ("f", 5.0)])
+        await check(Difference(Index("odd"), Index("missing")),
+                    [("z", -1.0), ("a", 10.0), ("c", 30.0), ("e", 50.0)])
+        await check(Difference(Index("missing"), Index("odd")), [])
+        await check(Difference(Index("all"), Union(())), list(PLAN_DATA["all"].items()))
+        await check(Difference(Index("all"), Index("all")), [])
+        # nested, with ranges inside
+        await check(
+            Difference(
+                Union((Intersection((Index("odd"), ScoreRange("all", 3, None))),
+                       ScoreRange("low", None, 1))),
+                Intersection((ScoreRange("all", None, 2.5), Index("low"))),
+            ),
+            [("c", 30.0), ("e", 50.0)],
+        )
+        await check(
+            Intersection((ScoreRange("all", 2, None), Union((Index("odd"), Index("low"))),
+                          Difference(Index("all"), ScoreRange("all", 5, None)))),
+            [("b", 2.0), ("c", 3.0)],
+        )
+        await check(
+            Union((Difference(Index("odd"), ScoreRange("all", None, 4)),
+                   Intersection((ScoreRange("low", 0.5, 0.6), Index("all"))))),
+            [("z", -1.0), ("a", 0.5), ("b", 0.5), ("e", 50.0)],
+        )
+
+    @pytest_twisted.ensureDeferred
+    async def test_a_deeply_nested_plan(self, store: StoreBundle) -> None:
+        await store.accounts.write(A, add_all(WriteBatch(), PLAN_DATA))
+        plan: Plan = Index("all")
+        for depth in range(MAX_PLAN_DEPTH):
+            plan = Difference(plan, Index("odd")) if depth % 2 else Union((plan, Index("low")))
+        expected = model_page(model_select(PLAN_DATA, plan), descending=True)
+        assert await store.indexes.index_query(A, plan, descending=True) == expected
+        assert expected.ids == ["f", "d", "b"]
+        wide = Union((*(Index(f"n{i}") for i in range(MAX_PLAN_LEAVES - 1)), Index("low")))
+        assert await store.indexes.index_query(A, wide, limit=2) == IndexPage(
+            (("a", 0.5), ("b", 0.5)), 3)
+        narrow = Intersection((Index("all"),) * MAX_PLAN_LEAVES)
+        assert (await store.indexes.index_query(A, narrow)).total == 6
+
+    @pytest_twisted.ensureDeferred
+    async def test_ties_order_by_member_bytes(self, store: StoreBundle) -> None:
+        members = ["b", "a", "B", "é", "e", "\U0001F600", "\uffff", "10", "9", " ", "a b"]
+        batch = WriteBatch()
+        for member in members:
+            batch.index_add("ix", member, 1.0)
+            batch.index_add("other", member, 0.0)
+        batch.index_add("ix", "low", 0.0).index_add("ix", "high", 2.0)
+        await store.accounts.write(A, batch)
+        by_bytes = sorted(members, key=str.encode)
+        plans: list[Plan] = [
+            Index("ix"), ScoreRange("ix", 0.5, 1.5), Union((Index("ix"), Index("other"))),
+            Intersection((Index("ix"), Index("other"))), Difference(Index("ix"), Index("none")),
+            Difference(Index("ix"), Union((Index("none"), Index("nada")))),
+        ]
+        for plan in plans:
+            page = await store.indexes.index_query(A, plan)
+            ties = [m for m in page.ids if m in members]
+            assert ties == by_bytes, plan
+            reverse = await store.indexes.index_query(A, plan, descending=True)
+            assert reverse.members == tuple(reversed(page.members)), plan
+        assert (await store.indexes.index_query(A, Index("ix"))).ids == [
+            "low", *by_bytes, "high"]
+
+    @pytest_twisted.ensureDeferred
+    async def test_offset_limit_total(self, store: StoreBundle) -> None:
+        x = store.indexes
+        batch = WriteBatch()
+        data = {f"m{i:02}": float(i // 2) for i in range(20)}
+        for member, score in data.items():
+            batch.index_add("ix", member, score)
+            if int(member[1:]) % 3:
+                batch.index_add("three", member, -score)
+        await store.accounts.write(A, batch)
+        indexes = {"ix": data, "three": {m: -s for m, s in data.items() if int(m[1:]) % 3}}
+        plans: list[Plan] = [
+            Index("ix"), ScoreRange("ix", 2, 7), ScoreRange("ix", None, 3),
+            Union((Index("ix"), Index("three"))), Difference(Index("ix"), Index("three")),
+            Intersection((Index("three"), ScoreRange("ix", 1, None))),
+        ]
+        windows = [(0, None), (0, 0), (0, 1), (3, 4), (5, None), (19, 5), (20, 1), (25, None),
+                   (0, 1000), (2, 10**12), (10**15, 3)]
+        for plan in plans:
+            selected = model_select(indexes, plan)
+            for descending in (False, True):
+                for offset, limit in windows:
+                    expected = model_page(selected, descending, offset, limit)
+                    page = await x.index_query(
+                        A, plan, descending=descending, offset=offset, limit=limit
+                    )
+                    assert page == expected, (plan, descending, offset, limit)
+        assert (await x.index_query(A, Index("ix"), offset=3, limit=2)).ids == ["m03", "m04"]
+        page = await x.index_query(A, Index("ix"), descending=True, limit=3)
+        assert page == IndexPage((("m19", 9.0), ("m18", 9.0), ("m17", 8.0)), 20)
+        assert page.ids == ["m19", "m18", "m17"]
+
+    @pytest_twisted.ensureDeferred
+    async def test_bad_queries_raise_value_error(self, store: StoreBundle) -> None:
+        x = store.indexes
+        await store.accounts.write(A, WriteBatch().index_add("ix", "a", 1))
+        deep: Plan = Index("ix")
+        for _ in range(MAX_PLAN_DEPTH + 1):
+            deep = Union((deep,))
+        bad_plans: list[Any] = [
+            Union(tuple(Index(f"i{n}") for n in range(MAX_PLAN_LEAVES + 1))),
+            Intersection((Index("ix"),) * (MAX_PLAN_LEAVES + 1)),
+            deep,
+            Intersection(()),
+            Index(""),
+            Index("x" * 5000),
+            ScoreRange("", 0, 1),
+            ScoreRange("ix", float("nan"), None),
+            ScoreRange("ix", None, float("inf")),
+            Difference(Index("ix"), "ix"),
+            "ix",
+            None,
+        ]
+        for plan in bad_plans:
+            with pytest.raises(ValueError):
+                await x.index_query(A, plan)
+        for window in ({"offset": -1}, {"limit": -1}, {"offset": -5, "limit": 3}):
+            with pytest.raises(ValueError):
+                await x.index_query(A, Index("ix"), **window)
+        with pytest.raises(ValueError):
+            await x.index_query(A, Union(()), offset=-1)
+        for call in (x.index_size(A, ""), x.index_scores(A, "", ["a"]), x.map_get(A, "", ["f"])):
+            with pytest.raises(ValueError):
+                await call
+        with pytest.raises(ValueError):
+            await x.index_query("a{b", Index("ix"))
+        # nothing was written by any of these
+        assert await x.index_query(A, Index("ix")) == IndexPage((("a", 1.0),), 1)
+
+    @pytest_twisted.ensureDeferred
+    async def test_bad_derived_writes_are_refused_when_staged(self, store: StoreBundle) -> None:
+        batch = WriteBatch()
+        for stage in (
+            lambda: batch.index_add("", "m", 1), lambda: batch.index_add("ix", "", 1),
+            lambda: batch.index_add("ix", "m", float("nan")),
+            lambda: batch.index_add("ix", "m", float("-inf")),
+            lambda: batch.index_add("ix", "m", True),
+            lambda: batch.index_add("ix", "m", "1"),  # type: ignore[arg-type]
+            lambda: batch.index_remove("ix", ""), lambda: batch.map_set("m", "f", 1),  # type: ignore[arg-type]
+            lambda: batch.map_set("m", "", "v"), lambda: batch.map_delete("", "f"),
+        ):
+            with pytest.raises(ValueError):
+                stage()
+        assert not batch.has_derived_writes()
+
+    @pytest_twisted.ensureDeferred
+    async def test_names_members_and_values_of_any_text(self, store: StoreBundle) -> None:
+        x = store.indexes
+        batch = WriteBatch()
+        for n, name in enumerate(NAMES):
+            for m, member in enumerate(NAMES):
+                batch.index_add(name, member, float(n * 10 + m))
+                batch.map_set(name, member, f"{name}={member}")
+        await store.accounts.write(A, batch)
+        for n, name in enumerate(NAMES):
+            expected = {member: float(n * 10 + m) for m, member in enumerate(NAMES)}
+            assert await x.index_query(A, Index(name)) == model_page(expected)
+            assert await x.index_size(A, name) == len(NAMES)
+            assert await x.index_scores(A, name, NAMES) == expected
+            assert await x.map_get(A, name, NAMES) == {m: f"{name}={m}" for m in NAMES}
+            assert (await x.index_query(A, ScoreRange(name, n * 10 + 2, n * 10 + 4))).ids == \
+                NAMES[2:4]
+        union = await x.index_query(A, Union(tuple(Index(name) for name in NAMES)))
+        assert union.members == tuple((m, float(60 + i)) for i, m in enumerate(NAMES))
+        # a name that spells another account's tag stays in this account
+        assert await x.index_size(B, "x") == 0
+        assert await x.index_size(B, NAMES[0]) == 0
+        assert await x.map_get(B, NAMES[0], NAMES) == {}
+
+    @pytest_twisted.ensureDeferred
+    async def test_accounts_are_isolated(self, store: StoreBundle) -> None:
+        x = store.indexes
+        await store.accounts.write(A, WriteBatch().index_add("ix", "a", 1).map_set("m", "f", "A"))
+        await store.accounts.write(B, WriteBatch().index_add("ix", "b", 2).map_set("m", "f", "B"))
+        assert await x.index_query(A, Index("ix")) == IndexPage((("a", 1.0),), 1)
+        assert await x.index_query(B, Index("ix")) == IndexPage((("b", 2.0),), 1)
+        assert await x.index_query(A, Union((Index("ix"), Index("other")))) == IndexPage(
+            (("a", 1.0),), 1)
+        assert await x.index_scores(B, "ix", ["a", "b"]) == {"b": 2.0}
+        assert await x.map_get(A, "m", ["f"]) == {"f": "A"}
+        assert await x.map_get(B, "m", ["f"]) == {"f": "B"}
+        await store.accounts.write(B, WriteBatch().index_remove("ix", "a"))
+        assert await x.index_size(A, "ix") == 1
+
+    @pytest_twisted.ensureDeferred
+    async def test_destroy_account_removes_indexes_and_maps(self, store: StoreBundle) -> None:
+        x = store.indexes
+        for account in (A, B):
+            batch = WriteBatch().create("Email", "e", {})
+            for name in ("ix", "ix2", *NAMES):
+                batch.index_add(name, "m", 1).map_set(name, "f", "v")
+            await store.accounts.write(account, batch)
+        await store.accounts.write(A, WriteBatch().index_remove("ix2", "m"))
+        await store.accounts.destroy_account(A)
+        for name in ("ix", "ix2", *NAMES):
+            assert await x.index_size(A, name) == 0
+            assert await x.index_query(A, Index(name)) == IndexPage((), 0)
+            assert await x.map_get(A, name, ["f"]) == {}
+            assert await x.index_size(B, name) == 1
+            assert await x.map_get(B, name, ["f"]) == {"f": "v"}
+        # a destroyed account starts afresh
+        await store.accounts.write(A, WriteBatch().index_add("ix", "n", 2))
+        assert await x.index_query(A, Index("ix")) == IndexPage((("n", 2.0),), 1)
+        await store.accounts.destroy_account(A)
+        await store.accounts.destroy_account(A)
+        assert await x.index_size(A, "ix") == 0
+
+    @pytest_twisted.ensureDeferred
+    async def test_random_plans_agree_with_the_model(self, store: StoreBundle) -> None:
+        drawn = examples(st.tuples(_data, _changes, _queries), 60)
+        for number, (data, changes, queries) in enumerate(drawn):
+            account = f"q{number}"
+            model = {name: dict(members) for name, members in data.items()}
+            await store.accounts.write(account, add_all(WriteBatch(), model))
+            batch = WriteBatch()
+            for name, member, score in changes:
+                if score is None:
+                    batch.index_remove(name, member)
+                else:
+                    batch.index_add(name, member, score)
+            await store.accounts.write(account, batch)
+            for name, member, score in sorted(changes, key=lambda c: c[2] is not None):
+                # removes first, then adds in order
+                if score is None:
+                    model.get(name, {}).pop(member, None)
+                else:
+                    model.setdefault(name, {})[member] = score
+            for name in PLAN_INDEXES:
+                held = model.get(name, {})
+                assert await store.indexes.index_size(account, name) == len(held)
+                assert await store.indexes.index_scores(account, name, PLAN_MEMBERS) == held
+            for plan, descending, offset, limit in queries:
+                expected = model_page(model_select(model, plan), descending, offset, limit)
+                page = await store.indexes.index_query(
+                    account, plan, descending=descending, offset=offset, limit=limit
+                )
+                assert page == expected, (plan, descending, offset, limit)

@@ -11,6 +11,7 @@ from tests.store.conformance import (
     BlobStoreConformance,
     ClaimsConformance,
     DirectoryConformance,
+    IndexStoreConformance,
     NotifierConformance,
     StoreFactory,
 )
@@ -58,4 +59,8 @@ class TestMemoryClaims(ClaimsConformance):
 
 
 class TestMemoryDirectory(DirectoryConformance):
+    pass
+
+
+class TestMemoryIndexStore(IndexStoreConformance):
     pass

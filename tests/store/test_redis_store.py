@@ -15,13 +15,26 @@ from twisted.internet import reactor
 from stalwart_tx.store.backend import StoreBundle, open_redis_store
 from stalwart_tx.store.errors import StoreError
 from stalwart_tx.store.memory import TRIM_CATCH_UP
-from stalwart_tx.store.records import StateChange, TokenRecord, WriteBatch
+from stalwart_tx.store.records import (
+    Difference,
+    Index,
+    IndexPage,
+    Intersection,
+    Plan,
+    ScoreRange,
+    StateChange,
+    TokenRecord,
+    Union,
+    WriteBatch,
+)
 from tests.store.conformance import (
     A,
     AccountStoreConformance,
+    B,
     BlobStoreConformance,
     ClaimsConformance,
     DirectoryConformance,
+    IndexStoreConformance,
     NotifierConformance,
     Recorder,
     StoreFactory,
@@ -213,6 +226,131 @@ class TestRedisRetention:
             assert keys["floor"] == min(keys["tomb"].values()) - 1
             await assert_floor(strict, A, "T", keys["floor"])
         assert held == 10
+
+
+class TestRedisIndexStore(IndexStoreConformance):
+    """Besides the contract: the keys the indexes leave in Redis, and what a query costs."""
+
+    @staticmethod
+    def account_keys(raw: redis_py.Redis, account: str = A) -> set[str]:
+        return {k.decode() for k in raw.scan_iter(match=f"*{{a:{account}}}*", count=1000)}
+
+    @staticmethod
+    def command_calls(raw: redis_py.Redis) -> dict[str, int]:
+        stats = raw.info("commandstats")
+        return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+    @pytest_twisted.ensureDeferred
+    async def test_keys_of_indexes_and_maps(self, store: StoreBundle, raw: redis_py.Redis) -> None:
+        await store.accounts.write(
+            A, WriteBatch().index_add("ix", "a", 0.1).index_add("ix", "b", 2)
+            .map_set("m", "f", "v").index_add("gone", "a", 1)
+        )
+        await store.accounts.write(A, WriteBatch().index_remove("gone", "a"))
+        base = f"stx:{{a:{A}}}:"
+        assert raw.zrange(f"{base}ix:ix", 0, -1, withscores=True) == [(b"a", 0.1), (b"b", 2.0)]
+        assert raw.hgetall(f"{base}map:m") == {b"f": b"v"}
+        # the derived set lists exactly the index and map keys that exist
+        assert raw.smembers(f"{base}derived") == {f"{base}ix:ix".encode(), f"{base}map:m".encode()}
+        assert self.account_keys(raw) == {f"{base}ix:ix", f"{base}map:m", f"{base}derived"}
+        await store.accounts.write(A, WriteBatch().index_remove("ix", "a").index_remove("ix", "b"))
+        assert raw.smembers(f"{base}derived") == {f"{base}map:m".encode()}
+        await store.accounts.write(A, WriteBatch().map_delete("m", "f"))
+        assert self.account_keys(raw) == set()
+
+    @pytest_twisted.ensureDeferred
+    async def test_destroy_account_leaves_no_key_of_indexes_or_maps(
+        self, store: StoreBundle, raw: redis_py.Redis
+    ) -> None:
+        for account in (A, B):
+            batch = WriteBatch().create("Email", "e", {})
+            for n in range(30):
+                batch.index_add(f"ix {n} {{x}}", "m", n).map_set(f"map:{n}", "f", "v")
+            await store.accounts.write(account, batch)
+        await store.blobs.put(A, b"blob")
+        assert len(self.account_keys(raw)) > 60
+        await store.accounts.destroy_account(A)
+        assert self.account_keys(raw) == set()
+        assert len(self.account_keys(raw, B)) > 60
+
+    @pytest_twisted.ensureDeferred
+    async def test_destroy_account_retries_when_indexes_appear_meanwhile(
+        self, store: StoreBundle, raw: redis_py.Redis
+    ) -> None:
+        await store.accounts.write(A, WriteBatch().index_add("ix", "a", 1))
+        original = store.accounts._redis.execute  # type: ignore[attr-defined]
+        interfered = []
+
+        async def execute(*args: object) -> Any:
+            reply = await original(*args)
+            if args[0] == "SMEMBERS" and str(args[1]).endswith(":derived") and not interfered:
+                interfered.append(True)  # a write lands between the read and the script
+                await store.accounts.write(A, WriteBatch().map_set("late", "f", "v"))
+            return reply
+
+        store.accounts._redis.execute = execute  # type: ignore[attr-defined]
+        try:
+            await store.accounts.destroy_account(A)
+        finally:
+            store.accounts._redis.execute = original  # type: ignore[attr-defined]
+        assert interfered
+        assert self.account_keys(raw) == set()
+
+    @pytest_twisted.ensureDeferred
+    async def test_queries_leave_no_scratch_key(
+        self, store: StoreBundle, raw: redis_py.Redis
+    ) -> None:
+        await store.accounts.write(
+            A, WriteBatch().index_add("x", "a", 1).index_add("x", "b", 2).index_add("y", "b", 3)
+        )
+        before = self.account_keys(raw)
+        plans: list[Plan] = [
+            Union((Index("x"), Index("y"))), Intersection((Index("x"), ScoreRange("y", 0, 9))),
+            Difference(ScoreRange("x", 0, None), Index("y")), Union((Index("none"), Index("no"))),
+        ]
+        for plan in plans:
+            await store.indexes.index_query(A, plan, limit=1)
+        assert self.account_keys(raw) == before
+
+    @pytest_twisted.ensureDeferred
+    async def test_a_failing_query_leaves_no_scratch_key(
+        self, store: StoreBundle, raw: redis_py.Redis
+    ) -> None:
+        await store.accounts.write(A, WriteBatch().index_add("x", "a", 1))
+        raw.set(f"stx:{{a:{A}}}:ix:broken", "not a sorted set")
+        before = self.account_keys(raw)
+        with pytest.raises(StoreError):
+            await store.indexes.index_query(
+                A, Intersection((Union((Index("x"), Index("x2"))), Index("broken")))
+            )
+        assert self.account_keys(raw) == before
+
+    @pytest_twisted.ensureDeferred
+    async def test_a_single_index_or_range_is_read_in_place(
+        self, store: StoreBundle, raw: redis_py.Redis
+    ) -> None:
+        batch = WriteBatch()
+        for n in range(2000):
+            batch.index_add("big", f"m{n:04}", n)
+        await store.accounts.write(A, batch)
+        copying = ("zrangestore", "zunionstore", "zinterstore", "zdiffstore", "zrangebyscore")
+        before = self.command_calls(raw)
+        page = await store.indexes.index_query(A, Index("big"), descending=True, offset=10, limit=3)
+        assert page == IndexPage((("m1989", 1989.0), ("m1988", 1988.0), ("m1987", 1987.0)), 2000)
+        page = await store.indexes.index_query(A, ScoreRange("big", 100, 1000), offset=5, limit=2)
+        assert page == IndexPage((("m0105", 105.0), ("m0106", 106.0)), 900)
+        page = await store.indexes.index_query(
+            A, ScoreRange("big", 100, 1000), descending=True, offset=5, limit=2
+        )
+        assert page == IndexPage((("m0994", 994.0), ("m0993", 993.0)), 900)
+        # unions and intersections of one part, and empty parts, collapse to a read in place
+        page = await store.indexes.index_query(
+            A, Intersection((Union((Index("big"), Union(()))),)), limit=1
+        )
+        assert page == IndexPage((("m0000", 0.0),), 2000)
+        after = self.command_calls(raw)
+        assert all(after.get(c, 0) == before.get(c, 0) for c in copying)
+        assert after.get("zrange", 0) > before.get("zrange", 0)
 
 
 class TestRedisBlobStore(BlobStoreConformance):

@@ -1,4 +1,5 @@
-"""IAccountStore and IChangeLog on Redis: one Lua script per write, publish included."""
+"""IAccountStore, IChangeLog and IIndexStore on Redis: one Lua script per write, publish included;
+one per index query."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from stalwart_tx.store.errors import (
     StateMismatch,
     StoreError,
 )
-from stalwart_tx.store.interfaces import IAccountStore, IChangeLog
+from stalwart_tx.store.interfaces import IAccountStore, IChangeLog, IIndexStore
 from stalwart_tx.store.memory import (
     DEFAULT_MAX_TOMBSTONES,
     TRIM_CATCH_UP,
@@ -26,17 +27,26 @@ from stalwart_tx.store.memory import (
     parse_state,
     referrer_key,
 )
-from stalwart_tx.store.records import Changes, JSONObject, WriteBatch, WriteResult
+from stalwart_tx.store.records import (
+    Changes,
+    IndexPage,
+    JSONObject,
+    Plan,
+    WriteBatch,
+    WriteResult,
+    check_name,
+)
 from stalwart_tx.store.redis import scripts
 from stalwart_tx.store.redis.blobs import is_blob_id, note_unreferenced_after_write
 from stalwart_tx.store.redis.connection import RedisConnection, as_text, pairs
+from stalwart_tx.store.redis.indexes import compile_query, parse_page, score_arg
 from stalwart_tx.store.redis.keys import AccountKeys, changes_channel
 
 # a state is checked against the account's modseq inside the script; here only its form
 _ANY_MODSEQ = 2**63
 
 
-@implementer(IAccountStore, IChangeLog)
+@implementer(IAccountStore, IChangeLog, IIndexStore)
 class RedisAccountStore:
     """Each type keeps at most ``max_tombstones`` tombstones: the write script drops the oldest
     and raises the floor, as MemoryAccountStore describes (docs/redis-schema.md, retention)."""
@@ -95,6 +105,7 @@ class RedisAccountStore:
         now = self.clock.seconds()
         self._add_blob_references(keys, batch, now, script_keys, args)
         args += [self.max_tombstones, TRIM_CATCH_UP]
+        self._add_derived_writes(keys, batch, script_keys, args)
 
         reply = [as_text(v) for v in await self._redis.run_script(scripts.WRITE, script_keys, args)]
         if reply[0] == "mismatch":
@@ -138,6 +149,29 @@ class RedisAccountStore:
                 args += [blob_id, referrer_key(type_name, object_id)]
                 script_keys += [keys.blob(blob_id), keys.blob_refs(blob_id)]
 
+    @staticmethod
+    def _add_derived_writes(
+        keys: AccountKeys, batch: WriteBatch, script_keys: list[str], args: list[Any]
+    ) -> None:
+        """The write script's derived part: the derived set, each index and map key the batch
+        touches (once), and the four groups of writes naming them by position."""
+        touched: dict[str, int] = {}
+
+        def position(key: str) -> int:
+            return touched.setdefault(key, len(touched) + 1)
+
+        removes = [(position(keys.index(n)), m) for n, m in batch.index_removes]
+        deletes = [(position(keys.map(n)), f) for n, f in batch.map_deletes]
+        adds = [(position(keys.index(n)), score_arg(s), m) for n, m, s in batch.index_adds]
+        sets = [(position(keys.map(n)), f, v) for n, f, v in batch.map_sets]
+        script_keys.append(keys.derived)
+        script_keys.extend(touched)
+        args.append(len(touched))
+        for group in (removes, deletes, adds, sets):
+            args.append(len(group))
+            for item in group:
+                args.extend(item)
+
     async def destroy_account(self, account_id: str) -> None:
         keys = self._keys(account_id)
         # the script deletes exactly the keys named in the indexes, and refuses (so we read the
@@ -148,16 +182,56 @@ class RedisAccountStore:
             uploads = [
                 as_text(u) for u in await self._redis.execute("ZRANGE", keys.uploads, 0, -1)
             ]
+            derived = [as_text(d) for d in await self._redis.execute("SMEMBERS", keys.derived)]
             script_keys = keys.fixed()
             for type_name in types:
                 script_keys.extend(keys.of_type(type_name))
             script_keys.extend(keys.blob(b) for b in blobs)
             script_keys.extend(keys.blob_refs(b) for b in blobs)
             script_keys.extend(keys.upload(u) for u in uploads)
-            args = [len(types), len(blobs), len(uploads), *types, *blobs, *uploads]
+            script_keys.extend(derived)
+            args = [
+                len(types), len(blobs), len(uploads), len(derived),
+                *types, *blobs, *uploads, *derived,
+            ]
             if await self._redis.run_script(scripts.DESTROY_ACCOUNT, script_keys, args) == 1:
                 return
         raise StoreError(f"account {account_id!r} kept changing while it was being destroyed")
+
+    async def index_query(
+        self, account_id: str, plan: Plan, *, descending: bool = False, offset: int = 0,
+        limit: int | None = None,
+    ) -> IndexPage:
+        query = compile_query(
+            plan, self._keys(account_id), descending=descending, offset=offset, limit=limit
+        )
+        if query is None:
+            return IndexPage(members=(), total=0)
+        return parse_page(await self._redis.run_script(scripts.INDEX_QUERY, query.keys, query.args))
+
+    async def index_size(self, account_id: str, index: str) -> int:
+        key = self._keys(account_id).index(check_name(index))
+        return int(await self._redis.execute("ZCARD", key))
+
+    async def index_scores(
+        self, account_id: str, index: str, members: list[str]
+    ) -> dict[str, float]:
+        key = self._keys(account_id).index(check_name(index))
+        wanted = list(dict.fromkeys(members))
+        if not wanted:
+            return {}
+        scores = await self._redis.execute("ZMSCORE", key, *wanted)
+        return {
+            m: float(as_text(s)) for m, s in zip(wanted, scores, strict=True) if s is not None
+        }
+
+    async def map_get(self, account_id: str, name: str, fields: list[str]) -> dict[str, str]:
+        key = self._keys(account_id).map(check_name(name))
+        wanted = list(dict.fromkeys(fields))
+        if not wanted:
+            return {}
+        values = await self._redis.execute("HMGET", key, *wanted)
+        return {f: as_text(v) for f, v in zip(wanted, values, strict=True) if v is not None}
 
     async def current_state(self, account_id: str, type_name: str) -> str:
         state = await self._redis.execute("HGET", self._keys(account_id).states, type_name)

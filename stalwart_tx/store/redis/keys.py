@@ -44,12 +44,14 @@ class AccountKeys:
         self.blobs = self.base + "blobs"
         self.uploads = self.base + "uploads"
         self.unreferenced = self.base + "unreferenced"
+        # the set of every index and map key of the account that exists (destroy_account)
+        self.derived = self.base + "derived"
 
     def fixed(self) -> list[str]:
         """The keys that exist once per account, whatever it holds."""
         return [
             self.modseq, self.states, self.floors, self.types, self.blobs, self.uploads,
-            self.unreferenced,
+            self.unreferenced, self.derived,
         ]
 
     def objects(self, type_name: str) -> str:
@@ -90,6 +92,18 @@ class AccountKeys:
 
     def claim(self, name: str) -> str:
         return f"{self.base}claim:{name}"
+
+    def index(self, name: str) -> str:
+        """A sorted index (IIndexStore): a sorted set, member -> score."""
+        return f"{self.base}ix:{name}"
+
+    def map(self, name: str) -> str:
+        """A string map (IIndexStore): a hash, field -> value."""
+        return f"{self.base}map:{name}"
+
+    def temporary(self, token: str) -> str:
+        """A scratch sorted set of one index query, deleted before its script returns."""
+        return f"{self.base}tmp:{token}"
 
 
 class DirectoryKeys:

@@ -25,12 +25,18 @@ class Script:
 
 # KEYS: modseq, states, types, floors, then per type of ARGV's type list: objects, log, born,
 #   dead, tomb; then the account's unreferenced-blob index and, per blob claim and then per blob
-#   release, the blob's key and its referrer set.
+#   release, the blob's key and its referrer set; then the account's set of derived keys and
+#   each index or map key the derived writes touch (each once).
 # ARGV: channel, account id, type count, type names..., then four counted groups:
 #   creates (type index, id, json), updates (type index, id, json), destroys (type index, id),
 #   conditions (type index, expected state); then the time now (unix s) and two counted groups:
 #   blob claims (blob id, referrer "Type/id"), blob releases (blob id, referrer); then the
-#   tombstones a type keeps at most, and how many a write may drop beyond those it added.
+#   tombstones a type keeps at most, and how many a write may drop beyond those it added; then
+#   the number of derived keys and four counted groups of derived writes, each naming its key
+#   by position among them: index removes (key, member), map deletes (key, field), index adds
+#   (key, score, member), map sets (key, field, value).
+# Derived writes are applied once every check passed, removes and deletes before adds and sets;
+# afterwards each touched key that exists is in the derived set, and one that does not is not.
 # A type the write destroys objects of and that then holds more tombstones than that drops its
 # oldest (at most as many as it added plus the allowance), and its floor rises to the newest of
 # them: the cost is O(log n) per tombstone dropped.
@@ -75,10 +81,31 @@ local claims = blob_group()
 local releases = blob_group()
 local max_tombs = tonumber(ARGV[p])
 local catch_up = tonumber(ARGV[p + 1])
+p = p + 2
 local blob_base = 4 + ntypes * 5
 local unreferenced = KEYS[blob_base + 1]
 -- the blob key and referrer set of the i-th claim (releases follow the claims)
 local function blob_keys(i) return KEYS[blob_base + 2 * i], KEYS[blob_base + 2 * i + 1] end
+local derived_base = blob_base + 2 + 2 * (#claims + #releases)
+local derived_set = KEYS[derived_base]
+local nderived = tonumber(ARGV[p] or '0')
+p = p + 1
+local function derived_group(width)
+  local n = tonumber(ARGV[p] or '0')
+  p = p + 1
+  local items = {}
+  for i = 1, n do
+    local item = {KEYS[derived_base + tonumber(ARGV[p])]}
+    for j = 1, width - 1 do item[j + 1] = ARGV[p + j] end
+    items[i] = item
+    p = p + width
+  end
+  return items
+end
+local index_removes = derived_group(2)
+local map_deletes = derived_group(2)
+local index_adds = derived_group(3)
+local map_sets = derived_group(3)
 
 for _, c in ipairs(conditions) do
   local actual = redis.call('HGET', KEYS[2], types[c[1]]) or '0'
@@ -110,6 +137,20 @@ for i, c in ipairs(claims) do
   local _, refs = blob_keys(i)
   redis.call('SADD', refs, c[2])
   redis.call('ZREM', unreferenced, c[1])
+end
+
+-- derived writes: removes and deletes first; the derived set lists exactly the keys that exist
+for _, r in ipairs(index_removes) do redis.call('ZREM', r[1], r[2]) end
+for _, d in ipairs(map_deletes) do redis.call('HDEL', d[1], d[2]) end
+for _, a in ipairs(index_adds) do redis.call('ZADD', a[1], a[2], a[3]) end
+for _, s in ipairs(map_sets) do redis.call('HSET', s[1], s[2], s[3]) end
+for i = 1, nderived do
+  local k = KEYS[derived_base + i]
+  if redis.call('EXISTS', k) == 1 then
+    redis.call('SADD', derived_set, k)
+  else
+    redis.call('SREM', derived_set, k)
+  end
 end
 
 local total = #creates + #updates + #destroys
@@ -244,27 +285,145 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 'ok'
 """)
 
-# KEYS: modseq, states, floors, types, blobs, uploads, then the five keys of every type, the key
-#   of every blob and the key of every upload, as read from the three index keys just before.
-# ARGV: type count, blob count, upload count, type names..., blob ids..., upload tokens...
+# KEYS: modseq, states, floors, types, blobs, uploads, unreferenced, derived, then the five keys
+#   of every type, the key of every blob (and its referrer set), the key of every upload and
+#   every index and map key, as read from the four index keys just before.
+# ARGV: type count, blob count, upload count, derived key count, type names..., blob ids...,
+#   upload tokens..., derived keys...
 # Reply: 1 when everything was deleted, 0 when the indexes changed meanwhile (read and retry).
 DESTROY_ACCOUNT = Script("destroy_account", r"""
 local nt, nb, nu = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local nd = tonumber(ARGV[4])
 if redis.call('SCARD', KEYS[4]) ~= nt or redis.call('SCARD', KEYS[5]) ~= nb
-   or redis.call('ZCARD', KEYS[6]) ~= nu then
+   or redis.call('ZCARD', KEYS[6]) ~= nu or redis.call('SCARD', KEYS[8]) ~= nd then
   return 0
 end
 for i = 1, nt do
-  if redis.call('SISMEMBER', KEYS[4], ARGV[3 + i]) == 0 then return 0 end
+  if redis.call('SISMEMBER', KEYS[4], ARGV[4 + i]) == 0 then return 0 end
 end
 for i = 1, nb do
-  if redis.call('SISMEMBER', KEYS[5], ARGV[3 + nt + i]) == 0 then return 0 end
+  if redis.call('SISMEMBER', KEYS[5], ARGV[4 + nt + i]) == 0 then return 0 end
 end
 for i = 1, nu do
-  if not redis.call('ZSCORE', KEYS[6], ARGV[3 + nt + nb + i]) then return 0 end
+  if not redis.call('ZSCORE', KEYS[6], ARGV[4 + nt + nb + i]) then return 0 end
+end
+for i = 1, nd do
+  if redis.call('SISMEMBER', KEYS[8], ARGV[4 + nt + nb + nu + i]) == 0 then return 0 end
 end
 for i = 1, #KEYS do redis.call('DEL', KEYS[i]) end
 return 1
+""")
+
+# KEYS: the index keys the plan names, then one scratch key per step of the program (each
+#   inside the account's hash tag, unused before; all deleted before the script returns).
+# ARGV: mode, descending (1/0), offset, limit (-1: no limit), then by mode:
+#   'key': nothing (KEYS[1] is the result);
+#   'range': lowest score ('-inf' or a number, inclusive), highest ('+inf' or '(' number,
+#     exclusive) of the members of KEYS[1] wanted;
+#   'program': how many index keys lead KEYS, then the postfix program, whose steps push sorted
+#     sets on a stack: 'K' i (index key i itself), 'R' i low high (the members of key i in the
+#     score range), 'I' n (intersection of the top n, with the scores of the first of them),
+#     'U' n (union of the top n, with the highest score of each member), 'D' (the second from
+#     the top without the members of the top, with its scores).
+# Reply: {total, {member, score, ...}}: the window of the result ordered by score then member
+#   (both reversed when descending), and how many members the result has.
+# Cost: O(log n + window) for 'key', O(log n + offset + window) for 'range'.
+INDEX_QUERY = Script("index_query", r"""
+local mode = ARGV[1]
+local rev = ARGV[2] == '1'
+local offset = tonumber(ARGV[3])
+local limit = tonumber(ARGV[4])
+local function wanted(total) return limit ~= 0 and offset < total end
+
+if mode == 'range' then
+  local low, high = ARGV[5], ARGV[6]
+  local total = redis.call('ZCOUNT', KEYS[1], low, high)
+  local members = {}
+  if wanted(total) then
+    if rev then
+      members = redis.call('ZRANGE', KEYS[1], high, low, 'BYSCORE', 'REV',
+                           'LIMIT', ARGV[3], ARGV[4], 'WITHSCORES')
+    else
+      members = redis.call('ZRANGE', KEYS[1], low, high, 'BYSCORE',
+                           'LIMIT', ARGV[3], ARGV[4], 'WITHSCORES')
+    end
+  end
+  return {total, members}
+end
+
+local function page(key)
+  local total = redis.call('ZCARD', key)
+  local members = {}
+  if wanted(total) then
+    local stop = -1
+    if limit > 0 then stop = offset + limit - 1 end
+    if rev then
+      members = redis.call('ZREVRANGE', key, offset, stop, 'WITHSCORES')
+    else
+      members = redis.call('ZRANGE', key, offset, stop, 'WITHSCORES')
+    end
+  end
+  return {total, members}
+end
+
+if mode == 'key' then return page(KEYS[1]) end
+
+local nleaf = tonumber(ARGV[5])
+local used = nleaf
+local function scratch()
+  used = used + 1
+  return KEYS[used]
+end
+local function run()
+  local stack = {}
+  local p = 6
+  while p <= #ARGV do
+    local op = ARGV[p]
+    if op == 'K' then
+      stack[#stack + 1] = KEYS[tonumber(ARGV[p + 1])]
+      p = p + 2
+    elseif op == 'R' then
+      local dst = scratch()
+      redis.call('ZRANGESTORE', dst, KEYS[tonumber(ARGV[p + 1])], ARGV[p + 2], ARGV[p + 3],
+                 'BYSCORE')
+      stack[#stack + 1] = dst
+      p = p + 4
+    elseif op == 'D' then
+      local excluded = table.remove(stack)
+      local base = table.remove(stack)
+      local dst = scratch()
+      redis.call('ZDIFFSTORE', dst, 2, base, excluded)
+      stack[#stack + 1] = dst
+      p = p + 1
+    else
+      local n = tonumber(ARGV[p + 1])
+      local args = {}
+      for i = #stack - n + 1, #stack do args[#args + 1] = stack[i] end
+      for _ = 1, n do table.remove(stack) end
+      local dst = scratch()
+      if op == 'I' then
+        args[#args + 1] = 'WEIGHTS'
+        args[#args + 1] = '1'
+        for _ = 2, n do args[#args + 1] = '0' end
+        redis.call('ZINTERSTORE', dst, n, unpack(args))
+      else
+        args[#args + 1] = 'AGGREGATE'
+        args[#args + 1] = 'MAX'
+        redis.call('ZUNIONSTORE', dst, n, unpack(args))
+      end
+      stack[#stack + 1] = dst
+      p = p + 2
+    end
+  end
+  return page(stack[#stack])
+end
+local ok, result = pcall(run)
+if #KEYS > nleaf then redis.call('DEL', unpack(KEYS, nleaf + 1)) end
+if not ok then
+  if type(result) == 'table' and result.err then return redis.error_reply(result.err) end
+  return redis.error_reply(tostring(result))
+end
+return result
 """)
 
 # KEYS: blob, blob index, referrer set, unreferenced index.  ARGV: blob id, content, now.
