@@ -142,8 +142,9 @@ def _text_candidates(field: str, text: str) -> Candidates:
     except ValueError as too_big:
         raise MethodError("unsupportedFilter", str(too_big)) from None
     if found.plan is None:
-        return Candidates(ALL, found.exact)
-    return Candidates(found.plan, found.exact)
+        # nothing required (only exclusions, or an empty query): the exclusions from everything
+        found = found.within(ALL)
+    return Candidates(ALL if found.plan is None else found.plan, found.exact)
 
 
 # -- evaluation ---------------------------------------------------------------------------
