@@ -481,8 +481,10 @@ class _RelayProtocol(ESMTPClient):  # type: ignore[misc]
         if error is not None:
             self._fail(error)
             return
-        if international and "SMTPUTF8" not in names:
-            parameters["SMTPUTF8"] = None
+        header = self._data.partition(b"\r\n\r\n")[0]
+        utf8_header = not header.isascii() and "SMTPUTF8" in self._extensions
+        if (international or utf8_header) and "SMTPUTF8" not in names:
+            parameters["SMTPUTF8"] = None  # RFC 6532 header fields go as SMTPUTF8 when possible
         if "SIZE" in self._extensions and "SIZE" not in names:
             parameters["SIZE"] = str(len(self._data))
         if "8BITMIME" in self._extensions and "BODY" not in names and not self._data.isascii():

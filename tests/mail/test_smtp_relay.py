@@ -432,3 +432,15 @@ async def test_relay_from_service_settings(
     assert relay is not None and relay.starttls == "required"
     assert (await send(relay)).delivered
     assert server.received[0].authenticated and server.received[0].tls
+
+
+@pytest_twisted.ensureDeferred
+async def test_utf8_header_sent_as_smtputf8_when_offered(smtp_server: Start) -> None:
+    message = "Subject: Grüße\r\n\r\nbody\r\n".encode()
+    server = smtp_server(extensions=("8BITMIME", "SMTPUTF8"))
+    legacy = smtp_server(extensions=("8BITMIME",))
+    assert (await send(config(server), message=message)).delivered
+    assert (await send(config(legacy), message=message)).delivered
+    assert server.received[0].mail_from_parameters == {"SMTPUTF8": None, "BODY": "8BITMIME"}
+    assert legacy.received[0].mail_from_parameters == {"BODY": "8BITMIME"}
+    assert server.received[0].data == legacy.received[0].data == message
