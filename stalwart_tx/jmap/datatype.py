@@ -147,6 +147,12 @@ ComputeHook = Callable[
 """Values of computed (and dynamic) properties: ids → stored values, wanted names → ids → values."""
 QueryEngine = Callable[["QueryCall"], Awaitable[list[str]]]
 """Every id matching the call's filter, in the order of its sort (ties broken by id)."""
+QueryWindow = Callable[
+    ["QueryCall", int, "int | None", bool], Awaitable["tuple[list[str], int | None] | None"]
+]
+"""A faster /query for calls without anchor and with a position >= 0: (call, position, limit,
+calculateTotal) -> the ids of that window and the total (when asked), or None when it cannot
+answer this call (the query engine's full list is used instead)."""
 ResponseHook = Callable[["MethodCall", JSONObject], Awaitable[JSONObject]]
 """Extra properties to add to a method's response (given the response built so far)."""
 
@@ -167,8 +173,10 @@ class DataType:
     ``is_dynamic_property`` admits property names outside the schema (Email's
     ``header:...``); ``compute`` answers them on /get.
     ``query_engine`` replaces the default /query evaluation (load every object, filter and sort
-    in Python) with one that answers from an index. ``moved_along`` tells /queryChanges which
-    unchanged objects a change can move too, when results depend on other objects.
+    in Python) with one that answers from an index; ``query_window`` lets /query read just the
+    window asked for, so a page costs the same however many objects match. ``moved_along``
+    tells /queryChanges which unchanged objects a change can move too, when results depend on
+    other objects.
     """
 
     name: str
@@ -186,6 +194,7 @@ class DataType:
     filters: Mapping[str, FilterSpec] = field(default_factory=dict)
     sorts: Mapping[str, SortSpec] = field(default_factory=dict)
     query_engine: QueryEngine | None = None
+    query_window: QueryWindow | None = None
     max_query_limit: int | None = 1000
     max_changes: int = 5000
     extra_arguments: Mapping[str, Mapping[str, Kind]] = field(default_factory=dict)

@@ -37,6 +37,7 @@ from stalwart_tx.jmap.mail.email_model import (
 from stalwart_tx.jmap.mail.email_query import (
     address_sort_key,
     email_query_engine,
+    email_query_window,
     keyword_sort_key,
 )
 from stalwart_tx.jmap.mail.email_write import EmailWork
@@ -211,6 +212,7 @@ EMAIL_TYPE = DataType(
         "someInThreadHaveKeyword": SortSpec(keyword_sort_key("_some"), arguments=KEYWORD_ARGUMENT),
     },
     query_engine=email_query_engine,
+    query_window=email_query_window,
     extra_arguments={
         "get": {
             "bodyProperties": Nullable(ListOf(String())),

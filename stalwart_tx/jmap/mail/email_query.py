@@ -189,6 +189,48 @@ async def email_query_engine(call: QueryCall) -> list[str]:
     return ids
 
 
+async def email_query_window(
+    call: QueryCall, position: int, limit: int | None, calculate_total: bool
+) -> tuple[list[str], int | None] | None:
+    """The window straight from the indexes, when the index order is the sort and the plan is
+    exact: a page costs O(log n + page), whatever the mailbox size. None otherwise."""
+    descending = sorts_by_index(call.sort)
+    if descending is None:
+        return None
+    planner = Planner(await call.ctx.store.accounts.list_ids(call.account_id, "Mailbox"))
+    candidates = planner.node(call.filter) if call.filter is not None else Candidates(ALL, True)
+    if not candidates.exact:
+        return None
+    indexes = call.ctx.store.indexes
+    if not call.extras.get("collapseThreads"):
+        page = await indexes.index_query(
+            call.account_id, candidates.plan, descending=descending, offset=position, limit=limit
+        )
+        return page.ids, page.total
+    if calculate_total:
+        return None  # counting threads needs every match: the full path does it
+    wanted = None if limit is None else position + limit
+    seen: set[str] = set()
+    kept: list[str] = []
+    offset = 0
+    chunk = max(CHUNK, 4 * (wanted or 0))
+    while wanted is None or len(kept) < wanted:
+        page = await indexes.index_query(
+            call.account_id, candidates.plan, descending=descending, offset=offset, limit=chunk
+        )
+        ids = page.ids
+        threads = await call.ctx.store.indexes.map_get(call.account_id, THREAD_MAP, ids)
+        for email_id in ids:
+            thread_id = threads.get(email_id, email_id)
+            if thread_id not in seen:
+                seen.add(thread_id)
+                kept.append(email_id)
+        offset += len(ids)
+        if len(ids) < chunk:
+            break
+    return kept[position:wanted], None
+
+
 async def thread_of(call: QueryCall, ids: list[str]) -> dict[str, str]:
     threads: dict[str, str] = {}
     for start in range(0, len(ids), CHUNK):

@@ -104,6 +104,22 @@ async def query(data_type: DataType, ctx: RequestContext, arguments: dict[str, A
     # state before results: if they are newer than the state, /queryChanges from it repeats a
     # change (harmless: removed and added again) rather than missing one
     query_state = await ctx.store.changes.current_state(call.account_id, data_type.name)
+    if anchor is None and position >= 0 and data_type.query_window is not None:
+        found = await data_type.query_window(call, position, enforced_limit, calculate_total)
+        if found is not None:
+            window_ids, total = found
+            windowed: JSONObject = {
+                "accountId": call.account_id,
+                "queryState": query_state,
+                "canCalculateChanges": QUERY_CHANGES in data_type.methods,
+                "position": position,
+                "ids": window_ids,
+            }
+            if calculate_total:
+                windowed["total"] = total
+            if enforced_limit != limit:
+                windowed["limit"] = enforced_limit
+            return await with_response_hook(call, windowed)
     ids = await engine_of(data_type)(call)
     anchor_index = None
     if anchor is not None:
