@@ -35,8 +35,8 @@ class WriteBatch:
     leave no change-log entry (they are derived from the objects written beside them). Like
     claims, they are applied even in a batch without object writes, but only once every check
     of the batch passed. Names, members and fields are non-empty strings of at most
-    ``MAX_INDEX_NAME`` characters, scores finite floats: anything else raises ValueError when
-    it is staged.
+    ``MAX_INDEX_NAME`` characters, values strings, all valid Unicode (no lone surrogates),
+    scores finite floats: anything else raises ValueError when it is staged.
     """
 
     creates: list[tuple[str, str, JSONObject]] = field(default_factory=list)
@@ -86,8 +86,8 @@ class WriteBatch:
         return self
 
     def map_set(self, name: str, field_name: str, value: str) -> WriteBatch:
-        if not isinstance(value, str):
-            raise ValueError(f"a map value is a string, not {type(value).__name__}")
+        if not isinstance(value, str) or not _is_unicode(value):
+            raise ValueError(f"a map value is a valid Unicode string, not {value!r:.80}")
         self.map_sets.append((check_name(name), check_name(field_name), value))
         return self
 
@@ -107,9 +107,19 @@ MAX_INDEX_NAME = 2048
 
 def check_name(name: str) -> str:
     """An index or map name, member or field: a non-empty string of bounded length."""
-    if not isinstance(name, str) or not name or len(name) > MAX_INDEX_NAME:
+    if not isinstance(name, str) or not name or len(name) > MAX_INDEX_NAME \
+            or not _is_unicode(name):
         raise ValueError(f"not a valid index/map name, member or field: {name!r:.80}")
     return name
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether the text has a UTF-8 form (no lone surrogates), as every store needs."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_score(score: float) -> float:

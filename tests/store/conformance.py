@@ -1884,6 +1884,7 @@ class IndexStoreConformance:
             deep,
             Intersection(()),
             Index(""),
+            Index("\ud800"),
             Index("x" * 5000),
             ScoreRange("", 0, 1),
             ScoreRange("ix", float("nan"), None),
@@ -1919,6 +1920,9 @@ class IndexStoreConformance:
             lambda: batch.index_add("ix", "m", "1"),  # type: ignore[arg-type]
             lambda: batch.index_remove("ix", ""), lambda: batch.map_set("m", "f", 1),  # type: ignore[arg-type]
             lambda: batch.map_set("m", "", "v"), lambda: batch.map_delete("", "f"),
+            # lone surrogates have no UTF-8 form: no store could keep them
+            lambda: batch.index_add("ix\ud800", "m", 1), lambda: batch.index_add("ix", "\udfff", 1),
+            lambda: batch.map_set("m", "f", "\ud800"), lambda: batch.map_delete("m", "\ud800"),
         ):
             with pytest.raises(ValueError):
                 stage()

@@ -27,6 +27,7 @@ from stalwart_tx.store.records import (
     Union,
     WriteBatch,
 )
+from tests.redis_process import running_redis
 from tests.store.conformance import (
     A,
     AccountStoreConformance,
@@ -351,6 +352,28 @@ class TestRedisIndexStore(IndexStoreConformance):
         after = self.command_calls(raw)
         assert all(after.get(c, 0) == before.get(c, 0) for c in copying)
         assert after.get("zrange", 0) > before.get("zrange", 0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_scratch_keys_of_queries_are_not_persisted(tmp_path: Path) -> None:
+    """A query's scratch writes stay out of the AOF (and so out of replication); the derived
+    writes of a batch go in."""
+    with running_redis(tmp_path, "--appendonly", "yes", "--appendfsync", "always") as socket:
+        store = await open_redis_store(f"unix://{socket}", reactor, timeout=5.0)
+        try:
+            await store.accounts.write(
+                A, WriteBatch().index_add("x", "a", 1).index_add("y", "a", 2)
+            )
+            page = await store.indexes.index_query(
+                A, Difference(Union((Index("x"), Index("y"))), ScoreRange("x", 5, None))
+            )
+            assert page == IndexPage((("a", 2.0),), 1)
+        finally:
+            await store.close()
+        logged = b"".join(p.read_bytes() for p in tmp_path.rglob("*.aof*") if p.is_file())
+    assert b"ix:x" in logged
+    for scratch in (b"tmp:", b"ZUNIONSTORE", b"ZRANGESTORE", b"ZDIFFSTORE"):
+        assert scratch.upper() not in logged.upper()
 
 
 class TestRedisBlobStore(BlobStoreConformance):

@@ -327,7 +327,8 @@ return 1
 #     the top without the members of the top, with its scores).
 # Reply: {total, {member, score, ...}}: the window of the result ordered by score then member
 #   (both reversed when descending), and how many members the result has.
-# Cost: O(log n + window) for 'key', O(log n + offset + window) for 'range'.
+# Cost: O(log n + window) for 'key', O(log n + offset + window) for 'range'. A program's writes
+# (to its scratch keys only) are not replicated: nothing of them outlives the script.
 INDEX_QUERY = Script("index_query", r"""
 local mode = ARGV[1]
 local rev = ARGV[2] == '1'
@@ -368,6 +369,9 @@ end
 
 if mode == 'key' then return page(KEYS[1]) end
 
+-- the scratch keys live and die inside this script: replicas and the AOF need none of it
+redis.replicate_commands()
+redis.set_repl(redis.REPL_NONE)
 local nleaf = tonumber(ARGV[5])
 local used = nleaf
 local function scratch()
