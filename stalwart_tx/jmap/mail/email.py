@@ -229,10 +229,11 @@ EMAIL_TYPE = DataType(
 
 
 def _email_methods() -> list[MethodSpec]:
+    from stalwart_tx.jmap.mail.email_copy import email_copy_method
     from stalwart_tx.jmap.mail.email_create import email_set_method
 
     specs = [s for s in standard_methods(EMAIL_TYPE) if s.name != "Email/set"]
-    return [*specs, email_set_method(EMAIL_TYPE)]
+    return [*specs, email_set_method(EMAIL_TYPE), email_copy_method(EMAIL_TYPE)]
 
 
 METHODS = with_default_mailboxes(_email_methods())

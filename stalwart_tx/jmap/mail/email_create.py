@@ -36,7 +36,7 @@ class EmailSetComputation(SetComputation):
     async def _create(
         self, creation_id: str, given: Any, waiting: frozenset[str]
     ) -> SetError | None:
-        from stalwart_tx.jmap.mail.email import MAILBOX_IDS, email_work
+        from stalwart_tx.jmap.mail.email import email_work
 
         if not isinstance(given, dict):
             return set_errors.invalid_properties([], "an Email must be an object")
@@ -46,26 +46,10 @@ class EmailSetComputation(SetComputation):
                 refused, "server-set properties: " + ", ".join(refused)
             )
         ctx = self.call.ctx
-        resolve = resolver(ctx, self.outcome.created_ids)
-        try:
-            mailbox_ids = MAILBOX_IDS.resolve(given.get("mailboxIds"), resolve)
-        except UnresolvedReference as unresolved:
-            return set_errors.invalid_properties(
-                ["mailboxIds"], f"refers to {unresolved.reference}, which was not created"
-            )
-        problem = MAILBOX_IDS.problem(mailbox_ids)
-        if problem is not None:
-            return set_errors.invalid_properties(["mailboxIds"], f"mailboxIds {problem}")
-        keywords = given.get("keywords") or {}
-        if not isinstance(keywords, dict) or not all(
-            is_keyword(k) and v is True for k, v in keywords.items()
-        ):
-            return set_errors.invalid_properties(["keywords"], "keywords must map keywords to true")
-        received_at = given.get("receivedAt")
-        if received_at is None:
-            received_at = utc_date(ctx.reactor.seconds())
-        elif UTCDate().problem(received_at) is not None:
-            return set_errors.invalid_properties(["receivedAt"], "receivedAt is not a UTCDate")
+        metadata = self.metadata(given, default_received=utc_date(ctx.reactor.seconds()))
+        if isinstance(metadata, SetError):
+            return metadata
+        mailbox_ids, keywords, received_at = metadata
 
         raw_or_error = await self._compose(
             {k: v for k, v in given.items() if k not in METADATA}
@@ -86,6 +70,34 @@ class EmailSetComputation(SetComputation):
             "size": value["size"],
         }
         return None
+
+    def metadata(
+        self, given: dict[str, Any], default_received: str
+    ) -> tuple[dict[str, bool], dict[str, bool], str] | SetError:
+        """mailboxIds (``#creationId`` resolved), keywords and receivedAt of a new Email."""
+        from stalwart_tx.jmap.mail.email import MAILBOX_IDS
+
+        resolve = resolver(self.call.ctx, self.outcome.created_ids)
+        try:
+            mailbox_ids = MAILBOX_IDS.resolve(given.get("mailboxIds"), resolve)
+        except UnresolvedReference as unresolved:
+            return set_errors.invalid_properties(
+                ["mailboxIds"], f"refers to {unresolved.reference}, which was not created"
+            )
+        problem = MAILBOX_IDS.problem(mailbox_ids)
+        if problem is not None:
+            return set_errors.invalid_properties(["mailboxIds"], f"mailboxIds {problem}")
+        keywords = given.get("keywords") or {}
+        if not isinstance(keywords, dict) or not all(
+            is_keyword(k) and v is True for k, v in keywords.items()
+        ):
+            return set_errors.invalid_properties(["keywords"], "keywords must map keywords to true")
+        received_at = given.get("receivedAt")
+        if received_at is None:
+            received_at = default_received
+        elif UTCDate().problem(received_at) is not None:
+            return set_errors.invalid_properties(["receivedAt"], "receivedAt is not a UTCDate")
+        return mailbox_ids, keywords, received_at
 
     async def _compose(self, email: dict[str, Any]) -> bytes | SetError:
         from stalwart_tx.mail.compose import ComposeError, compose_message

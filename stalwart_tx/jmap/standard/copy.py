@@ -31,7 +31,11 @@ KNOWN_ARGUMENTS = (
 
 
 async def copy(
-    data_type: DataType, ctx: RequestContext, arguments: dict[str, Any]
+    data_type: DataType,
+    ctx: RequestContext,
+    arguments: dict[str, Any],
+    *,
+    computation_class: type[SetComputation] = SetComputation,
 ) -> JSONObject | Responses:
     extras = args.check_known(arguments, KNOWN_ARGUMENTS, data_type, COPY)
     from_account_id = args.account_id(ctx, arguments, "fromAccountId")
@@ -72,13 +76,15 @@ async def copy(
             raise MethodError(
                 "stateMismatch", f"ifInState is {if_in_state!r}, the state is {old_state!r}"
             )
-        computation = SetComputation(call)
+        computation = computation_class(call)
         for creation_id, entry in create.items():
-            merged = _copy_of(data_type, entry, originals.get(sources[creation_id] or ""))
+            original = originals.get(sources[creation_id] or "")
+            merged = _copy_of(data_type, entry, original)
             if isinstance(merged, SetError):
                 computation.outcome.not_created[creation_id] = merged
             else:
-                await computation.create(creation_id, merged)
+                assert original is not None
+                await computation.create_copy(creation_id, merged, original)
         await objects.finish()
         batch = objects.batch()
         if batch.is_empty():

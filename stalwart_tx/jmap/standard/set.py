@@ -159,6 +159,14 @@ class SetComputation:
         self.outcome.created[creation_id] = created
         return None
 
+    async def create_copy(
+        self, creation_id: str, merged: JSONObject, original: JSONObject
+    ) -> str | None:
+        """Foo/copy: create the copy ``merged`` (the original's client-settable properties with
+        the entry's overrides); a type whose copies need more of the original (Email: its
+        message) overrides this."""
+        return await self.create(creation_id, merged)
+
     async def add_computed_to_created(self) -> None:
         """Computed properties of the created objects: server-set, so ``created`` shows them."""
         wanted = [n for n, p in self.data_type.properties.items() if p.computed]

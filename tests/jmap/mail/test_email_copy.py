@@ -1,0 +1,89 @@
+"""Email/copy between two accounts the user may use, and Email/set from a copy's creation id."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest_twisted
+from twisted.internet import reactor
+
+from stalwart_tx.jmap.context import RequestContext
+from stalwart_tx.jmap.limits import CoreLimits
+from stalwart_tx.jmap.methods import default_registry
+from stalwart_tx.store.backend import open_redis_store
+from tests.jmap.api.conftest import StartServer
+from tests.jmap.mail.conftest import Emails, message
+
+
+class BothAccounts(RequestContext):
+    """As if bob had shared his account with alice (sharing itself comes later)."""
+
+    others: list[str] = []
+
+    def account_ids(self) -> list[str]:
+        return [self.user.account_id, *self.others]
+
+
+@pytest_twisted.async_yield_fixture
+async def two(start_server: StartServer, redis_url: str) -> AsyncIterator[Emails]:
+    bundle = await open_redis_store(redis_url, reactor, timeout=5.0)
+    limits = CoreLimits()
+    server = await start_server(limits=limits, registry=default_registry(limits), store=bundle,
+                                context_factory=BothAccounts)
+    BothAccounts.others = [server.other_user_id]
+    yield Emails(server)
+    BothAccounts.others = []
+    await bundle.close()
+
+
+async def inbox_of(emails: Emails, account: str) -> str:
+    found = (await emails.ok("Mailbox/get", accountId=account))["list"]
+    return str(next(m["id"] for m in found if m["role"] == "inbox"))
+
+
+@pytest_twisted.ensureDeferred
+async def test_copy_then_destroy_the_original(two: Emails) -> None:
+    bob = two.server.other_user_id
+    original = await two.import_raw(message("Shared", message_id="sh@x"),
+                                    keywords={"$seen": True}, receivedAt="2023-02-02T02:02:02Z")
+    bob_inbox = await inbox_of(two, bob)
+    response = await two.response(["Email/copy", {
+        "fromAccountId": two.account, "accountId": bob, "onSuccessDestroyOriginal": True,
+        "create": {"c": {"id": original["id"], "mailboxIds": {bob_inbox: True}}},
+    }, "0"])
+    (copy_name, copied, _), (set_name, destroyed, _) = response["methodResponses"]
+    assert (copy_name, set_name) == ("Email/copy", "Email/set")
+    created = copied["created"]["c"]
+    assert set(created) == {"id", "blobId", "threadId", "size"}
+    assert destroyed["destroyed"] == [original["id"]]
+    listed = await two.ok("Email/get", accountId=bob, ids=[created["id"]],
+                          properties=["subject", "keywords", "receivedAt"])
+    got: dict[str, Any] = listed["list"][0]
+    assert got["subject"] == "Shared"
+    assert got["keywords"] == {"$seen": True}  # kept from the original
+    assert got["receivedAt"] == "2023-02-02T02:02:02Z"
+    names = ["totalEmails", "unreadEmails"]
+    [box] = (await two.ok("Mailbox/get", accountId=bob, ids=[bob_inbox], properties=names))["list"]
+    assert (box["totalEmails"], box["unreadEmails"]) == (1, 0)
+    assert (await two.counts(await two.inbox()))["totalEmails"] == 0
+    raw = await two.server.store.blobs.get(bob, created["blobId"])
+    assert raw == message("Shared", message_id="sh@x")
+
+
+@pytest_twisted.ensureDeferred
+async def test_copy_errors(two: Emails) -> None:
+    bob = two.server.other_user_id
+    original = await two.import_raw(message("x", message_id="e@x"))
+    bob_inbox = await inbox_of(two, bob)
+    result = await two.ok("Email/copy", fromAccountId=two.account, accountId=bob, create={
+        "missing": {"id": "xnothere", "mailboxIds": {bob_inbox: True}},
+        "subject": {"id": original["id"], "mailboxIds": {bob_inbox: True}, "subject": "no"},
+        "nobox": {"id": original["id"], "mailboxIds": {"xnobox": True}},
+    })
+    errors = result["notCreated"]
+    assert errors["missing"]["type"] == "notFound"
+    assert errors["subject"]["type"] == "invalidProperties"
+    assert errors["nobox"]["type"] == "invalidProperties"
+    same = await two.invoke("Email/copy", fromAccountId=two.account, create={})
+    assert same[0] == "error" and same[1]["type"] == "invalidArguments"
