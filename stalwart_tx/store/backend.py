@@ -12,12 +12,19 @@ from stalwart_tx.store.interfaces import (
     IChangeLog,
     IClaims,
     IDirectory,
+    IDueAccounts,
     IIndexStore,
     INotifier,
 )
 from stalwart_tx.store.memory import DEFAULT_MAX_TOMBSTONES, check_max_tombstones
 
 Closer = Callable[[], Awaitable[None]]
+
+
+def _process_local_due() -> IDueAccounts:
+    from stalwart_tx.store.memory_due import MemoryDueAccounts
+
+    return MemoryDueAccounts()
 
 
 def _process_local_claims() -> IClaims:
@@ -39,6 +46,8 @@ class StoreBundle:
     closers: list[Closer] = field(default_factory=list, repr=False)
     # a bundle built by hand (one process) may leave it out; open_redis_store shares it in Redis
     claims: IClaims = field(default_factory=_process_local_claims)
+    # accounts with scheduled work (EmailSubmission sending), shared in Redis likewise
+    due: IDueAccounts = field(default_factory=_process_local_due)
 
     async def close(self) -> None:
         """Release connections; the stores must not be used afterwards. Safe to call twice."""
@@ -60,6 +69,7 @@ async def open_memory_store(*, max_tombstones: int = DEFAULT_MAX_TOMBSTONES) -> 
         MemoryNotifier,
     )
     from stalwart_tx.store.memory_directory import MemoryDirectory
+    from stalwart_tx.store.memory_due import MemoryDueAccounts
 
     notifier = MemoryNotifier()
     blobs = MemoryBlobStore()
@@ -72,6 +82,7 @@ async def open_memory_store(*, max_tombstones: int = DEFAULT_MAX_TOMBSTONES) -> 
         directory=MemoryDirectory(),
         indexes=accounts,
         claims=MemoryClaims(),
+        due=MemoryDueAccounts(),
     )
 
 
@@ -94,6 +105,7 @@ async def open_redis_store(
         RedisClaims,
         RedisConnection,
         RedisDirectory,
+        RedisDueAccounts,
         RedisNotifier,
         parse_redis_url,
     )
@@ -113,4 +125,5 @@ async def open_redis_store(
         indexes=accounts,
         closers=[connection.close, notifier.close],
         claims=RedisClaims(connection, prefix=prefix),
+        due=RedisDueAccounts(connection, prefix=prefix),
     )

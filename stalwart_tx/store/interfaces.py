@@ -233,6 +233,30 @@ class IClaims(Interface):
         """
 
 
+class IDueAccounts(Interface):
+    """Which accounts have work due when, across every account: one small index per purpose.
+
+    A scheduler (EmailSubmission's sending) keeps, inside each account, a sorted index of its
+    work by due time (IIndexStore); this lists the accounts that may have any, scored by their
+    earliest due time, so the scheduler visits only those, never every account. ``name`` is the
+    purpose ("EmailSubmission"). Like the blob sweep index it lives outside every account, so it
+    is not written in the account's atomic write: writers call ``note_due`` after (and, to
+    survive a crash in between, before) the write; the scheduler, after working on an account,
+    calls ``set_due`` with the account's new earliest time, then reads the account's index once
+    more and calls ``note_due`` again if it finds something, so no interleaving loses work.
+    """
+
+    async def note_due(name: str, account_id: str, at: float) -> None:
+        """List the account under ``name`` no later than ``at`` (an earlier time stays)."""
+
+    async def set_due(name: str, account_id: str, at: float | None) -> None:
+        """List the account at exactly ``at``, or take it off the list when ``at`` is None."""
+
+    async def due_accounts(name: str, until: float, limit: int) -> list[tuple[str, float]]:
+        """Accounts listed under ``name`` at ``until`` or earlier, earliest first, at most
+        ``limit`` of them, each with its time. Raises ValueError for an invalid name."""
+
+
 class IDirectory(Interface):
     """Principals (users), their credentials and API tokens, mail domains and aliases.
 

@@ -43,6 +43,7 @@ from stalwart_tx.store.interfaces import (
     IChangeLog,
     IClaims,
     IDirectory,
+    IDueAccounts,
     IIndexStore,
     INotifier,
     ISubscription,
@@ -1218,6 +1219,45 @@ class ClaimsConformance:
                                    (A, "n", 0.0), (A, "n", -1.0)]:
             with pytest.raises(ValueError):
                 await store.claims.claim(account, name, ttl)
+
+
+class DueAccountsConformance:
+    def test_provides_interface(self, store: StoreBundle) -> None:
+        assert verifyObject(IDueAccounts, store.due)
+
+    @pytest_twisted.ensureDeferred
+    async def test_note_keeps_the_earliest_and_set_is_exact(self, store: StoreBundle) -> None:
+        due = store.due
+        assert await due.due_accounts("work", 1e12, 10) == []
+        await due.note_due("work", A, 100.0)
+        await due.note_due("work", A, 200.0)  # later: the earlier time stays
+        await due.note_due("work", B, 50.5)
+        assert await due.due_accounts("work", 1e12, 10) == [(B, 50.5), (A, 100.0)]
+        assert await due.due_accounts("work", 99.0, 10) == [(B, 50.5)]
+        assert await due.due_accounts("work", 1e12, 1) == [(B, 50.5)]
+        await due.set_due("work", B, 300.0)  # exact, even later
+        assert await due.due_accounts("work", 1e12, 10) == [(A, 100.0), (B, 300.0)]
+        await due.set_due("work", A, None)
+        assert await due.due_accounts("work", 1e12, 10) == [(B, 300.0)]
+        await due.set_due("work", A, None)  # unlisting twice is no error
+        # names are separate lists
+        assert await due.due_accounts("other", 1e12, 10) == []
+
+    @pytest_twisted.ensureDeferred
+    async def test_shared_with_another_store_instance(
+        self, store: StoreBundle, peer_store: StoreBundle
+    ) -> None:
+        await store.due.note_due("work", A, 10.0)
+        assert await peer_store.due.due_accounts("work", 10.0, 10) == [(A, 10.0)]
+
+    @pytest_twisted.ensureDeferred
+    async def test_bad_arguments(self, store: StoreBundle) -> None:
+        for name, account, at in [("", A, 1.0), ("a{b}", A, 1.0), ("work", "", 1.0),
+                                  ("work", "a{b", 1.0), ("work", A, float("nan"))]:
+            with pytest.raises(ValueError):
+                await store.due.note_due(name, account, at)
+        with pytest.raises(ValueError):
+            await store.due.due_accounts("x y", 1.0, 1)
 
 
 class DirectoryConformance:

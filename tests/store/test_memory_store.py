@@ -11,6 +11,7 @@ from tests.store.conformance import (
     BlobStoreConformance,
     ClaimsConformance,
     DirectoryConformance,
+    DueAccountsConformance,
     IndexStoreConformance,
     NotifierConformance,
     StoreFactory,
@@ -63,4 +64,8 @@ class TestMemoryDirectory(DirectoryConformance):
 
 
 class TestMemoryIndexStore(IndexStoreConformance):
+    pass
+
+
+class TestMemoryDueAccounts(DueAccountsConformance):
     pass

@@ -35,6 +35,7 @@ from tests.store.conformance import (
     BlobStoreConformance,
     ClaimsConformance,
     DirectoryConformance,
+    DueAccountsConformance,
     IndexStoreConformance,
     NotifierConformance,
     Recorder,
@@ -411,3 +412,7 @@ def test_no_module_outside_the_redis_package_imports_txredisapi() -> None:
         and "import txredisapi" in path.read_text()
     ]
     assert offenders == []
+
+
+class TestRedisDueAccounts(DueAccountsConformance):
+    pass

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         translate_error,
     )
     from stalwart_tx.store.redis.directory import RedisDirectory
+    from stalwart_tx.store.redis.due import RedisDueAccounts
     from stalwart_tx.store.redis.notifier import RedisNotifier
     from stalwart_tx.store.redis.url import RedisURL, parse_redis_url
 
@@ -31,6 +32,7 @@ _WHERE = {
     "RedisClaims": "claims",
     "RedisConnection": "connection",
     "RedisDirectory": "directory",
+    "RedisDueAccounts": "due",
     "RedisNotifier": "notifier",
     "RedisURL": "url",
     "parse_redis_url": "url",
@@ -45,6 +47,7 @@ __all__ = [
     "RedisClaims",
     "RedisConnection",
     "RedisDirectory",
+    "RedisDueAccounts",
     "RedisNotifier",
     "RedisURL",
     "parse_redis_url",

@@ -29,6 +29,14 @@ def blob_sweep_index(prefix: str) -> str:
     return f"{check_prefix(prefix)}{{blobsweep}}:accounts"
 
 
+def due_index(prefix: str, name: str) -> str:
+    """Sorted set of accounts with work of ``name`` due, scored by the earliest (IDueAccounts).
+
+    Outside every account like ``blob_sweep_index``, with a tag of its own.
+    """
+    return f"{check_prefix(prefix)}{{due:{name}}}:accounts"
+
+
 class AccountKeys:
     """Key names of one account."""
 
