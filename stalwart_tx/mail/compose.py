@@ -93,9 +93,9 @@ _DERIVED = {
 _PART_FIELDS = {"cid": "content-id", "language": "content-language", "location": "content-location"}
 
 
-def _path(*pieces: str | int) -> str:
-    """A JSON Pointer-like path to a property (``~`` and ``/`` escaped as RFC 6901 does)."""
-    return "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in pieces)
+def _path(base: str, *pieces: str | int) -> str:
+    """The path ``base/piece/...`` to a property, pieces escaped as in JSON Pointer (RFC 6901)."""
+    return "/".join([base, *(str(p).replace("~", "~0").replace("/", "~1") for p in pieces)])
 
 
 @dataclass
@@ -275,6 +275,8 @@ class _PartReader:
                 for i, child in enumerate(children)
             ]
             return part
+        _check(not part.type.startswith("multipart/"), _path(path, "subParts"),
+               "a multipart/* part needs subParts")  # fmt: skip
         if part_id is not None:
             part.type = part.type or "text/plain"
             _check(blob_id is None, _path(path, "blobId"), "give a partId or a blobId, not both")
@@ -291,8 +293,6 @@ class _PartReader:
                    "a part needs a partId or a blobId (or subParts)")  # fmt: skip
             part.type = part.type or "application/octet-stream"
             part.blob_id = blob_id
-        _check(not part.type.startswith("multipart/"), _path(path, "subParts"),
-               "a multipart/* part needs subParts")  # fmt: skip
         return part
 
     def _properties(self, obj: Mapping[str, Any], part: _Part, required: str | None) -> None:
@@ -318,8 +318,8 @@ class _PartReader:
                     raise ComposeError([_path(path, key)], str(error)) from None
         name = _string(obj, "name", path)
         if name is not None:
-            _check(not any(ord(c) < 32 or ord(c) == 127 for c in name), _path(path, "name"),
-                   "a name must not contain control characters")  # fmt: skip
+            controls = any(c != "\t" and (c < " " or c == "\x7f") for c in name)
+            _check(not controls, _path(path, "name"), "a name must not contain control characters")
             part.name = name
         cid = _string(obj, "cid", path)
         if cid is not None:

@@ -180,9 +180,10 @@ def text_segments(value: Any) -> list[Segment]:
 def phrase_segments(name: str) -> list[Segment]:
     """A display name or group name: atoms, a quoted string, or encoded words."""
     name = _check_text(name, "a name")
-    if not name.isascii():
+    if not name.isascii() or "=?" in name:
+        # (Readers decode encoded-word look-alikes even in quoted strings: encode those too.)
         return _encoded_segments(name, "")
-    if _PHRASE_OF_ATOMS.fullmatch(name) and "=?" not in name:
+    if _PHRASE_OF_ATOMS.fullmatch(name):
         return [("" if i == 0 else " ", atom) for i, atom in enumerate(name.split(" "))]
     escaped = name.replace("\\", "\\\\").replace('"', '\\"')
     pieces = re.split(r"([ \t]+)", escaped)
@@ -352,7 +353,8 @@ def parameter_segments(attribute: str, value: str) -> list[Segment]:
     short printable ASCII, else RFC 2231 ``attribute*N*=utf-8''...`` continuations."""
     value = _check_text(value, f"the {attribute}")
     if value.isascii() and len(value) <= 60 and "\t" not in value:
-        if _TOKEN.fullmatch(value):
+        # A token, but not with the characters RFC 2231 gives a meaning ('*%).
+        if value and all(ord(c) in _ATTRIBUTE_CHAR for c in value):
             return [(" ", f"{attribute}={value}")]
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')
         return [(" ", f'{attribute}="{escaped}"')]
