@@ -26,7 +26,8 @@ from stalwart_tx.jmap.registry import JSONObject, MethodRegistry
 NEVER_PUSHED = frozenset({"PushSubscription"})
 # Method-name prefixes that are not data types with a state (Core/echo; Blob/get: blobs are
 # immutable and have no state to push).
-NOT_DATA_TYPES = frozenset({"Core", "Blob"})
+# pseudo-types with a /get but no state of their own
+NOT_DATA_TYPES = frozenset({"Core", "Blob", "SearchSnippet"})
 
 TOKEN_VERSION = "1"
 
