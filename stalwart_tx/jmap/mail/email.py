@@ -39,6 +39,7 @@ from stalwart_tx.jmap.mail.email_query import (
     email_query_engine,
     email_query_window,
     keyword_sort_key,
+    moved_with_thread,
 )
 from stalwart_tx.jmap.mail.email_write import EmailWork
 from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX
@@ -213,6 +214,7 @@ EMAIL_TYPE = DataType(
     },
     query_engine=email_query_engine,
     query_window=email_query_window,
+    moved_along=moved_with_thread,
     extra_arguments={
         "get": {
             "bodyProperties": Nullable(ListOf(String())),

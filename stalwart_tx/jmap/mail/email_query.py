@@ -231,6 +231,33 @@ async def email_query_window(
     return kept[position:wanted], None
 
 
+async def moved_with_thread(call: QueryCall, updated: Sequence[str]) -> set[str]:
+    """Email/queryChanges with collapseThreads: which email stands for a thread can change when
+    any email of the thread changes, arrives or goes, so every email of such a thread is
+    re-placed: the threads of the updated emails, and every thread written since the old
+    query state (new emails, destroyed ones and merges all write their Thread)."""
+    if not call.extras.get("collapseThreads"):
+        return set()
+    from stalwart_tx.store.errors import CannotCalculateChanges
+
+    account = call.account_id
+    thread_ids = set((await thread_of(call, list(updated))).values())
+    try:
+        changed = await call.ctx.store.changes.changes_since(
+            account, THREAD, str(call.arguments.get("sinceQueryState")), None
+        )
+    except CannotCalculateChanges as error:
+        raise MethodError("cannotCalculateChanges", str(error)) from None
+    thread_ids.update(changed.created, changed.updated)
+    moved: set[str] = set()
+    ordered = sorted(thread_ids)
+    for start in range(0, len(ordered), CHUNK):
+        threads = await call.ctx.store.accounts.get(account, THREAD, ordered[start:start + CHUNK])
+        for thread in threads.values():
+            moved.update(email_ids(thread))
+    return moved
+
+
 async def thread_of(call: QueryCall, ids: list[str]) -> dict[str, str]:
     threads: dict[str, str] = {}
     for start in range(0, len(ids), CHUNK):

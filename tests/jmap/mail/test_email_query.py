@@ -306,3 +306,41 @@ async def test_query_changes_follow_keyword_and_mailbox_changes(loaded: Loaded) 
         replayed.insert(added["index"], added["id"])
     assert replayed == now["ids"]
     assert german in now["ids"]
+
+
+def replay(old: list[str], changes: dict[str, Any]) -> list[str]:
+    ids = [i for i in old if i not in changes["removed"]]
+    for added in sorted(changes["added"], key=lambda a: a["index"]):
+        ids.insert(added["index"], added["id"])
+    return ids
+
+
+@pytest_twisted.ensureDeferred
+async def test_query_changes_with_collapsed_threads(loaded: Loaded) -> None:
+    emails = loaded.emails
+    inbox = loaded.box("inbox")
+    arguments: dict[str, Any] = {
+        "filter": {"inMailbox": inbox, "notKeyword": "$seen"}, "collapseThreads": True,
+        "sort": [{"property": "receivedAt", "isAscending": False}],
+    }
+    steps = [
+        # the thread's newest unseen email becomes seen: an older one stands for it now
+        lambda: emails.ok("Email/set", update={
+            loaded.items["late"].id: {"keywords/$seen": True},
+            loaded.items["root"].id: {"keywords/$seen": None},
+        }),
+        # a new reply in that thread takes its place
+        lambda: emails.import_raw(
+            message("Re: Garden party", message_id="p4@x", in_reply_to="p@x",
+                    references=["p@x"]), receivedAt="2023-06-01T00:00:00Z"),
+        # the email standing for a thread goes
+        lambda: emails.ok("Email/set", destroy=[loaded.items["german"].id]),
+    ]
+    for step in steps:
+        before = await emails.ok("Email/query", **arguments)
+        await step()
+        changes = await emails.ok("Email/queryChanges", sinceQueryState=before["queryState"],
+                                  **arguments)
+        after = await emails.ok("Email/query", **arguments)
+        assert replay(before["ids"], changes) == after["ids"]
+        assert changes["newQueryState"] == after["queryState"]
