@@ -15,25 +15,29 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from stalwart_tx.mail.compose_body import (
-    boundary_for,
-    canonical_text,
-    text_charset,
-    transfer_encode,
-)
+from stalwart_tx.mail.compose_body import boundary_for, text_charset, transfer_encode
 from stalwart_tx.mail.compose_headers import (
     HeaderValueError,
     Segment,
-    check_token,
     date_text,
     field_segments,
     fold,
     parameter_segments,
     with_parameters,
+)
+from stalwart_tx.mail.compose_parts import (
+    Claims,
+    ComposeError,
+    Field,
+    Part,
+    PartReader,
+    check,
+    header_property,
+    no_headers_list,
+    pointer,
 )
 from stalwart_tx.mail.headers import Form, parse_header_property
 
@@ -42,27 +46,6 @@ __all__ = ["MAX_MESSAGE_SIZE", "BlobReader", "ComposeError", "compose_message"]
 BlobReader = Callable[[str], Awaitable[bytes | None]]
 
 MAX_MESSAGE_SIZE = 50 * 1024 * 1024
-# Deeper trees are no real message; the parser gives up at 64 levels, so stay well within.
-MAX_DEPTH = 32
-
-
-class ComposeError(Exception):
-    """What is wrong with the create object: ``properties`` names the offending properties (for
-    a SetError invalidProperties), ``description`` says why in words. ``not_found_blob_ids``
-    lists blob ids ``read_blob`` did not know (a blobNotFound SetError rather)."""
-
-    def __init__(
-        self,
-        properties: list[str],
-        description: str,
-        not_found_blob_ids: list[str] | None = None,
-    ) -> None:
-        super().__init__(description)
-        self.properties = properties
-        self.description = description
-        self.not_found_blob_ids = not_found_blob_ids or []
-
-
 # The Email properties that are header fields, in the order they are written.
 _CONVENIENCE: dict[str, tuple[str, Form]] = {
     "from": ("From", Form.ADDRESSES),
@@ -78,116 +61,29 @@ _CONVENIENCE: dict[str, tuple[str, Form]] = {
     "references": ("References", Form.MESSAGE_IDS),
 }
 _SHORTCUTS = ("textBody", "htmlBody", "attachments")
-_PART_PROPERTIES = frozenset(
-    {
-        "partId", "blobId", "size", "headers", "name", "type", "charset", "disposition",
-        "cid", "language", "location", "subParts",
-    }
-)  # fmt: skip
-# Content-* fields a part's own properties write; a header:* property may not write them too.
-_DERIVED = {
-    "content-type": "type, charset and name",
-    "content-disposition": "disposition and name",
-    "content-transfer-encoding": "the server",
-}
-_PART_FIELDS = {"cid": "content-id", "language": "content-language", "location": "content-location"}
 
 
-def _path(base: str, *pieces: str | int) -> str:
-    """The path ``base/piece/...`` to a property, pieces escaped as in JSON Pointer (RFC 6901)."""
-    return "/".join([base, *(str(p).replace("~", "~0").replace("/", "~1") for p in pieces)])
-
-
-@dataclass
-class _Field:
-    name: str
-    segments: list[Segment]
-    prop: str  # the property that set it
-
-
-@dataclass
-class _Part:
-    path: str
-    type: str
-    fields: list[_Field] = field(default_factory=list)
-    charset: str | None = None
-    name: str | None = None
-    disposition: str | None = None
-    cid: str | None = None
-    language: list[str] | None = None
-    location: str | None = None
-    part_id: str | None = None
-    blob_id: str | None = None
-    sub_parts: list[_Part] | None = None
-    content: bytes = b""
-
-    def leaves(self) -> list[_Part]:
-        if self.sub_parts is None:
-            return [self]
-        return [leaf for part in self.sub_parts for leaf in part.leaves()]
-
-
-class _Claims:
-    """The header fields set so far, to refuse one set by two properties."""
-
-    def __init__(self) -> None:
-        self.by_name: dict[str, str] = {}
-
-    def claim(self, name: str, prop: str) -> None:
-        key = name.lower()
-        if key in self.by_name:
-            raise ComposeError(
-                [self.by_name[key], prop], f"two properties set the {name} header field"
-            )
-        self.by_name[key] = prop
-
-
-def _header_property(key: str, value: Any, prop: str, claims: _Claims) -> list[_Field]:
-    """The fields of one ``header:Name[:asForm][:all]`` property (not null)."""
-    parsed = parse_header_property(key)
-    if parsed is None:
-        raise ComposeError([prop], "not a header property, or a form that field cannot take")
-    claims.claim(parsed.name, prop)
-    if parsed.all and not isinstance(value, list):
-        raise ComposeError([prop], "a :all header property takes a list of values")
-    try:
-        return [
-            _Field(parsed.name, field_segments(parsed.form, item), prop)
-            for item in (value if parsed.all else [value])
-            if item is not None
-        ]
-    except HeaderValueError as error:
-        raise ComposeError([prop], str(error)) from None
-
-
-def _no_headers_list(value: Any, prop: str) -> None:
-    if value not in (None, []):
-        raise ComposeError(
-            [prop], 'set header fields as "header:" properties, not as a "headers" list'
-        )
-
-
-def _message_fields(email: Mapping[str, Any], claims: _Claims) -> tuple[list[_Field], list[_Field]]:
+def _message_fields(email: Mapping[str, Any], claims: Claims) -> tuple[list[Field], list[Field]]:
     """``(convenience fields, header:* fields)`` of the Email object itself."""
-    _no_headers_list(email.get("headers"), "headers")
-    convenience: list[_Field] = []
+    no_headers_list(email.get("headers"), "headers")
+    convenience: list[Field] = []
     for prop, (name, form) in _CONVENIENCE.items():
         value = email.get(prop)
         if value is None:
             continue
         claims.claim(name, prop)
         try:
-            convenience.append(_Field(name, field_segments(form, value), prop))
+            convenience.append(Field(name, field_segments(form, value), prop))
         except HeaderValueError as error:
             raise ComposeError([prop], str(error)) from None
-    extra: list[_Field] = []
+    extra: list[Field] = []
     for key, value in email.items():
         if not key.startswith("header:") or value is None:
             continue
         parsed = parse_header_property(key)
         if parsed is not None and parsed.name.lower().startswith("content-"):
             raise ComposeError([key], "Content-* header fields belong on body parts")
-        extra.extend(_header_property(key, value, key, claims))
+        extra.extend(header_property(key, value, key, claims))
     return convenience, extra
 
 
@@ -199,170 +95,46 @@ def _body_values(email: Mapping[str, Any]) -> dict[str, str]:
         raise ComposeError(["bodyValues"], "bodyValues must be an object")
     texts: dict[str, str] = {}
     for part_id, body_value in values.items():
-        where = _path("bodyValues", part_id)
+        where = pointer("bodyValues", part_id)
         if not isinstance(body_value, Mapping) or not isinstance(body_value.get("value"), str):
             raise ComposeError([where], "a body value is an object with a string value")
         for flag in ("isEncodingProblem", "isTruncated"):
             if body_value.get(flag) not in (None, False):
-                raise ComposeError([_path(where, flag)], f"{flag} must be false when creating")
+                raise ComposeError([pointer(where, flag)], f"{flag} must be false when creating")
         value = body_value["value"]
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise ComposeError([_path(where, "value")], "the value is not valid Unicode") from None
+            raise ComposeError(
+                [pointer(where, "value")], "the value is not valid Unicode"
+            ) from None
         texts[part_id] = value
     return texts
 
 
-def _string(obj: Mapping[str, Any], key: str, path: str) -> str | None:
-    value = obj.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ComposeError([_path(path, key)], f"{key} must be a string or null")
-    return value
-
-
-def _check(ok: bool, prop: str, description: str) -> None:
-    if not ok:
-        raise ComposeError([prop], description)
-
-
-def _printable(value: str, forbidden: str) -> bool:
-    return bool(value) and all("\x21" <= c <= "\x7e" and c not in forbidden for c in value)
-
-
-@dataclass
-class _PartReader:
-    body_values: dict[str, str]
-
-    def part(
-        self, obj: Any, path: str, *, sub_parts: bool, depth: int = 0, required: str | None = None
-    ) -> _Part:
-        _check(isinstance(obj, Mapping), path, "a body part must be an object")
-        for key in obj:
-            if key not in _PART_PROPERTIES and not key.startswith("header:"):
-                raise ComposeError([_path(path, key)], "not a property of a body part")
-        _no_headers_list(obj.get("headers"), _path(path, "headers"))
-        claims = _Claims()
-        fields: list[_Field] = []
-        for key, value in obj.items():
-            if key.startswith("header:") and value is not None:
-                parsed = parse_header_property(key)
-                if parsed is not None and parsed.name.lower() in _DERIVED:
-                    raise ComposeError(
-                        [_path(path, key)],
-                        f"{parsed.name} is set by {_DERIVED[parsed.name.lower()]}",
-                    )
-                fields.extend(_header_property(key, value, _path(path, key), claims))
-        for prop, name in _PART_FIELDS.items():
-            if obj.get(prop) is not None:
-                claims.claim(name, _path(path, prop))
-        part = _Part(path=path, type="", fields=fields)
-        self._properties(obj, part, required)
-        children = obj.get("subParts")
-        part_id, blob_id = _string(obj, "partId", path), _string(obj, "blobId", path)
-        if children is not None:
-            where = _path(path, "subParts")
-            _check(sub_parts, where, "only bodyStructure parts have subParts")
-            _check(isinstance(children, list), where, "subParts must be a list")
-            _check(depth < MAX_DEPTH, where, f"parts nest at most {MAX_DEPTH} deep")
-            part.type = part.type or "multipart/mixed"
-            _check(part.type.startswith("multipart/"), _path(path, "type"),
-                   "a part with subParts must be multipart/*")  # fmt: skip
-            for key in ("partId", "blobId", "charset"):
-                _check(obj.get(key) is None, _path(path, key), f"a multipart part has no {key}")
-            part.sub_parts = [
-                self.part(child, _path(where, i), sub_parts=True, depth=depth + 1)
-                for i, child in enumerate(children)
-            ]
-            return part
-        _check(not part.type.startswith("multipart/"), _path(path, "subParts"),
-               "a multipart/* part needs subParts")  # fmt: skip
-        if part_id is not None:
-            part.type = part.type or "text/plain"
-            _check(blob_id is None, _path(path, "blobId"), "give a partId or a blobId, not both")
-            _check(part_id in self.body_values, _path(path, "partId"),
-                   "no bodyValues entry has this partId")  # fmt: skip
-            _check(obj.get("charset") is None, _path(path, "charset"),
-                   "the server chooses the charset of a bodyValues part")  # fmt: skip
-            _check(obj.get("size") is None, _path(path, "size"),
-                   "the size of a bodyValues part is not given")  # fmt: skip
-            part.part_id = part_id
-            part.content = canonical_text(self.body_values[part_id])
-        else:
-            _check(blob_id is not None, _path(path, "partId"),
-                   "a part needs a partId or a blobId (or subParts)")  # fmt: skip
-            part.type = part.type or "application/octet-stream"
-            part.blob_id = blob_id
-        return part
-
-    def _properties(self, obj: Mapping[str, Any], part: _Part, required: str | None) -> None:
-        path = part.path
-        mime_type = _string(obj, "type", path)
-        if mime_type is not None:
-            pieces = mime_type.split("/")
-            try:
-                ok = len(pieces) == 2 and all(check_token(p, "type") for p in pieces)
-            except HeaderValueError:
-                ok = False
-            _check(ok, _path(path, "type"), "type must be a media type, type/subtype")
-            part.type = mime_type.lower()
-        if required is not None:
-            part.type = part.type or required
-            _check(part.type == required, _path(path, "type"), f"this part must be {required}")
-        for key in ("charset", "disposition"):
-            value = _string(obj, key, path)
-            if value is not None:
-                try:
-                    setattr(part, key, check_token(value, key).lower())
-                except HeaderValueError as error:
-                    raise ComposeError([_path(path, key)], str(error)) from None
-        name = _string(obj, "name", path)
-        if name is not None:
-            controls = any(c != "\t" and (c < " " or c == "\x7f") for c in name)
-            _check(not controls, _path(path, "name"), "a name must not contain control characters")
-            part.name = name
-        cid = _string(obj, "cid", path)
-        if cid is not None:
-            _check(_printable(cid, '<>()"\\'), _path(path, "cid"),
-                   "a cid is printable ASCII without spaces, brackets or quotes")  # fmt: skip
-            part.cid = cid
-        location = _string(obj, "location", path)
-        if location is not None:
-            _check(_printable(location, "<>"), _path(path, "location"),
-                   "a location is a URI (printable ASCII, no spaces)")  # fmt: skip
-            part.location = location
-        language = obj.get("language")
-        if language is not None:
-            _check(isinstance(language, list) and all(
-                isinstance(tag, str) and tag and all(c.isascii() and (c.isalnum() or c == "-")
-                                                     for c in tag)
-                for tag in language), _path(path, "language"),
-                "language is a list of language tags")  # fmt: skip
-            part.language = list(language) or None
-
-
-def _single(
-    email: Mapping[str, Any], prop: str, mime_type: str, reader: _PartReader
-) -> _Part | None:
+def _single(email: Mapping[str, Any], prop: str, mime_type: str, reader: PartReader) -> Part | None:
     parts = email.get(prop)
     if parts is None:
         return None
-    _check(isinstance(parts, list) and len(parts) == 1, prop,
-           f"{prop} must hold exactly one part, of type {mime_type}")  # fmt: skip
-    return reader.part(parts[0], _path(prop, 0), sub_parts=False, required=mime_type)
+    check(
+        isinstance(parts, list) and len(parts) == 1,
+        prop,
+        f"{prop} must hold exactly one part, of type {mime_type}",
+    )
+    return reader.part(parts[0], pointer(prop, 0), sub_parts=False, required=mime_type)
 
 
-def _flat_structure(email: Mapping[str, Any], reader: _PartReader) -> _Part:
+def _flat_structure(email: Mapping[str, Any], reader: PartReader) -> Part:
     """The tree for ``textBody``/``htmlBody``/``attachments``."""
     text = _single(email, "textBody", "text/plain", reader)
     html = _single(email, "htmlBody", "text/html", reader)
     given = email.get("attachments")
     given = [] if given is None else given
-    _check(isinstance(given, list), "attachments", "attachments must be a list")
-    related: list[_Part] = []
-    mixed: list[_Part] = []
+    check(isinstance(given, list), "attachments", "attachments must be a list")
+    related: list[Part] = []
+    mixed: list[Part] = []
     for i, obj in enumerate(given):
-        part = reader.part(obj, _path("attachments", i), sub_parts=False)
+        part = reader.part(obj, pointer("attachments", i), sub_parts=False)
         if html is not None and part.cid is not None and part.disposition != "attachment":
             # Shown by the HTML (cid: URLs): kept with it in multipart/related.
             part.disposition = part.disposition or "inline"
@@ -372,24 +144,24 @@ def _flat_structure(email: Mapping[str, Any], reader: _PartReader) -> _Part:
             part.disposition = part.disposition or "attachment"
             mixed.append(part)
     if html is not None and related:
-        html = _Part(path="htmlBody", type="multipart/related", sub_parts=[html, *related])
-    body: _Part | None
+        html = Part(path="htmlBody", type="multipart/related", sub_parts=[html, *related])
+    body: Part | None
     if text is not None and html is not None:
-        body = _Part(path="textBody", type="multipart/alternative", sub_parts=[text, html])
+        body = Part(path="textBody", type="multipart/alternative", sub_parts=[text, html])
     else:
         body = text or html
     if mixed:
-        return _Part(
+        return Part(
             path="attachments", type="multipart/mixed",
             sub_parts=[*([body] if body is not None else []), *mixed],
         )  # fmt: skip
     if body is None:
         # No body at all: an empty text part, so the message is still well formed.
-        return _Part(path="textBody", type="text/plain")
+        return Part(path="textBody", type="text/plain")
     return body
 
 
-async def _read_blobs(root: _Part, read_blob: BlobReader, max_size: int) -> None:
+async def _read_blobs(root: Part, read_blob: BlobReader, max_size: int) -> None:
     found: dict[str, bytes] = {}
     missing: list[str] = []
     missing_paths: list[str] = []
@@ -404,7 +176,7 @@ async def _read_blobs(root: _Part, read_blob: BlobReader, max_size: int) -> None
             else:
                 found[leaf.blob_id] = data
         if leaf.blob_id in missing:
-            missing_paths.append(_path(leaf.path, "blobId"))
+            missing_paths.append(pointer(leaf.path, "blobId"))
             continue
         leaf.content = found[leaf.blob_id]
         total += len(leaf.content)
@@ -414,7 +186,7 @@ async def _read_blobs(root: _Part, read_blob: BlobReader, max_size: int) -> None
         raise ComposeError(missing_paths, "no blob with this id", not_found_blob_ids=missing)
 
 
-def _part_header(part: _Part, boundary: str | None) -> tuple[list[bytes], bytes]:
+def _part_header(part: Part, boundary: str | None) -> tuple[list[bytes], bytes]:
     """The header fields of ``part`` and its encoded body (leaves only: boundary is None)."""
     lines: list[bytes] = []
     body = b""
@@ -453,14 +225,14 @@ def _part_header(part: _Part, boundary: str | None) -> tuple[list[bytes], bytes]
     return lines, body
 
 
-def _fold(header: _Field) -> bytes:
+def _fold(header: Field) -> bytes:
     try:
         return fold(header.name, header.segments)
     except HeaderValueError as error:
         raise ComposeError([header.prop], str(error)) from None
 
 
-def _render(part: _Part, head: list[bytes]) -> bytes:
+def _render(part: Part, head: list[bytes]) -> bytes:
     """The part as an entity, ``head`` fields first (the message's own, for the root)."""
     if part.sub_parts is None:
         lines, body = _part_header(part, None)
@@ -497,9 +269,9 @@ async def compose_message(
                 ["bodyStructure", *shortcuts],
                 "bodyStructure and textBody/htmlBody/attachments exclude each other",
             )
-    claims = _Claims()
+    claims = Claims()
     convenience, extra = _message_fields(email, claims)
-    reader = _PartReader(_body_values(email))
+    reader = PartReader(_body_values(email))
     if email.get("bodyStructure") is not None:
         root = reader.part(email["bodyStructure"], "bodyStructure", sub_parts=True)
     else:

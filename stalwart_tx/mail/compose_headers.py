@@ -352,7 +352,11 @@ def parameter_segments(attribute: str, value: str) -> list[Segment]:
     """``attribute=value`` (each segment to follow a ``;``): a token or quoted string when it is
     short printable ASCII, else RFC 2231 ``attribute*N*=utf-8''...`` continuations."""
     value = _check_text(value, f"the {attribute}")
-    if value.isascii() and len(value) <= 60 and "\t" not in value:
+    # Readers unquote <...> and "..." more than once, and decode encoded words even in quoted
+    # strings: such values go the RFC 2231 way.
+    plain = value[:1] not in '<"' and value[-1:] not in '>"'
+    plain = plain and not any(s in value for s in ("\\", "\t", "=?"))
+    if value.isascii() and len(value) <= 60 and plain:
         # A token, but not with the characters RFC 2231 gives a meaning ('*%).
         if value and all(ord(c) in _ATTRIBUTE_CHAR for c in value):
             return [(" ", f"{attribute}={value}")]

@@ -179,6 +179,26 @@ def test_text_html_inline_image_and_attachment() -> None:
     assert b"filename*0*=utf-8''R%C3%A9sum%C3%A9.pdf" in raw
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "plain.txt", "with space.txt", "quote\"inside", '"quoted"', "<angled>", "<>", "a\\b",
+        "tab\there", "it's*50%", "semi;colon=eq", "x" * 200, "日本語の名前.txt", "e\u0301.txt",
+    ],
+)  # fmt: skip
+def test_file_names_round_trip(name: str) -> None:
+    raw = compose({"attachments": [{"blobId": "pdf", "type": "application/pdf", "name": name}]})
+    _, props = parse(raw)
+    assert props["attachments"][0]["name"] == unicodedata.normalize("NFC", name)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    if name[:1] not in "<\"":  # get_filename() strips those even from RFC 2231 values
+        assert [part.get_filename() for part in message.walk()][-1] == name
+    # Without a disposition the name goes in the Content-Type.
+    _, props = parse(compose({"bodyStructure": {"blobId": "pdf", "name": name}}))
+    assert props["bodyStructure"]["name"] == unicodedata.normalize("NFC", name)
+    assert props["bodyStructure"]["disposition"] is None
+
+
 def test_html_only_and_inline_images_without_html_are_attachments() -> None:
     _, props = parse(compose({
         "bodyValues": {"h": {"value": "<b>bold</b>"}},

