@@ -191,7 +191,7 @@ def test_file_names_round_trip(name: str) -> None:
     _, props = parse(raw)
     assert props["attachments"][0]["name"] == unicodedata.normalize("NFC", name)
     message = email.message_from_bytes(raw, policy=email.policy.default)
-    if name[:1] not in "<\"":  # get_filename() strips those even from RFC 2231 values
+    if name[:1] not in '<"':  # get_filename() strips those even from RFC 2231 values
         assert [part.get_filename() for part in message.walk()][-1] == name
     # Without a disposition the name goes in the Content-Type.
     _, props = parse(compose({"bodyStructure": {"blobId": "pdf", "name": name}}))
