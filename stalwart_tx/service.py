@@ -26,9 +26,11 @@ from stalwart_tx.http.eventsource import EventStreams
 from stalwart_tx.http.site import UPLOAD_PATH, DrainableSite
 from stalwart_tx.http.websocket import JMAPWebSockets
 from stalwart_tx.jmap.limits import CoreLimits
+from stalwart_tx.jmap.mail.email_submission_scheduler import SubmissionScheduler
 from stalwart_tx.jmap.methods import default_registry
 from stalwart_tx.jmap.push_hub import PushHub
 from stalwart_tx.jmap.push_state import push_data_types
+from stalwart_tx.mail.smtp_relay import relay_config
 from stalwart_tx.push.service import PushDeliveryService
 from stalwart_tx.store.embedded import EmbeddedRedisService
 from stalwart_tx.store_service import StoreService
@@ -144,10 +146,14 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
     PushDeliveryService(
         store.store, reactor, batch_window=config.push_batch_window
     ).setServiceParent(top)
+    # EmailSubmission: sent through the relay, held and retried ones by the scheduler, which
+    # stops (finishing a send in progress) before the store closes
+    relay = relay_config(config)
+    SubmissionScheduler(store.store, reactor, relay).setServiceParent(top)
 
     limiter = LoginRateLimiter(clock=reactor)
     limits = CoreLimits()
-    registry = default_registry(limits, public_url=config.public_url)
+    registry = default_registry(limits, public_url=config.public_url, relay=relay)
     # after the store and before the listener: stops once streams have ended, before the store
     hub = PushHub(store.store, reactor, data_types=push_data_types(registry))
     hub.setServiceParent(top)

@@ -6,7 +6,9 @@ Each module in ``METHOD_MODULES`` exposes:
 * optionally ``CAPABILITIES: list[CapabilitySpec]`` — capabilities that need nothing from
   configuration;
 * or ``def capabilities(options: RegistryOptions) -> list[CapabilitySpec]`` — capabilities built
-  from the core limits or the public URL (e.g. the WebSocket URL).
+  from the core limits or the public URL (e.g. the WebSocket URL);
+* ``def methods(options: RegistryOptions) -> list[MethodSpec]`` instead of ``METHODS`` when its
+  methods need configuration (EmailSubmission: the SMTP relay).
 
 Adding a data type is adding its module to ``METHOD_MODULES``; nothing else changes.
 """
@@ -22,6 +24,7 @@ from stalwart_tx.jmap.mail import capability as mail_capability
 from stalwart_tx.jmap.mail import (
     email,
     email_import,
+    email_submission,
     identity,
     mailbox,
     quota,
@@ -31,6 +34,7 @@ from stalwart_tx.jmap.mail import (
     vacation,
 )
 from stalwart_tx.jmap.registry import CapabilitySpec, MethodRegistry, MethodSpec, RegistryOptions
+from stalwart_tx.mail.smtp_relay import RelayConfig
 
 METHOD_MODULES: list[ModuleType] = [
     core_methods,
@@ -47,6 +51,7 @@ METHOD_MODULES: list[ModuleType] = [
     quota,
     submission_capability,
     identity,
+    email_submission,
 ]
 
 
@@ -55,18 +60,20 @@ def default_registry(
     *,
     public_url: str = "http://localhost",
     modules: Sequence[ModuleType] | None = None,
+    relay: RelayConfig | None = None,
 ) -> MethodRegistry:
     """A registry of every method and capability of ``modules`` (``METHOD_MODULES`` by default).
 
     Raises ValueError when a module is malformed, a name is registered twice, or a method's
     capability is registered by no module: better to fail at start-up than on a client's call.
     """
-    options = RegistryOptions(limits=limits, public_url=public_url)
+    options = RegistryOptions(limits=limits, public_url=public_url, relay=relay)
     registry = MethodRegistry()
     for module in METHOD_MODULES if modules is None else modules:
         for capability in module_capabilities(module, options):
             registry.add_capability(capability)
-        methods = getattr(module, "METHODS", None)
+        build = getattr(module, "methods", None)
+        methods = build(options) if callable(build) else getattr(module, "METHODS", None)
         if not isinstance(methods, list) or not all(isinstance(m, MethodSpec) for m in methods):
             raise ValueError(f"{module.__name__}.METHODS must be a list of MethodSpec")
         registry.add_methods(methods)

@@ -14,6 +14,7 @@ from stalwart_tx.jmap.limits import CoreLimits
 
 if TYPE_CHECKING:
     from stalwart_tx.jmap.context import RequestContext
+    from stalwart_tx.mail.smtp_relay import RelayConfig
 
 JSONObject = dict[str, Any]
 
@@ -76,10 +77,13 @@ class CapabilitySpec:
 
 @dataclass(frozen=True)
 class RegistryOptions:
-    """What a method module may need to describe its capabilities (see ``jmap/methods.py``)."""
+    """What a method module may need to describe its capabilities or build its methods (see
+    ``jmap/methods.py``). ``relay`` is the SMTP relay EmailSubmission sends through (None: not
+    configured, so nothing can be sent)."""
 
     limits: CoreLimits
     public_url: str = "http://localhost"
+    relay: RelayConfig | None = None
 
 
 class MethodRegistry:

@@ -112,5 +112,5 @@ def test_push_data_types_are_types_with_a_get_method() -> None:
         registry.add_method(MethodSpec(name, "urn:x", handler))  # type: ignore[arg-type]
     assert push_data_types(registry) == {"Email", "Mailbox"}
     assert push_data_types(default_registry(CoreLimits())) == {
-        "Mailbox", "VacationResponse", "Quota", "Identity", "Email", "Thread"
+        "Mailbox", "VacationResponse", "Quota", "Identity", "Email", "Thread", "EmailSubmission"
     }
