@@ -114,9 +114,8 @@ def _parse_comparator(data_type: DataType, value: Any, path: str) -> Comparator:
     spec = data_type.sorts.get(name)
     if spec is None:
         raise MethodError.unsupported_sort(f"{data_type.name} cannot be sorted by {name!r}")
-    unknown = sorted(set(value) - set(COMPARATOR_FIELDS) - set(spec.arguments))
-    if unknown:
-        raise MethodError.invalid_arguments(f"{path} has unknown fields {', '.join(unknown)}")
+    # Fields of no meaning to this sort are ignored, not refused: clients in use send query
+    # arguments inside each Comparator (jmapc adds position, anchorOffset, calculateTotal).
     is_ascending = value.get("isAscending", True)
     if not isinstance(is_ascending, bool):
         raise MethodError.invalid_arguments(f"{path}.isAscending must be a Boolean")
