@@ -184,6 +184,8 @@ async def _read_blobs(root: Part, read_blob: BlobReader, max_size: int) -> None:
             raise ComposeError([], f"the message would be larger than {max_size} octets")
     if missing:
         raise ComposeError(missing_paths, "no blob with this id", not_found_blob_ids=missing)
+    if total > max_size:
+        raise ComposeError([], f"the message would be larger than {max_size} octets")
 
 
 def _part_header(part: Part, boundary: str | None) -> tuple[list[bytes], bytes]:
@@ -201,23 +203,22 @@ def _part_header(part: Part, boundary: str | None) -> tuple[list[bytes], bytes]:
             charset = text_charset(part.content)
     if charset is not None:
         params.append(parameter_segments("charset", charset))
-    try:
-        if part.name is not None and part.disposition is None:
-            params.append(parameter_segments("name", part.name))
-        lines.append(fold("Content-Type", with_parameters(part.type, params)))
-        if part.disposition is not None:
-            filename = [] if part.name is None else [parameter_segments("filename", part.name)]
-            lines.append(fold("Content-Disposition", with_parameters(part.disposition, filename)))
-        if part.cid is not None:
-            lines.append(fold("Content-ID", [(" ", f"<{part.cid}>")]))
-        if part.language:
-            tags = [(" ", tag + ("," if i < len(part.language) - 1 else ""))
-                    for i, tag in enumerate(part.language)]  # fmt: skip
-            lines.append(fold("Content-Language", tags))
-        if part.location is not None:
-            lines.append(fold("Content-Location", [(" ", part.location)]))
-    except HeaderValueError as error:
-        raise ComposeError([part.path], str(error)) from None
+    if part.name is not None and part.disposition is None:
+        params.append(parameter_segments("name", part.name))
+    lines.append(_fold(Field("Content-Type", with_parameters(part.type, params), part.path)))
+    if part.disposition is not None:
+        filename = [] if part.name is None else [parameter_segments("filename", part.name)]
+        segments = with_parameters(part.disposition, filename)
+        lines.append(_fold(Field("Content-Disposition", segments, part.path)))
+    if part.cid is not None:
+        cid = Field("Content-ID", [(" ", f"<{part.cid}>")], pointer(part.path, "cid"))
+        lines.append(_fold(cid))
+    if part.language:
+        tags = [(" ", tag) for tag in ", ".join(part.language).split(" ")]
+        lines.append(_fold(Field("Content-Language", tags, pointer(part.path, "language"))))
+    if part.location is not None:
+        where = pointer(part.path, "location")
+        lines.append(_fold(Field("Content-Location", [(" ", part.location)], where)))
     if boundary is None:
         encoding, body = transfer_encode(part.content, part.type)
         lines.append(fold("Content-Transfer-Encoding", [(" ", encoding)]))
