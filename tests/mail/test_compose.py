@@ -504,3 +504,37 @@ def test_message_size_bound() -> None:
     assert error.properties == []
     error = compose_error(create, max_size=len(PDF) - 1)
     assert error.properties == []
+
+
+def test_the_size_bound_covers_body_values_too() -> None:
+    create = {"bodyValues": {"1": {"value": "x" * 5000}}, "textBody": [{"partId": "1"}]}
+    assert compose_error(create, max_size=4000).properties == []
+    assert compose(create, max_size=10_000)
+
+
+def test_null_and_empty_values_write_no_field() -> None:
+    raw = compose({
+        "subject": None, "to": None, "header:X-A": None, "header:X-B:all": [],
+        "header:X-C:asText:all": [None, "kept"], "bodyStructure": None, "textBody": None,
+    })  # fmt: skip
+    for name in (b"Subject:", b"To:", b"X-A:", b"X-B:"):
+        assert name not in raw
+    parsed, _ = parse(raw)
+    assert header_value(parsed, "X-C", Form.TEXT, all=True) == ["kept"]
+
+
+def test_internationalised_addresses_are_written_as_utf8() -> None:
+    # RFC 6532: no encoding exists for the address itself; the name is still an encoded word.
+    to = [{"name": "José", "email": "josé@exämple.com"}]
+    raw = run(compose_message({"to": to}, _no_blobs, now=NOW, message_id_domain="mx.test"))
+    assert "To: =?utf-8?b?Sm9zw6k=?= <josé@exämple.com>\r\n".encode() in raw
+    assert parse(raw)[1]["to"] == to
+
+
+async def _no_blobs(blob_id: str) -> bytes | None:
+    return None
+
+
+def test_a_naive_now_is_utc() -> None:
+    raw = run(compose_message({}, _no_blobs, now=datetime(2025, 1, 1), message_id_domain="d"))
+    assert b"Date: Wed, 01 Jan 2025 00:00:00 +0000\r\n" in raw

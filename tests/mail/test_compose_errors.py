@@ -79,6 +79,8 @@ def test_shortcut_shapes(create: dict[str, Any], properties: list[str]) -> None:
         ({"partId": "1", "cid": "a b"}, ["bodyStructure/cid"]),
         ({"partId": "1", "cid": "<a@b>"}, ["bodyStructure/cid"]),
         ({"partId": "1", "location": "http://x/ y"}, ["bodyStructure/location"]),
+        ({"partId": "1", "location": "http://x/" + "y" * 1000}, ["bodyStructure/location"]),
+        ({"partId": "1", "cid": "y" * 1000 + "@x"}, ["bodyStructure/cid"]),
         ({"partId": "1", "language": ["en", "fr;x"]}, ["bodyStructure/language"]),
         ({"partId": "1", "disposition": "inline; x=y"}, ["bodyStructure/disposition"]),
         ({"blobId": "pdf", "charset": "utf 8"}, ["bodyStructure/charset"]),
