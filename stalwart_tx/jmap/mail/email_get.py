@@ -48,15 +48,14 @@ def body_properties(call: MethodCall) -> list[str]:
     return list(wanted)
 
 
-def render_part(part: BodyPart, blob_id: str, names: list[str], *, tree: bool) -> JSONObject:
+def render_part(part: BodyPart, blob_id: str, names: list[str]) -> JSONObject:
     full = part.to_json(blob_id)
     out: JSONObject = {}
     for name in names:
         if name == "subParts":
-            if tree:
-                out[name] = None if part.sub_parts is None else [
-                    render_part(sub, blob_id, names, tree=True) for sub in part.sub_parts
-                ]
+            out[name] = None if part.sub_parts is None else [
+                render_part(sub, blob_id, names) for sub in part.sub_parts
+            ]
         elif name in full:
             out[name] = full[name]
         else:
@@ -92,11 +91,11 @@ def parsed_values(
             values[name] = [h.to_json() for h in parsed.headers]
         elif name == "bodyStructure":
             tree_names = part_names if "subParts" in part_names else [*part_names, "subParts"]
-            values[name] = render_part(parsed.body_structure, blob_id, tree_names, tree=True)
+            values[name] = render_part(parsed.body_structure, blob_id, tree_names)
         elif name in ("textBody", "htmlBody", "attachments"):
             parts = getattr(parsed, {"textBody": "text_body", "htmlBody": "html_body",
                                      "attachments": "attachments"}[name])
-            values[name] = [render_part(p, blob_id, part_names, tree=False) for p in parts]
+            values[name] = [render_part(p, blob_id, part_names) for p in parts]
         elif name == "bodyValues":
             values[name] = _body_values(call, parsed)
         else:
