@@ -196,6 +196,9 @@ def _part_header(part: Part, boundary: str | None) -> tuple[list[bytes], bytes]:
     charset = part.charset
     if boundary is not None:
         params.append(parameter_segments("boundary", boundary))
+        if part.type == "multipart/related" and part.sub_parts:
+            # RFC 2387 section 3.1: the type of the root (first) part is a required parameter.
+            params.append(parameter_segments("type", part.sub_parts[0].type))
     else:
         if part.part_id is not None and part.type.startswith("text/"):
             charset = "utf-8"

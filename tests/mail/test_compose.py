@@ -216,6 +216,27 @@ def test_html_only_and_inline_images_without_html_are_attachments() -> None:
     assert len(props["textBody"]) == 1
 
 
+def test_html_with_inline_images_is_multipart_related() -> None:
+    raw = compose({
+        "bodyValues": {"h": {"value": '<img src="cid:a@x"><img src="cid:b@x">'}},
+        "htmlBody": [{"partId": "h"}],
+        "attachments": [
+            {"blobId": "png", "type": "image/png", "cid": "a@x"},
+            {"blobId": "png", "type": "image/png", "cid": "b@x", "disposition": "inline"},
+        ],
+    })  # fmt: skip
+    parsed, props = parse(raw)
+    assert tree(props["bodyStructure"]) == ("multipart/related", ["text/html", *["image/png"] * 2])
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message.get_param("type") == "text/html"  # RFC 2387's root type
+    assert summary(props["htmlBody"]) == [("text/html", None, None, None, "utf-8")]
+    assert summary(props["attachments"]) == [
+        ("image/png", None, "inline", "a@x", None), ("image/png", None, "inline", "b@x", None),
+    ]  # fmt: skip
+    assert props["hasAttachment"] is False  # the HTML shows both
+    assert [part_content(parsed, p["partId"]) for p in props["attachments"]] == [PNG, PNG]
+
+
 def test_attachments_only_and_no_body_at_all() -> None:
     _, props = parse(compose({"attachments": [{"blobId": "pdf", "type": "application/pdf"}]}))
     assert tree(props["bodyStructure"]) == ("multipart/mixed", ["application/pdf"])
