@@ -288,14 +288,15 @@ async def compose_message(
                 f"{header.name} is set both on the Email and on its body structure",
             )
     await _read_blobs(root, read_blob, max_size)
+    given = {*claims.by_name, *(header.name.lower() for header in root.fields)}
     head = [_fold(f) for f in convenience]
-    if "date" not in claims.by_name:
+    if "date" not in given:
         head.append(fold("Date", [(" ", date_text(now))]))
-    if "message-id" not in claims.by_name:
+    if "message-id" not in given:
         generated = f"<{secrets.token_hex(16)}@{message_id_domain}>"
         head.append(fold("Message-ID", [(" ", generated)]))
     head.extend(_fold(f) for f in extra)
-    if "mime-version" not in claims.by_name:
+    if "mime-version" not in given:
         head.append(b"MIME-Version: 1.0\r\n")
     raw = _render(root, head)
     if len(raw) > max_size:

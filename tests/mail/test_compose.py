@@ -508,6 +508,21 @@ def test_given_message_id_and_date_as_header_properties_are_not_doubled() -> Non
     assert props["sentAt"] == "2020-01-01T00:00:00Z"
 
 
+def test_date_message_id_and_mime_version_on_the_root_part_are_not_doubled() -> None:
+    raw = compose({
+        "bodyValues": {"1": {"value": "x"}},
+        "bodyStructure": {
+            "partId": "1", "header:Date:asDate": "2021-05-06T07:08:09+01:00",
+            "header:Message-ID:asMessageIds": ["root@example.com"], "header:MIME-Version": " 1.0",
+        },
+    })  # fmt: skip
+    for name in (b"\r\nDate:", b"\r\nMessage-ID:", b"\r\nMIME-Version:"):
+        assert (b"\r\n" + raw).count(name) == 1, name
+    _, props = parse(raw)
+    assert props["sentAt"] == "2021-05-06T07:08:09+01:00"
+    assert props["messageId"] == ["root@example.com"]
+
+
 def test_long_header_values_are_folded_and_unfold_to_the_value() -> None:
     to = [{"name": "Recipient Number " + str(i), "email": f"r{i}@example.com"} for i in range(50)]
     raw = compose({"to": to, "references": [f"id{i}.{'x' * 40}@example.com" for i in range(30)]})
