@@ -60,6 +60,7 @@ class Sending(Emails):
         """Create one submission; the EmailSubmission/set response."""
         [[name, result, call_id]] = await self.submission_set(create={"s": submission})
         assert (name, call_id) == ("EmailSubmission/set", "s0"), result
+        assert isinstance(result, dict)
         return result
 
     async def created(self, **submission: Any) -> dict[str, Any]:

@@ -83,10 +83,13 @@ async def test_starttls_and_auth_from_the_settings(
 
 
 async def api(port: int, token: str, *calls: list[Any]) -> list[list[Any]]:
+    headers: dict[bytes | str, bytes | str] = {
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json",
+    }
     response = await treq.post(
         f"http://127.0.0.1:{port}/jmap/api/",
         json.dumps({"using": [CORE, MAIL, SUBMISSION], "methodCalls": list(calls)}).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        headers=headers,
     )
     assert response.code == 200
     body: dict[str, Any] = json.loads(await response.content())

@@ -76,8 +76,10 @@ async def test_holdfor_and_holduntil_set_send_at(sending: Sending) -> None:
     draft = await sending.draft()
     at = time.time() + 86400
     until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
-    envelope = {"mailFrom": {"email": ALICE, "parameters": {"HOLDUNTIL": until}},
-                "rcptTo": [{"email": BOB}]}
+    envelope: dict[str, Any] = {
+        "mailFrom": {"email": ALICE, "parameters": {"HOLDUNTIL": until}},
+        "rcptTo": [{"email": BOB}],
+    }
     created = await sending.created(identityId=identity, emailId=draft["id"], envelope=envelope)
     assert created["sendAt"] == until
     # a date in the past is no hold at all
