@@ -11,8 +11,8 @@ Both EmailSubmission/set (right after the write that stored the submission) and 
 4. It records the outcome in a second write:
 
    * the relay took the data: ``undoStatus`` final, ``deliveryStatus`` per recipient
-     (``smtpReply`` the relay's whole reply: to the data for accepted recipients, to RCPT TO for
-     refused ones; ``delivered`` ``queued`` or ``no``; ``displayed`` ``unknown``);
+     (``smtpReply`` the relay's whole reply to RCPT TO, or to the data when it refused the
+     data; ``delivered`` ``queued`` or ``no``; ``displayed`` ``unknown``);
    * a temporary failure (4xx, network, timeout): still pending, ``deliveryStatus`` queued with
      the reply, tried again after a backoff (``retry_delay``) until ``MAX_RETRY_AGE`` after
      ``sendAt``, then final with ``delivered`` ``no``;
@@ -88,10 +88,11 @@ class Delivery:
     new_state: str | None = None
 
 
-def status_of(recipients: Sequence[RecipientResult], data_reply: str | None) -> JSONObject:
+def status_of(recipients: Sequence[RecipientResult]) -> JSONObject:
+    """§7: ``smtpReply`` is the reply to RCPT TO (the data was accepted)."""
     return {
         r.email: {
-            "smtpReply": (data_reply or r.reply) if r.accepted else r.reply,
+            "smtpReply": r.reply,
             "delivered": "queued" if r.accepted else "no",
             "displayed": "unknown",
         }
@@ -166,7 +167,7 @@ class SubmissionSender:
             log.failure("Sending submission {id} failed", id=submission_id)
             return await self._deferred(account_id, submission, submission_id, str(error))
         if result.delivered:
-            status = status_of(result.recipients, result.data_reply)
+            status = status_of(result.recipients)
             return await self._final(account_id, submission_id, blob_id, status, SENT)
         # the relay refused every recipient: for good if every refusal was permanent
         if all(r.code >= 500 for r in result.recipients):

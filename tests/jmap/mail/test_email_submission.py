@@ -38,7 +38,7 @@ async def test_send_to_two_recipients(sending: Sending) -> None:
 
     assert created["undoStatus"] == "final"
     assert created["threadId"] == draft["threadId"]
-    status = {"smtpReply": "250 2.0.0 Queued as 1", "delivered": "queued", "displayed": "unknown"}
+    status = {"smtpReply": "250 2.1.5 Recipient OK", "delivered": "queued", "displayed": "unknown"}
     assert created["deliveryStatus"] == {BOB: status, CAROL: status}
     got = await sending.submission(created["id"])
     assert got == {
@@ -106,7 +106,7 @@ async def test_partly_refused_recipients(sending: Sending) -> None:
     created = await sending.created(identityId=await sending.identity(), emailId=draft["id"])
     assert created["undoStatus"] == "final"
     assert created["deliveryStatus"] == {
-        BOB: {"smtpReply": "250 2.0.0 Queued as 1", "delivered": "queued",
+        BOB: {"smtpReply": "250 2.1.5 Recipient OK", "delivered": "queued",
               "displayed": "unknown"},
         CAROL: {"smtpReply": "550 5.1.1 No such user here", "delivered": "no",
                 "displayed": "unknown"},
@@ -220,3 +220,14 @@ async def test_email_created_in_the_same_request(sending: Sending) -> None:
     [received] = sending.received
     assert received.recipients == [(BOB, {})]
     assert b"Subject: Composed" in received.data
+
+
+@pytest_twisted.ensureDeferred
+async def test_data_refused(sending: Sending) -> None:
+    assert sending.relay_server is not None
+    sending.relay_server.options.refuse_data = (554, "5.6.0 Message content rejected")
+    draft = await sending.draft()
+    error = await sending.not_created(identityId=await sending.identity(), emailId=draft["id"])
+    assert error["type"] == "forbiddenToSend"
+    assert "554 5.6.0 Message content rejected" in error["description"]
+    assert sending.received == []

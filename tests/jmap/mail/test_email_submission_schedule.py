@@ -177,7 +177,7 @@ async def test_temporary_failure_is_retried_until_the_relay_accepts(sending: Sen
     assert len(sending.received) == 1
     got = await sending.submission(created["id"])
     assert got["undoStatus"] == "final"
-    assert got["deliveryStatus"][BOB]["smtpReply"] == "250 2.0.0 Queued as 1"
+    assert got["deliveryStatus"][BOB]["smtpReply"] == "250 2.1.5 Recipient OK"
     # sent once: later runs find nothing due
     assert await sending.scheduler(start + 86400).run_once() == 0
     assert len(sending.received) == 1
@@ -248,3 +248,24 @@ async def test_only_one_of_concurrent_senders_sends(sending: Sending) -> None:
     )
     assert result["notUpdated"][second["id"]]["type"] == "cannotUnsend"
     assert result["destroyed"] == [created["id"]]  # a final one is no send in progress
+
+
+@pytest_twisted.ensureDeferred
+async def test_late_data_refusal_gives_every_recipient_the_data_reply(sending: Sending) -> None:
+    draft = await sending.draft(to=f"{BOB}, carol@example.net")
+    created = await sending.created(
+        identityId=await sending.identity(), emailId=draft["id"],
+        envelope={**held(60), "rcptTo": [{"email": BOB}, {"email": "carol@example.net"}]},
+    )
+    assert sending.relay_server is not None
+    options = sending.relay_server.options
+    options.refuse_data = (554, "5.6.0 Rejected")
+    options.refuse_recipients["carol@example.net"] = (550, "5.1.1 Unknown")
+    assert await sending.scheduler(time.time() + 61).run_once() == 1
+    got = await sending.submission(created["id"])
+    assert got["undoStatus"] == "final"
+    assert got["deliveryStatus"] == {
+        BOB: {"smtpReply": "554 5.6.0 Rejected", "delivered": "no", "displayed": "unknown"},
+        "carol@example.net": {"smtpReply": "550 5.1.1 Unknown", "delivered": "no",
+                              "displayed": "unknown"},
+    }
