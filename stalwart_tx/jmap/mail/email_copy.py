@@ -15,10 +15,10 @@ from stalwart_tx.jmap.datatype import COPY, DataType
 from stalwart_tx.jmap.errors import SetError
 from stalwart_tx.jmap.mail.email_create import EmailSetComputation
 from stalwart_tx.jmap.mail.email_write import NewEmail
+from stalwart_tx.jmap.mail.message_analysis import analyze
 from stalwart_tx.jmap.registry import MethodSpec
 from stalwart_tx.jmap.standard import set_errors
 from stalwart_tx.jmap.standard.copy import copy
-from stalwart_tx.mail.parse import parse_message
 from stalwart_tx.store.errors import BlobNotFound
 from stalwart_tx.store.records import JSONObject
 
@@ -60,7 +60,8 @@ class EmailCopyComputation(EmailSetComputation):
             return set_errors.not_found("the message of the original is gone")
         info = await ctx.store.blobs.put(account_id, raw)
         added = await email_work(self.objects).add(
-            NewEmail(parse_message(raw), info.blob_id, mailbox_ids, keywords, received_at)
+            NewEmail(await analyze(ctx.reactor, raw), info.blob_id, mailbox_ids, keywords,
+                     received_at)
         )
         if isinstance(added, SetError):
             return added

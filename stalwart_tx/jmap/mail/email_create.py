@@ -16,12 +16,12 @@ from stalwart_tx.jmap.datatype import SET, DataType
 from stalwart_tx.jmap.errors import SetError
 from stalwart_tx.jmap.mail.email_model import is_keyword, utc_date
 from stalwart_tx.jmap.mail.email_write import NewEmail
+from stalwart_tx.jmap.mail.message_analysis import analyze
 from stalwart_tx.jmap.registry import MethodSpec
 from stalwart_tx.jmap.standard import set_errors
 from stalwart_tx.jmap.standard.references import resolver
 from stalwart_tx.jmap.standard.set import SetComputation, set_objects
 from stalwart_tx.jmap.standard.values import UnresolvedReference, UTCDate
-from stalwart_tx.mail.parse import parse_message
 from stalwart_tx.store.errors import BlobNotFound
 
 METADATA: Final = ("mailboxIds", "keywords", "receivedAt")
@@ -57,9 +57,9 @@ class EmailSetComputation(SetComputation):
         if isinstance(raw_or_error, SetError):
             return raw_or_error
         info = await ctx.store.blobs.put(self.call.account_id, raw_or_error)
-        parsed = parse_message(raw_or_error)
+        message = await analyze(ctx.reactor, raw_or_error)
         added = await email_work(self.objects).add(NewEmail(
-            parsed, info.blob_id, mailbox_ids, keywords, received_at,
+            message, info.blob_id, mailbox_ids, keywords, received_at,
         ))
         if isinstance(added, SetError):
             return added

@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from stalwart_tx.jmap.errors import MethodError
+from stalwart_tx.jmap.mail.message_analysis import parse
 from stalwart_tx.jmap.standard.calls import MethodCall
 from stalwart_tx.mail.body import BodyPart
 from stalwart_tx.mail.headers import field_value, parse_header_property
-from stalwart_tx.mail.parse import ParsedMessage, body_values, parse_message
+from stalwart_tx.mail.parse import ParsedMessage, body_values
 from stalwart_tx.store.errors import BlobNotFound
 from stalwart_tx.store.records import JSONObject
 
@@ -119,5 +120,5 @@ async def email_computed(
             raw = await call.ctx.store.blobs.get(call.account_id, blob_id)
         except BlobNotFound:
             raw = b""
-        result[email_id] = parsed_values(call, parse_message(raw), blob_id, names)
+        result[email_id] = parsed_values(call, await parse(call.ctx.reactor, raw), blob_id, names)
     return result

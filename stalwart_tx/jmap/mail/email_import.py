@@ -15,6 +15,7 @@ from stalwart_tx.jmap.errors import MethodError, SetError
 from stalwart_tx.jmap.mail.email_get import is_header_property, parsed_values
 from stalwart_tx.jmap.mail.email_model import EMAIL, is_keyword, utc_date
 from stalwart_tx.jmap.mail.email_write import NewEmail
+from stalwart_tx.jmap.mail.message_analysis import AnalyzedMessage, analyze, parse
 from stalwart_tx.jmap.registry import MethodSpec
 from stalwart_tx.jmap.standard import arguments as args
 from stalwart_tx.jmap.standard import set_errors
@@ -24,7 +25,7 @@ from stalwart_tx.jmap.standard.retry import optimistically
 from stalwart_tx.jmap.standard.values import UnresolvedReference, UTCDate
 from stalwart_tx.jmap.standard.working_set import WorkingSet
 from stalwart_tx.mail.blob_ids import parse_part_blob_id
-from stalwart_tx.mail.parse import ParsedMessage, parse_message, part_content
+from stalwart_tx.mail.parse import ParsedMessage, part_content
 from stalwart_tx.store.errors import BlobNotFound
 from stalwart_tx.store.records import JSONObject
 
@@ -102,7 +103,7 @@ async def email_import(ctx: RequestContext, arguments: dict[str, Any]) -> JSONOb
         )
     entries = {key: _import_entry(ctx, {}, entry) for key, entry in emails.items()}
     # read and parse once, outside the retried part: blobs are immutable
-    messages: dict[str, ParsedMessage | SetError] = {}
+    messages: dict[str, AnalyzedMessage | SetError] = {}
     for key, entry in entries.items():
         if isinstance(entry, SetError):
             continue
@@ -114,7 +115,7 @@ async def email_import(ctx: RequestContext, arguments: dict[str, Any]) -> JSONOb
                 extra={"notFound": [entry["blobId"]]},
             )
             continue
-        messages[key] = parse_message(raw)
+        messages[key] = await analyze(ctx.reactor, raw)
     now = utc_date(ctx.reactor.seconds())
 
     async def attempt() -> tuple[dict[str, JSONObject], dict[str, SetError], str, str]:
@@ -174,7 +175,7 @@ async def _message_of(ctx: RequestContext, account_id: str, blob_id: str) -> byt
             return None
     message_blob, part_id = part
     container = await _message_of(ctx, account_id, message_blob)
-    return None if container is None else part_content(parse_message(container), part_id)
+    return None if container is None else part_content(await parse(ctx.reactor, container), part_id)
 
 
 async def email_parse(ctx: RequestContext, arguments: dict[str, Any]) -> JSONObject:
@@ -205,7 +206,7 @@ async def email_parse(ctx: RequestContext, arguments: dict[str, Any]) -> JSONObj
         if not raw.strip():
             not_parsable.append(blob_id)
             continue
-        parsed = parse_message(raw)
+        parsed = await parse(ctx.reactor, raw)
         base = _message_values(parsed, blob_id)
         computed = parsed_values(call, parsed, blob_id, frozenset(
             p for p in properties if p not in base and p not in METADATA_PROPERTIES
@@ -223,10 +224,9 @@ async def email_parse(ctx: RequestContext, arguments: dict[str, Any]) -> JSONObj
 
 
 def _message_values(parsed: ParsedMessage, blob_id: str) -> JSONObject:
-    from stalwart_tx.jmap.mail.email_model import stored_email
+    from stalwart_tx.jmap.mail.email_model import message_fields
 
-    value = stored_email(parsed, blob_id=blob_id, thread_id="", mailbox_ids={}, keywords={},
-                         received_at="")
+    value = {"blobId": blob_id, **message_fields(parsed)}
     return {p: value[p] for p in MESSAGE_PROPERTIES}
 
 

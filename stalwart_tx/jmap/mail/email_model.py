@@ -95,23 +95,15 @@ def received_score(email: Mapping[str, Any]) -> float:
     return date_seconds(str(email["receivedAt"]))
 
 
-def stored_email(
-    parsed: ParsedMessage,
-    *,
-    blob_id: str,
-    thread_id: str,
-    mailbox_ids: Mapping[str, bool],
-    keywords: Mapping[str, bool],
-    received_at: str,
-) -> JSONObject:
-    """The stored value of a new Email of a parsed message."""
+def header_index(name: str) -> str:
+    """The emails that have a header field of that name (Email/query's ``header`` filter)."""
+    return f"Email:header:{name.lower()}"
+
+
+def message_fields(parsed: ParsedMessage) -> JSONObject:
+    """The stored properties that the message alone determines."""
     return {
-        "blobId": blob_id,
-        "threadId": thread_id,
-        "mailboxIds": dict(mailbox_ids),
-        "keywords": normalized_keywords(keywords),
         "size": parsed.size,
-        "receivedAt": received_at,
         "messageId": parsed.message_id,
         "inReplyTo": parsed.in_reply_to,
         "references": parsed.references,
@@ -128,6 +120,26 @@ def stored_email(
     }
 
 
+def stored_email(
+    fields: Mapping[str, Any],
+    *,
+    blob_id: str,
+    thread_id: str,
+    mailbox_ids: Mapping[str, bool],
+    keywords: Mapping[str, bool],
+    received_at: str,
+) -> JSONObject:
+    """The stored value of a new Email, from its ``message_fields``."""
+    return {
+        "blobId": blob_id,
+        "threadId": thread_id,
+        "mailboxIds": dict(mailbox_ids),
+        "keywords": normalized_keywords(keywords),
+        "receivedAt": received_at,
+        **fields,
+    }
+
+
 __all__ = [
     "ALL_INDEX",
     "ATTACHMENT_INDEX",
@@ -140,10 +152,12 @@ __all__ = [
     "THREAD",
     "THREAD_MAP",
     "date_seconds",
+    "header_index",
     "is_keyword",
     "is_unread",
     "keyword_index",
     "mailbox_index",
+    "message_fields",
     "normalized_keywords",
     "received_score",
     "stored_email",

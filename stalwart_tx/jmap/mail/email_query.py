@@ -24,6 +24,7 @@ from stalwart_tx.jmap.mail.email_model import (
     THREAD,
     THREAD_MAP,
     date_seconds,
+    header_index,
     keyword_index,
     mailbox_index,
 )
@@ -128,10 +129,6 @@ class Planner:
             exact = all(p.exact for p in parts)
             return Candidates(Intersection((first, *rest, *sized)), exact)
         return _intersect(parts)
-
-
-def header_index(name: str) -> str:
-    return f"Email:header:{name.lower()}"
 
 
 def _text_candidates(field: str, text: str) -> Candidates:

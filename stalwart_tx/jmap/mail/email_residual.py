@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from stalwart_tx.jmap.mail.email_model import EMAIL, date_seconds, received_score
+from stalwart_tx.jmap.mail.message_analysis import parse
 from stalwart_tx.jmap.standard.calls import QueryCall
 from stalwart_tx.jmap.standard.filters import FilterCondition, FilterNode, FilterOperator
 from stalwart_tx.mail.encoded_words import as_text
-from stalwart_tx.mail.parse import ParsedMessage, parse_message
+from stalwart_tx.mail.parse import ParsedMessage
 from stalwart_tx.store.errors import BlobNotFound
 from stalwart_tx.store.records import JSONObject
 
@@ -45,7 +46,7 @@ class Residual:
                     raw = await store.blobs.get(account, str(stored["blobId"]))
                 except BlobNotFound:
                     raw = b""
-                parsed[email_id] = parse_message(raw)
+                parsed[email_id] = await parse(self.call.ctx.reactor, raw)
         threads: dict[str, tuple[set[str], set[str]]] = {}
         if names & {"allInThreadHaveKeyword", "someInThreadHaveKeyword",
                     "noneInThreadHaveKeyword"}:

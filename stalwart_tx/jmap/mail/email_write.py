@@ -41,6 +41,7 @@ from stalwart_tx.jmap.mail.email_model import (
     stored_email,
 )
 from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX, counts_of, stage_counts
+from stalwart_tx.jmap.mail.message_analysis import AnalyzedMessage
 from stalwart_tx.jmap.mail.quota_usage import check_quota, stage_usage
 from stalwart_tx.jmap.mail.threads import (
     LINKS_MAP,
@@ -52,7 +53,6 @@ from stalwart_tx.jmap.mail.threads import (
 )
 from stalwart_tx.jmap.standard import set_errors
 from stalwart_tx.jmap.standard.working_set import WorkingSet
-from stalwart_tx.mail.parse import ParsedMessage
 from stalwart_tx.mail.thread_linking import MessageLinks, decide_thread, message_links
 from stalwart_tx.store.records import JSONObject, WriteBatch
 
@@ -64,7 +64,7 @@ Contribution = dict[str, tuple[int, int, int, int]]
 class NewEmail:
     """A message to store as a new Email (its blob already stored)."""
 
-    parsed: ParsedMessage
+    message: AnalyzedMessage
     blob_id: str
     mailbox_ids: Mapping[str, bool]
     keywords: Mapping[str, bool]
@@ -166,7 +166,7 @@ class EmailWork:
         """Stage a new Email; its id and stored value, or the SetError that refused it."""
         error = await self.check_mailboxes(new.mailbox_ids)
         if error is None:
-            error = await check_quota(self.objects, new.parsed.size, 1)
+            error = await check_quota(self.objects, new.message.size, 1)
         if error is not None:
             return error
         if email_id is None:
@@ -175,7 +175,7 @@ class EmailWork:
                 email_id = random_id()
 
         probe = stored_email(
-            new.parsed, blob_id=new.blob_id, thread_id="", mailbox_ids=new.mailbox_ids,
+            new.message.fields, blob_id=new.blob_id, thread_id="", mailbox_ids=new.mailbox_ids,
             keywords=new.keywords, received_at=new.received_at,
         )
         links = links_of(probe)
@@ -187,11 +187,11 @@ class EmailWork:
         self.objects.update(THREAD, thread_id, with_member(thread, received_score(value), email_id))
         self._add_links(links.ids, thread_id)
         self._index(email_id, None, value)
-        postings = _postings(new.parsed)
+        postings = list(new.message.postings)
         if postings:
             score = received_score(value)
             self._stage(lambda b: _add_postings(b, email_id, postings, score))
-        await stage_usage(self.objects, new.parsed.size, 1)
+        await stage_usage(self.objects, new.message.size, 1)
         return email_id, value
 
     async def _join_thread(self, links: MessageLinks) -> str:
@@ -364,16 +364,6 @@ def _index_entries(email: Mapping[str, Any] | None) -> dict[str, float]:
     if email.get("hasAttachment"):
         entries[ATTACHMENT_INDEX] = score
     return entries
-
-
-def _postings(parsed: ParsedMessage) -> list[str]:
-    """Full-text postings and the header-name indexes of the ``header`` filter."""
-    from stalwart_tx.jmap.mail.email_query import header_index
-    from stalwart_tx.jmap.mail.email_search import postings, search_document
-
-    names = postings(search_document(parsed))
-    names += sorted({header_index(h.name) for h in parsed.headers if h.name})
-    return names
 
 
 def _decode_postings(text: str) -> list[str]:

@@ -15,6 +15,7 @@ from stalwart_tx.jmap.capabilities import MAIL
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError
 from stalwart_tx.jmap.mail.email_model import EMAIL
+from stalwart_tx.jmap.mail.message_analysis import parse
 from stalwart_tx.jmap.registry import MethodSpec
 from stalwart_tx.jmap.standard import arguments as args
 from stalwart_tx.jmap.standard.filters import (
@@ -23,7 +24,6 @@ from stalwart_tx.jmap.standard.filters import (
     FilterOperator,
     parse_filter,
 )
-from stalwart_tx.mail.parse import parse_message
 from stalwart_tx.mail.search_query import Clause, Query, parse_query
 from stalwart_tx.mail.search_snippet import OPEN, highlight
 from stalwart_tx.store.errors import BlobNotFound
@@ -92,7 +92,7 @@ async def search_snippet_get(ctx: RequestContext, arguments: dict[str, Any]) -> 
                 raw = await ctx.store.blobs.get(account_id, str(email["blobId"]))
             except BlobNotFound:
                 raw = b""
-            document = search_document(parse_message(raw))
+            document = search_document(await parse(ctx.reactor, raw))
             language = document.language
             subject = _marked(document.texts.get("subject", ""), subject_query,
                               SUBJECT_LENGTH, language)
