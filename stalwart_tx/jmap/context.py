@@ -26,6 +26,8 @@ class RequestContext:
     using: frozenset[str]
     reactor: Any
     created_ids: dict[str, str] = field(default_factory=dict)
+    # (ensure function, account) pairs already made sure of in this request (first_use)
+    ensured: set[tuple[object, str]] = field(default_factory=set)
 
     def account_ids(self) -> list[str]:
         """Accounts this user may use; today only their own."""

@@ -45,8 +45,14 @@ def ensuring_first(ensure: Ensure, specs: Iterable[MethodSpec]) -> list[MethodSp
         async def handle(ctx: RequestContext, arguments: JSONObject) -> JSONObject | Responses:
             # the API layer has checked accountId already; a bad one is the method's to report
             account_id = arguments.get("accountId") if isinstance(arguments, dict) else None
-            if isinstance(account_id, str) and account_id in ctx.account_ids():
+            if (
+                isinstance(account_id, str)
+                and account_id in ctx.account_ids()
+                and (ensure, account_id) not in ctx.ensured
+            ):
                 await ensure(ctx, account_id)
+                # once per request: the calls after it in the same request need not look again
+                ctx.ensured.add((ensure, account_id))
             return await handler(ctx, arguments)
 
         return handle
