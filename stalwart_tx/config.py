@@ -111,6 +111,18 @@ def _positive_integer(key: str, value: object) -> int:
     return number
 
 
+def _non_negative_number(key: str, value: object) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: {value!r} is not a number")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: {value!r} is not a number") from None
+    if not 0 <= number < float("inf"):
+        raise ConfigError(f"{key}: must be 0 or more")
+    return number
+
+
 def _blob_expiry(key: str, value: object) -> float:
     number = _positive_number(key, value)
     # RFC 8620 §6: an unreferenced upload must be kept at least an hour
@@ -275,6 +287,9 @@ SETTINGS: tuple[Setting, ...] = (
             repeatable=True),
     Setting("auto-provision", _boolean, True,
             "Create an account on first login of a user known only to an --auth checker."),
+    Setting("auth-cache-ttl", _non_negative_number, 300.0,
+            "Seconds a successful password verification is remembered, so a client sending "
+            "Basic auth with each request is not re-verified each time (0 disables)."),
     Setting("shutdown-grace", _positive_number, 10.0,
             "Seconds in-flight requests get to finish on shutdown."),
     Setting("push-batch-window", _positive_number, 0.25,
@@ -323,6 +338,7 @@ class ServiceConfig:
     public_url: str
     auth: list[str] = field(default_factory=list)
     auto_provision: bool = True
+    auth_cache_ttl: float = 300.0
     shutdown_grace: float = 10.0
     push_batch_window: float = 0.25
     blob_expiry: float = 86400.0
@@ -379,6 +395,7 @@ def build_config(
         public_url=public_url,
         auth=parsed["auth"],
         auto_provision=parsed["auto-provision"],
+        auth_cache_ttl=parsed["auth-cache-ttl"],
         shutdown_grace=parsed["shutdown-grace"],
         push_batch_window=parsed["push-batch-window"],
         blob_expiry=parsed["blob-expiry"],

@@ -17,7 +17,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from stalwart_tx.auth.cache import VerifiedCredentialsCache
 from stalwart_tx.auth.checkers import parse_auth_option
+from stalwart_tx.auth.portal import portal_with_cache
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
 from stalwart_tx.blob_sweeper import BlobSweeper
 from stalwart_tx.config import ServiceConfig
@@ -123,8 +125,12 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
     # starving the reactor's shared pool (DNS lookups and other deferToThread work).
     hashing = ThreadPoolService(ThreadPool(minthreads=0, maxthreads=2, name="password-hashing"))
     hashing.setServiceParent(top)
+    # Successful password logins are remembered for auth-cache-ttl seconds (auth/cache.py), so
+    # clients that send Basic auth with every request do not pay a verification each time.
+    auth_cache = VerifiedCredentialsCache(reactor, ttl=config.auth_cache_ttl)
     checkers = [
-        parse_auth_option(spec, reactor=reactor, threadpool=hashing.pool) for spec in config.auth
+        parse_auth_option(spec, reactor=reactor, threadpool=hashing.pool, cache=auth_cache)
+        for spec in config.auth
     ]
     redis_url = config.redis
     wait_for = None
@@ -157,8 +163,10 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
     # after the store and before the listener: stops once streams have ended, before the store
     hub = PushHub(store.store, reactor, data_types=push_data_types(registry))
     hub.setServiceParent(top)
+    # every listener logs in through this one, sharing the cache
+    portal = portal_with_cache(store.portal, auth_cache)
     http_app = JMAPHttpApp(
-        store.portal, limiter, config.public_url, limits,
+        portal, limiter, config.public_url, limits,
         registry=registry,
         store=store.store, reactor=reactor,
         event_streams=EventStreams(hub, reactor),

@@ -231,3 +231,23 @@ def test_smtp_relay_password_file_problems(tmp_path: Path) -> None:
             "--smtp-relay", "tcp:h:25", "--smtp-relay-user", "u",
             "--smtp-relay-password-file", str(tmp_path / "absent"),
         ])
+
+
+def test_auth_cache_ttl(tmp_path: Path) -> None:
+    assert build_config({}).auth_cache_ttl == 300.0
+    assert build_config({"auth-cache-ttl": "0"}).auth_cache_ttl == 0.0
+    config_file = write(tmp_path / "cache.toml", "auth-cache-ttl = 60\n")
+    assert build_config({}, config_file).auth_cache_ttl == 60.0
+    assert build_config({"auth-cache-ttl": "30.5"}, config_file).auth_cache_ttl == 30.5
+    options = Options()
+    options.parseOptions(["--redis", "redis://localhost/0", "--auth-cache-ttl", "0"])
+    assert options.service_config is not None
+    assert options.service_config.auth_cache_ttl == 0.0
+
+
+@pytest.mark.parametrize("value", ["-1", -0.5, "soon", True, "nan", "inf", ""])
+def test_bad_auth_cache_ttl_names_the_key(value: object) -> None:
+    with pytest.raises(ConfigError, match="auth-cache-ttl"):
+        build_config({"auth-cache-ttl": value})
+    with pytest.raises(usage.UsageError, match="auth-cache-ttl"):
+        Options().parseOptions(["--redis", "redis://localhost/0", "--auth-cache-ttl", str(value)])

@@ -21,6 +21,7 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import Interface, implementer
 
 from stalwart_tx.auth.avatar import LoginName
+from stalwart_tx.auth.cache import NEEDS_VERIFICATION, NO_PASSWORD, Probe, VerifiedCredentialsCache
 from stalwart_tx.auth.credentials import IBearerToken, username_text
 from stalwart_tx.auth.htpasswd import HtpasswdFileChecker
 from stalwart_tx.auth.passwords import spend_verify_time, verify_password
@@ -51,16 +52,39 @@ class DirectoryPasswordChecker:
         *,
         reactor: IReactorThreads | None = None,
         threadpool: ThreadPool | None = None,
+        cache: VerifiedCredentialsCache | None = None,
     ) -> None:
         self._directory = directory
         self._reactor = reactor
         self._threadpool = threadpool
+        # Successful verifications, keyed on the principal's stored hash (see auth.cache).
+        self.cache = cache
 
     def requestAvatarId(self, credentials: IUsernamePassword) -> Deferred[str]:  # type: ignore[override]
         return Deferred.fromCoroutine(self._check(credentials))
 
-    async def _check(self, credentials: IUsernamePassword) -> str:
+    async def probe(self, credentials: IUsernamePassword) -> Probe:
+        """The answer without verifying: a cache hit, no password to check, or neither."""
+        principal, key = await self._prepare(credentials)
+        if principal is None or principal.password_hash is None:
+            return NO_PASSWORD
+        if self.cache is not None and self.cache.hit(key):
+            return Probe(hit=True, avatar_id=principal.id)
+        return NEEDS_VERIFICATION
+
+    async def _prepare(
+        self, credentials: IUsernamePassword
+    ) -> tuple[Principal | None, bytes | None]:
         principal = await self._find(username_text(credentials.username))
+        if principal is None or principal.password_hash is None or self.cache is None:
+            return principal, None
+        key = self.cache.key(
+            "directory", principal.id, credentials.password, principal.password_hash
+        )
+        return principal, key
+
+    async def _check(self, credentials: IUsernamePassword) -> str:
+        principal, key = await self._prepare(credentials)
         if principal is None or principal.password_hash is None:
             # No hash to check, but spend the time of one: an unknown user, a user whose password
             # lives elsewhere and a wrong password must be indistinguishable, in timing too.
@@ -68,6 +92,8 @@ class DirectoryPasswordChecker:
                 credentials.password, reactor=self._reactor, threadpool=self._threadpool
             )
             raise UnauthorizedLogin()
+        if self.cache is not None and self.cache.hit(key):
+            return principal.id
         ok = await verify_password(
             principal.password_hash,
             credentials.password,
@@ -76,6 +102,8 @@ class DirectoryPasswordChecker:
         )
         if not ok:
             raise UnauthorizedLogin()
+        if self.cache is not None:
+            self.cache.remember(key)
         return principal.id
 
     async def _find(self, name: str | None) -> Principal | None:
@@ -114,6 +142,12 @@ class TokenChecker:
         return record.principal_id
 
 
+def is_caching(checker: object) -> bool:
+    """Whether ``checker`` remembers successful verifications (in an enabled cache)."""
+    cache = getattr(checker, "cache", None)
+    return isinstance(cache, VerifiedCredentialsCache) and cache.enabled
+
+
 @implementer(ICredentialsChecker)
 class FirstSuccessChecker:
     """Several checkers for one credentials interface, tried in order; the first success wins.
@@ -133,12 +167,34 @@ class FirstSuccessChecker:
         return Deferred.fromCoroutine(self._check(credentials))
 
     async def _check(self, credentials: ICredentials) -> Any:
+        if any(is_caching(checker) for checker in self.checkers):
+            cached = await self._cached(credentials)
+            if cached.hit:
+                return cached.avatar_id
         for checker in self.checkers:
             try:
                 return await maybeDeferred(checker.requestAvatarId, credentials)
             except UnauthorizedLogin:
                 continue
         raise UnauthorizedLogin()
+
+    async def _cached(self, credentials: ICredentials) -> Probe:
+        """A cache hit of the checker that would answer first, without verifying anything.
+
+        Checkers are probed in order. One with no password for the name would refuse, so the
+        next is probed; one that can only answer by verifying (or cannot be probed) ends the
+        search, since its answer would come first. Without this, a user of a password file
+        whose directory principal has no password would spend a dummy verification in the
+        directory checker on every login, cache or not.
+        """
+        for checker in self.checkers:
+            probe = getattr(checker, "probe", None)
+            if probe is None:
+                break
+            answer: Probe = await probe(credentials)
+            if answer.hit or not answer.refused:
+                return answer
+        return NEEDS_VERIFICATION
 
 
 @implementer(ICredentialsChecker)
@@ -188,19 +244,21 @@ def parse_auth_option(
     *,
     reactor: IReactorThreads | None = None,
     threadpool: ThreadPool | None = None,
+    cache: VerifiedCredentialsCache | None = None,
 ) -> ICredentialsChecker:
     """The checker for one ``--auth`` value.
 
     ``file:PATH`` is our argon2id password file (it replaces strcred's clear-text ``file``
-    plugin); anything else goes to ``twisted.cred.strcred.makeChecker`` (``memory:u:p``,
-    ``unix``, ...). Raises ValueError naming the spec for unknown kinds or bad arguments;
-    PasswordFileError (a ValueError) for a bad password file.
+    plugin; its successful logins go to ``cache``); anything else goes to
+    ``twisted.cred.strcred.makeChecker`` (``memory:u:p``, ``unix``, ...), never cached. Raises
+    ValueError naming the spec for unknown kinds or bad arguments; PasswordFileError (a
+    ValueError) for a bad password file.
     """
     kind, _, argument = spec.partition(":")
     if kind == "file":
         if not argument.strip():
             raise ValueError(f"--auth {spec!r}: file: needs a path")
-        return HtpasswdFileChecker(argument, reactor=reactor, threadpool=threadpool)
+        return HtpasswdFileChecker(argument, reactor=reactor, threadpool=threadpool, cache=cache)
     try:
         checker = strcred.makeChecker(spec)  # type: ignore[no-untyped-call]
     except strcred.InvalidAuthType:

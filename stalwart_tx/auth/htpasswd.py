@@ -21,6 +21,7 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from stalwart_tx.auth.avatar import LoginName
+from stalwart_tx.auth.cache import NEEDS_VERIFICATION, NO_PASSWORD, Probe, VerifiedCredentialsCache
 from stalwart_tx.auth.credentials import username_text
 from stalwart_tx.auth.errors import PasswordFileError
 from stalwart_tx.auth.passwords import (
@@ -82,10 +83,14 @@ class HtpasswdFileChecker:
         *,
         reactor: IReactorThreads | None = None,
         threadpool: ThreadPool | None = None,
+        cache: VerifiedCredentialsCache | None = None,
     ) -> None:
         self.path = Path(path)
         self._reactor = reactor
         self._threadpool = threadpool
+        # Successful verifications, keyed on the user's current hash line (see auth.cache).
+        self.cache = cache
+        self._cache_name = f"file:{os.path.abspath(self.path)}"
         self._signature: _Signature | None
         try:
             self._signature = _signature(self.path)
@@ -122,20 +127,39 @@ class HtpasswdFileChecker:
     def requestAvatarId(self, credentials: IUsernamePassword) -> Deferred[LoginName]:  # type: ignore[override]
         return Deferred.fromCoroutine(self._check(credentials))
 
-    async def _check(self, credentials: IUsernamePassword) -> LoginName:
+    async def probe(self, credentials: IUsernamePassword) -> Probe:
+        """The answer without verifying: a cache hit, no such user, or neither."""
+        name, stored, key = self._prepare(credentials)
+        if stored is None:
+            return NO_PASSWORD
+        if self.cache is not None and self.cache.hit(key):
+            return Probe(hit=True, avatar_id=LoginName(name))
+        return NEEDS_VERIFICATION
+
+    def _prepare(self, credentials: IUsernamePassword) -> tuple[str, str | None, bytes | None]:
         self._reload_if_changed()
         raw_name = username_text(credentials.username)
         name = normalise_login_name(raw_name) if raw_name is not None else ""
         stored = self._users.get(name)
+        if stored is None or self.cache is None:
+            return name, stored, None
+        return name, stored, self.cache.key(self._cache_name, name, credentials.password, stored)
+
+    async def _check(self, credentials: IUsernamePassword) -> LoginName:
+        name, stored, key = self._prepare(credentials)
         if stored is None:
             await spend_verify_time(
                 credentials.password, reactor=self._reactor, threadpool=self._threadpool
             )
             raise UnauthorizedLogin()
+        if self.cache is not None and self.cache.hit(key):
+            return LoginName(name)
         ok = await verify_password(
             stored, credentials.password, reactor=self._reactor, threadpool=self._threadpool
         )
         if not ok:
             raise UnauthorizedLogin()
+        if self.cache is not None:
+            self.cache.remember(key)
         return LoginName(name)
 
