@@ -38,35 +38,23 @@ def _is_8bit(data: bytes) -> bool:
 
 def base64_body(data: bytes) -> bytes:
     """Base64 in lines of 76 characters, each ending in CRLF (RFC 2045 section 6.8)."""
-    return b"".join(
-        binascii.b2a_base64(data[i : i + 57], newline=False) + b"\r\n"
-        for i in range(0, len(data), 57)
-    )
+    encoded = binascii.b2a_base64(data, newline=False)
+    return b"".join(encoded[i : i + _QP_LINE] + b"\r\n" for i in range(0, len(encoded), _QP_LINE))
 
 
 def quoted_printable(data: bytes) -> bytes:
-    """Quoted-printable (RFC 2045 section 6.7): CRLF pairs are line breaks; any other CR or LF,
-    '=', controls, 8-bit octets and whitespace ending a line are escaped; lines are soft-broken
-    at 76 characters, never inside an escape."""
-    out: list[str] = []
-    for line in _lines(data):
-        tokens = []
-        last = len(line) - 1
-        for i, octet in enumerate(line):
-            if (33 <= octet <= 126 and octet != 61) or (octet in (9, 32) and i != last):
-                tokens.append(chr(octet))
-            else:
-                tokens.append(f"={octet:02X}")
-        pieces: list[str] = []
-        current = ""
-        for token in tokens:
-            if len(current) + len(token) > _QP_LINE - 1:
-                pieces.append(current + "=")
-                current = ""
-            current += token
-        pieces.append(current)
-        out.append("\r\n".join(pieces))
-    return "\r\n".join(out).encode("ascii")
+    """Quoted-printable (RFC 2045 section 6.7) of text whose line breaks are all CRLF: '=',
+    controls, 8-bit octets and whitespace ending a line escaped, lines soft-broken at 76."""
+    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    if b"\n" not in data:
+        # With no line break to copy, binascii soft-breaks with a bare LF.
+        encoded = encoded.replace(b"\n", b"\r\n")
+    return encoded
+
+
+def _crlf_only(data: bytes) -> bool:
+    bare = data.replace(b"\r\n", b"")
+    return b"\r" not in bare and b"\n" not in bare
 
 
 def transfer_encode(data: bytes, mime_type: str) -> tuple[str, bytes]:
@@ -81,7 +69,7 @@ def transfer_encode(data: bytes, mime_type: str) -> tuple[str, bytes]:
         if _is_7bit(data, _SHORT_LINE):
             return "7bit", data
         encoded = base64_body(data)
-        if b"\r" not in data.replace(b"\r\n", b"") and b"\n" not in data.replace(b"\r\n", b""):
+        if _crlf_only(data):
             qp = quoted_printable(data)
             if len(qp) <= len(encoded):
                 return "quoted-printable", qp
