@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest_twisted
 from twisted.internet import defer, reactor
+from twisted.internet.task import deferLater
 
+from stalwart_tx.config import build_config
 from stalwart_tx.jmap.mail.email_model import date_seconds
 from stalwart_tx.jmap.mail.email_submission import DUE_INDEX, DUE_LIST, claim_name
+from stalwart_tx.jmap.mail.email_submission_scheduler import SubmissionScheduler
 from stalwart_tx.jmap.mail.email_submission_send import (
     FIRST_RETRY,
     MAX_RETRY_AGE,
     SubmissionSender,
 )
 from stalwart_tx.mail.smtp_relay import RelayConfig
+from stalwart_tx.service import makeService
 from tests.jmap.api.conftest import cheap_hashes, start_server  # noqa: F401
 from tests.jmap.mail.email_submission_harness import (  # noqa: F401
     ALICE,
@@ -269,3 +274,40 @@ async def test_late_data_refusal_gives_every_recipient_the_data_reply(sending: S
         "carol@example.net": {"smtpReply": "550 5.1.1 Unknown", "delivered": "no",
                               "displayed": "unknown"},
     }
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_scheduler_service_runs_on_its_clock(sending: Sending) -> None:
+    draft = await sending.draft()
+    created = await sending.created(
+        identityId=await sending.identity(), emailId=draft["id"], envelope=held(60)
+    )
+    scheduler = sending.scheduler(time.time())
+    scheduler.interval = 30.0
+    scheduler.startService()  # a first run at once: nothing due yet
+    try:
+        for _ in range(50):
+            await deferLater(reactor, 0.02, lambda: None)
+        assert sending.received == []
+        scheduler.clock.advance(61)  # the next run finds the message due
+        for _ in range(250):
+            if sending.received:
+                break
+            await deferLater(reactor, 0.02, lambda: None)
+        assert len(sending.received) == 1
+    finally:
+        await scheduler.stopService()
+    assert (await sending.submission(created["id"]))["undoStatus"] == "final"
+
+
+def test_the_service_has_a_scheduler_with_the_configured_relay(tmp_path: Path) -> None:
+    config = build_config({
+        "data": str(tmp_path / "data"), "smtp-relay": "tcp:host=127.0.0.1:port=2525",
+    })
+    service = makeService(config, reactor=reactor)
+    [scheduler] = [s for s in service if isinstance(s, SubmissionScheduler)]
+    assert scheduler.relay is not None
+    assert scheduler.relay.endpoint == "tcp:host=127.0.0.1:port=2525"
+    unconfigured = makeService(build_config({"data": str(tmp_path / "data")}), reactor=reactor)
+    [idle] = [s for s in unconfigured if isinstance(s, SubmissionScheduler)]
+    assert idle.relay is None
