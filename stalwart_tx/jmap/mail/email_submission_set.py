@@ -19,6 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.defer import CancelledError
+from twisted.logger import Logger
+
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.datatype import SET
 from stalwart_tx.jmap.errors import MethodError
@@ -42,6 +45,7 @@ from stalwart_tx.mail.smtp_relay import RelayConfig
 from stalwart_tx.store.records import JSONObject
 
 TYPE = EMAIL_SUBMISSION_TYPE
+log = Logger()
 
 
 async def _claim_stops(
@@ -111,7 +115,16 @@ async def submission_set(
         for creation_id, submission_id in list(outcome.created_ids.items()):
             if submission_id in call.held:
                 continue
-            delivery = await sender.deliver(account_id, submission_id, may_refuse=True)
+            try:
+                delivery = await sender.deliver(account_id, submission_id, may_refuse=True)
+            except CancelledError:
+                raise
+            except Exception:
+                # stored and listed as due: the scheduler sends it once its attempt's claim
+                # runs out; the client sees it created, pending
+                log.failure("Sending submission {id} failed; left to the scheduler",
+                            id=submission_id)
+                continue
             if delivery.new_state is not None:
                 new_state = delivery.new_state
             if delivery.outcome == REFUSED and delivery.error is not None:
