@@ -147,11 +147,17 @@ def _printable(value: str, forbidden: str) -> bool:
 
 @dataclass
 class PartReader:
+    """Reads EmailBodyPart objects against the create object's ``bodyValues`` (part id ->
+    text)."""
+
     body_values: dict[str, str]
 
     def part(
         self, obj: Any, path: str, *, sub_parts: bool, depth: int = 0, required: str | None = None
     ) -> Part:
+        """The part ``obj`` at ``path``: ``sub_parts`` if it may be multipart (bodyStructure
+        only), ``required`` the type a textBody or htmlBody part must have. Blob contents are
+        left to read; a bodyValues part has its content (UTF-8, CRLF) already."""
         check(isinstance(obj, Mapping), path, "a body part must be an object")
         for key in obj:
             if key not in _PART_PROPERTIES and not key.startswith("header:"):
