@@ -7,10 +7,12 @@
 * A create is checked here (``submission_created``, §7.5) and stored pending in the /set's
   atomic write; sending happens after that write (``email_submission_set``), later ones through
   the scheduler (``email_submission_scheduler``), both with ``email_submission_send``.
-* Derived data written with the submissions: the index ``EmailSubmission:due`` (pending
-  submission -> when to try sending it next, Unix seconds) and the map ``EmailSubmission:blob``
-  (pending submission -> the blob of its message, which the submission claims, so destroying
-  the Email before a held message goes keeps its bytes).
+* Derived data written with the submissions: the index ``EmailSubmission:due`` (submission
+  with something left to send -> when to try next, Unix seconds), the map
+  ``EmailSubmission:blob`` (such a submission -> the blob of its message, which the submission
+  claims, so destroying the Email before a held message goes keeps its bytes) and the map
+  ``EmailSubmission:retry`` (a submission some of whose recipients are retried -> those
+  recipients, a JSON list; absent: all of them).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ from stalwart_tx.store.records import JSONObject, WriteBatch
 SUBMISSION_TYPE_NAME: Final = "EmailSubmission"
 DUE_INDEX: Final = "EmailSubmission:due"
 BLOB_MAP: Final = "EmailSubmission:blob"
+RETRY_MAP: Final = "EmailSubmission:retry"
 DUE_LIST: Final = "EmailSubmission"  # the IDueAccounts name
 PENDING: Final = "pending"
 FINAL: Final = "final"
@@ -183,6 +186,7 @@ def forget_pending(blob_id: str | None, submission_id: str) -> Callable[[WriteBa
     def derived(batch: WriteBatch) -> None:
         batch.index_remove(DUE_INDEX, submission_id)
         batch.map_delete(BLOB_MAP, submission_id)
+        batch.map_delete(RETRY_MAP, submission_id)
         if blob_id is not None:
             batch.release_blob(blob_id, SUBMISSION_TYPE_NAME, submission_id)
 
@@ -223,7 +227,11 @@ async def submission_destroyed(
 ) -> SetError | None:
     call = _submission_call(set_call)
     call.emails[submission_id] = value["emailId"]
-    if value.get("undoStatus") == PENDING:
+    scores = await call.ctx.store.indexes.index_scores(
+        call.account_id, DUE_INDEX, [submission_id]
+    )
+    if value.get("undoStatus") == PENDING or submission_id in scores:
+        # still to be sent (to some recipients): only when no send of it is under way
         return await _may_stop(call, submission_id)
     return None
 
@@ -310,6 +318,7 @@ __all__ = [
     "DUE_INDEX",
     "DUE_LIST",
     "EMAIL_SUBMISSION_TYPE",
+    "RETRY_MAP",
     "SUBMISSION_TYPE_NAME",
     "SubmissionCall",
     "claim_name",

@@ -1,31 +1,38 @@
-"""Sending one pending EmailSubmission through the relay and recording what happened.
+"""Sending one EmailSubmission through the relay and recording what happened.
 
 Both EmailSubmission/set (right after the write that stored the submission) and the scheduler
 (held messages when due, retries) send with ``SubmissionSender.deliver``:
 
 1. It claims the submission's current attempt (IClaims, ``claim_name(id, due)``), so of every
    process only one sends it, and a cancel racing with the send loses (``cannotUnsend``).
-2. It reads the submission again: only a pending one is sent.
+2. It reads the submission again: a pending one goes to every recipient of its envelope, a
+   final one with recipients left to retry (map ``EmailSubmission:retry``) to those only.
 3. It sends the message blob, unaltered, with the stored envelope (the hold parameters left
    out: the hold was the server's).
-4. It records the outcome in a second write:
+4. It records the outcome in a second write, recipient by recipient (``deliveryStatus``:
+   ``smtpReply`` the relay's whole reply to RCPT TO, or to the data when it refused the data;
+   ``displayed`` ``unknown``):
 
-   * the relay took the data: ``undoStatus`` final, ``deliveryStatus`` per recipient
-     (``smtpReply`` the relay's whole reply to RCPT TO, or to the data when it refused the
-     data; ``delivered`` ``queued`` or ``no``; ``displayed`` ``unknown``);
-   * a temporary failure (4xx, network, timeout): still pending, ``deliveryStatus`` queued with
-     the reply, tried again after a backoff (``retry_delay``) until ``MAX_RETRY_AGE`` after
-     ``sendAt``, then final with ``delivered`` ``no``;
-   * a permanent refusal (5xx of MAIL FROM, of the data, of every recipient): when the
-     /set sends (``may_refuse``), the submission is destroyed again and the /set reports it in
-     notCreated; later, it becomes final with ``delivered`` ``no``.
+   * accepted, the data too: ``delivered`` ``queued`` (in the relay's queue), and the
+     submission ``final``;
+   * refused for good (5xx, or a permanent failure of the whole transaction): ``no``;
+   * refused for now (4xx, the network, a timeout): ``queued`` with that reply, and tried again
+     after a backoff (``retry_delay``) until ``MAX_RETRY_AGE`` after ``sendAt``, then ``no``.
+     A submission none of whose recipients got the message yet stays ``pending`` (and can be
+     canceled) meanwhile.
 
-A process that dies between sending and recording leaves the submission pending with its claim;
-once the claim runs out the scheduler sends it again (at most one duplicate, never a loss).
+   When the /set's own attempt (``may_refuse``) leaves nothing sent and nothing to retry, the
+   submission is destroyed again and the /set reports it in notCreated (``forbiddenToSend``,
+   or ``invalidRecipients`` when the relay refused each recipient).
+
+A process that dies between sending and recording leaves the submission due with its attempt
+claimed; once the claim runs out the scheduler sends it again (at most one duplicate, never a
+loss).
 """
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,13 +50,14 @@ from stalwart_tx.jmap.mail.email_submission import (
     DUE_LIST,
     FINAL,
     PENDING,
+    RETRY_MAP,
     SUBMISSION_TYPE_NAME,
     claim_name,
     forget_pending,
 )
 from stalwart_tx.jmap.mail.email_submission_envelope import relay_parameters
 from stalwart_tx.jmap.standard.working_set import WorkingSet
-from stalwart_tx.mail.smtp_relay import RecipientResult, RelayConfig, RelayError, send_via_relay
+from stalwart_tx.mail.smtp_relay import RelayConfig, RelayError, RelayResult, send_via_relay
 from stalwart_tx.store.backend import StoreBundle
 from stalwart_tx.store.errors import BlobNotFound, ObjectExists, ObjectNotFound, StateMismatch
 from stalwart_tx.store.records import JSONObject, WriteBatch
@@ -64,8 +72,11 @@ WRITE_ATTEMPTS: Final = 12
 SENT = "sent"
 REFUSED = "refused"
 DEFERRED = "deferred"
-FAILED = "failed"  # final, not delivered
+FAILED = "failed"  # nothing more will be sent
 SKIPPED = "skipped"
+
+# what became of one recipient in one attempt
+_SENT, _FAILED, _RETRY = "sent", "failed", "retry"
 
 
 def retry_delay(age: float) -> float:
@@ -76,7 +87,8 @@ def retry_delay(age: float) -> float:
 
 @dataclass
 class Delivery:
-    """What one ``deliver`` did: ``outcome`` is one of SENT, REFUSED, DEFERRED, FAILED, SKIPPED.
+    """What one ``deliver`` did: ``outcome`` is one of SENT (to at least one recipient),
+    REFUSED (the /set's create undone), DEFERRED, FAILED or SKIPPED.
 
     ``changed`` has the properties it changed (for a /set's ``created``), ``error`` the SetError
     of a REFUSED create, ``new_state`` the EmailSubmission state after its write (if any).
@@ -88,22 +100,26 @@ class Delivery:
     new_state: str | None = None
 
 
-def status_of(recipients: Sequence[RecipientResult]) -> JSONObject:
-    """§7: ``smtpReply`` is the reply to RCPT TO (the data was accepted)."""
-    return {
-        r.email: {
-            "smtpReply": r.reply,
-            "delivered": "queued" if r.accepted else "no",
-            "displayed": "unknown",
+def _attempt_of(
+    recipients: Sequence[str], result: RelayResult | None, error: RelayError | None
+) -> dict[str, tuple[str, str]]:
+    """Each recipient of one attempt -> (what became of it, the reply that says so)."""
+    if error is not None and error.result is not None and error.result.recipients:
+        # refused at the data: the recipients the relay had refused keep their own reply
+        kind = _FAILED if error.permanent else _RETRY
+        return {
+            r.email: (kind, error.reply) if r.accepted
+            else (_FAILED if r.code >= 500 else _RETRY, r.reply)
+            for r in error.result.recipients
         }
-        for r in recipients
-    }
-
-
-def uniform_status(envelope: JSONObject, reply: str, delivered: str) -> JSONObject:
+    if error is not None:
+        return {email: (_FAILED if error.permanent else _RETRY, error.reply)
+                for email in recipients}
+    assert result is not None
     return {
-        r["email"]: {"smtpReply": reply, "delivered": delivered, "displayed": "unknown"}
-        for r in envelope["rcptTo"]
+        r.email: (_SENT if r.accepted and result.delivered else
+                  _FAILED if r.code >= 500 else _RETRY, r.reply)
+        for r in result.recipients
     }
 
 
@@ -122,8 +138,8 @@ class SubmissionSender:
     async def deliver(
         self, account_id: str, submission_id: str, *, may_refuse: bool = False
     ) -> Delivery:
-        """Send the submission if it is pending and due (``may_refuse``: the /set's own first
-        attempt, due at once); see the module docstring."""
+        """Send the submission if it is due (``may_refuse``: the /set's own first attempt, due
+        at once); see the module docstring."""
         now = self.clock.seconds()
         scores = await self.store.indexes.index_scores(account_id, DUE_INDEX, [submission_id])
         due = scores.get(submission_id)
@@ -136,49 +152,49 @@ class SubmissionSender:
         found = await self.store.accounts.get(account_id, SUBMISSION_TYPE_NAME, [submission_id])
         submission = found.get(submission_id)
         again = await self.store.indexes.index_scores(account_id, DUE_INDEX, [submission_id])
-        if submission is None or submission.get("undoStatus") != PENDING \
-                or again.get(submission_id) != due:
+        if again.get(submission_id) != due:
+            return Delivery(SKIPPED)  # another process moved it on meanwhile
+        maps = await self.store.indexes.map_get(account_id, RETRY_MAP, [submission_id])
+        if submission is None or not (
+            submission.get("undoStatus") == PENDING or submission_id in maps
+        ):
+            await self._forget(account_id, submission_id)  # nothing to send: a stale entry
             return Delivery(SKIPPED)
         envelope = submission["envelope"]
+        remaining = json.loads(maps[submission_id]) if submission_id in maps else None
+        recipients = [r for r in envelope["rcptTo"]
+                      if remaining is None or r["email"] in remaining]
+        emails = [r["email"] for r in recipients]
         blob_id = await self._blob_id(account_id, submission_id, submission)
         try:
             if blob_id is None:
                 raise BlobNotFound(submission_id)
             message = await self.store.blobs.get(account_id, blob_id)
         except BlobNotFound:
-            reply = "the message of the email is gone"
-            return await self._final(account_id, submission_id, blob_id,
-                                     uniform_status(envelope, reply, "no"), FAILED)
+            gone = RelayError("the message of the email is gone", permanent=True)
+            return await self._record(account_id, submission, submission_id, blob_id,
+                                      _attempt_of(emails, None, gone), may_refuse=False)
+        result: RelayResult | None = None
+        failure: RelayError | None = None
         try:
             result = await send_via_relay(
                 self.reactor, self.relay,
                 envelope["mailFrom"]["email"],
                 relay_parameters(envelope["mailFrom"].get("parameters")),
-                [(r["email"], r.get("parameters") or {}) for r in envelope["rcptTo"]],
+                [(r["email"], r.get("parameters") or {}) for r in recipients],
                 message,
             )
         except RelayError as error:
-            if error.permanent:
-                return await self._refused(
-                    account_id, submission_id, blob_id, envelope, error, may_refuse
-                )
-            return await self._deferred(account_id, submission, submission_id, error.reply)
+            failure = error
         except Exception as error:  # a bug, or something the relay client did not foresee
             log.failure("Sending submission {id} failed", id=submission_id)
-            return await self._deferred(account_id, submission, submission_id, str(error))
-        if result.delivered:
-            status = status_of(result.recipients)
-            return await self._final(account_id, submission_id, blob_id, status, SENT)
-        # the relay refused every recipient: for good if every refusal was permanent
-        if all(r.code >= 500 for r in result.recipients):
-            refused = [r.email for r in result.recipients]
-            reply = "; ".join(r.reply for r in result.recipients)
-            refusal = RelayError(reply, permanent=True, reply=reply, result=result)
-            return await self._refused(
-                account_id, submission_id, blob_id, envelope, refusal, may_refuse, refused
-            )
-        reply = "; ".join(r.reply for r in result.recipients if r.code < 500)
-        return await self._deferred(account_id, submission, submission_id, reply)
+            failure = RelayError(str(error), permanent=False)
+        attempt = _attempt_of(emails, result, failure)
+        return await self._record(
+            account_id, submission, submission_id, blob_id, attempt,
+            may_refuse=may_refuse and submission.get("undoStatus") == PENDING,
+            whole_refusal=failure is not None,
+        )
 
     async def _blob_id(
         self, account_id: str, submission_id: str, submission: JSONObject
@@ -190,78 +206,74 @@ class SubmissionSender:
         email = emails.get(submission["emailId"])
         return None if email is None else str(email["blobId"])
 
-    async def _refused(
-        self, account_id: str, submission_id: str, blob_id: str | None, envelope: JSONObject,
-        error: RelayError, may_refuse: bool, recipients: list[str] | None = None,
+    async def _forget(self, account_id: str, submission_id: str) -> None:
+        blobs = await self.store.indexes.map_get(account_id, BLOB_MAP, [submission_id])
+        batch = WriteBatch()
+        forget_pending(blobs.get(submission_id), submission_id)(batch)
+        await self.store.accounts.write(account_id, batch)
+
+    async def _record(
+        self, account_id: str, submission: JSONObject, submission_id: str, blob_id: str | None,
+        attempt: dict[str, tuple[str, str]], *, may_refuse: bool, whole_refusal: bool = False,
     ) -> Delivery:
-        if not may_refuse:
-            if error.result is not None and error.result.recipients:
-                status = {
-                    r.email: {
-                        "smtpReply": error.reply if r.accepted else r.reply,
-                        "delivered": "no",
-                        "displayed": "unknown",
-                    }
-                    for r in error.result.recipients
-                }
+        """Write what one attempt did; see the module docstring."""
+        sent = [e for e, (kind, _) in attempt.items() if kind == _SENT]
+        retry = [e for e, (kind, _) in attempt.items() if kind == _RETRY]
+        if may_refuse and not sent and not retry:
+            # refused for good on the /set's own attempt: the create is undone
+            replies = "; ".join(dict.fromkeys(reply for _, reply in attempt.values()))
+            if whole_refusal:
+                error = SetError("forbiddenToSend", f"the relay refused the message: {replies}")
             else:
-                status = uniform_status(envelope, error.reply, "no")
-            return await self._final(account_id, submission_id, blob_id, status, FAILED)
-        if recipients:
-            set_error = SetError(
-                "invalidRecipients", f"the relay refused every recipient: {error.reply}",
-                extra={"invalidRecipients": recipients},
-            )
-        else:
-            set_error = SetError("forbiddenToSend", f"the relay refused the message: {error.reply}")
+                error = SetError(
+                    "invalidRecipients", f"the relay refused every recipient: {replies}",
+                    extra={"invalidRecipients": list(attempt)},
+                )
 
-        def destroy(objects: WorkingSet, value: JSONObject) -> None:
-            objects.destroy(SUBMISSION_TYPE_NAME, submission_id)
-            objects.stage_derived(forget_pending(blob_id, submission_id))
+            def destroy(objects: WorkingSet, value: JSONObject) -> None:
+                objects.destroy(SUBMISSION_TYPE_NAME, submission_id)
+                objects.stage_derived(forget_pending(blob_id, submission_id))
 
-        new_state = await self._write(account_id, submission_id, destroy)
-        return Delivery(REFUSED, error=set_error, new_state=new_state)
+            new_state = await self._write(account_id, submission_id, destroy)
+            return Delivery(REFUSED, error=error, new_state=new_state)
 
-    async def _final(
-        self, account_id: str, submission_id: str, blob_id: str | None, status: JSONObject,
-        outcome: str,
-    ) -> Delivery:
-        changed: JSONObject = {"undoStatus": FINAL, "deliveryStatus": status}
-
-        def finish(objects: WorkingSet, value: JSONObject) -> None:
-            objects.update(SUBMISSION_TYPE_NAME, submission_id, {**value, **changed})
-            objects.stage_derived(forget_pending(blob_id, submission_id))
-
-        new_state = await self._write(account_id, submission_id, finish)
-        return Delivery(outcome, changed=changed, new_state=new_state)
-
-    async def _deferred(
-        self, account_id: str, submission: JSONObject, submission_id: str, reply: str
-    ) -> Delivery:
         now = self.clock.seconds()
-        first_due = date_seconds(str(submission["sendAt"]))
-        envelope = submission["envelope"]
-        age = max(0.0, now - first_due)
-        if age + retry_delay(age) > MAX_RETRY_AGE:
-            blobs = await self.store.indexes.map_get(account_id, BLOB_MAP, [submission_id])
-            log.warn("Giving up on submission {id} after {age:.0f} s: {reply}",
-                     id=submission_id, age=age, reply=reply)
-            return await self._final(account_id, submission_id, blobs.get(submission_id),
-                                     uniform_status(envelope, reply, "no"), FAILED)
+        age = max(0.0, now - date_seconds(str(submission["sendAt"])))
+        if retry and age + retry_delay(age) > MAX_RETRY_AGE:
+            log.warn("Giving up on {count} recipients of submission {id} after {age:.0f} s",
+                     count=len(retry), id=submission_id, age=age)
+            attempt.update({e: (_FAILED, attempt[e][1]) for e in retry})
+            retry = []
+        status = dict(submission.get("deliveryStatus") or {})
+        for email, (kind, reply) in attempt.items():
+            status[email] = {
+                "smtpReply": reply,
+                "delivered": "no" if kind == _FAILED else "queued",
+                "displayed": "unknown",
+            }
+        was_pending = submission.get("undoStatus") == PENDING
+        undo = PENDING if was_pending and not sent and retry else FINAL
+        changed: JSONObject = {"deliveryStatus": status}
+        if undo != submission.get("undoStatus"):
+            changed["undoStatus"] = undo
         next_try = now + retry_delay(age)
-        changed: JSONObject = {"deliveryStatus": uniform_status(envelope, reply, "queued")}
 
-        def postpone(objects: WorkingSet, value: JSONObject) -> None:
+        def record(objects: WorkingSet, value: JSONObject) -> None:
             objects.update(SUBMISSION_TYPE_NAME, submission_id, {**value, **changed})
-            objects.stage_derived(
-                lambda batch: batch.index_add(DUE_INDEX, submission_id, next_try)
-            )
+            if retry:
+                objects.stage_derived(lambda batch: batch.index_add(
+                    DUE_INDEX, submission_id, next_try
+                ).map_set(RETRY_MAP, submission_id, json.dumps(retry)))
+            else:
+                objects.stage_derived(forget_pending(blob_id, submission_id))
 
-        new_state = await self._write(account_id, submission_id, postpone)
-        await self.store.due.note_due(DUE_LIST, account_id, next_try)
-        log.info("Submission {id} deferred for {delay:.0f} s: {reply}", id=submission_id,
-                 delay=next_try - now, reply=reply)
-        return Delivery(DEFERRED, changed=changed, new_state=new_state)
+        new_state = await self._write(account_id, submission_id, record)
+        if retry:
+            await self.store.due.note_due(DUE_LIST, account_id, next_try)
+            log.info("Submission {id}: {count} recipients deferred for {delay:.0f} s",
+                     id=submission_id, count=len(retry), delay=next_try - now)
+        outcome = SENT if sent else DEFERRED if retry else FAILED
+        return Delivery(outcome, changed=changed, new_state=new_state)
 
     async def _write(
         self, account_id: str, submission_id: str,

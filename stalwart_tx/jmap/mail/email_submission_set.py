@@ -31,6 +31,7 @@ from stalwart_tx.jmap.mail.email_submission import (
     DUE_INDEX,
     DUE_LIST,
     EMAIL_SUBMISSION_TYPE,
+    PENDING,
     SubmissionCall,
     claim_name,
 )
@@ -51,17 +52,27 @@ log = Logger()
 async def _claim_stops(
     ctx: RequestContext, account_id: str, update: dict[str, Any], destroy: list[str]
 ) -> dict[str, float]:
-    """Claim the current attempt of each submission the call may stop (cancel or destroy)."""
-    stopping = [
-        key for key, patch in update.items()
-        if isinstance(patch, dict) and patch.get("undoStatus") == CANCELED
-    ] + list(destroy)
-    ids = [i for i in (resolve_id(ctx, key) for key in dict.fromkeys(stopping)) if i]
+    """Claim the current attempt of each submission the call may stop: a pending one it
+    cancels, one with something left to send that it destroys. (A claim taken for a stop that
+    then fails for another reason delays that attempt until the claim runs out.)"""
+    canceling = [
+        i for i in (
+            resolve_id(ctx, key) for key, patch in update.items()
+            if isinstance(patch, dict) and patch.get("undoStatus") == CANCELED
+        ) if i
+    ]
+    destroying = [i for i in (resolve_id(ctx, key) for key in destroy) if i]
+    ids = list(dict.fromkeys(canceling + destroying))
     if not ids:
         return {}
     scores = await ctx.store.indexes.index_scores(account_id, DUE_INDEX, ids)
+    stored = await ctx.store.accounts.get(account_id, TYPE.name, list(scores))
     claimed: dict[str, float] = {}
     for submission_id, due in scores.items():
+        value = stored.get(submission_id)
+        if value is None or (submission_id not in destroying
+                             and value.get("undoStatus") != PENDING):
+            continue  # the call cannot stop it: no claim to hold up its sending
         if await ctx.store.claims.claim(account_id, claim_name(submission_id, due), CLAIM_TTL):
             claimed[submission_id] = due
     return claimed

@@ -311,3 +311,61 @@ def test_the_service_has_a_scheduler_with_the_configured_relay(tmp_path: Path) -
     unconfigured = makeService(build_config({"data": str(tmp_path / "data")}), reactor=reactor)
     [idle] = [s for s in unconfigured if isinstance(s, SubmissionScheduler)]
     assert idle.relay is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_recipients_refused_for_now_are_retried_alone(sending: Sending) -> None:
+    assert sending.relay_server is not None
+    options = sending.relay_server.options
+    carol, dave = "carol@example.net", "dave@example.com"
+    options.refuse_recipients[carol] = (450, "4.2.1 Mailbox busy")
+    options.refuse_recipients[dave] = (550, "5.1.1 No such user")
+    draft = await sending.draft(to=f"{BOB}, {carol}, {dave}")
+    start = time.time()
+    created = await sending.created(identityId=await sending.identity(), emailId=draft["id"])
+    # relayed to Bob: final, however the others fare
+    assert created["undoStatus"] == "final"
+    assert created["deliveryStatus"] == {
+        BOB: {"smtpReply": "250 2.1.5 Recipient OK", "delivered": "queued",
+              "displayed": "unknown"},
+        carol: {"smtpReply": "450 4.2.1 Mailbox busy", "delivered": "queued",
+                "displayed": "unknown"},
+        dave: {"smtpReply": "550 5.1.1 No such user", "delivered": "no", "displayed": "unknown"},
+    }
+    [first] = sending.received
+    assert [a for a, _ in first.recipients] == [BOB]
+    [[_, result, _]] = await sending.submission_set(
+        update={created["id"]: {"undoStatus": "canceled"}}
+    )
+    assert result["notUpdated"][created["id"]]["type"] == "cannotUnsend"
+
+    del options.refuse_recipients[carol]
+    assert await sending.scheduler(start + FIRST_RETRY + 1).run_once() == 1
+    [_, second] = sending.received
+    assert [a for a, _ in second.recipients] == [carol]  # nobody gets it twice
+    assert second.data == draft["raw"]
+    got = await sending.submission(created["id"])
+    assert got["deliveryStatus"][carol] == {
+        "smtpReply": "250 2.1.5 Recipient OK", "delivered": "queued", "displayed": "unknown",
+    }
+    assert got["deliveryStatus"][BOB] == created["deliveryStatus"][BOB]
+    assert got["deliveryStatus"][dave]["delivered"] == "no"
+    assert await sending.scheduler(start + 86400).run_once() == 0
+    assert len(sending.received) == 2
+    assert await due_accounts(sending) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_destroying_stops_the_retries(sending: Sending) -> None:
+    assert sending.relay_server is not None
+    sending.relay_server.options.refuse_recipients["carol@example.net"] = (451, "4.3.0 Later")
+    draft = await sending.draft(to=f"{BOB}, carol@example.net")
+    start = time.time()
+    created = await sending.created(identityId=await sending.identity(), emailId=draft["id"])
+    assert created["undoStatus"] == "final"
+    [[_, result, _]] = await sending.submission_set(destroy=[created["id"]])
+    assert result["destroyed"] == [created["id"]]
+    sending.relay_server.options.refuse_recipients.clear()
+    assert await sending.scheduler(start + 3600).run_once() == 0
+    assert len(sending.received) == 1
+    assert await due_accounts(sending) == []
