@@ -207,6 +207,8 @@ def part_content(parsed: ParsedMessage, part_id: str) -> bytes | None:
 def body_value(part: BodyPart, max_bytes: int = 0) -> dict[str, Any]:
     """The EmailBodyValue of a text part (RFC 8621 4.1.4)."""
     text, problem = decode_text(part.content, part.charset)
+    # §4.1.4: the value has every CRLF replaced with a single LF
+    text = text.replace("\r\n", "\n")
     truncated = False
     if max_bytes > 0:
         encoded = text.encode("utf-8", "surrogatepass")
