@@ -19,7 +19,6 @@ from twisted.python.threadpool import ThreadPool
 
 from stalwart_tx.auth.cache import VerifiedCredentialsCache
 from stalwart_tx.auth.checkers import parse_auth_option
-from stalwart_tx.auth.portal import portal_with_cache
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
 from stalwart_tx.blob_sweeper import BlobSweeper
 from stalwart_tx.config import ServiceConfig
@@ -144,7 +143,7 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
     store = StoreService(
         redis_url, reactor, config.redis_timeout, checkers,
         auto_provision=config.auto_provision, wait_for=wait_for, hashing_pool=hashing.pool,
-        max_tombstones=config.changelog_max_tombstones,
+        max_tombstones=config.changelog_max_tombstones, auth_cache=auth_cache,
     )
     store.setServiceParent(top)
     BlobSweeper(store.store, reactor, config.blob_expiry).setServiceParent(top)
@@ -163,10 +162,8 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
     # after the store and before the listener: stops once streams have ended, before the store
     hub = PushHub(store.store, reactor, data_types=push_data_types(registry))
     hub.setServiceParent(top)
-    # every listener logs in through this one, sharing the cache
-    portal = portal_with_cache(store.portal, auth_cache)
     http_app = JMAPHttpApp(
-        portal, limiter, config.public_url, limits,
+        store.portal, limiter, config.public_url, limits,
         registry=registry,
         store=store.store, reactor=reactor,
         event_streams=EventStreams(hub, reactor),

@@ -12,6 +12,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
+from stalwart_tx.auth.cache import VerifiedCredentialsCache
 from stalwart_tx.auth.portal import build_portal
 from stalwart_tx.store.backend import StoreBundle, open_redis_store
 from stalwart_tx.store.errors import StoreUnavailable
@@ -31,6 +32,7 @@ class StoreService(Service):
         wait_for: Callable[[], Deferred[None]] | None = None,
         hashing_pool: ThreadPool | None = None,
         max_tombstones: int = DEFAULT_MAX_TOMBSTONES,
+        auth_cache: VerifiedCredentialsCache | None = None,
     ) -> None:
         self.redis_url = redis_url
         self.reactor = reactor
@@ -41,6 +43,8 @@ class StoreService(Service):
         self.wait_for = wait_for
         self.hashing_pool = hashing_pool
         self.max_tombstones = max_tombstones
+        # one cache for the life of the service: every portal built on reopening shares it
+        self.auth_cache = auth_cache
         self.bundle: StoreBundle | None = None
         self._portal: Portal | None = None
 
@@ -57,7 +61,7 @@ class StoreService(Service):
         )
         self._portal = build_portal(
             self.bundle.directory, self.extra_checkers, auto_provision=self.auto_provision,
-            reactor=self.reactor, threadpool=self.hashing_pool,
+            reactor=self.reactor, threadpool=self.hashing_pool, cache=self.auth_cache,
         )
 
     def stopService(self) -> Deferred[None]:  # type: ignore[override]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.credentials import ICredentials
@@ -21,7 +21,6 @@ from stalwart_tx.auth.checkers import (
     as_login_name_checker,
 )
 from stalwart_tx.auth.errors import AuthenticationFailed, RateLimited
-from stalwart_tx.auth.htpasswd import HtpasswdFileChecker
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
 from stalwart_tx.auth.realm import MailRealm
 from stalwart_tx.store.interfaces import IDirectory
@@ -56,39 +55,6 @@ def build_portal(
     for interface, checkers in ordered.items():
         combined = checkers[0] if len(checkers) == 1 else FirstSuccessChecker(interface, checkers)
         portal.registerChecker(combined, interface)
-    return portal
-
-
-def use_cache(portal: Portal, cache: VerifiedCredentialsCache | None) -> Portal:
-    """Make the password checkers of a built portal use ``cache``; returns the portal.
-
-    For a portal built elsewhere without one (the store service builds its portal when the store
-    opens). Checkers that cannot be cached (strcred plugins, tokens) are left as they are.
-    """
-    for checker in portal.checkers.values():
-        inner = checker.checkers if isinstance(checker, FirstSuccessChecker) else (checker,)
-        for one in inner:
-            if isinstance(one, DirectoryPasswordChecker | HtpasswdFileChecker):
-                one.cache = cache
-    return portal
-
-
-def portal_with_cache(
-    source: Callable[[], Portal], cache: VerifiedCredentialsCache | None
-) -> Callable[[], Portal]:
-    """``source`` (e.g. ``StoreService.portal``), each portal it hands out using ``cache``.
-
-    Every protocol listener takes its portal from the one callable this returns, so HTTP Basic,
-    IMAP LOGIN and LMTP share one cache. Errors of ``source`` (StoreUnavailable) pass through.
-    """
-    seen: list[Portal] = []
-
-    def portal() -> Portal:
-        current = source()
-        if not seen or seen[0] is not current:
-            seen[:] = [use_cache(current, cache)]
-        return current
-
     return portal
 
 

@@ -32,7 +32,7 @@ from stalwart_tx.auth.checkers import (
 )
 from stalwart_tx.auth.errors import AuthenticationFailed, RateLimited
 from stalwart_tx.auth.htpasswd import HtpasswdFileChecker
-from stalwart_tx.auth.portal import authenticate, build_portal, portal_with_cache
+from stalwart_tx.auth.portal import authenticate, build_portal
 from stalwart_tx.auth.ratelimit import MAX_FAILURES_PER_ACCOUNT, LoginRateLimiter
 from stalwart_tx.store.backend import StoreBundle, open_redis_store
 from stalwart_tx.store.interfaces import IDirectory
@@ -436,23 +436,22 @@ async def test_failures_are_still_rate_limited_after_a_cached_success(
 
 
 @pytest_twisted.ensureDeferred
-async def test_portal_with_cache_fits_a_portal_built_without_one(
+async def test_every_checker_of_a_portal_shares_its_cache(
     backend: Directory, tmp_path: Path, hasher: CountingHasher, cache: VerifiedCredentialsCache
 ) -> None:
     await backend.directory.create_principal("alice", passwords.hash_password("pw"))
     path = tmp_path / "htpasswd"
     path.write_text(f"dora:{passwords.hash_password('explorer')}\n")
-    extra = [parse_auth_option(f"file:{path}"), parse_auth_option("memory:carol:pw")]
-    built = [build_portal(backend.directory, extra, auto_provision=True)]
-    source = portal_with_cache(lambda: built[0], cache)
+    extra = [parse_auth_option(f"file:{path}", cache=cache), parse_auth_option("memory:carol:pw")]
+    portal = build_portal(backend.directory, extra, auto_provision=True, cache=cache)
     limiter = LoginRateLimiter(Clock())
     for name, password in (("alice", "pw"), ("dora", "explorer"), ("carol", "pw")):
         for _ in range(2):
-            await authenticate(source(), creds(name, password), limiter, name, None)
+            await authenticate(portal, creds(name, password), limiter, name, None)
     # alice: 1; dora: dummy + file, once; carol: twice (directory dummy + file dummy), the strcred
     # memory checker being neither cached nor probed
     assert hasher.verifications == 1 + 2 + 4
-    built[0] = build_portal(backend.directory)  # the store reopened: a new portal, cached too
-    await authenticate(source(), creds("alice", "pw"), limiter, "alice", None)
-    await authenticate(source(), creds("alice", "pw"), limiter, "alice", None)
+    # the store reopened: a new portal over the same cache still hits
+    reopened = build_portal(backend.directory, cache=cache)
+    await authenticate(reopened, creds("alice", "pw"), limiter, "alice", None)
     assert hasher.verifications == 7
