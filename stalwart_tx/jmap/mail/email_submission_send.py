@@ -7,8 +7,8 @@ Both EmailSubmission/set (right after the write that stored the submission) and 
    process only one sends it, and a cancel racing with the send loses (``cannotUnsend``).
 2. It reads the submission again: a pending one goes to every recipient of its envelope, a
    final one with recipients left to retry (map ``EmailSubmission:retry``) to those only.
-3. It sends the message blob, unaltered, with the stored envelope (the hold parameters left
-   out: the hold was the server's).
+3. It sends the message blob with the stored envelope (the hold parameters left out: the hold
+   was the server's), its Bcc fields removed (``mail.outgoing``) and every other byte as stored.
 4. It records the outcome in a second write, recipient by recipient (``deliveryStatus``:
    ``smtpReply`` the relay's whole reply to RCPT TO, or to the data when it refused the data;
    ``displayed`` ``unknown``):
@@ -57,6 +57,7 @@ from stalwart_tx.jmap.mail.email_submission import (
 )
 from stalwart_tx.jmap.mail.email_submission_envelope import relay_parameters
 from stalwart_tx.jmap.standard.working_set import WorkingSet
+from stalwart_tx.mail.outgoing import without_bcc
 from stalwart_tx.mail.smtp_relay import RelayConfig, RelayError, RelayResult, send_via_relay
 from stalwart_tx.store.backend import StoreBundle
 from stalwart_tx.store.errors import BlobNotFound, ObjectExists, ObjectNotFound, StateMismatch
@@ -182,7 +183,7 @@ class SubmissionSender:
                 envelope["mailFrom"]["email"],
                 relay_parameters(envelope["mailFrom"].get("parameters")),
                 [(r["email"], r.get("parameters") or {}) for r in recipients],
-                message,
+                without_bcc(message),
             )
         except RelayError as error:
             failure = error

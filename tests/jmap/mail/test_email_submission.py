@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest_twisted
 
 from stalwart_tx.jmap.capabilities import SUBMISSION
+from stalwart_tx.mail.outgoing import without_bcc
 from tests.jmap.api.conftest import cheap_hashes, start_server  # noqa: F401
 from tests.jmap.mail.email_submission_harness import ALICE, Sending, sending_fixture  # noqa: F401
 from tests.mail.conftest import smtp_server  # noqa: F401
@@ -55,8 +56,8 @@ async def test_send_to_two_recipients(sending: Sending) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_envelope_derived_from_to_cc_and_bcc(sending: Sending) -> None:
-    # Bcc is part of the envelope; the message goes as the client stored it (§7: the server
-    # sends the Email as it is), so a client that wants Bcc hidden leaves it out of the Email
+    # Bcc recipients are in the envelope; the Bcc field itself never leaves (it would show every
+    # recipient who they are), every other byte goes as stored
     draft = await sending.draft(
         to=f"{BOB}, Carol <{CAROL}>",
         extra_headers=f"Cc: {BOB.upper()}, {DAVE}\r\nBcc: hidden@example.org, {CAROL}\r\n",
@@ -64,7 +65,9 @@ async def test_envelope_derived_from_to_cc_and_bcc(sending: Sending) -> None:
     created = await sending.created(identityId=await sending.identity(), emailId=draft["id"])
     [received] = sending.received
     assert [a for a, _ in received.recipients] == [BOB, CAROL, DAVE, "hidden@example.org"]
-    assert received.data == draft["raw"]
+    assert b"hidden@example.org" not in received.data
+    assert received.data == without_bcc(draft["raw"])
+    assert received.data != draft["raw"]
     envelope = (await sending.submission(created["id"]))["envelope"]
     assert [r["email"] for r in envelope["rcptTo"]] == [BOB, CAROL, DAVE, "hidden@example.org"]
 
