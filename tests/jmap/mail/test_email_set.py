@@ -162,3 +162,23 @@ async def test_create_composes_a_message_that_reads_back(emails: Emails) -> None
     }, "y": {"mailboxIds": {drafts: True}, "attachments": [{"blobId": "Gmissing"}]}})
     assert refused["notCreated"]["x"]["type"] == "invalidProperties"
     assert refused["notCreated"]["y"]["type"] == "blobNotFound"
+
+
+@pytest_twisted.ensureDeferred
+async def test_over_quota_refuses_creates_and_destroys_free_space(emails: Emails) -> None:
+    from stalwart_tx.jmap.mail.quota_usage import stage_limits
+    from stalwart_tx.jmap.standard.working_set import WorkingSet
+
+    drafts = (await emails.mailboxes())["Drafts"]["id"]
+    first = await emails.import_raw(message("big", message_id="o1@x", body="x" * 2000))
+    objects = WorkingSet(emails.server.store, emails.account)
+    await stage_limits(objects, {"storage": first["size"] + 100})
+    await emails.server.store.accounts.write(emails.account, objects.batch())
+    create = {"mailboxIds": {drafts: True}, "subject": "more",
+              "textBody": [{"partId": "t", "type": "text/plain"}],
+              "bodyValues": {"t": {"value": "y" * 500}}}
+    refused = await emails.ok("Email/set", create={"c": create})
+    assert refused["notCreated"]["c"]["type"] == "overQuota"
+    await emails.ok("Email/set", destroy=[first["id"]])
+    allowed = await emails.ok("Email/set", create={"c": create})
+    assert allowed["notCreated"] is None
