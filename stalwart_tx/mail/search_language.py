@@ -12,9 +12,13 @@ missing or split between languages the answer is None, and the text is indexed u
 
 from __future__ import annotations
 
+import heapq
+import math
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
+from itertools import islice
 
 import regex  # type: ignore[import-untyped]
 import snowballstemmer  # type: ignore[import-untyped]
@@ -113,22 +117,60 @@ def _evidence() -> dict[str, tuple[tuple[str, float], ...]]:
 _EVIDENCE = _evidence()
 
 
+# Weights in whole units: every weight 1/n (n <= the number of languages) is an exact number
+# of them, so scores can be summed exactly, in any order.
+_UNIT = math.lcm(*range(1, len(_STOP_WORDS) + 1))
+_UNITS = {
+    word: tuple((code, round(weight * _UNIT)) for code, weight in evidence)
+    for word, evidence in _EVIDENCE.items()
+}
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_units(word: str) -> tuple[tuple[str, int], ...]:
+    # One-letter words are list labels, initials and address pieces as often as articles.
+    if len(word) < 2:
+        return ()
+    return _UNITS.get(strip_marks(word), ())
+
+
 def detect_language(words: Iterable[str]) -> str | None:
     """The language code of case-folded words (accents kept or not), or None when unsure.
 
-    A text with no function word at all but only ASCII letters is taken as English, the
-    default: that is the usual short subject line. Anything else without clear evidence
-    (non-Latin text, or two languages scoring alike) gets None, meaning "do not stem".
+    Only the first DETECT_WORDS words are read. Each word listed for n languages adds 1/n to
+    the score of each; the best language must lead the second by max(0.5, best / 5). A text
+    with no function word at all but only ASCII letters is taken as English, the default: that
+    is the usual short subject line. Anything else without clear evidence (non-Latin text, or
+    two languages scoring alike) gets None, meaning "do not stem".
+
+    The scores are counted exactly (in _UNIT parts), per distinct word. The rule was first
+    written with float sums word by word; exact scores decide the same except when the lead is
+    exactly at the bar, where the float sums, which are off by far less than a unit, fall on
+    either side: that case is decided by the float sums, as before (_detect_in_order).
     """
+    sample = list(islice(words, DETECT_WORDS))
+    scores = dict.fromkeys(_STOP_WORDS, 0)
+    for word, count in Counter(sample).items():
+        for code, units in _word_units(word):
+            scores[code] += units * count
+    best, second = heapq.nlargest(2, scores.values())
+    if best == 0:
+        return DEFAULT_LANGUAGE if sample and all(map(str.isascii, sample)) else None
+    # Times 5: lead < max(0.5, best / 5), in whole units.
+    lead, bar = 5 * (best - second), max(5 * _UNIT // 2, best)
+    if lead == bar:
+        return _detect_in_order(sample)
+    if lead < bar:
+        return None
+    return max(scores, key=scores.__getitem__)
+
+
+def _detect_in_order(sample: list[str]) -> str | None:
+    """detect_language's rule with float scores summed word by word, in text order."""
     scores = dict.fromkeys(_STOP_WORDS, 0.0)
-    seen = 0
     all_ascii = True
-    for word in words:
-        seen += 1
-        if seen > DETECT_WORDS:
-            break
+    for word in sample:
         all_ascii = all_ascii and word.isascii()
-        # One-letter words are list labels, initials and address pieces as often as articles.
         if len(word) < 2:
             continue
         for code, weight in _EVIDENCE.get(strip_marks(word), ()):
@@ -136,8 +178,7 @@ def detect_language(words: Iterable[str]) -> str | None:
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
     (best, best_score), (_, second_score) = ranked[0], ranked[1]
     if best_score == 0:
-        return DEFAULT_LANGUAGE if seen and all_ascii else None
-    # Demand a clear lead: a text mixing two languages, or too short to tell, is not stemmed.
+        return DEFAULT_LANGUAGE if sample and all_ascii else None
     if best_score - second_score < max(0.5, best_score / 5):
         return None
     return best

@@ -55,6 +55,10 @@ _GRAPHEME = regex.compile(r"\X")
 _EDGE_PUNCTUATION = "<>()[]{}\"'.,;:!?«»“”‘’"
 _EMAIL = regex.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
 _URL = regex.compile(r"(?:https?|ftp)://([\w.-]+)(?:[:/?#]\S*)?|www\.([\w-]+(?:\.[\w-]+)+)\S*")
+# What makes a whitespace-delimited chunk a candidate address or URL, and the last whitespace
+# before a position (searched backwards).
+_MARKER = regex.compile(r"@|://|www\.")
+_SPACE_BEFORE = regex.compile(r"\s", regex.REVERSE)
 
 
 class Token(NamedTuple):
@@ -170,15 +174,24 @@ def _scan(text: str) -> _Scan:
     return scan
 
 
-def _addresses(text: str) -> list[tuple[int, int, tuple[str, str]]]:
-    """(start, end, (whole, domain)) of each e-mail address and URL standing alone in the text."""
+def _addresses(text: str, before: int | None = None) -> list[tuple[int, int, tuple[str, str]]]:
+    """(start, end, (whole, domain)) of each e-mail address and URL standing alone in the text
+    (with `before`, of those starting before that index).
+
+    A candidate is a whitespace-delimited chunk holding `@`, `://` or `www.`; only those chunks
+    are looked at (found from their markers), so the cost does not grow with the word count.
+    """
     if "@" not in text and "://" not in text and "www." not in text:
         return []
     found = []
-    for chunk in _CHUNK.finditer(text):
+    position = 0
+    while (marker := _MARKER.search(text, position)) is not None:
+        space = _SPACE_BEFORE.search(text, position, marker.start())
+        chunk = _CHUNK.match(text, space.end() if space is not None else position)
+        if before is not None and chunk.start() >= before:
+            break
+        position = chunk.end()
         word = chunk.group()
-        if "@" not in word and "://" not in word and "www." not in word:
-            continue
         candidate = word.strip(_EDGE_PUNCTUATION)
         start = chunk.start() + len(word) - len(word.lstrip(_EDGE_PUNCTUATION))
         span = (start, start + len(candidate))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from benchmarks.corpus import Generated, generate
 from stalwart_tx.jmap.mail.email_search import (
     MAX_BODY_TEXT,
     SEARCH_FIELDS,
@@ -17,6 +20,7 @@ from stalwart_tx.jmap.mail.email_search import (
     postings,
     search_document,
 )
+from stalwart_tx.mail import search_terms, search_text
 from stalwart_tx.mail.parse import parse_message
 from stalwart_tx.store.records import check_name
 
@@ -230,3 +234,48 @@ def test_any_message_gives_valid_postings(raw: bytes) -> None:
     for name in names:
         check_name(name)
     assert decode_postings(encode_postings(names)) == names
+
+
+def reference_postings(doc: SearchDocument) -> list[str]:
+    """Postings as first defined: every term of document_positions, sorted."""
+    fresh = SearchDocument(doc.language, doc.texts)
+    return sorted(
+        posting(name, term)
+        for name, terms in document_positions(fresh).items()
+        for term in terms.positions
+    )
+
+
+@pytest.mark.parametrize("generated", list(generate(40)), ids=lambda g: g.message_id)
+def test_postings_of_realistic_mail_are_every_term_of_every_field(generated: Generated) -> None:
+    doc = document(generated.data)
+    assert postings(doc) == reference_postings(doc)
+
+
+@given(st.text(max_size=300), st.text(max_size=60), st.sampled_from([None, "en", "fr"]))
+def test_postings_of_any_text_are_every_term_of_every_field(
+    body: str, subject: str, language: str | None
+) -> None:
+    doc = SearchDocument(language, {"subject": subject, "body": body, "to": body[:40]})
+    assert postings(doc) == reference_postings(doc)
+
+
+def test_indexing_splits_each_field_once_and_never_makes_tokens() -> None:
+    raw = message("Die Besprechung ist morgen. " * 3000, headers=HEADERS)
+    parsed = parse_message(raw)
+    split_chars = 0
+    real_split = search_terms._split
+
+    def counting_split(text: str) -> list[bytes]:
+        nonlocal split_chars
+        split_chars += len(text)
+        return real_split(text)
+
+    with (
+        patch.object(search_terms, "_split", counting_split),
+        patch.object(search_text, "_scan", side_effect=AssertionError("tokenized")),
+    ):
+        doc = search_document(parsed)
+        names = postings(doc)
+    assert doc.language == "de" and posting("body", "~de:besprech") in names
+    assert split_chars == sum(len(text) for text in doc.texts.values())

@@ -33,7 +33,8 @@ from stalwart_tx.mail.charsets import decode_text
 from stalwart_tx.mail.parse import ParsedMessage
 from stalwart_tx.mail.preview import html_to_text
 from stalwart_tx.mail.search_language import SNOWBALL_NAMES, detect_language
-from stalwart_tx.mail.search_text import STEM_PREFIX, DocumentTerms, document_terms, tokenize
+from stalwart_tx.mail.search_terms import TextTerms, detection_tokens
+from stalwart_tx.mail.search_text import STEM_PREFIX, DocumentTerms, document_terms
 from stalwart_tx.store.records import MAX_INDEX_NAME
 
 SEARCH_FIELDS = ("from", "to", "cc", "bcc", "subject", "body")
@@ -62,6 +63,10 @@ class SearchDocument:
     _terms: dict[str, DocumentTerms] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # field -> its text split once (search_terms), shared by language detection and postings.
+    _split: dict[str, TextTerms] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
 
 def search_document(parsed: ParsedMessage) -> SearchDocument:
@@ -69,7 +74,10 @@ def search_document(parsed: ParsedMessage) -> SearchDocument:
     texts = {name: _address_text(parsed, header) for name, header in ADDRESS_HEADERS.items()}
     texts["subject"] = (parsed.subject or "")[:MAX_HEADER_TEXT]
     texts["body"] = _body_text(parsed)
-    return SearchDocument(_language(parsed, texts["subject"], texts["body"]), texts)
+    subject, body = TextTerms(texts["subject"]), TextTerms(texts["body"], _DETECT_TEXT)
+    doc = SearchDocument(_language(parsed, subject, body), texts)
+    doc._split.update(subject=subject, body=body)
+    return doc
 
 
 def _address_text(parsed: ParsedMessage, header: str) -> str:
@@ -108,9 +116,9 @@ def _part_text(part: BodyPart, budget: int) -> str:
     return text[:budget]
 
 
-def _language(parsed: ParsedMessage, subject: str, body: str) -> str | None:
-    sample = f"{subject}\n{body[:_DETECT_TEXT]}"
-    found = detect_language(token.folded for token in tokenize(sample))
+def _language(parsed: ParsedMessage, subject: TextTerms, body: TextTerms) -> str | None:
+    # The tokens of f"{subject}\n{body[:_DETECT_TEXT]}", from the fields' own splits.
+    found = detect_language(detection_tokens((subject, body)))
     if found is not None:
         return found
     for part in parsed.text_body:
@@ -138,6 +146,18 @@ def field_terms(doc: SearchDocument, name: str) -> DocumentTerms:
     return found
 
 
+def field_term_set(doc: SearchDocument, name: str) -> frozenset[str]:
+    """The distinct terms of one field: the keys of field_terms(doc, name).positions, computed
+    without positions (search_terms) unless those are known already."""
+    known = doc._terms.get(name)
+    if known is not None:
+        return frozenset(known.positions)
+    split = doc._split.get(name)
+    if split is None:
+        split = doc._split[name] = TextTerms(doc.texts.get(name, ""))
+    return split.terms(doc.language)
+
+
 def document_positions(doc: SearchDocument) -> dict[str, DocumentTerms]:
     """Field -> its terms with their positions, for every field of SEARCH_FIELDS."""
     return {name: field_terms(doc, name) for name in SEARCH_FIELDS}
@@ -154,12 +174,15 @@ def postings(doc: SearchDocument) -> list[str]:
     Sorted, without duplicates. (Terms are at most MAX_TOKEN_LENGTH characters, so every name
     is a valid index name; the check only guards that.)
     """
-    names = [
-        posting(name, term)
-        for name, terms in document_positions(doc).items()
-        for term in terms.positions
-    ]
-    return sorted(name for name in names if len(name) <= MAX_INDEX_NAME)
+    names: list[str] = []
+    # Field by field in the order of their names' prefixes, each field's terms sorted: the
+    # prefixes end with ":", which no field name holds, so this is the order of the names.
+    for prefix, name in sorted((posting(name, ""), name) for name in SEARCH_FIELDS):
+        terms = sorted(field_term_set(doc, name))
+        if terms and len(prefix) + max(map(len, terms)) > MAX_INDEX_NAME:
+            terms = [term for term in terms if len(prefix) + len(term) <= MAX_INDEX_NAME]
+        names.extend(map(prefix.__add__, terms))
+    return names
 
 
 def encode_postings(names: Iterable[str]) -> str:
