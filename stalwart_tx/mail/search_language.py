@@ -16,9 +16,10 @@ import heapq
 import math
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
-from itertools import islice
+from itertools import chain, islice
+from operator import itemgetter
 
 import regex  # type: ignore[import-untyped]
 import snowballstemmer  # type: ignore[import-untyped]
@@ -134,6 +135,14 @@ def _word_units(word: str) -> tuple[tuple[str, int], ...]:
     return _UNITS.get(strip_marks(word), ())
 
 
+_FIRST = itemgetter(0)
+
+
+@lru_cache(maxsize=1 << 16)
+def _ascii_units(word: bytes) -> tuple[tuple[str, int], ...]:
+    return _word_units(word.decode("ascii").lower())
+
+
 def detect_language(words: Iterable[str]) -> str | None:
     """The language code of case-folded words (accents kept or not), or None when unsure.
 
@@ -149,17 +158,34 @@ def detect_language(words: Iterable[str]) -> str | None:
     either side: that case is decided by the float sums, as before (_detect_in_order).
     """
     sample = list(islice(words, DETECT_WORDS))
+    return language_of_counts(Counter(sample), lambda: sample)
+
+
+def language_of_counts(
+    counts: Mapping[str, int],
+    in_order: Callable[[], list[str]],
+    ascii_counts: Mapping[bytes, int] | None = None,
+) -> str | None:
+    """detect_language of a sample of at most DETECT_WORDS words given as word -> count, and
+    optionally ASCII words of any case (folded by lower()) -> count; `in_order()` gives the
+    sample's words in order, folded (needed only on the bar)."""
     scores = dict.fromkeys(_STOP_WORDS, 0)
-    for word, count in Counter(sample).items():
-        for code, units in _word_units(word):
+    ascii_counts = ascii_counts or {}
+    # Only the words with evidence reach the Python loop.
+    for evidence, count in chain(
+        filter(_FIRST, zip(map(_word_units, counts), counts.values(), strict=True)),
+        filter(_FIRST, zip(map(_ascii_units, ascii_counts), ascii_counts.values(), strict=True)),
+    ):
+        for code, units in evidence:
             scores[code] += units * count
     best, second = heapq.nlargest(2, scores.values())
     if best == 0:
-        return DEFAULT_LANGUAGE if sample and all(map(str.isascii, sample)) else None
+        found = bool(counts or ascii_counts)
+        return DEFAULT_LANGUAGE if found and all(map(str.isascii, counts)) else None
     # Times 5: lead < max(0.5, best / 5), in whole units.
     lead, bar = 5 * (best - second), max(5 * _UNIT // 2, best)
     if lead == bar:
-        return _detect_in_order(sample)
+        return _detect_in_order(in_order())
     if lead < bar:
         return None
     return max(scores, key=scores.__getitem__)

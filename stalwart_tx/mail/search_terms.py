@@ -26,6 +26,7 @@ set read the same split: a field is tokenized once.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from itertools import accumulate, chain, repeat
@@ -35,7 +36,12 @@ from typing import NamedTuple, cast
 import regex  # type: ignore[import-untyped]
 
 from stalwart_tx.mail import search_text
-from stalwart_tx.mail.search_language import DETECT_WORDS, detect_language, strip_marks
+from stalwart_tx.mail.search_language import (
+    DETECT_WORDS,
+    detect_language,
+    language_of_counts,
+    strip_marks,
+)
 from stalwart_tx.mail.search_text import (
     _APOSTROPHE,
     _WORD,
@@ -239,8 +245,7 @@ class TextTerms:
     def words(self) -> tuple[frozenset[str], frozenset[str]]:
         """(terms, folded): word and extra terms, and the folded form of every indexed word."""
         if self._words is None:
-            # Counting positions costs little next to splitting a text of several segments.
-            terms, folded = self._scan(exact=len(self.text) > len(self.head_text))
+            terms, folded = self._scan()
             self._words = frozenset(terms), frozenset(folded)
         return self._words
 
@@ -273,17 +278,33 @@ class TextTerms:
             start, end = end, end + _SEGMENT
             chunks = _split(text[start:end])
 
-    def _scan(self, exact: bool) -> tuple[set[str], set[str]]:
-        """Terms and folded words; with `exact`, positions are counted, not bounded."""
+    def _scan(self) -> tuple[set[str], set[str]]:
+        """Terms and folded words. Positions are bounded (chunks times the most positions of
+        one), and counted only from the segment where the bound reaches the cap."""
         cap = _max_tokens()
         terms: set[str] = set()
         folded: set[str] = set()
-        position = longest = 0  # positions so far (a bound unless exact)
+        position = longest = 0  # positions so far: a bound until `bounded` is cleared
+        bounded: list[tuple[list[bytes], list[bytes], list[_Chunk], int]] | None = []
         for chunks, end in self._segments():
             distinct = list(set(chunks))
             infos = _chunks(distinct)
             here = max(map(_LONGEST, infos), default=0)
-            if exact:
+            if bounded is not None:
+                gained = len(chunks) * max(map(_POSITIONS, infos), default=0)
+                if position + gained < cap:
+                    bounded.append((chunks, distinct, infos, here))
+                else:
+                    # The cap may fall here: count the positions before, exactly.
+                    position = 0
+                    for before, before_distinct, before_infos, before_here in bounded:
+                        positions = map(_POSITIONS, before_infos)
+                        before_count = dict(zip(before_distinct, positions, strict=True))
+                        position += sum(map(before_count.__getitem__, before))
+                        if before_here > _budget(position):
+                            return self._walk()
+                    bounded = None
+            if bounded is None:
                 count = dict(zip(distinct, map(_POSITIONS, infos), strict=True))
                 gained = sum(map(count.__getitem__, chunks))
                 if position + gained >= cap:
@@ -295,10 +316,6 @@ class TextTerms:
                     return terms, folded
                 if here > _budget(position + gained):
                     return self._walk()
-            else:
-                gained = len(chunks) * max(map(_POSITIONS, infos), default=0)
-                if position + gained >= cap:
-                    return self._scan(exact=True)
             position += gained
             longest = max(longest, here)
             terms.update(*map(_TERMS, infos))
@@ -365,39 +382,82 @@ def _take(scanned: _Word, room: int, terms: set[str], folded: set[str]) -> int:
     return len(pieces)
 
 
-def detection_tokens(parts: Sequence[TextTerms]) -> list[str]:
-    """The folded forms of the first DETECT_WORDS tokens of the parts' head texts joined by
-    newlines: `[t.folded for t in tokenize(sample)][:DETECT_WORDS]`, reading only the chunks
-    needed."""
-    found: list[str] = []
-    positions = longest = 0
+class _Sample(NamedTuple):
+    """The first tokens of a text, in order: runs of plain ASCII chunks (one token each, to
+    fold by lower()) and lists of folded tokens; and their counts."""
+
+    pieces: list[tuple[list[bytes], list[str]]]
+    plain: Counter[bytes]
+    folded: Counter[str]
+
+    def tokens(self) -> list[str]:
+        found: list[str] = []
+        for plain, folded in self.pieces:
+            found += b" ".join(plain).decode("ascii").lower().split() if plain else folded
+        return found
+
+
+def _sample(parts: Sequence[TextTerms], careful: bool = False) -> _Sample | None:
+    """The first DETECT_WORDS tokens of the parts' head texts joined by newlines, reading only
+    the chunks needed; None when the cap or the cut of a giant word may fall among them.
+
+    A plain ASCII chunk is one token, unless it is too long to index: those are rare, and
+    looked for (`careful`) only once one turns up among the distinct chunks.
+    """
+    pieces: list[tuple[list[bytes], list[str]]] = []
+    plain: Counter[bytes] = Counter()
+    folded: Counter[str] = Counter()
+    found = positions = longest = 0
     for part in parts:
         chunks = part._head
         start = 0
-        while len(found) < DETECT_WORDS and start < len(chunks):
-            # In batches: plain ASCII words take one position each and fold by lower(), so a
-            # batch of only those is folded at once.
+        while found < DETECT_WORDS and start < len(chunks):
             batch = chunks[start : start + _DETECT_BATCH]
             start += len(batch)
             joined = b" ".join(batch)
-            if joined.isascii() and b"'" not in joined:
-                words = joined.decode("ascii").lower().split()
-                if max(map(len, words)) > MAX_TOKEN_LENGTH:
-                    words = [word for word in words if len(word) <= MAX_TOKEN_LENGTH]
+            if (
+                joined.isascii()
+                and b"'" not in joined
+                and (not careful or max(map(len, batch)) <= MAX_TOKEN_LENGTH)
+            ):
+                batch = batch[: DETECT_WORDS - found]
                 positions += len(batch)
-                found += words
+                found += len(batch)
+                pieces.append((batch, []))
+                plain.update(batch)
                 continue
             infos = _chunks(batch)
             positions += sum(map(_POSITIONS, infos))
             longest = max(longest, *map(_LONGEST, infos))
-            found.extend(chain.from_iterable(map(_FOLDED, infos)))
-        if len(found) >= DETECT_WORDS:
-            break
+            words = list(chain.from_iterable(map(_FOLDED, infos)))[: DETECT_WORDS - found]
+            found += len(words)
+            pieces.append(([], words))
+            folded.update(words)
+    if not careful and plain and max(map(len, plain)) > MAX_TOKEN_LENGTH:
+        return _sample(parts, careful=True)
     if positions >= _max_tokens() or longest > _budget(positions):
+        return None
+    return _Sample(pieces, plain, folded)
+
+
+def detection_tokens(parts: Sequence[TextTerms]) -> list[str]:
+    """The folded forms of the first DETECT_WORDS tokens of the parts' head texts joined by
+    newlines: `[t.folded for t in tokenize(sample)][:DETECT_WORDS]`."""
+    sample = _sample(parts)
+    if sample is None:
         # The cap or the cut of a giant word may fall in the sample: scan it as search_text does.
-        sample = "\n".join(part.head_text for part in parts)
-        return [token.folded for token in tokenize(sample)[:DETECT_WORDS]]
-    return found[:DETECT_WORDS]
+        text = "\n".join(part.head_text for part in parts)
+        return [token.folded for token in tokenize(text)[:DETECT_WORDS]]
+    return sample.tokens()
+
+
+def detect_sample_language(parts: Sequence[TextTerms]) -> str | None:
+    """`detect_language(detection_tokens(parts))`, from word counts: the plain ASCII words of
+    the sample are counted as chunks, and folded once per distinct chunk."""
+    sample = _sample(parts)
+    if sample is None:
+        return detect_language(detection_tokens(parts))
+    return language_of_counts(sample.folded, sample.tokens, sample.plain)
 
 
 def term_set(text: str, language: str | None = None) -> frozenset[str]:
@@ -407,5 +467,5 @@ def term_set(text: str, language: str | None = None) -> frozenset[str]:
     """
     split = TextTerms(text)
     if language is None:
-        language = detect_language(detection_tokens((split,)))
+        language = detect_sample_language((split,))
     return split.terms(language)

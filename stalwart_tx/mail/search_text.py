@@ -56,8 +56,9 @@ _EDGE_PUNCTUATION = "<>()[]{}\"'.,;:!?«»“”‘’"
 _EMAIL = regex.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
 _URL = regex.compile(r"(?:https?|ftp)://([\w.-]+)(?:[:/?#]\S*)?|www\.([\w-]+(?:\.[\w-]+)+)\S*")
 # What makes a whitespace-delimited chunk a candidate address or URL, and the last whitespace
-# before a position (searched backwards).
-_MARKER = regex.compile(r"@|://|www\.")
+# before a position (searched backwards). An address has one `@`, between characters that
+# _EMAIL allows there: a chunk with no such `@` (nor `://`, `www.`) matches neither pattern.
+_MARKER = regex.compile(r"(?<=[\w.+-])@(?=[\w-])|://|www\.")
 _SPACE_BEFORE = regex.compile(r"\s", regex.REVERSE)
 
 

@@ -26,7 +26,12 @@ from stalwart_tx.mail.search_language import (
     _detect_in_order,
     detect_language,
 )
-from stalwart_tx.mail.search_terms import TextTerms, detection_tokens, term_set
+from stalwart_tx.mail.search_terms import (
+    TextTerms,
+    detect_sample_language,
+    detection_tokens,
+    term_set,
+)
 from stalwart_tx.mail.search_text import (
     _CHUNK,
     _EDGE_PUNCTUATION,
@@ -89,6 +94,7 @@ PIECES = [
     "é" * 70,
     "東" * 70,
     "x" * 70 + "'y",
+    "Q" * 70,
     "naïve'" * 12,
 ]
 texts = st.lists(st.sampled_from(PIECES), max_size=60).map("".join)
@@ -210,11 +216,13 @@ def test_detection_tokens_are_the_first_tokens(
         sample = subject + "\n" + (body if head is None else body[:head])
         expected = [token.folded for token in tokenize(sample)][:DETECT_WORDS]
         assert detection_tokens(parts) == expected
+        assert detect_sample_language(parts) == detect_language(expected)
 
 
 def test_detection_reads_at_most_detect_words() -> None:
     body = "der die das und " * 1000 + "the of and to " * 1000
     assert detect_language(detection_tokens((TextTerms(body),))) == "de"
+    assert detect_sample_language((TextTerms(body),)) == "de"
     assert len(detection_tokens((TextTerms(body),))) == DETECT_WORDS
 
 
@@ -267,8 +275,14 @@ def _addresses_by_chunk(text: str) -> list[tuple[int, int, tuple[str, str]]]:
     return found
 
 
-@settings(max_examples=300)
-@given(any_texts, st.integers(0, 200))
+address_texts = st.lists(
+    st.sampled_from([*"a9_@.-+:/<>()' \n", "é", "www.", "http", "ftp", "://", ".com", "\u2003"]),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=500)
+@given(st.one_of(any_texts, address_texts), st.integers(0, 200))
 def test_addresses_found_from_their_markers(text: str, before: int) -> None:
     expected = _addresses_by_chunk(text)
     assert _addresses(text) == expected
@@ -286,6 +300,10 @@ def test_realistic_mail(index: int) -> None:
             assert term_set(text, language) == reference(text, language)
     sample = f"{doc.texts['subject']}\n{doc.texts['body'][: 32 * 1024]}"
     assert doc.language == detect_language(t.folded for t in tokenize(sample))
+    subject, body = TextTerms(doc.texts["subject"]), TextTerms(doc.texts["body"], 32 * 1024)
+    assert detect_sample_language((subject, body)) == detect_language(
+        t.folded for t in tokenize(sample)
+    )
 
 
 def test_words_split_at_non_ascii_separators() -> None:

@@ -32,8 +32,8 @@ from stalwart_tx.mail.body import BodyPart
 from stalwart_tx.mail.charsets import decode_text
 from stalwart_tx.mail.parse import ParsedMessage
 from stalwart_tx.mail.preview import html_to_text
-from stalwart_tx.mail.search_language import SNOWBALL_NAMES, detect_language
-from stalwart_tx.mail.search_terms import TextTerms, detection_tokens
+from stalwart_tx.mail.search_language import SNOWBALL_NAMES
+from stalwart_tx.mail.search_terms import TextTerms, detect_sample_language
 from stalwart_tx.mail.search_text import STEM_PREFIX, DocumentTerms, document_terms
 from stalwart_tx.store.records import MAX_INDEX_NAME
 
@@ -118,7 +118,7 @@ def _part_text(part: BodyPart, budget: int) -> str:
 
 def _language(parsed: ParsedMessage, subject: TextTerms, body: TextTerms) -> str | None:
     # The tokens of f"{subject}\n{body[:_DETECT_TEXT]}", from the fields' own splits.
-    found = detect_language(detection_tokens((subject, body)))
+    found = detect_sample_language((subject, body))
     if found is not None:
         return found
     for part in parsed.text_body:
