@@ -25,9 +25,10 @@ set read the same split: a field is tokenized once.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from functools import lru_cache
 from itertools import accumulate, chain, repeat
 from operator import itemgetter
@@ -62,6 +63,8 @@ _SEPARATORS = bytes.maketrans(
 # Frequent non-ASCII separators, made spaces before the split: the replacement character fills
 # text decoded from binary data, and the no-break space text made from HTML.
 _BLANKED = ("\ufffd", "\xa0")
+# A chunk (in chunks joined by spaces) holding a non-ASCII character or an apostrophe.
+_NOT_PLAIN = re.compile(rb"(?<![^ ])[^ \x80-\xff']*+[\x80-\xff'][^ ]*")
 _LAST_WORD_CHAR = regex.compile(_WORD_CHARS, regex.REVERSE)
 # Chunks up to this many bytes have their analysis cached.
 _CACHED_CHUNK = 256
@@ -227,6 +230,52 @@ def _address_terms(text: str) -> set[str]:
     return found
 
 
+class _Distinct(NamedTuple):
+    """The analysis of a set of distinct chunks."""
+
+    terms: set[str]
+    folded: set[str]
+    most: int  # the most positions of one chunk
+    longest: int  # the longest word the budget could cut (_Chunk.longest)
+    chunks: Collection[bytes]
+    special: list[bytes]  # the chunks that are not plain ASCII words
+    infos: list[_Chunk]  # their analyses
+
+    @classmethod
+    def of(cls, chunks: Collection[bytes]) -> _Distinct:
+        """Plain ASCII chunks (most of them) are folded together by lower(); only the others
+        are analysed one by one."""
+        if not chunks:
+            return cls(set(), set(), 0, 0, chunks, [], [])
+        joined = b" ".join(chunks)
+        special = [] if joined.isascii() and b"'" not in joined else _NOT_PLAIN.findall(joined)
+        infos = _chunks(special)
+        plain = set(joined.lower().decode("utf-8", "surrogatepass").split(" "))
+        if special:
+            plain.difference_update(c.lower().decode("utf-8", "surrogatepass") for c in special)
+        positions = max(map(_POSITIONS, infos), default=0)
+        if plain:
+            positions = max(positions, 1)
+            if max(map(len, plain)) > MAX_TOKEN_LENGTH:
+                plain = {word for word in plain if len(word) <= MAX_TOKEN_LENGTH}
+        longest = max(map(_LONGEST, infos), default=0)
+        return cls(
+            plain.union(*map(_TERMS, infos)),
+            plain.union(*map(_FOLDED, infos)),
+            positions,
+            longest,
+            chunks,
+            special,
+            infos,
+        )
+
+    def positions(self) -> dict[bytes, int]:
+        """Chunk -> the positions its words take."""
+        count = dict.fromkeys(self.chunks, 1)
+        count.update(zip(self.special, map(_POSITIONS, self.infos), strict=True))
+        return count
+
+
 class TextTerms:
     """A text split once: its term set (terms) and its first tokens (detection_tokens).
 
@@ -285,41 +334,37 @@ class TextTerms:
         terms: set[str] = set()
         folded: set[str] = set()
         position = longest = 0  # positions so far: a bound until `bounded` is cleared
-        bounded: list[tuple[list[bytes], list[bytes], list[_Chunk], int]] | None = []
+        bounded: list[tuple[list[bytes], _Distinct]] | None = []
         for chunks, end in self._segments():
-            distinct = list(set(chunks))
-            infos = _chunks(distinct)
-            here = max(map(_LONGEST, infos), default=0)
+            found = _Distinct.of(set(chunks))
             if bounded is not None:
-                gained = len(chunks) * max(map(_POSITIONS, infos), default=0)
+                gained = len(chunks) * found.most
                 if position + gained < cap:
-                    bounded.append((chunks, distinct, infos, here))
+                    bounded.append((chunks, found))
                 else:
                     # The cap may fall here: count the positions before, exactly.
                     position = 0
-                    for before, before_distinct, before_infos, before_here in bounded:
-                        positions = map(_POSITIONS, before_infos)
-                        before_count = dict(zip(before_distinct, positions, strict=True))
-                        position += sum(map(before_count.__getitem__, before))
-                        if before_here > _budget(position):
+                    for before, before_found in bounded:
+                        position += sum(map(before_found.positions().__getitem__, before))
+                        if before_found.longest > _budget(position):
                             return self._walk()
                     bounded = None
             if bounded is None:
-                count = dict(zip(distinct, map(_POSITIONS, infos), strict=True))
+                count = found.positions()
                 gained = sum(map(count.__getitem__, chunks))
                 if position + gained >= cap:
-                    if max(longest, here) > _NEVER_CUT or self._addresses_before(end):
+                    if max(longest, found.longest) > _NEVER_CUT or self._addresses_before(end):
                         # A word may be cut, or an address's terms depend on where the cap
                         # falls: scan word by word.
                         return self._walk()
                     _cut(chunks, count, position, terms, folded)
                     return terms, folded
-                if here > _budget(position + gained):
+                if found.longest > _budget(position + gained):
                     return self._walk()
             position += gained
-            longest = max(longest, here)
-            terms.update(*map(_TERMS, infos))
-            folded.update(*map(_FOLDED, infos))
+            longest = max(longest, found.longest)
+            terms |= found.terms
+            folded |= found.folded
         if longest > _budget(position):
             return self._walk()
         terms |= _address_terms(self.text)
@@ -360,9 +405,9 @@ def _cut(
     cap = _max_tokens()
     reached = list(accumulate(map(count.__getitem__, chunks), initial=position))
     last = bisect_left(reached, cap) - 1
-    whole = _chunks(set(chunks[:last]))
-    terms.update(*map(_TERMS, whole))
-    folded.update(*map(_FOLDED, whole))
+    whole = _Distinct.of(set(chunks[:last]))
+    terms |= whole.terms
+    folded |= whole.folded
     position = reached[last]
     for word in _WORD.findall(chunks[last].decode("utf-8", "surrogatepass")):
         if position >= cap:
