@@ -210,7 +210,9 @@ async def email_query_window(
     seen: set[str] = set()
     kept: list[str] = []
     offset = 0
-    chunk = max(CHUNK, 4 * (wanted or 0))
+    # threads average a few emails: three per wanted result usually fills the page at once;
+    # each further round doubles, so a page of long threads costs O(log) round trips
+    chunk = CHUNK if wanted is None else max(64, 3 * wanted)
     while wanted is None or len(kept) < wanted:
         page = await indexes.index_query(
             call.account_id, candidates.plan, descending=descending, offset=offset, limit=chunk
@@ -225,6 +227,7 @@ async def email_query_window(
         offset += len(ids)
         if len(ids) < chunk:
             break
+        chunk = min(2 * chunk, 8 * CHUNK)
     return kept[position:wanted], None
 
 
