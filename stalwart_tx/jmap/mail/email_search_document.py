@@ -16,6 +16,9 @@ has stems.
 
 The index: each distinct term of each field (stems included) is the sorted index
 ``Email:term:<field>:<term>`` (posting()), whose members are the ids of the emails holding it.
+Indexing needs only those distinct terms, not their positions: postings() takes them from
+search_terms (field_term_set), which splits each field's text once, the same split language
+detection reads; positions (document_positions) are computed only to verify phrases.
 encode_postings() packs an email's list of index names compactly, so that what was indexed can
 be removed exactly when the email goes.
 """
