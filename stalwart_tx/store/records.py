@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,10 @@ class WriteBatch:
     claims, they are applied even in a batch without object writes, but only once every check
     of the batch passed. Names, members and fields are non-empty strings of at most
     ``MAX_INDEX_NAME`` characters, values strings, all valid Unicode (no lone surrogates),
-    scores finite floats: anything else raises ValueError when it is staged.
+    scores finite floats: anything else raises ValueError when it is staged (and a bulk
+    method that raises stages none of its writes). ``index_add_many`` and
+    ``index_remove_many`` stage one member into (or out of) many indexes at once, as a
+    document's postings need: the same writes as one ``index_add`` per name, checked in bulk.
     """
 
     creates: list[tuple[str, str, JSONObject]] = field(default_factory=list)
@@ -46,9 +49,10 @@ class WriteBatch:
     # (blob id, type name, object id): which object starts or stops referencing which blob
     blob_claims: list[tuple[str, str, str]] = field(default_factory=list)
     blob_releases: list[tuple[str, str, str]] = field(default_factory=list)
-    # (index name, member, score) / (index name, member)
-    index_adds: list[tuple[str, str, float]] = field(default_factory=list)
-    index_removes: list[tuple[str, str]] = field(default_factory=list)
+    # (index names, member, score) / (index names, member): one member into or out of some
+    # indexes, as staged (index_adds and index_removes list them one by one)
+    index_add_runs: list[tuple[Sequence[str], str, float]] = field(default_factory=list)
+    index_remove_runs: list[tuple[Sequence[str], str]] = field(default_factory=list)
     # (map name, field, value) / (map name, field)
     map_sets: list[tuple[str, str, str]] = field(default_factory=list)
     map_deletes: list[tuple[str, str]] = field(default_factory=list)
@@ -78,12 +82,38 @@ class WriteBatch:
         return self
 
     def index_add(self, index: str, member: str, score: float) -> WriteBatch:
-        self.index_adds.append((check_name(index), check_name(member), check_score(score)))
+        self.index_add_runs.append(((check_name(index),), check_name(member), check_score(score)))
+        return self
+
+    def index_add_many(self, indexes: Iterable[str], member: str, score: float) -> WriteBatch:
+        """``index_add(name, member, score)`` for each name, in order."""
+        names = check_names(indexes)
+        run = (names, check_name(member), check_score(score))
+        if names:
+            self.index_add_runs.append(run)
         return self
 
     def index_remove(self, index: str, member: str) -> WriteBatch:
-        self.index_removes.append((check_name(index), check_name(member)))
+        self.index_remove_runs.append(((check_name(index),), check_name(member)))
         return self
+
+    def index_remove_many(self, indexes: Iterable[str], member: str) -> WriteBatch:
+        """``index_remove(name, member)`` for each name, in order."""
+        names = check_names(indexes)
+        run = (names, check_name(member))
+        if names:
+            self.index_remove_runs.append(run)
+        return self
+
+    @property
+    def index_adds(self) -> list[tuple[str, str, float]]:
+        """Every index add staged, (index name, member, score), in order."""
+        return [(name, m, s) for names, m, s in self.index_add_runs for name in names]
+
+    @property
+    def index_removes(self) -> list[tuple[str, str]]:
+        """Every index remove staged, (index name, member), in order."""
+        return [(name, m) for names, m in self.index_remove_runs for name in names]
 
     def map_set(self, name: str, field_name: str, value: str) -> WriteBatch:
         if not isinstance(value, str) or not _is_unicode(value):
@@ -95,11 +125,27 @@ class WriteBatch:
         self.map_deletes.append((check_name(name), check_name(field_name)))
         return self
 
+    def extend(self, other: WriteBatch) -> WriteBatch:
+        """Stage every write of ``other`` after those of this batch, as if staged here."""
+        self.creates += other.creates
+        self.updates += other.updates
+        self.destroys += other.destroys
+        self.if_in_state.update(other.if_in_state)
+        self.blob_claims += other.blob_claims
+        self.blob_releases += other.blob_releases
+        self.index_add_runs += other.index_add_runs
+        self.index_remove_runs += other.index_remove_runs
+        self.map_sets += other.map_sets
+        self.map_deletes += other.map_deletes
+        return self
+
     def is_empty(self) -> bool:
         return not (self.creates or self.updates or self.destroys)
 
     def has_derived_writes(self) -> bool:
-        return bool(self.index_adds or self.index_removes or self.map_sets or self.map_deletes)
+        return bool(
+            self.index_add_runs or self.index_remove_runs or self.map_sets or self.map_deletes
+        )
 
 
 MAX_INDEX_NAME = 2048
@@ -107,10 +153,34 @@ MAX_INDEX_NAME = 2048
 
 def check_name(name: str) -> str:
     """An index or map name, member or field: a non-empty string of bounded length."""
+    # the common case first: a plain ASCII str is valid Unicode without encoding it
+    if type(name) is str and 0 < len(name) <= MAX_INDEX_NAME and (
+        name.isascii() or _is_unicode(name)
+    ):
+        return name
     if not isinstance(name, str) or not name or len(name) > MAX_INDEX_NAME \
             or not _is_unicode(name):
         raise ValueError(f"not a valid index/map name, member or field: {name!r:.80}")
     return name
+
+
+def check_names(names: Iterable[str]) -> list[str]:
+    """``check_name`` of each name, in bulk: the names as a list, or ValueError for the first
+    bad one."""
+    checked = list(names)
+    if not checked:
+        return checked
+    try:
+        joined = "".join(checked)  # TypeError when one is not a str
+    except TypeError:
+        joined = None
+    # a lone surrogate stays lone in the joined text (str never pairs surrogates up)
+    if joined is None or min(map(len, checked)) == 0 \
+            or max(map(len, checked)) > MAX_INDEX_NAME \
+            or not (joined.isascii() or _is_unicode(joined)):
+        for name in checked:
+            check_name(name)
+    return checked
 
 
 def _is_unicode(text: str) -> bool:
@@ -123,6 +193,9 @@ def _is_unicode(text: str) -> bool:
 
 
 def check_score(score: float) -> float:
+    # the common case first: x - x is 0.0 exactly for every finite float (NaN for inf and NaN)
+    if type(score) is float and score - score == 0.0:
+        return score
     if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
         raise ValueError(f"an index score is a finite number, not {score!r}")
     return float(score)

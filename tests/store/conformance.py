@@ -49,6 +49,7 @@ from stalwart_tx.store.interfaces import (
     ISubscription,
 )
 from stalwart_tx.store.records import (
+    MAX_INDEX_NAME,
     MAX_PLAN_DEPTH,
     MAX_PLAN_LEAVES,
     Changes,
@@ -1967,6 +1968,163 @@ class IndexStoreConformance:
             with pytest.raises(ValueError):
                 stage()
         assert not batch.has_derived_writes()
+
+    def test_bulk_staging_is_staging_one_by_one(self, store: StoreBundle) -> None:
+        names = ["b", "a", "c", "a"]
+        bulk = (
+            WriteBatch().index_add("x", "m", 1).index_add_many(names, "m", 2.5)
+            .index_add_many((n for n in names), "n", 3).index_remove_many(names, "o")
+            .index_add_many([], "m", 1).index_remove_many([], "m").index_remove("x", "p")
+        )
+        single = WriteBatch().index_add("x", "m", 1)
+        for name in names:
+            single.index_add(name, "m", 2.5)
+        for name in names:
+            single.index_add(name, "n", 3)
+        for name in names:
+            single.index_remove(name, "o")
+        single.index_remove("x", "p")
+        assert bulk.index_adds == single.index_adds
+        assert bulk.index_removes == single.index_removes
+        assert all(type(s) is float for _, _, s in bulk.index_adds)
+        # the names are copied: changing the list afterwards changes nothing staged
+        staged = ["q"]
+        batch = WriteBatch().index_add_many(staged, "m", 1)
+        staged.append("r")
+        assert batch.index_adds == [("q", "m", 1.0)]
+        assert not WriteBatch().index_add_many([], "m", 1).has_derived_writes()
+
+    def test_bad_bulk_stages_nothing(self, store: StoreBundle) -> None:
+        batch = WriteBatch()
+        long = "x" * (MAX_INDEX_NAME + 1)
+        for names in (
+            ["a", ""], ["a", long], ["a", "\ud800"], ["\ud83d", "\ude00"], ["a", 1], [None],
+            [b"a"],
+        ):
+            with pytest.raises(ValueError):
+                batch.index_add_many(names, "m", 1)  # type: ignore[arg-type]
+            with pytest.raises(ValueError):
+                batch.index_remove_many(names, "m")  # type: ignore[arg-type]
+        for member, score in (("", 1.0), ("\udfff", 1.0), ("m", float("nan")), ("m", True)):
+            with pytest.raises(ValueError):
+                batch.index_add_many(["a"], member, score)
+        with pytest.raises(ValueError):
+            batch.index_remove_many(["a"], "")
+        assert not batch.has_derived_writes()
+        # names of the longest length, and any valid text, are fine
+        batch.index_add_many(["x" * MAX_INDEX_NAME, "é" * MAX_INDEX_NAME, "\U0001F600"], "m", 1)
+        assert len(batch.index_adds) == 3
+
+    def test_a_batch_extends_another(self, store: StoreBundle) -> None:
+        first = WriteBatch().create("T", "1", {}).index_add("ix", "a", 1).map_set("m", "f", "1")
+        second = (
+            WriteBatch().update("T", "2", {"v": 1}).destroy("T", "3").require_state("T", "5")
+            .claim_blob("b1", "T", "1").release_blob("b2", "T", "2")
+            .index_add_many(["ix", "iy"], "b", 2).index_remove("ix", "a")
+            .map_set("m", "g", "2").map_delete("m", "f")
+        )
+        assert first.extend(second) is first
+        assert first.creates == [("T", "1", {})]
+        assert first.updates == [("T", "2", {"v": 1})]
+        assert first.destroys == [("T", "3")]
+        assert first.if_in_state == {"T": "5"}
+        assert first.blob_claims == [("b1", "T", "1")]
+        assert first.blob_releases == [("b2", "T", "2")]
+        assert first.index_adds == [("ix", "a", 1.0), ("ix", "b", 2.0), ("iy", "b", 2.0)]
+        assert first.index_removes == [("ix", "a")]
+        assert first.map_sets == [("m", "f", "1"), ("m", "g", "2")]
+        assert first.map_deletes == [("m", "f")]
+        assert len(second.index_adds) == 2  # the other batch is left as it was
+
+    @pytest_twisted.ensureDeferred
+    async def test_bulk_writes_apply_in_order_with_the_others(self, store: StoreBundle) -> None:
+        x = store.indexes
+        await store.accounts.write(A, WriteBatch().index_add_many(["a", "b", "c"], "old", 1))
+        batch = (
+            WriteBatch().index_add_many(["a", "b"], "m", 1).index_add("a", "m", 2)
+            .index_add_many(["b", "a"], "m", 3).index_add("b", "m", 4)
+            .index_remove_many(["a", "b", "c", "none"], "old").index_remove_many(["c"], "m")
+        )
+        await store.accounts.write(A, batch)
+        assert await x.index_scores(A, "a", ["m", "old"]) == {"m": 3.0}
+        assert await x.index_scores(A, "b", ["m", "old"]) == {"m": 4.0}
+        assert await x.index_size(A, "c") == 0
+        await store.accounts.write(A, WriteBatch().index_remove_many(["a", "b"], "m"))
+        assert await x.index_size(A, "a") == 0
+        assert await x.index_size(A, "b") == 0
+
+    @pytest_twisted.ensureDeferred
+    async def test_tricky_names_members_fields_and_values(self, store: StoreBundle) -> None:
+        x = store.indexes
+        tricky = [
+            "{", "}", "{}", "{a:acct2}", "a:b:", ":", '"', "'", "\\", '\\"', "[1,2]", '{"a":1}',
+            "null", "true", "1", "-0", "1e5", "nan", "\x00", "a\x00b", "\n", "\t\r", "\x7f",
+            "\u2028\u2029", "ü", "грамматика", "中文", "\U0001F600", "\U0001F4E7",
+            "\uffff", "\ufeff", " ", "%d", "ix:", "map:", "Email:term:body:~en:x",
+            "x" * MAX_INDEX_NAME, "é" * MAX_INDEX_NAME, "\U0001F600" * MAX_INDEX_NAME,
+            "x" * (MAX_INDEX_NAME - 1) + "{", "}" * MAX_INDEX_NAME,
+        ]
+        values = [*tricky, "", "x" * 100_000]
+        batch = WriteBatch()
+        for n, name in enumerate(tricky):
+            batch.index_add_many([name, "all"], name, float(n))
+            batch.index_add(name, "other", -1)
+            batch.map_set(name, name, values[n])
+            batch.map_set("all", name, values[-1 - (n % 2)])
+        await store.accounts.write(A, batch)
+        for n, name in enumerate(tricky):
+            assert await x.index_scores(A, name, [name, "other"]) == {name: float(n), "other": -1}
+            assert await x.map_get(A, name, [name]) == {name: values[n]}
+        assert await x.index_scores(A, "all", tricky) == {
+            name: float(n) for n, name in enumerate(tricky)}
+        fields = await x.map_get(A, "all", tricky)
+        assert fields == {name: values[-1 - (n % 2)] for n, name in enumerate(tricky)}
+        assert await x.index_size(A, "{a:acct2}") == 2
+        assert await x.index_size(B, "{a:acct2}") == 0
+        batch = WriteBatch()
+        for name in tricky:
+            batch.index_remove_many([name, "all"], name).map_delete(name, name)
+        await store.accounts.write(A, batch)
+        for name in tricky:
+            assert await x.index_scores(A, name, [name, "other"]) == {"other": -1.0}
+            assert await x.map_get(A, name, [name]) == {}
+        assert await x.index_size(A, "all") == 0
+
+    @pytest_twisted.ensureDeferred
+    async def test_many_thousands_of_writes_in_one_batch(self, store: StoreBundle) -> None:
+        x = store.indexes
+        terms = [f"Email:term:body:w{n}" for n in range(3000)]
+        batch = WriteBatch()
+        for e in range(60):
+            # every email in the first 300 terms, and in 100 terms of its own
+            own = terms[300 + 40 * e:400 + 40 * e]
+            batch.index_add_many(terms[:300] + own, f"e{e}", 1.7e9 + e + 0.25)
+        for n in range(5000):  # one big index, and one big map
+            batch.index_add("big", f"m{n}", n / 7)
+            batch.map_set("bigmap", f"f{n}", str(n))
+        assert len(batch.index_adds) == 60 * 400 + 5000
+        await store.accounts.write(A, batch)
+        assert await x.index_size(A, terms[0]) == 60
+        assert await x.index_scores(A, terms[0], ["e0", "e59"]) == {
+            "e0": 1.7e9 + 0.25, "e59": 1.7e9 + 59.25}
+        assert await x.index_size(A, terms[350]) == 2
+        assert await x.index_size(A, "big") == 5000
+        assert await x.index_scores(A, "big", ["m0", "m4999"]) == {"m0": 0.0, "m4999": 4999 / 7}
+        page = await x.index_query(A, Index("big"), offset=4998)
+        assert page == IndexPage((("m4998", 4998 / 7), ("m4999", 4999 / 7)), 5000)
+        fields = await x.map_get(A, "bigmap", [f"f{n}" for n in range(5000)])
+        assert fields == {f"f{n}": str(n) for n in range(5000)}
+        # and as many removes: every email out of every term, half of the big index
+        batch = WriteBatch()
+        for e in range(60):
+            batch.index_remove_many(terms[:300] + terms[300 + 40 * e:400 + 40 * e], f"e{e}")
+        for n in range(0, 5000, 2):
+            batch.index_remove("big", f"m{n}").map_delete("bigmap", f"f{n}")
+        await store.accounts.write(A, batch)
+        for term in (terms[0], terms[299], terms[350], terms[-1]):
+            assert await x.index_size(A, term) == 0
+        assert await x.index_size(A, "big") == 2500
+        assert len(await x.map_get(A, "bigmap", [f"f{n}" for n in range(5000)])) == 2500
 
     @pytest_twisted.ensureDeferred
     async def test_names_members_and_values_of_any_text(self, store: StoreBundle) -> None:

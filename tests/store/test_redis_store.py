@@ -13,7 +13,7 @@ import redis as redis_py
 from twisted.internet import reactor
 
 from stalwart_tx.store.backend import StoreBundle, open_redis_store
-from stalwart_tx.store.errors import StoreError
+from stalwart_tx.store.errors import ObjectExists, StoreError
 from stalwart_tx.store.memory import TRIM_CATCH_UP
 from stalwart_tx.store.records import (
     Difference,
@@ -258,6 +258,59 @@ class TestRedisIndexStore(IndexStoreConformance):
         await store.accounts.write(A, WriteBatch().index_remove("ix", "a").index_remove("ix", "b"))
         assert raw.smembers(f"{base}derived") == {f"{base}map:m".encode()}
         await store.accounts.write(A, WriteBatch().map_delete("m", "f"))
+        assert self.account_keys(raw) == set()
+
+    @pytest_twisted.ensureDeferred
+    async def test_derived_writes_are_one_argument_and_the_derived_set_stays_exact(
+        self, store: StoreBundle, raw: redis_py.Redis
+    ) -> None:
+        sent: list[list[Any]] = []
+        original = store.accounts._redis.run_script  # type: ignore[attr-defined]
+
+        async def run_script(script: Any, keys: list[str], args: list[Any]) -> Any:
+            sent.append(args)
+            return await original(script, keys, args)
+
+        store.accounts._redis.run_script = run_script  # type: ignore[attr-defined]
+        base = f"stx:{{a:{A}}}:"
+        names = [f"t{n} {{x}}:\"é" for n in range(2000)]
+        batch = WriteBatch().create("Email", "e", {})
+        for e in range(10):
+            batch.index_add_many(names, f"e{e}", e)
+        batch.map_set("m", "e", "v").map_set("gone", "f", "v").index_add("gone", "e0", 1)
+        try:
+            await store.accounts.write(A, batch)
+            # 20,000 index adds in one argument, and the key base in another
+            assert len(sent[-1]) < 40
+            assert sent[-1][-1] == base
+            expected = {f"{base}ix:{n}" for n in [*names, "gone"]} | {
+                f"{base}map:m", f"{base}map:gone"}
+            assert {k.decode() for k in raw.smembers(f"{base}derived")} == expected
+            assert raw.zcard(f"{base}ix:{names[0]}") == 10
+            await store.accounts.write(
+                A, WriteBatch().index_remove_many([*names[:1000], "gone"], "e0")
+                .index_remove_many(names[:1000], "e1").map_delete("gone", "f")
+                .map_delete("never", "f").index_remove("never", "a")
+            )
+            assert {k.decode() for k in raw.smembers(f"{base}derived")} == expected - {
+                f"{base}ix:gone", f"{base}map:gone"}
+            assert raw.zcard(f"{base}ix:{names[0]}") == 8
+            assert raw.zcard(f"{base}ix:{names[-1]}") == 10
+            # a write that fails a check applies none of them
+            with pytest.raises(ObjectExists):
+                await store.accounts.write(
+                    A, WriteBatch().create("Email", "e", {}).index_add_many(names, "late", 1)
+                    .index_remove_many(names, "e2").map_set("late", "f", "v")
+                )
+            assert raw.zcard(f"{base}ix:{names[0]}") == 8
+            assert raw.zscore(f"{base}ix:{names[0]}", "late") is None
+            assert not raw.exists(f"{base}map:late")
+            # a batch without derived writes sends none
+            await store.accounts.write(A, WriteBatch().create("Email", "f", {}))
+            assert sent[-1][-2:] == ["", base]
+        finally:
+            store.accounts._redis.run_script = original  # type: ignore[attr-defined]
+        await store.accounts.destroy_account(A)
         assert self.account_keys(raw) == set()
 
     @pytest_twisted.ensureDeferred

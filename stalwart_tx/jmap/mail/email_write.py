@@ -375,12 +375,10 @@ def _decode_postings(text: str) -> list[str]:
 def _add_postings(batch: WriteBatch, email_id: str, postings: list[str], score: float) -> None:
     from stalwart_tx.jmap.mail.email_search import encode_postings
 
-    for name in postings:
-        batch.index_add(name, email_id, score)
+    batch.index_add_many(postings, email_id, score)
     batch.map_set(TERMS_MAP, email_id, encode_postings(postings))
 
 
 def _remove_postings(batch: WriteBatch, email_id: str, postings: list[str]) -> None:
-    for name in postings:
-        batch.index_remove(name, email_id)
+    batch.index_remove_many(postings, email_id)
     batch.map_delete(TERMS_MAP, email_id)

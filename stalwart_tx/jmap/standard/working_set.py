@@ -55,8 +55,8 @@ class WorkingSet:
         self._complete: set[str] = set()
         self._staged: dict[tuple[str, str], _Staged] = {}
         self._forgotten: list[tuple[str, str]] = []  # created, then destroyed: never stored
-        # index and map writes, applied to a WriteBatch in order (see stage_derived)
-        self._derived: list[Callable[[WriteBatch], object]] = []
+        # index and map writes, each staged on a batch of its own (see stage_derived)
+        self._derived: list[WriteBatch] = []
         self._attached: dict[str, Finishing] = {}
 
     async def state(self, type_name: str) -> str:
@@ -155,11 +155,14 @@ class WorkingSet:
 
             objects.stage_derived(lambda b: b.index_add("Email:all", email_id, received))
 
-        ``write`` is called on the final WriteBatch, after the object writes, in staging order;
-        it is called once on a scratch batch now, so a bad name or score fails here.
+        ``write`` is called once, now, on a batch of its own, so a bad name or score fails here
+        (staging nothing); what it staged joins the final WriteBatch after the object writes, in
+        staging order (``WriteBatch.extend``). So ``write`` only stages: it reads nothing of the
+        batch it is given.
         """
-        write(WriteBatch())
-        self._derived.append(write)
+        staged = WriteBatch()
+        write(staged)
+        self._derived.append(staged)
 
     def attached(self, key: str, make: Callable[[WorkingSet], F]) -> F:
         """The helper of this working set under ``key``, made by ``make(self)`` on first use.
@@ -202,6 +205,6 @@ class WorkingSet:
                 batch.destroy(type_name, object_id)
         for type_name, state in self._states.items():
             batch.require_state(type_name, state)
-        for write in self._derived:
-            write(batch)
+        for derived in self._derived:
+            batch.extend(derived)
         return batch

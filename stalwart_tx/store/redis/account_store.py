@@ -46,6 +46,25 @@ from stalwart_tx.store.redis.keys import AccountKeys, changes_channel
 _ANY_MODSEQ = 2**63
 
 
+def derived_payload(batch: WriteBatch) -> str:
+    """The derived writes of the batch as the write script reads them: "" when there are none,
+    else one JSON array of four lists of runs, each run some names and the items that go to
+    each of those keys: index removes ``[names, member]``, map deletes ``[[name], field]``,
+    index adds ``[names, score, member]`` (the score as exact decimal text), map sets
+    ``[[name], field, value]``. The script applies a list run by run, name by name, in order
+    (grouped into one command per key), so a later write of a member or field wins, as it
+    would one by one."""
+    if not batch.has_derived_writes():
+        return ""
+    payload = [
+        batch.index_remove_runs,
+        [((name,), field_name) for name, field_name in batch.map_deletes],
+        [(names, score_arg(score), member) for names, member, score in batch.index_add_runs],
+        [((name,), field_name, value) for name, field_name, value in batch.map_sets],
+    ]
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
 @implementer(IAccountStore, IChangeLog, IIndexStore)
 class RedisAccountStore:
     """Each type keeps at most ``max_tombstones`` tombstones: the write script drops the oldest
@@ -105,7 +124,8 @@ class RedisAccountStore:
         now = self.clock.seconds()
         self._add_blob_references(keys, batch, now, script_keys, args)
         args += [self.max_tombstones, TRIM_CATCH_UP]
-        self._add_derived_writes(keys, batch, script_keys, args)
+        script_keys.append(keys.derived)
+        args += [derived_payload(batch), keys.base]
 
         reply = [as_text(v) for v in await self._redis.run_script(scripts.WRITE, script_keys, args)]
         if reply[0] == "mismatch":
@@ -148,29 +168,6 @@ class RedisAccountStore:
             for blob_id, type_name, object_id in group:
                 args += [blob_id, referrer_key(type_name, object_id)]
                 script_keys += [keys.blob(blob_id), keys.blob_refs(blob_id)]
-
-    @staticmethod
-    def _add_derived_writes(
-        keys: AccountKeys, batch: WriteBatch, script_keys: list[str], args: list[Any]
-    ) -> None:
-        """The write script's derived part: the derived set, each index and map key the batch
-        touches (once), and the four groups of writes naming them by position."""
-        touched: dict[str, int] = {}
-
-        def position(key: str) -> int:
-            return touched.setdefault(key, len(touched) + 1)
-
-        removes = [(position(keys.index(n)), m) for n, m in batch.index_removes]
-        deletes = [(position(keys.map(n)), f) for n, f in batch.map_deletes]
-        adds = [(position(keys.index(n)), score_arg(s), m) for n, m, s in batch.index_adds]
-        sets = [(position(keys.map(n)), f, v) for n, f, v in batch.map_sets]
-        script_keys.append(keys.derived)
-        script_keys.extend(touched)
-        args.append(len(touched))
-        for group in (removes, deletes, adds, sets):
-            args.append(len(group))
-            for item in group:
-                args.extend(item)
 
     async def destroy_account(self, account_id: str) -> None:
         keys = self._keys(account_id)

@@ -25,18 +25,22 @@ class Script:
 
 # KEYS: modseq, states, types, floors, then per type of ARGV's type list: objects, log, born,
 #   dead, tomb; then the account's unreferenced-blob index and, per blob claim and then per blob
-#   release, the blob's key and its referrer set; then the account's set of derived keys and
-#   each index or map key the derived writes touch (each once).
+#   release, the blob's key and its referrer set; then the account's set of derived keys.
 # ARGV: channel, account id, type count, type names..., then four counted groups:
 #   creates (type index, id, json), updates (type index, id, json), destroys (type index, id),
 #   conditions (type index, expected state); then the time now (unix s) and two counted groups:
 #   blob claims (blob id, referrer "Type/id"), blob releases (blob id, referrer); then the
 #   tombstones a type keeps at most, and how many a write may drop beyond those it added; then
-#   the number of derived keys and four counted groups of derived writes, each naming its key
-#   by position among them: index removes (key, member), map deletes (key, field), index adds
-#   (key, score, member), map sets (key, field, value).
+#   the derived writes ("" when none: account_store.derived_payload), one JSON array of four
+#   lists of runs [names, items...], the items going to the key of each name: index removes
+#   (member), map deletes (field), index adds (score, member), map sets (field, value); then the
+#   account's key base ("P{a:A}:"). An index or map key is that base + "ix:" or "map:" + its
+#   name: built here, not passed in KEYS (tens of thousands of postings would make as many
+#   arguments), and in the declared keys' hash slot, since the base carries the account's tag.
 # Derived writes are applied once every check passed, removes and deletes before adds and sets;
-# afterwards each touched key that exists is in the derived set, and one that does not is not.
+# the items of one key are collected in order and applied by one command (or a few, when they
+# are many); afterwards each touched key that exists is in the derived set, and one that does
+# not is not.
 # A type the write destroys objects of and that then holds more tombstones than that drops its
 # oldest (at most as many as it added plus the allowance), and its floor rises to the newest of
 # them: the cost is O(log n) per tombstone dropped.
@@ -86,26 +90,10 @@ local blob_base = 4 + ntypes * 5
 local unreferenced = KEYS[blob_base + 1]
 -- the blob key and referrer set of the i-th claim (releases follow the claims)
 local function blob_keys(i) return KEYS[blob_base + 2 * i], KEYS[blob_base + 2 * i + 1] end
-local derived_base = blob_base + 2 + 2 * (#claims + #releases)
-local derived_set = KEYS[derived_base]
-local nderived = tonumber(ARGV[p] or '0')
-p = p + 1
-local function derived_group(width)
-  local n = tonumber(ARGV[p] or '0')
-  p = p + 1
-  local items = {}
-  for i = 1, n do
-    local item = {KEYS[derived_base + tonumber(ARGV[p])]}
-    for j = 1, width - 1 do item[j + 1] = ARGV[p + j] end
-    items[i] = item
-    p = p + width
-  end
-  return items
-end
-local index_removes = derived_group(2)
-local map_deletes = derived_group(2)
-local index_adds = derived_group(3)
-local map_sets = derived_group(3)
+local derived_set = KEYS[blob_base + 2 + 2 * (#claims + #releases)]
+local derived = nil
+if ARGV[p] ~= '' then derived = cjson.decode(ARGV[p]) end
+local key_base = ARGV[p + 1]
 
 for _, c in ipairs(conditions) do
   local actual = redis.call('HGET', KEYS[2], types[c[1]]) or '0'
@@ -140,16 +128,47 @@ for i, c in ipairs(claims) do
 end
 
 -- derived writes: removes and deletes first; the derived set lists exactly the keys that exist
-for _, r in ipairs(index_removes) do redis.call('ZREM', r[1], r[2]) end
-for _, d in ipairs(map_deletes) do redis.call('HDEL', d[1], d[2]) end
-for _, a in ipairs(index_adds) do redis.call('ZADD', a[1], a[2], a[3]) end
-for _, s in ipairs(map_sets) do redis.call('HSET', s[1], s[2], s[3]) end
-for i = 1, nderived do
-  local k = KEYS[derived_base + i]
-  if redis.call('EXISTS', k) == 1 then
-    redis.call('SADD', derived_set, k)
-  else
-    redis.call('SREM', derived_set, k)
+if derived then
+  local ix, map = key_base .. 'ix:', key_base .. 'map:'
+  local shrunk, grown = {}, {}  -- keys that may be gone; keys that exist (they were written)
+  -- the runs of one list, key by key: one command per key (and per 1000 items: Lua's unpack
+  -- takes some 8000 values at most)
+  local function apply(runs, width, command, prefix, touched)
+    local items, order = {}, {}
+    for _, run in ipairs(runs) do
+      for _, name in ipairs(run[1]) do
+        local list = items[name]
+        if list == nil then
+          list = {}
+          items[name] = list
+          order[#order + 1] = name
+        end
+        local n = #list
+        for j = 1, width do list[n + j] = run[j + 1] end
+      end
+    end
+    local step = 1000 * width
+    for _, name in ipairs(order) do
+      local k, list = prefix .. name, items[name]
+      for i = 1, #list, step do
+        redis.call(command, k, unpack(list, i, math.min(i + step - 1, #list)))
+      end
+      touched[#touched + 1] = k
+    end
+  end
+  apply(derived[1], 1, 'ZREM', ix, shrunk)
+  apply(derived[2], 1, 'HDEL', map, shrunk)
+  apply(derived[3], 2, 'ZADD', ix, grown)
+  apply(derived[4], 2, 'HSET', map, grown)
+  for i = 1, #grown, 1000 do
+    redis.call('SADD', derived_set, unpack(grown, i, math.min(i + 999, #grown)))
+  end
+  for _, k in ipairs(shrunk) do
+    if redis.call('EXISTS', k) == 1 then
+      redis.call('SADD', derived_set, k)
+    else
+      redis.call('SREM', derived_set, k)
+    end
   end
 end
 
