@@ -150,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{target.name:10} {r['requests_per_s']:11.1f} {r['p50_us'] / 1000:8.2f} "
               f"{r['p99_us'] / 1000:8.2f} {r['responses']:10d} {r['non2xx']:8d} "
               f"{r['jmap_errors']:9d} {r['incomplete'] + r['socket_errors'] + r['timeouts']:9d}")
+    for name, r in best.items():
+        if r["errors"]:
+            print(f"{name}: responses by HTTP status {r.get('statuses')}; first failure: "
+                  f"{r.get('sample', '')[:200]}")
     first = args.target[0].name
     for other in args.target[1:]:
         if first in best and other.name in best:
