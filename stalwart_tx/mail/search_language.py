@@ -139,7 +139,9 @@ _FIRST = itemgetter(0)
 
 
 @lru_cache(maxsize=1 << 16)
-def _ascii_units(word: bytes) -> tuple[tuple[str, int], ...]:
+def ascii_evidence(word: bytes) -> tuple[tuple[str, int], ...]:
+    """What an ASCII word of any case tells detect_language: (language, score units) pairs,
+    none for most words."""
     return _word_units(word.decode("ascii").lower())
 
 
@@ -164,23 +166,27 @@ def detect_language(words: Iterable[str]) -> str | None:
 def language_of_counts(
     counts: Mapping[str, int],
     in_order: Callable[[], list[str]],
-    ascii_counts: Mapping[bytes, int] | None = None,
+    ascii_counts: Iterable[Mapping[bytes, int]] = (),
+    ascii_words: int = 0,
 ) -> str | None:
     """detect_language of a sample of at most DETECT_WORDS words given as word -> count, and
-    optionally ASCII words of any case (folded by lower()) -> count; `in_order()` gives the
-    sample's words in order, folded (needed only on the bar)."""
+    `ascii_words` more ASCII words of any case (folded by lower()), whose counts are in
+    `ascii_counts` (those without evidence, see ascii_evidence, may be left out);
+    `in_order()` gives the sample's words in order, folded (needed only on the bar)."""
     scores = dict.fromkeys(_STOP_WORDS, 0)
-    ascii_counts = ascii_counts or {}
     # Only the words with evidence reach the Python loop.
     for evidence, count in chain(
         filter(_FIRST, zip(map(_word_units, counts), counts.values(), strict=True)),
-        filter(_FIRST, zip(map(_ascii_units, ascii_counts), ascii_counts.values(), strict=True)),
+        *(
+            filter(_FIRST, zip(map(ascii_evidence, more), more.values(), strict=True))
+            for more in ascii_counts
+        ),
     ):
         for code, units in evidence:
             scores[code] += units * count
     best, second = heapq.nlargest(2, scores.values())
     if best == 0:
-        found = bool(counts or ascii_counts)
+        found = bool(counts) or ascii_words > 0
         return DEFAULT_LANGUAGE if found and all(map(str.isascii, counts)) else None
     # Times 5: lead < max(0.5, best / 5), in whole units.
     lead, bar = 5 * (best - second), max(5 * _UNIT // 2, best)

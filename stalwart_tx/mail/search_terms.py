@@ -36,9 +36,8 @@ from typing import NamedTuple, cast
 
 import regex  # type: ignore[import-untyped]
 
-from stalwart_tx.mail import search_text
+from stalwart_tx.mail import search_language, search_text
 from stalwart_tx.mail.search_language import (
-    DETECT_WORDS,
     detect_language,
     language_of_counts,
     strip_marks,
@@ -81,6 +80,11 @@ def _max_tokens() -> int:
     # Read at call time: tests lower the cap in search_text to exercise it on small texts.
     cap: int = search_text.MAX_TOKENS
     return cap
+
+
+def _detect_words() -> int:
+    words: int = search_language.DETECT_WORDS
+    return words
 
 
 def _budget(position: int) -> int:
@@ -283,13 +287,15 @@ class TextTerms:
     is the head), so that a text far over the token cap is split only up to it.
     """
 
-    __slots__ = ("_head", "_words", "head_text", "text")
+    __slots__ = ("_head", "_read", "_words", "head_text", "text")
 
     def __init__(self, text: str, head: int | None = None) -> None:
         self.text = text
         self.head_text = text if head is None else text[:head]
         self._head = _split(self.head_text)
         self._words: tuple[frozenset[str], frozenset[str]] | None = None
+        # (n, the distinct chunks of _head[:n]) when detection has read them
+        self._read: tuple[int, set[bytes]] | None = None
 
     def words(self) -> tuple[frozenset[str], frozenset[str]]:
         """(terms, folded): word and extra terms, and the folded form of every indexed word."""
@@ -335,8 +341,17 @@ class TextTerms:
         folded: set[str] = set()
         position = longest = 0  # positions so far: a bound until `bounded` is cleared
         bounded: list[tuple[list[bytes], _Distinct]] | None = []
+        read = self._read
         for chunks, end in self._segments():
-            found = _Distinct.of(set(chunks))
+            if read is not None and read[0] <= len(chunks):
+                # The first segment (the head, maybe without its last chunk): its start is
+                # known already.
+                distinct = set(read[1])
+                distinct.update(chunks[read[0] :])
+            else:
+                distinct = set(chunks)
+            read = None
+            found = _Distinct.of(distinct)
             if bounded is not None:
                 gained = len(chunks) * found.most
                 if position + gained < cap:
@@ -432,7 +447,8 @@ class _Sample(NamedTuple):
     fold by lower()) and lists of folded tokens; and their counts."""
 
     pieces: list[tuple[list[bytes], list[str]]]
-    plain: Counter[bytes]
+    plain: list[Counter[bytes]]  # per part
+    plain_words: int
     folded: Counter[str]
 
     def tokens(self) -> list[str]:
@@ -447,42 +463,52 @@ def _sample(parts: Sequence[TextTerms], careful: bool = False) -> _Sample | None
     the chunks needed; None when the cap or the cut of a giant word may fall among them.
 
     A plain ASCII chunk is one token, unless it is too long to index: those are rare, and
-    looked for (`careful`) only once one turns up among the distinct chunks.
+    looked for (`careful`) only once one turns up among the distinct chunks. Each part keeps
+    the distinct chunks read (TextTerms._read), which its term set reuses.
     """
     pieces: list[tuple[list[bytes], list[str]]] = []
-    plain: Counter[bytes] = Counter()
+    counts: list[Counter[bytes]] = []
     folded: Counter[str] = Counter()
-    found = positions = longest = 0
+    found = positions = longest = plain_words = 0
+    needed = _detect_words()
     for part in parts:
         chunks = part._head
         start = 0
-        while found < DETECT_WORDS and start < len(chunks):
+        plain: list[bytes] = []
+        special: list[bytes] = []
+        while found < needed and start < len(chunks):
             batch = chunks[start : start + _DETECT_BATCH]
-            start += len(batch)
             joined = b" ".join(batch)
             if (
                 joined.isascii()
                 and b"'" not in joined
                 and (not careful or max(map(len, batch)) <= MAX_TOKEN_LENGTH)
             ):
-                batch = batch[: DETECT_WORDS - found]
+                batch = batch[: needed - found]
+                start += len(batch)
                 positions += len(batch)
                 found += len(batch)
                 pieces.append((batch, []))
-                plain.update(batch)
+                plain += batch
                 continue
+            start += len(batch)
             infos = _chunks(batch)
             positions += sum(map(_POSITIONS, infos))
             longest = max(longest, *map(_LONGEST, infos))
-            words = list(chain.from_iterable(map(_FOLDED, infos)))[: DETECT_WORDS - found]
+            words = list(chain.from_iterable(map(_FOLDED, infos)))[: needed - found]
             found += len(words)
             pieces.append(([], words))
+            special += batch
             folded.update(words)
-    if not careful and plain and max(map(len, plain)) > MAX_TOKEN_LENGTH:
-        return _sample(parts, careful=True)
+        counted = Counter(plain)
+        if not careful and counted and max(map(len, counted)) > MAX_TOKEN_LENGTH:
+            return _sample(parts, careful=True)
+        counts.append(counted)
+        plain_words += len(plain)
+        part._read = (start, counted.keys() | special)
     if positions >= _max_tokens() or longest > _budget(positions):
         return None
-    return _Sample(pieces, plain, folded)
+    return _Sample(pieces, counts, plain_words, folded)
 
 
 def detection_tokens(parts: Sequence[TextTerms]) -> list[str]:
@@ -492,7 +518,7 @@ def detection_tokens(parts: Sequence[TextTerms]) -> list[str]:
     if sample is None:
         # The cap or the cut of a giant word may fall in the sample: scan it as search_text does.
         text = "\n".join(part.head_text for part in parts)
-        return [token.folded for token in tokenize(text)[:DETECT_WORDS]]
+        return [token.folded for token in tokenize(text)[: _detect_words()]]
     return sample.tokens()
 
 
@@ -502,7 +528,7 @@ def detect_sample_language(parts: Sequence[TextTerms]) -> str | None:
     sample = _sample(parts)
     if sample is None:
         return detect_language(detection_tokens(parts))
-    return language_of_counts(sample.folded, sample.tokens, sample.plain)
+    return language_of_counts(sample.folded, sample.tokens, sample.plain, sample.plain_words)
 
 
 def term_set(text: str, language: str | None = None) -> frozenset[str]:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from benchmarks.corpus import generate
 from stalwart_tx.jmap.mail.email_search import search_document
-from stalwart_tx.mail import search_terms, search_text
+from stalwart_tx.mail import search_language, search_terms, search_text
 from stalwart_tx.mail.parse import parse_message
 from stalwart_tx.mail.search_language import (
     _STOP_WORDS,
@@ -208,16 +208,25 @@ def test_hostile_input_is_bounded(hostile: str) -> None:
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(texts, texts, st.sampled_from([None, 0, 1, 5, 30]), st.integers(1, 60))
+@given(
+    texts,
+    texts,
+    st.sampled_from([None, 0, 1, 5, 30]),
+    st.integers(1, 60),
+    st.sampled_from([2, 5, 64]),
+)
 def test_detection_tokens_are_the_first_tokens(
-    subject: str, body: str, head: int | None, cap: int
+    subject: str, body: str, head: int | None, cap: int, segment: int
 ) -> None:
-    with small_caps(cap, 64):
+    with small_caps(cap, segment), patch.object(search_language, "DETECT_WORDS", 7):
         parts = (TextTerms(subject), TextTerms(body, head))
         sample = subject + "\n" + (body if head is None else body[:head])
-        expected = [token.folded for token in tokenize(sample)][:DETECT_WORDS]
+        expected = [token.folded for token in tokenize(sample)][:7]
         assert detection_tokens(parts) == expected
         assert detect_sample_language(parts) == detect_language(expected)
+        # The term sets reuse the chunks detection read.
+        assert parts[0].terms("en") == reference(subject, "en")
+        assert parts[1].terms("en") == reference(body, "en")
 
 
 def test_detection_reads_at_most_detect_words() -> None:
