@@ -287,6 +287,8 @@ SETTINGS: tuple[Setting, ...] = (
             repeatable=True),
     Setting("auto-provision", _boolean, True,
             "Create an account on first login of a user known only to an --auth checker."),
+    Setting("access-log", _boolean, False,
+            "Log every HTTP request (combined log format) to the service log."),
     Setting("auth-cache-ttl", _non_negative_number, 300.0,
             "Seconds a successful password verification is remembered, so a client sending "
             "Basic auth with each request is not re-verified each time (0 disables)."),
@@ -338,6 +340,7 @@ class ServiceConfig:
     public_url: str
     auth: list[str] = field(default_factory=list)
     auto_provision: bool = True
+    access_log: bool = False
     auth_cache_ttl: float = 300.0
     shutdown_grace: float = 10.0
     push_batch_window: float = 0.25
@@ -395,6 +398,7 @@ def build_config(
         public_url=public_url,
         auth=parsed["auth"],
         auto_provision=parsed["auto-provision"],
+        access_log=parsed["access-log"],
         auth_cache_ttl=parsed["auth-cache-ttl"],
         shutdown_grace=parsed["shutdown-grace"],
         push_batch_window=parsed["push-batch-window"],

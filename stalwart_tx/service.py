@@ -172,7 +172,8 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
         ),
     )
     site = DrainableSite(
-        http_app.resource(), timeout=HTTP_IDLE_TIMEOUT, body_limit=partial(body_limit, limits)
+        http_app.resource(), timeout=HTTP_IDLE_TIMEOUT, body_limit=partial(body_limit, limits),
+        access_log=config.access_log,
     )
     listener = endpoint_service(config.jmap, site, reactor=reactor)
     DrainingListenerService(listener, site, reactor, config.shutdown_grace).setServiceParent(top)

@@ -102,15 +102,21 @@ class DrainableSite(Site):
 
     def __init__(
         self, resource: IResource, *, body_limit: Callable[[bytes], int] | None = None,
-        **kwargs: Any,
+        access_log: bool = True, **kwargs: Any,
     ) -> None:
         super().__init__(resource, **kwargs)
+        # a log line per request costs as much as a small request itself: off unless asked for
+        self.access_log = access_log
         # Largest request body accepted for a path; the routes enforce their own limits too.
         self.body_limit = body_limit or (lambda _path: DEFAULT_BODY_LIMIT)
         self.in_flight: set[Request] = set()
         self.draining = False
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self._drained: list[Deferred[None]] = []
+
+    def log(self, request: Request) -> None:
+        if self.access_log:
+            super().log(request)
 
     def buildProtocol(self, addr: IAddress | None) -> Any:
         protocol = super().buildProtocol(addr)
