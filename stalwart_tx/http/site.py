@@ -11,6 +11,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.logger import Logger
+from twisted.web import http
 from twisted.web.resource import IResource
 from twisted.web.server import Request, Site
 
@@ -114,7 +115,7 @@ class DrainableSite(Site):
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self._drained: list[Deferred[None]] = []
 
-    def log(self, request: Request) -> None:
+    def log(self, request: http.Request) -> None:
         if self.access_log:
             super().log(request)
 
