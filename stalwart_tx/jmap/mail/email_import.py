@@ -154,7 +154,9 @@ async def email_import(ctx: RequestContext, arguments: dict[str, Any]) -> JSONOb
         result = await ctx.store.accounts.write(account_id, batch)
         return created, not_created, old_state, result.new_states[EMAIL]
 
-    created, not_created, old_state, new_state = await optimistically(ctx, attempt)
+    created, not_created, old_state, new_state = await optimistically(
+        ctx, attempt, account_id=account_id
+    )
     ctx.created_ids.update({key: value["id"] for key, value in created.items()})
     return {
         "accountId": account_id,

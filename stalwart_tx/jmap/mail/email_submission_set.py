@@ -113,7 +113,7 @@ async def submission_set(
         result = await ctx.store.accounts.write(account_id, batch)
         return computation, old_state, result.new_states[TYPE.name]
 
-    computation, old_state, new_state = await optimistically(ctx, attempt)
+    computation, old_state, new_state = await optimistically(ctx, attempt, account_id=account_id)
     call = computation.call
     assert isinstance(call, SubmissionCall)
     outcome = computation.outcome

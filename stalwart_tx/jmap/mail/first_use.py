@@ -35,7 +35,7 @@ async def create_if_none(
             objects.create(type_name, random_id(), value)
         await ctx.store.accounts.write(account_id, objects.batch())
 
-    await optimistically(ctx, attempt)
+    await optimistically(ctx, attempt, account_id=account_id)
 
 
 def ensuring_first(ensure: Ensure, specs: Iterable[MethodSpec]) -> list[MethodSpec]:

@@ -92,7 +92,7 @@ async def copy(
         result = await ctx.store.accounts.write(account_id, batch)
         return computation, old_state, result.new_states[data_type.name]
 
-    computation, old_state, new_state = await optimistically(ctx, attempt)
+    computation, old_state, new_state = await optimistically(ctx, attempt, account_id=account_id)
     outcome = computation.outcome
     ctx.created_ids.update(outcome.created_ids)
     await computation.add_computed_to_created()

@@ -399,7 +399,9 @@ async def set_objects(
         result = await ctx.store.accounts.write(request.account_id, batch)
         return computation, old_state, result.new_states[data_type.name]
 
-    computation, old_state, new_state = await optimistically(ctx, attempt)
+    computation, old_state, new_state = await optimistically(
+        ctx, attempt, account_id=request.account_id
+    )
     ctx.created_ids.update(computation.outcome.created_ids)
     await computation.add_computed_to_created()
     response: JSONObject = {

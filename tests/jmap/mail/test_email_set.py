@@ -182,3 +182,30 @@ async def test_over_quota_refuses_creates_and_destroys_free_space(emails: Emails
     await emails.ok("Email/set", destroy=[first["id"]])
     allowed = await emails.ok("Email/set", create={"c": create})
     assert allowed["notCreated"] is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_writers_of_one_account_take_turns_in_a_process(emails: Emails) -> None:
+    from twisted.logger import globalLogPublisher
+
+    inbox = await emails.inbox()
+    created = [await emails.import_raw(message(f"t{n}", message_id=f"t{n}@x")) for n in range(6)]
+    conflicts: list[object] = []
+
+    def observe(event: dict[str, object]) -> None:
+        if "write conflict" in str(event.get("log_format", "")):
+            conflicts.append(event)
+
+    globalLogPublisher.addObserver(observe)
+    try:
+        await defer.gatherResults([
+            defer.Deferred.fromCoroutine(
+                emails.ok("Email/set", update={c["id"]: {"keywords/$seen": True}})
+            )
+            for c in created
+        ])
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    # each computed on what the one before wrote: none had to start over
+    assert conflicts == []
+    assert (await emails.counts(inbox))["unreadEmails"] == 0
