@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -216,9 +217,19 @@ def _detect_in_order(sample: list[str]) -> str | None:
     return best
 
 
-@lru_cache(maxsize=len(SNOWBALL_NAMES))
+# A Snowball stemmer keeps the word it works on in itself: one per thread, since messages are
+# analysed on a thread pool, several at once.
+_STEMMERS = threading.local()
+
+
 def _stemmer(code: str) -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer(SNOWBALL_NAMES[code])
+    mine: dict[str, snowballstemmer.stemmer] | None = getattr(_STEMMERS, "by_code", None)
+    if mine is None:
+        mine = _STEMMERS.by_code = {}
+    found = mine.get(code)
+    if found is None:
+        found = mine[code] = snowballstemmer.stemmer(SNOWBALL_NAMES[code])
+    return found
 
 
 @lru_cache(maxsize=200_000)
