@@ -287,6 +287,9 @@ SETTINGS: tuple[Setting, ...] = (
             repeatable=True),
     Setting("auto-provision", _boolean, True,
             "Create an account on first login of a user known only to an --auth checker."),
+    Setting("max-concurrent-requests", _positive_integer, 16,
+            "JMAP API requests one user may have running at once (maxConcurrentRequests); "
+            "more get HTTP 429."),
     Setting("access-log", _boolean, False,
             "Log every HTTP request (combined log format) to the service log."),
     Setting("auth-cache-ttl", _non_negative_number, 300.0,
@@ -341,6 +344,7 @@ class ServiceConfig:
     auth: list[str] = field(default_factory=list)
     auto_provision: bool = True
     access_log: bool = False
+    max_concurrent_requests: int = 16
     auth_cache_ttl: float = 300.0
     shutdown_grace: float = 10.0
     push_batch_window: float = 0.25
@@ -399,6 +403,7 @@ def build_config(
         auth=parsed["auth"],
         auto_provision=parsed["auto-provision"],
         access_log=parsed["access-log"],
+        max_concurrent_requests=parsed["max-concurrent-requests"],
         auth_cache_ttl=parsed["auth-cache-ttl"],
         shutdown_grace=parsed["shutdown-grace"],
         push_batch_window=parsed["push-batch-window"],

@@ -157,7 +157,7 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
     SubmissionScheduler(store.store, reactor, relay).setServiceParent(top)
 
     limiter = LoginRateLimiter(clock=reactor)
-    limits = CoreLimits()
+    limits = CoreLimits(maxConcurrentRequests=config.max_concurrent_requests)
     registry = default_registry(limits, public_url=config.public_url, relay=relay)
     # after the store and before the listener: stops once streams have ended, before the store
     hub = PushHub(store.store, reactor, data_types=push_data_types(registry))

@@ -251,3 +251,12 @@ def test_bad_auth_cache_ttl_names_the_key(value: object) -> None:
         build_config({"auth-cache-ttl": value})
     with pytest.raises(usage.UsageError, match="auth-cache-ttl"):
         Options().parseOptions(["--redis", "redis://localhost/0", "--auth-cache-ttl", str(value)])
+
+
+def test_max_concurrent_requests_setting(tmp_path: Path) -> None:
+    assert build_config({}, None).max_concurrent_requests == 16
+    assert build_config({"max-concurrent-requests": 40}, None).max_concurrent_requests == 40
+    config_file = tmp_path / "c.toml"
+    config_file.write_text("max-concurrent-requests = 0\n")
+    with pytest.raises(ConfigError, match="max-concurrent-requests"):
+        build_config({}, config_file)

@@ -36,10 +36,12 @@ def test_embedded_service_lifecycle(tmp_path: Path) -> None:
     again = admin("--data", str(data), "user", "add", "Alice", "--password", "x")
     assert again.returncode == 4 and "already exists" in again.stderr
 
-    service = start_service(tmp_path, "--data", str(data))
+    service = start_service(tmp_path, "--data", str(data), "--max-concurrent-requests", "24")
     try:
         body = service.wait_for(basic("alice", "wonderland"))
         assert json.loads(body)["username"] == "alice"
+        core = json.loads(body)["capabilities"]["urn:ietf:params:jmap:core"]
+        assert core["maxConcurrentRequests"] == 24
 
         # ... and with the service running: it uses the service's Redis.
         created = json_output(admin("--data", str(data), "--json", "token", "create", "alice"))

@@ -64,3 +64,4 @@ def test_the_setting(tmp_path: Path) -> None:
     config_file.write_text('access-log = "sometimes"\n')
     with pytest.raises(ConfigError, match="access-log"):
         build_config({}, config_file)
+
