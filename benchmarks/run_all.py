@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--password", default="pass")
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=10, help="wrk connections")
+    parser.add_argument("--rounds", type=int, default=1, help="side-by-side rounds")
     parser.add_argument("--results", type=Path, default=Path("/tmp/stalwart-bench/results.jsonl"))
     parser.add_argument("--keep", action="store_true", help="leave started servers running")
     args = parser.parse_args(argv)
@@ -184,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         for spec, _, _ in targets:
             side += ["--target", spec]
         if side:
-            code = step("side_by_side.py", *side, "--duration", str(args.duration), *results)
+            code = step("side_by_side.py", *side, "--duration", str(args.duration),
+                        "--connections", str(args.connections), "--rounds", str(args.rounds),
+                        *results)
             status = status or code
         print(f"\nresults appended to {args.results}", file=sys.stderr)
         return status

@@ -13,8 +13,9 @@ For each server the request is built with its own accountId, Inbox id and Author
 It is checked once from Python (no error responses, Email/get returns what the query found), then
 wrk (``three_calls.lua``) sends it for ``--duration`` seconds over ``--connections`` connections,
 one server after the other (``--rounds`` > 1 alternates them again and keeps each one's best
-round). Reported per server: requests/s, latency p50/p99, non-2xx and JMAP error responses. The
-ratio is the first target's requests/s over each other's. Exit status 0 only if every server ran
+round). Reported per server: requests/s (wrk's, every response), ok/s (the successful ones),
+latency p50/p99, non-2xx and JMAP error responses. The ratio is the first target's ok/s over each
+other's. Exit status 0 only if every server ran
 with no error responses; 3 if one lacks a method (its row says which; the others still run).
 """
 
@@ -97,6 +98,9 @@ def run_wrk(wrk: str, url: str, body: bytes, authorization: str, connections: in
     rps = float(re.search(r"Requests/sec:\s*([0-9.]+)", out).group(1))  # type: ignore[union-attr]
     bench = json.loads(re.search(r"^BENCH (\{.*\})$", out, re.M).group(1))  # type: ignore[union-attr]
     bench["requests_per_s"] = rps
+    failed = bench["non2xx"] + bench["jmap_errors"] + bench["incomplete"]
+    # wrk's rate counts every response; the comparison is on the successful ones.
+    bench["ok_per_s"] = round(rps * (bench["responses"] - failed) / max(1, bench["responses"]), 2)
     bench["errors"] = (bench["non2xx"] + bench["jmap_errors"] + bench["incomplete"]
                        + bench["socket_errors"] + bench["timeouts"])
     return bench
@@ -135,19 +139,20 @@ def main(argv: list[str] | None = None) -> int:
             result = run_wrk(args.wrk, url, body, target.authorization, args.connections,
                              args.threads, args.duration)
             previous = best.get(target.name)
-            if previous is None or result["requests_per_s"] > previous["requests_per_s"]:
+            if previous is None or result["ok_per_s"] > previous["ok_per_s"]:
                 best[target.name] = result
 
     print(f"\n3-call request (Mailbox/get + Email/query limit 10 + Email/get by reference), "
           f"{args.connections} connections, {args.duration} s each, best of {args.rounds}:")
-    print(f"{'server':10} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'responses':>10} "
-          f"{'non-2xx':>8} {'jmap err':>9} {'other err':>9}")
+    print(f"{'server':10} {'requests/s':>11} {'ok/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'responses':>10} {'non-2xx':>8} {'jmap err':>9} {'other err':>9}")
     for target in args.target:
         if target.name in problems:
             print(f"{target.name:10} {'pending':>11}  {problems[target.name]}")
             continue
         r = best[target.name]
-        print(f"{target.name:10} {r['requests_per_s']:11.1f} {r['p50_us'] / 1000:8.2f} "
+        print(f"{target.name:10} {r['requests_per_s']:11.1f} {r['ok_per_s']:8.1f} "
+              f"{r['p50_us'] / 1000:8.2f} "
               f"{r['p99_us'] / 1000:8.2f} {r['responses']:10d} {r['non2xx']:8d} "
               f"{r['jmap_errors']:9d} {r['incomplete'] + r['socket_errors'] + r['timeouts']:9d}")
     for name, r in best.items():
@@ -157,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     first = args.target[0].name
     for other in args.target[1:]:
         if first in best and other.name in best:
-            ratio = best[first]["requests_per_s"] / best[other.name]["requests_per_s"]
+            ratio = best[first]["ok_per_s"] / max(0.01, best[other.name]["ok_per_s"])
             clean = best[first]["errors"] == 0 and best[other.name]["errors"] == 0
-            print(f"ratio {first}/{other.name}: {ratio:.2f}x "
+            print(f"ratio {first}/{other.name} (successful requests/s): {ratio:.2f}x "
                   f"(target >= 2.00x with no errors: "
                   f"{'met' if ratio >= 2 and clean else 'NOT met'})")
         else:
