@@ -40,6 +40,7 @@ from stalwart_tx.store.records import (
     Plan,
     ScoreRange,
     Union,
+    check_plan,
 )
 
 ALL: Plan = Index(ALL_INDEX)
@@ -147,10 +148,23 @@ def _text_candidates(field: str, text: str) -> Candidates:
 # -- evaluation ---------------------------------------------------------------------------
 
 
-async def matching_ids(call: QueryCall, descending: bool) -> list[str]:
-    """Every id the filter selects, in receivedAt order (newest first when ``descending``)."""
+async def plan_of(call: QueryCall) -> Candidates:
+    """The candidates of the call's filter; unsupportedFilter when the plan is too big for the
+    store (a filter of many long text conditions)."""
     planner = Planner(await call.ctx.store.accounts.list_ids(call.account_id, "Mailbox"))
     candidates = planner.node(call.filter) if call.filter is not None else Candidates(ALL, True)
+    try:
+        check_plan(candidates.plan)
+    except ValueError as too_big:
+        raise MethodError(
+            "unsupportedFilter", f"the filter is too complex to search: {too_big}"
+        ) from None
+    return candidates
+
+
+async def matching_ids(call: QueryCall, descending: bool) -> list[str]:
+    """Every id the filter selects, in receivedAt order (newest first when ``descending``)."""
+    candidates = await plan_of(call)
     page = await call.ctx.store.indexes.index_query(
         call.account_id, candidates.plan, descending=descending
     )
@@ -194,8 +208,7 @@ async def email_query_window(
     descending = sorts_by_index(call.sort)
     if descending is None:
         return None
-    planner = Planner(await call.ctx.store.accounts.list_ids(call.account_id, "Mailbox"))
-    candidates = planner.node(call.filter) if call.filter is not None else Candidates(ALL, True)
+    candidates = await plan_of(call)
     if not candidates.exact:
         return None
     indexes = call.ctx.store.indexes

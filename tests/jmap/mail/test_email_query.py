@@ -344,3 +344,16 @@ async def test_query_changes_with_collapsed_threads(loaded: Loaded) -> None:
         after = await emails.ok("Email/query", **arguments)
         assert replay(before["ids"], changes) == after["ids"]
         assert changes["newQueryState"] == after["queryState"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_filter_too_big_to_plan_is_unsupported_not_a_failure(loaded: Loaded) -> None:
+    words = " ".join(f"word{n}" for n in range(8))
+    huge = {"operator": "OR", "conditions": [{"text": f"{words} x{n}"} for n in range(30)]}
+    name, result = await loaded.emails.invoke("Email/query", filter=huge)
+    assert (name, result["type"]) == ("error", "unsupportedFilter")
+    # and a big but plannable one still answers
+    name, result = await loaded.emails.invoke(
+        "Email/query", filter={"text": " ".join(f"garden{n}" for n in range(40))}
+    )
+    assert name == "Email/query" and result["ids"] == []
