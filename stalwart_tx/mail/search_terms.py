@@ -48,6 +48,7 @@ from stalwart_tx.mail.search_text import (
     _WORD_CHARS,
     MAX_TOKEN_LENGTH,
     _addresses,
+    _iter_addresses,
     _pieces,
     fold,
     stem_term,
@@ -196,6 +197,25 @@ def _chunks(chunks: Iterable[bytes]) -> list[_Chunk]:
     return [_cached_chunk(c) if len(c) <= _CACHED_CHUNK else _analyse(c, limit) for c in chunks]
 
 
+# language -> folded word -> its stem term (search_text.stem_term), looked up in bulk.
+_STEMS: dict[str, dict[str, str | None]] = {}
+_STEMS_KEPT = 1 << 18
+
+
+def _stems(language: str, folded: frozenset[str]) -> set[str]:
+    """The stem terms of folded words in a language."""
+    known = _STEMS.get(language)
+    if known is None or len(known) > _STEMS_KEPT:
+        # A full cache is replaced, never emptied: another thread may be reading it.
+        known = _STEMS[language] = {}
+    missing = folded.difference(known)
+    if missing:
+        known.update(zip(missing, map(stem_term, repeat(language), missing), strict=True))
+    stems: set[str | None] = set(map(known.__getitem__, folded))
+    stems.discard(None)
+    return cast("set[str]", stems)
+
+
 def _split(text: str) -> list[bytes]:
     for blank in _BLANKED:
         if blank in text:
@@ -309,9 +329,7 @@ class TextTerms:
         words, folded = self.words()
         if language is None:
             return words
-        stems: set[str | None] = set(map(stem_term, repeat(language), folded))
-        stems.discard(None)
-        return words.union(cast("set[str]", stems))
+        return words.union(_stems(language, folded))
 
     def _segments(self) -> Iterator[tuple[list[bytes], int]]:
         """The text's chunks by segment, with the end of each segment in the text; a chunk
@@ -343,6 +361,9 @@ class TextTerms:
         bounded: list[tuple[list[bytes], _Distinct]] | None = []
         read = self._read
         for chunks, end in self._segments():
+            if chunks and max(map(len, chunks)) > _budget(0):
+                # A giant word: search_text cuts it, wherever it starts.
+                return self._walk()
             if read is not None and read[0] <= len(chunks):
                 # The first segment (the head, maybe without its last chunk): its start is
                 # known already.
@@ -386,7 +407,7 @@ class TextTerms:
         return terms, folded
 
     def _addresses_before(self, end: int) -> bool:
-        return bool(_addresses(self.text, end))
+        return next(_iter_addresses(self.text, end), None) is not None
 
     def _walk(self) -> tuple[set[str], set[str]]:
         """search_text._scan word by word, for texts that reach the cap or may cut a word."""
@@ -394,16 +415,17 @@ class TextTerms:
         cap = _max_tokens()
         terms: set[str] = set()
         folded: set[str] = set()
-        addresses = _addresses(text)
-        next_address = 0
+        # Found as the words reach them: none past the cap is looked for.
+        addresses = _iter_addresses(text)
+        address = next(addresses, None)
         position = 0
         for match in _WORD.finditer(text):
             if position >= cap:
                 break
             start = match.start()
-            while next_address < len(addresses) and addresses[next_address][0] <= start:
-                terms |= _extra_terms(addresses[next_address][2])
-                next_address += 1
+            while address is not None and address[0] <= start:
+                terms |= _extra_terms(address[2])
+                address = next(addresses, None)
             word = match.group()
             budget = _budget(position)
             if len(word) > budget and not _plain(word):

@@ -177,30 +177,34 @@ def _scan(text: str) -> _Scan:
 
 def _addresses(text: str, before: int | None = None) -> list[tuple[int, int, tuple[str, str]]]:
     """(start, end, (whole, domain)) of each e-mail address and URL standing alone in the text
-    (with `before`, of those starting before that index).
+    (with `before`, of those starting before that index)."""
+    return list(_iter_addresses(text, before))
+
+
+def _iter_addresses(
+    text: str, before: int | None = None
+) -> Iterator[tuple[int, int, tuple[str, str]]]:
+    """_addresses, one at a time.
 
     A candidate is a whitespace-delimited chunk holding `@`, `://` or `www.`; only those chunks
     are looked at (found from their markers), so the cost does not grow with the word count.
     """
     if "@" not in text and "://" not in text and "www." not in text:
-        return []
-    found = []
+        return
     position = 0
     while (marker := _MARKER.search(text, position)) is not None:
         space = _SPACE_BEFORE.search(text, position, marker.start())
         chunk = _CHUNK.match(text, space.end() if space is not None else position)
         if before is not None and chunk.start() >= before:
-            break
+            return
         position = chunk.end()
         word = chunk.group()
         candidate = word.strip(_EDGE_PUNCTUATION)
         start = chunk.start() + len(word) - len(word.lstrip(_EDGE_PUNCTUATION))
-        span = (start, start + len(candidate))
         if email := _EMAIL.fullmatch(candidate):
-            found.append((*span, (candidate, email.group(1))))
+            yield start, start + len(candidate), (candidate, email.group(1))
         elif url := _URL.fullmatch(candidate):
-            found.append((*span, (candidate, url.group(1) or url.group(2))))
-    return found
+            yield start, start + len(candidate), (candidate, url.group(1) or url.group(2))
 
 
 def tokenize(text: str) -> list[Token]:

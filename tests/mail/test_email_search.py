@@ -5,7 +5,7 @@ from __future__ import annotations
 from unittest.mock import patch
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.corpus import Generated, generate
@@ -252,6 +252,7 @@ def test_postings_of_realistic_mail_are_every_term_of_every_field(generated: Gen
     assert postings(doc) == reference_postings(doc)
 
 
+@settings(deadline=None)
 @given(st.text(max_size=300), st.text(max_size=60), st.sampled_from([None, "en", "fr"]))
 def test_postings_of_any_text_are_every_term_of_every_field(
     body: str, subject: str, language: str | None

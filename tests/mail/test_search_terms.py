@@ -140,7 +140,7 @@ def test_examples_of_every_rule(text: str, language: str | None) -> None:
     assert term_set(text, language) == reference(text, language)
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(any_texts, st.sampled_from(LANGUAGES))
 @example("Ÿ'ǅ ß'ﬁ", None)
 @example("a" + "\u0301" * 200, "en")
@@ -148,7 +148,7 @@ def test_term_set_is_the_document_terms(text: str, language: str | None) -> None
     assert term_set(text, language) == reference(text, language)
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     texts,
     st.sampled_from(LANGUAGES),
@@ -168,7 +168,7 @@ def test_term_set_under_the_token_cap(
             assert TextTerms(text, head).terms(language) == expected
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(texts)
 def test_no_language_gives_words_and_extras_only(text: str) -> None:
     words = {t for t in document_terms(text).positions if not t.startswith(STEM_PREFIX)}
@@ -207,7 +207,7 @@ def test_hostile_input_is_bounded(hostile: str) -> None:
     assert time.perf_counter() - start < 5
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     texts,
     texts,
@@ -239,7 +239,7 @@ def test_detection_reads_at_most_detect_words() -> None:
 STOP_WORDS = sorted({word for words in _STOP_WORDS.values() for word in words.split()})
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(
     st.lists(
         st.one_of(st.sampled_from(STOP_WORDS), st.sampled_from(["a", "zoë", "東京", "x", ""])),
@@ -291,7 +291,7 @@ address_texts = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(st.one_of(any_texts, address_texts), st.integers(0, 200))
 def test_addresses_found_from_their_markers(text: str, before: int) -> None:
     expected = _addresses_by_chunk(text)
