@@ -211,6 +211,9 @@ def parse_request(value: object, registry: MethodRegistry, limits: CoreLimits) -
     return JMAPRequest(frozenset(using), method_calls, created_ids)
 
 
+# users whose session state is remembered; the oldest is forgotten beyond that
+SESSION_STATES_KEPT = 10_000
+
 class JMAPApi:
     """Request processing shared by every transport; holds no per-request state.
 
@@ -240,10 +243,24 @@ class JMAPApi:
         self.urls = urls
         self.context_factory = context_factory
         self.concurrency = concurrency or RequestConcurrencyLimiter(limits.maxConcurrentRequests)
+        self._session_states: dict[tuple[str, str], str] = {}
 
     def session(self, user: IMailUser) -> dict[str, object]:
         """The user's session object (§2), whose ``state`` every Response carries."""
         return session_for_user(user, self.urls, self.limits, self.registry)
+
+    def session_state(self, user: IMailUser) -> str:
+        """``session(user)["state"]``, remembered: the session is a function of the user's name
+        and account alone (the rest is this API's fixed configuration), and building it for
+        every request costs as much as a small method call."""
+        key = (user.account_id, user.name)
+        state = self._session_states.get(key)
+        if state is None:
+            state = str(self.session(user)["state"])
+            if len(self._session_states) >= SESSION_STATES_KEPT:
+                self._session_states.pop(next(iter(self._session_states)))
+            self._session_states[key] = state
+        return state
 
     def check_size(self, size: int) -> None:
         """RequestError limit ``maxSizeRequest`` when a body of ``size`` bytes is too large."""
@@ -275,7 +292,7 @@ class JMAPApi:
                 responses.extend(await self._call(ctx, name, arguments, call_id, responses))
         response: JSONObject = {
             "methodResponses": responses,
-            "sessionState": self.session(user)["state"],
+            "sessionState": self.session_state(user),
         }
         if request.created_ids is not None:
             response["createdIds"] = ctx.created_ids

@@ -148,10 +148,23 @@ def _text_candidates(field: str, text: str) -> Candidates:
 # -- evaluation ---------------------------------------------------------------------------
 
 
+def _uses(node: FilterNode | None, name: str) -> bool:
+    if node is None:
+        return False
+    if isinstance(node, FilterOperator):
+        return any(_uses(child, name) for child in node.conditions)
+    return name in node.values
+
+
 async def plan_of(call: QueryCall) -> Candidates:
     """The candidates of the call's filter; unsupportedFilter when the plan is too big for the
     store (a filter of many long text conditions)."""
-    planner = Planner(await call.ctx.store.accounts.list_ids(call.account_id, "Mailbox"))
+    # the account's mailboxes are read only for the one condition that needs them
+    mailbox_ids = (
+        await call.ctx.store.accounts.list_ids(call.account_id, "Mailbox")
+        if _uses(call.filter, "inMailboxOtherThan") else []
+    )
+    planner = Planner(mailbox_ids)
     candidates = planner.node(call.filter) if call.filter is not None else Candidates(ALL, True)
     try:
         check_plan(candidates.plan)
