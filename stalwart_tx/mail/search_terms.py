@@ -331,21 +331,23 @@ class TextTerms:
             return words
         return words.union(_stems(language, folded))
 
-    def _segments(self) -> Iterator[tuple[list[bytes], int]]:
-        """The text's chunks by segment, with the end of each segment in the text; a chunk
-        going on past the end of a segment is given whole with the next one."""
+    def _segments(self) -> Iterator[tuple[list[bytes], int, int]]:
+        """The text's chunks by segment, with the end of each segment in the text and a bound
+        on the length of its chunks; a chunk going on past the end of a segment is given whole
+        with the next one."""
         text = self.text
-        end = len(self.head_text)
+        start, end = 0, len(self.head_text)
         chunks = self._head
         held = b""
         while True:
+            longest = 4 * (end - start) + len(held)  # UTF-8 takes at most 4 bytes a character
             if held:
                 chunks = [held + chunks[0], *chunks[1:]]
             if 0 < end < len(text) and _in_chunk(text[end - 1]) and _in_chunk(text[end]):
                 held, chunks = chunks[-1], chunks[:-1]
             else:
                 held = b""
-            yield chunks, end
+            yield chunks, end, longest
             if end >= len(text):
                 return
             start, end = end, end + _SEGMENT
@@ -360,8 +362,8 @@ class TextTerms:
         position = longest = 0  # positions so far: a bound until `bounded` is cleared
         bounded: list[tuple[list[bytes], _Distinct]] | None = []
         read = self._read
-        for chunks, end in self._segments():
-            if chunks and max(map(len, chunks)) > _budget(0):
+        for chunks, end, longest_chunk in self._segments():
+            if longest_chunk > _budget(0) and max(map(len, chunks), default=0) > _budget(0):
                 # A giant word: search_text cuts it, wherever it starts.
                 return self._walk()
             if read is not None and read[0] <= len(chunks):
