@@ -17,11 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.application.service import Service
-from twisted.internet.defer import Deferred, succeed
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from stalwart_tx.periodic import PeriodicService
 from stalwart_tx.store.backend import StoreBundle
 from stalwart_tx.store.errors import StoreUnavailable
 
@@ -31,7 +29,7 @@ DEFAULT_BATCH_SIZE = 500
 DEFAULT_BATCHES = 4
 
 
-class BlobSweeper(Service):
+class BlobSweeper(PeriodicService):
     log = Logger()
 
     def __init__(
@@ -44,29 +42,14 @@ class BlobSweeper(Service):
         batch_size: int = DEFAULT_BATCH_SIZE,
         batches: int = DEFAULT_BATCHES,
     ) -> None:
+        super().__init__(clock, interval)
         self.store = store
-        self.clock = clock
         self.expiry = expiry
-        self.interval = interval
         self.batch_size = batch_size
         self.batches = batches
-        self._loop: LoopingCall | None = None
-        self._stopped: Deferred[Any] | None = None
 
-    def startService(self) -> None:
-        super().startService()
-        self._loop = LoopingCall(lambda: Deferred.fromCoroutine(self.sweep_once()))
-        self._loop.clock = self.clock
-        self._stopped = self._loop.start(self.interval, now=False)
-
-    def stopService(self) -> Deferred[Any]:  # type: ignore[override]
-        super().stopService()
-        loop, stopped, self._loop, self._stopped = self._loop, self._stopped, None, None
-        if loop is None or stopped is None:
-            return succeed(None)
-        if loop.running:
-            loop.stop()  # fires ``stopped`` now, or when the run in progress ends
-        return stopped
+    async def run_once(self) -> int:
+        return await self.sweep_once()
 
     async def sweep_once(self) -> int:
         """One bounded run; the number of blobs it deleted. Never raises."""

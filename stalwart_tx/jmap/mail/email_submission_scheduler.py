@@ -17,14 +17,12 @@ import math
 from collections.abc import Callable
 from typing import Any, Final
 
-from twisted.application.service import Service
-from twisted.internet.defer import Deferred, succeed
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from stalwart_tx.jmap.mail.email_submission import DUE_INDEX, DUE_LIST
 from stalwart_tx.jmap.mail.email_submission_send import SKIPPED, SubmissionSender
 from stalwart_tx.mail.smtp_relay import RelayConfig
+from stalwart_tx.periodic import PeriodicService
 from stalwart_tx.store.backend import StoreBundle
 from stalwart_tx.store.errors import StoreUnavailable
 from stalwart_tx.store.records import Index, ScoreRange
@@ -33,8 +31,9 @@ DEFAULT_INTERVAL: Final = 15.0
 DEFAULT_BATCH: Final = 100
 
 
-class SubmissionScheduler(Service):
+class SubmissionScheduler(PeriodicService):
     log = Logger()
+    run_at_start = True
 
     def __init__(
         self,
@@ -46,31 +45,15 @@ class SubmissionScheduler(Service):
         interval: float = DEFAULT_INTERVAL,
         batch: int = DEFAULT_BATCH,
     ) -> None:
+        super().__init__(clock if clock is not None else reactor, interval)
         self.store = store
         self.reactor = reactor
         self.relay = relay
-        self.clock = clock if clock is not None else reactor
-        self.interval = interval
         self.batch = batch
-        self._loop: LoopingCall | None = None
-        self._stopped: Deferred[Any] | None = None
 
-    def startService(self) -> None:
-        super().startService()
-        if self.relay is None:
-            return  # nothing can be sent, so nothing is ever due
-        self._loop = LoopingCall(lambda: Deferred.fromCoroutine(self.run_once()))
-        self._loop.clock = self.clock
-        self._stopped = self._loop.start(self.interval, now=True)
-
-    def stopService(self) -> Deferred[Any]:  # type: ignore[override]
-        super().stopService()
-        loop, stopped, self._loop, self._stopped = self._loop, self._stopped, None, None
-        if loop is None or stopped is None:
-            return succeed(None)
-        if loop.running:
-            loop.stop()
-        return stopped
+    @property
+    def enabled(self) -> bool:
+        return self.relay is not None  # without a relay nothing can be sent, nothing is due
 
     async def run_once(self) -> int:
         """One bounded run; how many submissions it sent or settled. Never raises."""
