@@ -101,7 +101,10 @@ async def email_updated(
 
 
 async def email_destroyed(call: SetCall, email_id: str, value: JSONObject) -> SetError | None:
-    await email_work(call.objects).remove(email_id, value)
+    work = email_work(call.objects)
+    if work.created_here(email_id):
+        return SetError("forbidden", "an Email cannot be destroyed in the call that creates it")
+    await work.remove(email_id, value)
     return None
 
 

@@ -114,6 +114,8 @@ class EmailWork:
     # message id -> thread ids, as loaded and changed so far; which entries changed
     _links: dict[str, list[str]] = field(default_factory=dict)
     _changed_links: set[str] = field(default_factory=set)
+    # emails this computation created (their index writes are staged already)
+    _created: set[str] = field(default_factory=set)
 
     @property
     def _store(self) -> Any:
@@ -182,6 +184,7 @@ class EmailWork:
         thread_id = await self._join_thread(links)
         value = {**probe, "threadId": thread_id}
         self.objects.create(EMAIL, email_id, value)
+        self._created.add(email_id)
         thread = await self.objects.get_one(THREAD, thread_id)
         assert thread is not None
         self.objects.update(THREAD, thread_id, with_member(thread, received_score(value), email_id))
@@ -257,6 +260,12 @@ class EmailWork:
         return None
 
     # -- removing -------------------------------------------------------------------------
+
+    def created_here(self, email_id: str) -> bool:
+        """Whether this computation created the email: its index writes are staged and a batch
+        applies removals before additions, so destroying it in the same write cannot be staged
+        (Email/set refuses such a destroy; the client destroys it in its next call)."""
+        return email_id in self._created
 
     async def remove(self, email_id: str, old: JSONObject) -> None:
         """Stage what destroying the Email implies (the caller stages the destroy itself)."""

@@ -209,3 +209,20 @@ async def test_writers_of_one_account_take_turns_in_a_process(emails: Emails) ->
     # each computed on what the one before wrote: none had to start over
     assert conflicts == []
     assert (await emails.counts(inbox))["unreadEmails"] == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_email_is_not_destroyed_in_the_call_that_creates_it(emails: Emails) -> None:
+    drafts = (await emails.mailboxes())["Drafts"]["id"]
+    result = await emails.ok("Email/set", create={"c": {
+        "mailboxIds": {drafts: True}, "subject": "short-lived",
+        "textBody": [{"partId": "t", "type": "text/plain"}], "bodyValues": {"t": {"value": "x"}},
+    }}, destroy=["#c"])
+    created = result["created"]["c"]["id"]
+    assert result["notDestroyed"]["#c"]["type"] == "forbidden"
+    # the email and everything it is indexed under are intact, and go with a later destroy
+    query = await emails.ok("Email/query", filter={"inMailbox": drafts})
+    assert query["ids"] == [created]
+    await emails.ok("Email/set", destroy=[created])
+    assert (await emails.ok("Email/query", filter={"inMailbox": drafts}))["ids"] == []
+    assert (await emails.counts(drafts))["totalEmails"] == 0
