@@ -87,3 +87,21 @@ async def test_copy_errors(two: Emails) -> None:
     assert errors["nobox"]["type"] == "invalidProperties"
     same = await two.invoke("Email/copy", fromAccountId=two.account, create={})
     assert same[0] == "error" and same[1]["type"] == "invalidArguments"
+
+
+@pytest_twisted.ensureDeferred
+async def test_copy_into_an_account_over_quota_is_refused(two: Emails) -> None:
+    from stalwart_tx.jmap.mail.quota_usage import stage_limits
+    from stalwart_tx.jmap.standard.working_set import WorkingSet
+
+    bob = two.server.other_user_id
+    original = await two.import_raw(message("q", message_id="q@x"))
+    bob_inbox = await inbox_of(two, bob)
+    objects = WorkingSet(two.server.store, bob)
+    await stage_limits(objects, {"messages": 0})
+    await two.server.store.accounts.write(bob, objects.batch())
+    result = await two.ok("Email/copy", fromAccountId=two.account, accountId=bob, create={
+        "c": {"id": original["id"], "mailboxIds": {bob_inbox: True}},
+    })
+    assert result["notCreated"]["c"]["type"] == "overQuota"
+    assert result["created"] is None
