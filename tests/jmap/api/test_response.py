@@ -64,3 +64,12 @@ async def test_response_is_utf8_json_without_ascii_escapes(server: ApiServer) ->
     assert reply.content_type == "application/json; charset=utf-8"
     assert "Grüße 😀".encode() in reply.body
     assert reply.headers.getRawHeaders("Cache-Control") == ["no-store"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_responses_tell_the_time_the_server_spent(server: ApiServer) -> None:
+    reply = await server.post({"using": [CORE], "methodCalls": [["Core/echo", {}, "c"]]})
+    assert reply.code == 200
+    [timing] = reply.headers.getRawHeaders("Server-Timing")
+    name, _, duration = timing.partition(";dur=")
+    assert name == "api" and 0 <= float(duration) < 10_000
