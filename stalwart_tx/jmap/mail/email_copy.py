@@ -14,8 +14,6 @@ from typing import Final
 from stalwart_tx.jmap.datatype import COPY, DataType
 from stalwart_tx.jmap.errors import SetError
 from stalwart_tx.jmap.mail.email_create import EmailSetComputation
-from stalwart_tx.jmap.mail.email_write import NewEmail
-from stalwart_tx.jmap.mail.message_analysis import analyze
 from stalwart_tx.jmap.registry import MethodSpec
 from stalwart_tx.jmap.standard import set_errors
 from stalwart_tx.jmap.standard.copy import copy
@@ -41,7 +39,6 @@ class EmailCopyComputation(EmailSetComputation):
     async def _copy(
         self, creation_id: str, merged: JSONObject, original: JSONObject
     ) -> SetError | None:
-        from stalwart_tx.jmap.mail.email import email_work
 
         unknown = sorted(set(merged) - COPY_PROPERTIES)
         if unknown:
@@ -52,26 +49,13 @@ class EmailCopyComputation(EmailSetComputation):
         if isinstance(metadata, SetError):
             return metadata
         mailbox_ids, keywords, received_at = metadata
-        ctx, account_id = self.call.ctx, self.call.account_id
+        ctx = self.call.ctx
         from_account_id = str(self.call.arguments["fromAccountId"])
         try:
             raw = await ctx.store.blobs.get(from_account_id, str(original["blobId"]))
         except BlobNotFound:
             return set_errors.not_found("the message of the original is gone")
-        info = await ctx.store.blobs.put(account_id, raw)
-        added = await email_work(self.objects).add(
-            NewEmail(await analyze(ctx.reactor, raw), info.blob_id, mailbox_ids, keywords,
-                     received_at)
-        )
-        if isinstance(added, SetError):
-            return added
-        email_id, value = added
-        self.outcome.created_ids[creation_id] = email_id
-        self.outcome.created[creation_id] = {
-            "id": email_id, "blobId": info.blob_id, "threadId": value["threadId"],
-            "size": value["size"],
-        }
-        return None
+        return await self.store_new(creation_id, raw, mailbox_ids, keywords, received_at)
 
 
 def email_copy_method(data_type: DataType) -> MethodSpec:

@@ -23,6 +23,7 @@ from stalwart_tx.jmap.standard.references import resolver
 from stalwart_tx.jmap.standard.set import SetComputation, set_objects
 from stalwart_tx.jmap.standard.values import UnresolvedReference, UTCDate
 from stalwart_tx.store.errors import BlobNotFound
+from stalwart_tx.store.records import JSONObject
 
 METADATA: Final = ("mailboxIds", "keywords", "receivedAt")
 # Properties a create may not give (§4.6: server-set ones and those of the stored message).
@@ -36,7 +37,6 @@ class EmailSetComputation(SetComputation):
     async def _create(
         self, creation_id: str, given: Any, waiting: frozenset[str]
     ) -> SetError | None:
-        from stalwart_tx.jmap.mail.email import email_work
 
         if not isinstance(given, dict):
             return set_errors.invalid_properties([], "an Email must be an object")
@@ -56,19 +56,25 @@ class EmailSetComputation(SetComputation):
         )
         if isinstance(raw_or_error, SetError):
             return raw_or_error
-        info = await ctx.store.blobs.put(self.call.account_id, raw_or_error)
-        message = await analyze(ctx.reactor, raw_or_error)
+        return await self.store_new(creation_id, raw_or_error, mailbox_ids, keywords, received_at)
+
+    async def store_new(
+        self, creation_id: str, raw: bytes, mailbox_ids: dict[str, bool],
+        keywords: dict[str, bool], received_at: str,
+    ) -> SetError | None:
+        """Store ``raw`` as a blob of the account and a new Email of it; record it as created."""
+        from stalwart_tx.jmap.mail.email import email_work
+
+        ctx = self.call.ctx
+        info = await ctx.store.blobs.put(self.call.account_id, raw)
         added = await email_work(self.objects).add(NewEmail(
-            message, info.blob_id, mailbox_ids, keywords, received_at,
+            await analyze(ctx.reactor, raw), info.blob_id, mailbox_ids, keywords, received_at,
         ))
         if isinstance(added, SetError):
             return added
         email_id, value = added
         self.outcome.created_ids[creation_id] = email_id
-        self.outcome.created[creation_id] = {
-            "id": email_id, "blobId": info.blob_id, "threadId": value["threadId"],
-            "size": value["size"],
-        }
+        self.outcome.created[creation_id] = created_entry(email_id, value)
         return None
 
     def metadata(
@@ -122,6 +128,14 @@ class EmailSetComputation(SetComputation):
                     extra={"notFound": list(error.not_found_blob_ids)},
                 )
             return set_errors.invalid_properties(list(error.properties), error.description)
+
+
+def created_entry(email_id: str, value: JSONObject) -> JSONObject:
+    """What ``created`` answers for a new Email (§4.6, §4.7, §4.8): id, blobId, threadId, size."""
+    return {
+        "id": email_id, "blobId": value["blobId"], "threadId": value["threadId"],
+        "size": value["size"],
+    }
 
 
 def message_id_domain(ctx: Any) -> str:

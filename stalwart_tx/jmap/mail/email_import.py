@@ -12,6 +12,7 @@ from typing import Any, Final
 from stalwart_tx.jmap.capabilities import MAIL
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError, SetError
+from stalwart_tx.jmap.mail.email_create import created_entry
 from stalwart_tx.jmap.mail.email_get import is_header_property, parsed_values
 from stalwart_tx.jmap.mail.email_model import EMAIL, is_keyword, utc_date
 from stalwart_tx.jmap.mail.email_write import NewEmail
@@ -142,11 +143,7 @@ async def email_import(ctx: RequestContext, arguments: dict[str, Any]) -> JSONOb
                 objects.rollback(savepoint)
                 not_created[key] = added
                 continue
-            email_id, value = added
-            created[key] = {
-                "id": email_id, "blobId": value["blobId"], "threadId": value["threadId"],
-                "size": value["size"],
-            }
+            created[key] = created_entry(*added)
         await objects.finish()
         batch = objects.batch()
         if batch.is_empty():
