@@ -6,7 +6,7 @@ import threading
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor, task
+from twisted.internet import reactor
 
 from stalwart_tx.jmap.mail import message_analysis
 from stalwart_tx.jmap.mail.message_analysis import analyze, analyze_message
@@ -18,17 +18,24 @@ def big_message() -> bytes:
 
 
 @pytest_twisted.ensureDeferred
-async def test_the_reactor_keeps_running_while_a_big_message_is_analysed() -> None:
+async def test_the_reactor_keeps_running_while_a_big_message_is_analysed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The analysis waits until the reactor has run a timed call; that can only happen if the
+    # reactor is free while the analysis runs (on the reactor thread it would wait in vain).
     raw = big_message()
-    ticks: list[int] = []
-    loop = task.LoopingCall(lambda: ticks.append(1))
-    loop.start(0.01)
-    try:
-        analyzed = await analyze(reactor, raw)
-    finally:
-        loop.stop()
-    # analysing 6 MB takes far longer than 10 ms: ticks happened while it ran
-    assert len(ticks) > 3
+    reactor_ran = threading.Event()
+    real = message_analysis.parse_message
+
+    def waiting_for_the_reactor(message: bytes) -> object:
+        reactor_ran.wait(timeout=10)
+        return real(message)
+
+    monkeypatch.setattr(message_analysis, "parse_message", waiting_for_the_reactor)
+    reactor.callLater(0.01, reactor_ran.set)
+    analyzed = await analyze(reactor, raw)
+    assert reactor_ran.is_set()
+    monkeypatch.undo()
     again = analyze_message(raw)
     assert (analyzed.fields, analyzed.postings) == (again.fields, again.postings)
     assert analyzed.size == len(raw)
