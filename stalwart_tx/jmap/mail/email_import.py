@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from stalwart_tx.gathering import gather
 from stalwart_tx.jmap.capabilities import MAIL
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError, SetError
@@ -103,20 +104,14 @@ async def email_import(ctx: RequestContext, arguments: dict[str, Any]) -> JSONOb
             f"at most {ctx.limits.maxObjectsInSet} emails per import, got {len(emails)}"
         )
     entries = {key: _import_entry(ctx, {}, entry) for key, entry in emails.items()}
-    # read and parse once, outside the retried part: blobs are immutable
-    messages: dict[str, AnalyzedMessage | SetError] = {}
-    for key, entry in entries.items():
-        if isinstance(entry, SetError):
-            continue
-        try:
-            raw = await ctx.store.blobs.get(account_id, entry["blobId"])
-        except BlobNotFound:
-            messages[key] = SetError(
-                "blobNotFound", f"no blob {entry['blobId']!r}",
-                extra={"notFound": [entry["blobId"]]},
-            )
-            continue
-        messages[key] = await analyze(ctx.reactor, raw)
+    # read and analyse once, outside the retried part (blobs are immutable), every message of
+    # the call at once so the analyses run side by side
+    wanted = {k: e for k, e in entries.items() if not isinstance(e, SetError)}
+    messages: dict[str, AnalyzedMessage | SetError] = dict(zip(
+        wanted,
+        await gather(*(_analyzed_blob(ctx, account_id, e["blobId"]) for e in wanted.values())),
+        strict=True,
+    ))
     now = utc_date(ctx.reactor.seconds())
 
     async def attempt() -> tuple[dict[str, JSONObject], dict[str, SetError], str, str]:
@@ -162,6 +157,16 @@ async def email_import(ctx: RequestContext, arguments: dict[str, Any]) -> JSONOb
         "created": created or None,
         "notCreated": {k: e.to_json() for k, e in not_created.items()} or None,
     }
+
+
+async def _analyzed_blob(
+    ctx: RequestContext, account_id: str, blob_id: str
+) -> AnalyzedMessage | SetError:
+    try:
+        raw = await ctx.store.blobs.get(account_id, blob_id)
+    except BlobNotFound:
+        return SetError("blobNotFound", f"no blob {blob_id!r}", extra={"notFound": [blob_id]})
+    return await analyze(ctx.reactor, raw)
 
 
 async def _message_of(ctx: RequestContext, account_id: str, blob_id: str) -> bytes | None:

@@ -20,7 +20,8 @@ from stalwart_tx.store.records import JSONObject
 
 @dataclass(frozen=True)
 class AnalyzedMessage:
-    parsed: ParsedMessage
+    """Plain data (JSON values and strings), so it crosses to and from worker processes."""
+
     # the Email's stored properties the message determines (``email_model.message_fields``)
     fields: JSONObject
     # full-text postings and header-name indexes the email belongs to
@@ -38,7 +39,7 @@ def analyze_message(raw: bytes) -> AnalyzedMessage:
     parsed = parse_message(raw)
     names = postings(search_document(parsed))
     names += sorted({header_index(h.name) for h in parsed.headers if h.name})
-    return AnalyzedMessage(parsed, message_fields(parsed), tuple(names))
+    return AnalyzedMessage(message_fields(parsed), tuple(names))
 
 
 async def analyze(reactor: Any, raw: bytes) -> AnalyzedMessage:
