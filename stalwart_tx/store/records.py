@@ -9,6 +9,23 @@ from typing import Any
 
 JSONObject = dict[str, Any]
 
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of a JSON value: what copy.deepcopy gives, several times faster on the
+    dicts and lists JSON is made of (any other container is still deep-copied)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _IMMUTABLE else json_copy(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _IMMUTABLE else json_copy(v) for v in value]
+    if kind in _IMMUTABLE:
+        return value
+    import copy
+
+    return copy.deepcopy(value)
+
 
 @dataclass
 class WriteBatch:

@@ -20,7 +20,7 @@ taken: it stages what accumulates over the whole computation (counts, threads, l
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from stalwart_tx.jmap.mail.email_model import (
     ALL_INDEX,
     ATTACHMENT_INDEX,
     EMAIL,
+    LANGUAGES_MAP,
     SIZE_INDEX,
     TERMS_MAP,
     THREAD,
@@ -116,6 +117,8 @@ class EmailWork:
     _changed_links: set[str] = field(default_factory=set)
     # emails this computation created (their index writes are staged already)
     _created: set[str] = field(default_factory=set)
+    # languages this computation has recorded in the languages map already
+    _languages: set[str] = field(default_factory=set)
 
     @property
     def _store(self) -> Any:
@@ -162,6 +165,24 @@ class EmailWork:
 
     # -- adding ---------------------------------------------------------------------------
 
+    async def prepare(self, news: Iterable[NewEmail]) -> None:
+        """Read at once what adding these emails will read one by one (their links, the
+        threads those name and the emails of those threads), so a call adding many emails
+        makes a few store round trips instead of a few per email. Optional: add() reads
+        whatever it still lacks."""
+        ids: set[str] = set()
+        for new in news:
+            fields = new.message.fields
+            ids |= message_links(
+                fields.get("messageId"), fields.get("inReplyTo"), fields.get("references"),
+                fields.get("subject"),
+            ).ids
+        await self._load_links(ids)
+        thread_ids = sorted({t for i in ids for t in self._links.get(i, [])})
+        if thread_ids:
+            threads = await self.objects.get(THREAD, thread_ids)
+            await self.objects.get(EMAIL, [e for t in threads.values() for e in email_ids(t)])
+
     async def add(
         self, new: NewEmail, email_id: str | None = None
     ) -> tuple[str, JSONObject] | SetError:
@@ -190,10 +211,15 @@ class EmailWork:
         self.objects.update(THREAD, thread_id, with_member(thread, received_score(value), email_id))
         self._add_links(links.ids, thread_id)
         self._index(email_id, None, value)
-        postings = list(new.message.postings)
+        postings = new.message.postings
         if postings:
             score = received_score(value)
-            self._stage(lambda b: _add_postings(b, email_id, postings, score))
+            packed = new.message.packed_postings
+            self._stage(lambda b: _add_postings(b, email_id, postings, packed, score))
+        language = new.message.language
+        if language is not None and language not in self._languages:
+            self._languages.add(language)
+            self._stage(lambda b: b.map_set(LANGUAGES_MAP, language, "1"))
         await stage_usage(self.objects, new.message.size, 1)
         return email_id, value
 
@@ -381,11 +407,11 @@ def _decode_postings(text: str) -> list[str]:
     return decode_postings(text)
 
 
-def _add_postings(batch: WriteBatch, email_id: str, postings: list[str], score: float) -> None:
-    from stalwart_tx.jmap.mail.email_search import encode_postings
-
+def _add_postings(
+    batch: WriteBatch, email_id: str, postings: Sequence[str], packed: str, score: float
+) -> None:
     batch.index_add_many(postings, email_id, score)
-    batch.map_set(TERMS_MAP, email_id, encode_postings(postings))
+    batch.map_set(TERMS_MAP, email_id, packed)
 
 
 def _remove_postings(batch: WriteBatch, email_id: str, postings: list[str]) -> None:

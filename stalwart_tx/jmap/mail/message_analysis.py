@@ -26,6 +26,11 @@ class AnalyzedMessage:
     fields: JSONObject
     # full-text postings and header-name indexes the email belongs to
     postings: tuple[str, ...]
+    # the same, encoded for the email's entry in the terms map (email_search.encode_postings):
+    # compressing is CPU work, done here so it happens where the analysis does
+    packed_postings: str
+    # the language whose stems the postings hold (a SNOWBALL_NAMES code), if any
+    language: str | None
 
     @property
     def size(self) -> int:
@@ -34,12 +39,15 @@ class AnalyzedMessage:
 
 def analyze_message(raw: bytes) -> AnalyzedMessage:
     """Parse and index a message; never raises (a broken message indexes what it can)."""
-    from stalwart_tx.jmap.mail.email_search import postings, search_document
+    from stalwart_tx.jmap.mail.email_search import encode_postings, postings, search_document
 
     parsed = parse_message(raw)
-    names = postings(search_document(parsed))
+    document = search_document(parsed)
+    names = postings(document)
     names += sorted({header_index(h.name) for h in parsed.headers if h.name})
-    return AnalyzedMessage(message_fields(parsed), tuple(names))
+    return AnalyzedMessage(
+        message_fields(parsed), tuple(names), encode_postings(names), document.language
+    )
 
 
 async def analyze(reactor: Any, raw: bytes) -> AnalyzedMessage:

@@ -8,13 +8,12 @@ from moved in between; otherwise the store raises StateMismatch and the method c
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from stalwart_tx.store.backend import StoreBundle
-from stalwart_tx.store.records import JSONObject, WriteBatch
+from stalwart_tx.store.records import JSONObject, WriteBatch, json_copy
 
 
 class Finishing(Protocol):
@@ -83,7 +82,7 @@ class WorkingSet:
         for object_id in ids:
             value = self._current(type_name, object_id)
             if value is not None:
-                result[object_id] = copy.deepcopy(value)
+                result[object_id] = json_copy(value)
         return result
 
     async def get_one(self, type_name: str, object_id: str) -> JSONObject | None:
@@ -126,9 +125,9 @@ class WorkingSet:
         staged = self._staged.get((type_name, object_id))
         if staged is not None and staged.action == _DESTROY:
             # destroyed and created again in one batch: to the store that is one update
-            self._staged[(type_name, object_id)] = _Staged(_UPDATE, copy.deepcopy(value))
+            self._staged[(type_name, object_id)] = _Staged(_UPDATE, json_copy(value))
         else:
-            self._staged[(type_name, object_id)] = _Staged(_CREATE, copy.deepcopy(value))
+            self._staged[(type_name, object_id)] = _Staged(_CREATE, json_copy(value))
 
     def update(self, type_name: str, object_id: str, value: JSONObject) -> None:
         """Stage the whole new value of an existing (or staged-created) object."""
@@ -136,7 +135,7 @@ class WorkingSet:
             raise ValueError(f"{type_name} {object_id!r} does not exist")
         staged = self._staged.get((type_name, object_id))
         action = staged.action if staged is not None else _UPDATE
-        self._staged[(type_name, object_id)] = _Staged(action, copy.deepcopy(value))
+        self._staged[(type_name, object_id)] = _Staged(action, json_copy(value))
 
     def destroy(self, type_name: str, object_id: str) -> None:
         if self._current(type_name, object_id) is None:

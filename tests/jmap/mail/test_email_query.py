@@ -142,6 +142,8 @@ FILTER_CASES: list[FilterCase] = [
     ("subject", lambda d: {"subject": "garden"}, lambda d, i: i.key in ("root", "reply", "late")),
     ("body stem", lambda d: {"body": "meeting"}, lambda d, i: i.key in ("root", "late")),
     ("body phrase", lambda d: {"body": '"at the gate"'}, lambda d, i: i.key == "late"),
+    # only the German stem matches ("gartens" and "Garten" both stem to "gart")
+    ("body German stem", lambda d: {"body": "gartens"}, lambda d, i: i.key == "german"),
     ("text", lambda d: {"text": "quarterly"}, lambda d, i: i.key == "report"),
     ("text negation", lambda d: {"text": "garden -lovely"},
      lambda d, i: i.key in ("root", "late")),
@@ -357,3 +359,14 @@ async def test_a_filter_too_big_to_plan_is_unsupported_not_a_failure(loaded: Loa
         "Email/query", filter={"text": " ".join(f"garden{n}" for n in range(40))}
     )
     assert name == "Email/query" and result["ids"] == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_languages_whose_stems_are_indexed_are_recorded(loaded: Loaded) -> None:
+    # A text query looks up stems in these languages only, so each stored email's language
+    # must be among them (English and German here), and nothing else.
+    emails = loaded.emails
+    recorded = await emails.server.store.indexes.map_get(
+        emails.account, "Email:languages", ["en", "de", "fr", "ru"]
+    )
+    assert sorted(recorded) == ["de", "en"]
