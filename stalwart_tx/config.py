@@ -8,6 +8,7 @@ malformed values raise ConfigError naming the key, before anything starts.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -97,6 +98,13 @@ def _positive_number(key: str, value: object) -> float:
 
 
 def _positive_integer(key: str, value: object) -> int:
+    number = _non_negative_integer(key, value)
+    if number < 1:
+        raise ConfigError(f"{key}: must be at least 1")
+    return number
+
+
+def _non_negative_integer(key: str, value: object) -> int:
     if isinstance(value, bool):
         raise ConfigError(f"{key}: {value!r} is not an integer")
     if isinstance(value, str):
@@ -106,9 +114,14 @@ def _positive_integer(key: str, value: object) -> int:
     if not isinstance(value, int | str):
         raise ConfigError(f"{key}: {value!r} is not an integer")
     number = int(value)
-    if number < 1:
-        raise ConfigError(f"{key}: must be at least 1")
+    if number < 0:
+        raise ConfigError(f"{key}: must be at least 0")
     return number
+
+
+def default_analysis_workers() -> int:
+    """One analysis worker per core, at least one, at most eight."""
+    return min(max(os.cpu_count() or 1, 1), 8)
 
 
 def _non_negative_number(key: str, value: object) -> float:
@@ -290,6 +303,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max-concurrent-requests", _positive_integer, 16,
             "JMAP API requests one user may have running at once (maxConcurrentRequests); "
             "more get HTTP 429."),
+    Setting("analysis-workers", _non_negative_integer, default_analysis_workers(),
+            "Processes analysing messages being stored, so imports use every core (default: "
+            "one per core, at most 8); 0: analyse in the service's threads only."),
     Setting("access-log", _boolean, False,
             "Log every HTTP request (combined log format) to the service log."),
     Setting("auth-cache-ttl", _non_negative_number, 300.0,
@@ -345,6 +361,7 @@ class ServiceConfig:
     auto_provision: bool = True
     access_log: bool = False
     max_concurrent_requests: int = 16
+    analysis_workers: int = field(default_factory=default_analysis_workers)
     auth_cache_ttl: float = 300.0
     shutdown_grace: float = 10.0
     push_batch_window: float = 0.25
@@ -404,6 +421,7 @@ def build_config(
         auto_provision=parsed["auto-provision"],
         access_log=parsed["access-log"],
         max_concurrent_requests=parsed["max-concurrent-requests"],
+        analysis_workers=parsed["analysis-workers"],
         auth_cache_ttl=parsed["auth-cache-ttl"],
         shutdown_grace=parsed["shutdown-grace"],
         push_batch_window=parsed["push-batch-window"],

@@ -27,6 +27,7 @@ from stalwart_tx.http.eventsource import EventStreams
 from stalwart_tx.http.site import UPLOAD_PATH, DrainableSite
 from stalwart_tx.http.websocket import JMAPWebSockets
 from stalwart_tx.jmap.limits import CoreLimits
+from stalwart_tx.jmap.mail.analysis_workers import AnalysisWorkers
 from stalwart_tx.jmap.mail.email_submission_scheduler import SubmissionScheduler
 from stalwart_tx.jmap.methods import default_registry
 from stalwart_tx.jmap.push_hub import PushHub
@@ -155,10 +156,16 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
     # stops (finishing a send in progress) before the store closes
     relay = relay_config(config)
     SubmissionScheduler(store.store, reactor, relay).setServiceParent(top)
+    # messages being stored are analysed in child processes, started at the first one; added
+    # before the listener, so the children are stopped only once requests have drained
+    analyzer = AnalysisWorkers(reactor, config.analysis_workers)
+    analyzer.setServiceParent(top)
 
     limiter = LoginRateLimiter(clock=reactor)
     limits = CoreLimits(maxConcurrentRequests=config.max_concurrent_requests)
-    registry = default_registry(limits, public_url=config.public_url, relay=relay)
+    registry = default_registry(
+        limits, public_url=config.public_url, relay=relay, analyzer=analyzer
+    )
     # after the store and before the listener: stops once streams have ended, before the store
     hub = PushHub(store.store, reactor, data_types=push_data_types(registry))
     hub.setServiceParent(top)

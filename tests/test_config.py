@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from twisted.python import usage
 
-from stalwart_tx.config import ConfigError, build_config, default_public_url
+from stalwart_tx.config import (
+    ConfigError,
+    build_config,
+    default_analysis_workers,
+    default_public_url,
+)
 from stalwart_tx.tap import Options
 
 
@@ -260,3 +266,31 @@ def test_max_concurrent_requests_setting(tmp_path: Path) -> None:
     config_file.write_text("max-concurrent-requests = 0\n")
     with pytest.raises(ConfigError, match="max-concurrent-requests"):
         build_config({}, config_file)
+
+
+def test_analysis_workers_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # default: one per core, at least one, at most eight
+    for cores, expected in ((None, 1), (1, 1), (2, 2), (6, 6), (64, 8)):
+        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
+        assert default_analysis_workers() == expected
+    monkeypatch.undo()
+    assert build_config({}, None).analysis_workers == default_analysis_workers()
+    assert build_config({"analysis-workers": 3}, None).analysis_workers == 3
+    assert build_config({"analysis-workers": "0"}, None).analysis_workers == 0
+    config_file = tmp_path / "c.toml"
+    config_file.write_text("analysis-workers = 5\n")
+    assert build_config({}, config_file).analysis_workers == 5
+    assert build_config({"analysis-workers": "2"}, config_file).analysis_workers == 2
+    options = Options()
+    options.parseOptions(["--redis", "redis://localhost/0", "--analysis-workers", "0"])
+    assert options.service_config is not None
+    assert options.service_config.analysis_workers == 0
+    config_file.write_text("analysis-workers = -1\n")
+    with pytest.raises(ConfigError, match="analysis-workers"):
+        build_config({}, config_file)
+
+
+@pytest.mark.parametrize("value", ["-1", -2, "two", True, 1.5, ""])
+def test_bad_analysis_workers_names_the_key(value: object) -> None:
+    with pytest.raises(ConfigError, match="analysis-workers"):
+        build_config({"analysis-workers": value})

@@ -8,7 +8,7 @@ Each module in ``METHOD_MODULES`` exposes:
 * or ``def capabilities(options: RegistryOptions) -> list[CapabilitySpec]`` — capabilities built
   from the core limits or the public URL (e.g. the WebSocket URL);
 * ``def methods(options: RegistryOptions) -> list[MethodSpec]`` instead of ``METHODS`` when its
-  methods need configuration (EmailSubmission: the SMTP relay).
+  methods need configuration (EmailSubmission: the SMTP relay; Email: the message analyzer).
 
 Adding a data type is adding its module to ``METHOD_MODULES``; nothing else changes.
 """
@@ -33,6 +33,7 @@ from stalwart_tx.jmap.mail import (
     threads,
     vacation,
 )
+from stalwart_tx.jmap.mail.message_analyzer import MessageAnalyzer
 from stalwart_tx.jmap.registry import CapabilitySpec, MethodRegistry, MethodSpec, RegistryOptions
 from stalwart_tx.mail.smtp_relay import RelayConfig
 
@@ -61,13 +62,16 @@ def default_registry(
     public_url: str = "http://localhost",
     modules: Sequence[ModuleType] | None = None,
     relay: RelayConfig | None = None,
+    analyzer: MessageAnalyzer | None = None,
 ) -> MethodRegistry:
     """A registry of every method and capability of ``modules`` (``METHOD_MODULES`` by default).
 
     Raises ValueError when a module is malformed, a name is registered twice, or a method's
     capability is registered by no module: better to fail at start-up than on a client's call.
     """
-    options = RegistryOptions(limits=limits, public_url=public_url, relay=relay)
+    options = RegistryOptions(
+        limits=limits, public_url=public_url, relay=relay, analyzer=analyzer
+    )
     registry = MethodRegistry()
     for module in METHOD_MODULES if modules is None else modules:
         for capability in module_capabilities(module, options):

@@ -14,6 +14,7 @@ from stalwart_tx.jmap.limits import CoreLimits
 
 if TYPE_CHECKING:
     from stalwart_tx.jmap.context import RequestContext
+    from stalwart_tx.jmap.mail.message_analyzer import MessageAnalyzer
     from stalwart_tx.mail.smtp_relay import RelayConfig
 
 JSONObject = dict[str, Any]
@@ -79,11 +80,13 @@ class CapabilitySpec:
 class RegistryOptions:
     """What a method module may need to describe its capabilities or build its methods (see
     ``jmap/methods.py``). ``relay`` is the SMTP relay EmailSubmission sends through (None: not
-    configured, so nothing can be sent)."""
+    configured, so nothing can be sent); ``analyzer`` analyses the messages Email/import,
+    Email/set and Email/copy store (None: the thread pool of the request's reactor)."""
 
     limits: CoreLimits
     public_url: str = "http://localhost"
     relay: RelayConfig | None = None
+    analyzer: MessageAnalyzer | None = None
 
 
 class MethodRegistry:

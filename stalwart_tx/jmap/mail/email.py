@@ -44,7 +44,8 @@ from stalwart_tx.jmap.mail.email_query import (
 from stalwart_tx.jmap.mail.email_write import EmailWork
 from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX
 from stalwart_tx.jmap.mail.mailbox_defaults import with_default_mailboxes
-from stalwart_tx.jmap.registry import MethodSpec
+from stalwart_tx.jmap.mail.message_analyzer import MessageAnalyzer
+from stalwart_tx.jmap.registry import MethodSpec, RegistryOptions
 from stalwart_tx.jmap.standard import set_errors, standard_methods
 from stalwart_tx.jmap.standard.calls import SetCall
 from stalwart_tx.jmap.standard.changes import updated_properties_unknown
@@ -233,12 +234,21 @@ EMAIL_TYPE = DataType(
 )
 
 
-def _email_methods() -> list[MethodSpec]:
+def _email_methods(analyzer: MessageAnalyzer | None) -> list[MethodSpec]:
     from stalwart_tx.jmap.mail.email_copy import email_copy_method
     from stalwart_tx.jmap.mail.email_create import email_set_method
 
     specs = [s for s in standard_methods(EMAIL_TYPE) if s.name != "Email/set"]
-    return [*specs, email_set_method(EMAIL_TYPE), email_copy_method(EMAIL_TYPE)]
+    return with_default_mailboxes([
+        *specs, email_set_method(EMAIL_TYPE, analyzer), email_copy_method(EMAIL_TYPE, analyzer),
+    ])
 
 
-METHODS = with_default_mailboxes(_email_methods())
+def methods(options: RegistryOptions) -> list[MethodSpec]:
+    """The methods, storing messages analysed by the analyzer of ``options``."""
+    return _email_methods(options.analyzer)
+
+
+# The registry is built with ``methods``; this copy, analysing in threads, serves callers that
+# run an Email/set of their own without creating emails (EmailSubmission's onSuccessUpdateEmail).
+METHODS = _email_methods(None)

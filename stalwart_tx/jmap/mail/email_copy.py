@@ -14,6 +14,7 @@ from typing import Final
 from stalwart_tx.jmap.datatype import COPY, DataType
 from stalwart_tx.jmap.errors import SetError
 from stalwart_tx.jmap.mail.email_create import EmailSetComputation
+from stalwart_tx.jmap.mail.message_analyzer import MessageAnalyzer
 from stalwart_tx.jmap.registry import MethodSpec
 from stalwart_tx.jmap.standard import set_errors
 from stalwart_tx.jmap.standard.copy import copy
@@ -58,10 +59,12 @@ class EmailCopyComputation(EmailSetComputation):
         return await self.store_new(creation_id, raw, mailbox_ids, keywords, received_at)
 
 
-def email_copy_method(data_type: DataType) -> MethodSpec:
+def email_copy_method(data_type: DataType, analyzer: MessageAnalyzer | None = None) -> MethodSpec:
     return MethodSpec(
         name=data_type.method_name(COPY),
         capability=data_type.capability,
-        handler=partial(copy, data_type, computation_class=EmailCopyComputation),
+        handler=partial(
+            copy, data_type, computation_class=partial(EmailCopyComputation, analyzer=analyzer)
+        ),
         writes=True,
     )

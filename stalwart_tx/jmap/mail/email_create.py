@@ -16,9 +16,10 @@ from stalwart_tx.jmap.datatype import SET, DataType
 from stalwart_tx.jmap.errors import SetError
 from stalwart_tx.jmap.mail.email_model import is_keyword, utc_date
 from stalwart_tx.jmap.mail.email_write import NewEmail
-from stalwart_tx.jmap.mail.message_analysis import analyze
+from stalwart_tx.jmap.mail.message_analyzer import MessageAnalyzer, analyzer_or_default
 from stalwart_tx.jmap.registry import MethodSpec
 from stalwart_tx.jmap.standard import set_errors
+from stalwart_tx.jmap.standard.calls import SetCall
 from stalwart_tx.jmap.standard.references import resolver
 from stalwart_tx.jmap.standard.set import SetComputation, set_objects
 from stalwart_tx.jmap.standard.values import UnresolvedReference, UTCDate
@@ -31,6 +32,12 @@ SERVER_SET: Final = frozenset({"id", "blobId", "threadId", "size", "hasAttachmen
 
 
 class EmailSetComputation(SetComputation):
+    """``analyzer`` analyses the messages stored (None: the thread pool of the reactor)."""
+
+    def __init__(self, call: SetCall, analyzer: MessageAnalyzer | None = None) -> None:
+        super().__init__(call)
+        self.analyzer = analyzer_or_default(analyzer, call.ctx.reactor)
+
     async def add_computed_to_created(self) -> None:
         """§4.6: ``created`` has id, blobId, threadId and size only, set by ``_create``."""
 
@@ -68,7 +75,7 @@ class EmailSetComputation(SetComputation):
         ctx = self.call.ctx
         info = await ctx.store.blobs.put(self.call.account_id, raw)
         added = await email_work(self.objects).add(NewEmail(
-            await analyze(ctx.reactor, raw), info.blob_id, mailbox_ids, keywords, received_at,
+            await self.analyzer.analyze(raw), info.blob_id, mailbox_ids, keywords, received_at,
         ))
         if isinstance(added, SetError):
             return added
@@ -146,10 +153,13 @@ def message_id_domain(ctx: Any) -> str:
     return host or "localhost"
 
 
-def email_set_method(data_type: DataType) -> MethodSpec:
+def email_set_method(data_type: DataType, analyzer: MessageAnalyzer | None = None) -> MethodSpec:
     return MethodSpec(
         name=data_type.method_name(SET),
         capability=data_type.capability,
-        handler=partial(set_objects, data_type, computation_class=EmailSetComputation),
+        handler=partial(
+            set_objects, data_type,
+            computation_class=partial(EmailSetComputation, analyzer=analyzer),
+        ),
         writes=True,
     )

@@ -7,6 +7,7 @@ Parse reads a blob (or a message/rfc822 part of one, by part blob id) without st
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Final
 
 from stalwart_tx.gathering import gather
@@ -17,8 +18,9 @@ from stalwart_tx.jmap.mail.email_create import created_entry
 from stalwart_tx.jmap.mail.email_get import is_header_property, parsed_values
 from stalwart_tx.jmap.mail.email_model import EMAIL, is_keyword, utc_date
 from stalwart_tx.jmap.mail.email_write import NewEmail
-from stalwart_tx.jmap.mail.message_analysis import AnalyzedMessage, analyze, parse
-from stalwart_tx.jmap.registry import MethodSpec
+from stalwart_tx.jmap.mail.message_analysis import AnalyzedMessage, parse
+from stalwart_tx.jmap.mail.message_analyzer import MessageAnalyzer, analyzer_or_default
+from stalwart_tx.jmap.registry import MethodSpec, RegistryOptions
 from stalwart_tx.jmap.standard import arguments as args
 from stalwart_tx.jmap.standard import set_errors
 from stalwart_tx.jmap.standard.calls import MethodCall
@@ -90,7 +92,10 @@ def _import_entry(
             "receivedAt": received_at}
 
 
-async def email_import(ctx: RequestContext, arguments: dict[str, Any]) -> JSONObject:
+async def email_import(
+    ctx: RequestContext, arguments: dict[str, Any], *, analyzer: MessageAnalyzer | None = None
+) -> JSONObject:
+    """``analyzer`` analyses the messages (None: the thread pool of the request's reactor)."""
     from stalwart_tx.jmap.mail.email import email_work
 
     _check_known(arguments, IMPORT_ARGUMENTS)
@@ -107,9 +112,12 @@ async def email_import(ctx: RequestContext, arguments: dict[str, Any]) -> JSONOb
     # read and analyse once, outside the retried part (blobs are immutable), every message of
     # the call at once so the analyses run side by side
     wanted = {k: e for k, e in entries.items() if not isinstance(e, SetError)}
+    analyzing = analyzer_or_default(analyzer, ctx.reactor)
     messages: dict[str, AnalyzedMessage | SetError] = dict(zip(
         wanted,
-        await gather(*(_analyzed_blob(ctx, account_id, e["blobId"]) for e in wanted.values())),
+        await gather(*(
+            _analyzed_blob(ctx, analyzing, account_id, e["blobId"]) for e in wanted.values()
+        )),
         strict=True,
     ))
     now = utc_date(ctx.reactor.seconds())
@@ -160,13 +168,13 @@ async def email_import(ctx: RequestContext, arguments: dict[str, Any]) -> JSONOb
 
 
 async def _analyzed_blob(
-    ctx: RequestContext, account_id: str, blob_id: str
+    ctx: RequestContext, analyzer: MessageAnalyzer, account_id: str, blob_id: str
 ) -> AnalyzedMessage | SetError:
     try:
         raw = await ctx.store.blobs.get(account_id, blob_id)
     except BlobNotFound:
         return SetError("blobNotFound", f"no blob {blob_id!r}", extra={"notFound": [blob_id]})
-    return await analyze(ctx.reactor, raw)
+    return await analyzer.analyze(raw)
 
 
 async def _message_of(ctx: RequestContext, account_id: str, blob_id: str) -> bytes | None:
@@ -240,9 +248,15 @@ def _ensured(specs: list[MethodSpec]) -> list[MethodSpec]:
     return with_default_mailboxes(specs)
 
 
-METHODS = _ensured([
-    MethodSpec(name="Email/import", capability=MAIL, handler=email_import, writes=True),
-    MethodSpec(name="Email/parse", capability=MAIL, handler=email_parse, writes=False),
-])
+def methods(options: RegistryOptions) -> list[MethodSpec]:
+    """The methods, Email/import analysing with the analyzer of ``options``."""
+    return _ensured([
+        MethodSpec(
+            name="Email/import", capability=MAIL,
+            handler=partial(email_import, analyzer=options.analyzer), writes=True,
+        ),
+        MethodSpec(name="Email/parse", capability=MAIL, handler=email_parse, writes=False),
+    ])
 
-__all__ = ["METHODS", "is_header_property"]
+
+__all__ = ["is_header_property", "methods"]

@@ -8,6 +8,7 @@ originals; its response follows the /copy response (the handler returns Response
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from stalwart_tx.jmap.context import RequestContext
@@ -35,7 +36,7 @@ async def copy(
     ctx: RequestContext,
     arguments: dict[str, Any],
     *,
-    computation_class: type[SetComputation] = SetComputation,
+    computation_class: Callable[[SetCall], SetComputation] = SetComputation,
 ) -> JSONObject | Responses:
     extras = args.check_known(arguments, KNOWN_ARGUMENTS, data_type, COPY)
     from_account_id = args.account_id(ctx, arguments, "fromAccountId")

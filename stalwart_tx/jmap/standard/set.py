@@ -9,6 +9,7 @@ WriteBatch conditional on every state read (see ``retry``).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -369,7 +370,7 @@ async def set_objects(
     ctx: RequestContext,
     arguments: dict[str, Any],
     *,
-    computation_class: type[SetComputation] = SetComputation,
+    computation_class: Callable[[SetCall], SetComputation] = SetComputation,
 ) -> JSONObject:
     request = parse_set_request(data_type, ctx, arguments)
 
