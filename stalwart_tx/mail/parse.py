@@ -8,7 +8,7 @@ bytes, so nothing is lost.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 from urllib.parse import unquote
@@ -57,9 +57,18 @@ class ParsedMessage:
     attachments: list[BodyPart]
     has_attachment: bool
     preview: str
+    # (name, form) -> its value: storing a message reads the address fields twice (the Email's
+    # properties, the search document), and parsing them is not cheap
+    _header_values: dict[tuple[str, Form], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def header(self, name: str, form: Form) -> Any:
-        return field_value(self.headers, name, form)
+        """The parsed value of the last field of that name (shared: do not change it)."""
+        key = (name.lower(), form)
+        if key not in self._header_values:
+            self._header_values[key] = field_value(self.headers, name, form)
+        return self._header_values[key]
 
     @property
     def message_id(self) -> list[str] | None:

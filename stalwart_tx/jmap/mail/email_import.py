@@ -130,6 +130,7 @@ async def email_import(
                 "stateMismatch", f"ifInState is {if_in_state!r}, the state is {old_state!r}"
             )
         work = email_work(objects)
+        await work.prepare(m for m in messages.values() if isinstance(m, AnalyzedMessage))
         created: dict[str, JSONObject] = {}
         not_created: dict[str, SetError] = {}
         for key, entry in entries.items():

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 
 from stalwart_tx.mail.body import BodyPart
 from stalwart_tx.mail.charsets import decode_text
+from stalwart_tx.mail.html_text import html_search_text
 from stalwart_tx.mail.parse import ParsedMessage
-from stalwart_tx.mail.preview import html_to_text
 from stalwart_tx.mail.search_language import SNOWBALL_NAMES
 from stalwart_tx.mail.search_terms import TextTerms, detect_sample_language
 from stalwart_tx.mail.search_text import STEM_PREFIX, DocumentTerms, document_terms
@@ -113,7 +113,7 @@ def _body_text(parsed: ParsedMessage) -> str:
 def _part_text(part: BodyPart, budget: int) -> str:
     if part.type == "text/html":
         html, _ = decode_text(part.content[:MAX_HTML_SOURCE], part.charset)
-        return html_to_text(html)[:budget]
+        return html_search_text(html)[:budget]
     # Four bytes encode any character: the cut never shortens the text kept. A character cut
     # in two at the end decodes as a replacement character, the rest as it is.
     text, _ = decode_text(part.content[: 4 * budget], part.charset)

@@ -165,14 +165,14 @@ class EmailWork:
 
     # -- adding ---------------------------------------------------------------------------
 
-    async def prepare(self, news: Iterable[NewEmail]) -> None:
+    async def prepare(self, messages: Iterable[AnalyzedMessage]) -> None:
         """Read at once what adding these emails will read one by one (their links, the
         threads those name and the emails of those threads), so a call adding many emails
         makes a few store round trips instead of a few per email. Optional: add() reads
         whatever it still lacks."""
         ids: set[str] = set()
-        for new in news:
-            fields = new.message.fields
+        for message in messages:
+            fields = message.fields
             ids |= message_links(
                 fields.get("messageId"), fields.get("inReplyTo"), fields.get("references"),
                 fields.get("subject"),

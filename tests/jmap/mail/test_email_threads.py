@@ -117,3 +117,44 @@ async def test_concurrent_imports_link_and_count_exactly(emails: Emails) -> None
     assert await emails.counts(await emails.inbox()) == {
         "totalEmails": 12, "unreadEmails": 12, "totalThreads": 3, "unreadThreads": 3,
     }
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_import_of_many_replies_reads_their_links_at_once(
+    emails: Emails, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roots = [message(f"Topic {n}", message_id=f"r{n}@x") for n in range(20)]
+    for raw in roots:
+        await emails.import_raw(raw)
+    replies = [
+        message(f"Re: Topic {n}", message_id=f"re{n}@x", in_reply_to=f"r{n}@x",
+                references=[f"r{n}@x"])
+        for n in range(20)
+    ]
+    blob_ids = [await emails.upload(raw) for raw in replies]
+    indexes = emails.server.store.indexes
+    real_map_get = indexes.map_get
+    reads: list[str] = []
+
+    async def counting_map_get(account_id: str, name: str, fields: list[str]) -> Any:
+        reads.append(name)
+        return await real_map_get(account_id, name, fields)
+
+    monkeypatch.setattr(indexes, "map_get", counting_map_get)
+    inbox = await emails.inbox()
+    result = await emails.ok("Email/import", emails={
+        f"e{n}": {"blobId": blob_id, "mailboxIds": {inbox: True}}
+        for n, blob_id in enumerate(blob_ids)
+    })
+    monkeypatch.undo()
+    assert result["notCreated"] is None
+    # every reply joined its root's thread...
+    got = await emails.ok("Email/get", ids=[result["created"][f"e{n}"]["id"] for n in range(20)],
+                          properties=["threadId", "subject"])
+    threads = {e["subject"]: e["threadId"] for e in got["list"]}
+    assert len(set(threads.values())) == 20
+    # ...and the links of all twenty were read in one go, not one read per reply
+    assert reads.count("Thread:links") == 1
+    assert await emails.counts(inbox) == {
+        "totalEmails": 40, "unreadEmails": 40, "totalThreads": 20, "unreadThreads": 20,
+    }
