@@ -441,7 +441,8 @@ local function run()
   return page(stack[#stack])
 end
 local ok, result = pcall(run)
-if #KEYS > nleaf then redis.call('DEL', unpack(KEYS, nleaf + 1)) end
+-- UNLINK: a scratch set of thousands of members is freed by a background thread, not here
+if #KEYS > nleaf then redis.call('UNLINK', unpack(KEYS, nleaf + 1)) end
 if not ok then
   if type(result) == 'table' and result.err then return redis.error_reply(result.err) end
   return redis.error_reply(tostring(result))
