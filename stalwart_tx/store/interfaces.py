@@ -113,10 +113,13 @@ class IIndexStore(Interface):
 
     async def index_query(
         account_id: str, plan: Plan, *, descending: bool = False, offset: int = 0,
-        limit: int | None = None,
+        limit: int | None = None, count: bool = True,
     ) -> IndexPage:
         """The members the plan selects, ordered by score then member (both reversed when
         ``descending``), from ``offset`` (>= 0), at most ``limit``; with the total count.
+
+        With ``count`` False the caller does not need the total: the store may leave it None
+        and, for a window of a big result, find the window without computing the whole result.
 
         The plan is evaluated at one instant. Raises ValueError for a malformed or too big plan
         (``records.check_plan``) or a negative offset or limit.

@@ -363,7 +363,7 @@ class MemoryAccountStore:
 
     async def index_query(
         self, account_id: str, plan: Plan, *, descending: bool = False, offset: int = 0,
-        limit: int | None = None,
+        limit: int | None = None, count: bool = True,
     ) -> IndexPage:
         return self._account(account_id).derived.query(
             plan, descending=descending, offset=offset, limit=limit

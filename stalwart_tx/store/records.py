@@ -304,10 +304,11 @@ def check_plan(plan: Plan) -> Plan:
 
 @dataclass(frozen=True)
 class IndexPage:
-    """A window of a plan's results, (member, score) in order, and how many results in all."""
+    """A window of a plan's results, (member, score) in order, and how many results in all
+    (None when the query did not ask for the count and the store skipped counting)."""
 
     members: tuple[tuple[str, float], ...]
-    total: int
+    total: int | None
 
     @property
     def ids(self) -> list[str]:

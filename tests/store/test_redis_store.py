@@ -243,6 +243,37 @@ class TestRedisIndexStore(IndexStoreConformance):
         return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
 
     @pytest_twisted.ensureDeferred
+    async def test_a_window_without_count_walks_lazily(
+        self, store: StoreBundle, raw: redis_py.Redis
+    ) -> None:
+        # a mailbox of 3,000 and two postings of 1,000 (a word and its stem), like a text query
+        batch = WriteBatch()
+        for n in range(3000):
+            member, score = f"e{n:04}", float(n // 3)  # runs of equal scores: ties by member
+            batch.index_add("inbox", member, score)
+            if n % 3 == 0:
+                batch.index_add("word", member, score)
+            if n % 3 == 0 or n % 7 == 0:
+                batch.index_add("stem", member, score)
+        await store.accounts.write(A, batch)
+        plan: Plan = Intersection((Union((Index("word"), Index("stem"))), Index("inbox")))
+        raw.config_resetstat()
+        counted = await store.indexes.index_query(A, plan, descending=True, offset=7, limit=50)
+        assert self.command_calls(raw).get("zunionstore") == 1
+        raw.config_resetstat()
+        lazy = await store.indexes.index_query(
+            A, plan, descending=True, offset=7, limit=50, count=False
+        )
+        calls = self.command_calls(raw)
+        assert "zunionstore" not in calls and "zinterstore" not in calls
+        assert lazy.total is None and lazy.members == counted.members
+        assert counted.total == len({n for n in range(3000) if n % 3 == 0 or n % 7 == 0})
+        # a rare match in a big walk gives up within the budget and computes the whole result
+        sparse: Plan = Intersection((Index("inbox"), Index("word"), ScoreRange("inbox", 0, 1)))
+        page = await store.indexes.index_query(A, sparse, descending=True, limit=5, count=False)
+        assert page.ids == ["e0000"] and page.total == 1
+
+    @pytest_twisted.ensureDeferred
     async def test_keys_of_indexes_and_maps(self, store: StoreBundle, raw: redis_py.Redis) -> None:
         await store.accounts.write(
             A, WriteBatch().index_add("ix", "a", 0.1).index_add("ix", "b", 2)

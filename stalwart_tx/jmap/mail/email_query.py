@@ -121,7 +121,11 @@ class Planner:
                 plan = with_attachment if value else Difference(ALL, with_attachment)
                 parts.append(Candidates(plan, True))
             elif name in TEXT_FIELDS:
-                parts.append(_text_candidates(name, value, self.languages))
+                # first: the store can walk a text condition's postings and test the other
+                # conditions member by member (IIndexStore.index_query without count); every
+                # index here but the size one is scored by receivedAt, so which part comes
+                # first changes no score
+                parts.insert(0, _text_candidates(name, value, self.languages))
             elif name == "header":
                 parts.append(Candidates(Index(header_index(value[0])), len(value) == 1))
             elif name in THREAD_KEYWORD_FILTERS:
@@ -249,7 +253,8 @@ async def email_query_window(
     indexes = call.ctx.store.indexes
     if not call.extras.get("collapseThreads"):
         page = await indexes.index_query(
-            call.account_id, candidates.plan, descending=descending, offset=position, limit=limit
+            call.account_id, candidates.plan, descending=descending, offset=position,
+            limit=limit, count=calculate_total,
         )
         return page.ids, page.total
     if calculate_total:
@@ -258,12 +263,16 @@ async def email_query_window(
     seen: set[str] = set()
     kept: list[str] = []
     offset = 0
-    # threads average a few emails: three per wanted result usually fills the page at once;
-    # each further round doubles, so a page of long threads costs O(log) round trips
-    chunk = CHUNK if wanted is None else max(64, 3 * wanted)
+    # threads average a few emails: three per wanted result usually fills a mailbox's page at
+    # once; a filtered result (a text search) rarely holds several emails of one thread, and
+    # its window is walked member by member, so it starts with two. Each further round
+    # doubles, so a page of long threads costs O(log) round trips.
+    per_result = 3 if isinstance(candidates.plan, Index) else 2
+    chunk = CHUNK if wanted is None else max(64, per_result * wanted)
     while wanted is None or len(kept) < wanted:
         page = await indexes.index_query(
-            call.account_id, candidates.plan, descending=descending, offset=offset, limit=chunk
+            call.account_id, candidates.plan, descending=descending, offset=offset, limit=chunk,
+            count=False,
         )
         ids = page.ids
         threads = await call.ctx.store.indexes.map_get(call.account_id, THREAD_MAP, ids)

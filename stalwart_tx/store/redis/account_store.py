@@ -197,10 +197,11 @@ class RedisAccountStore:
 
     async def index_query(
         self, account_id: str, plan: Plan, *, descending: bool = False, offset: int = 0,
-        limit: int | None = None,
+        limit: int | None = None, count: bool = True,
     ) -> IndexPage:
         query = compile_query(
-            plan, self._keys(account_id), descending=descending, offset=offset, limit=limit
+            plan, self._keys(account_id), descending=descending, offset=offset, limit=limit,
+            count=count,
         )
         if query is None:
             return IndexPage(members=(), total=0)

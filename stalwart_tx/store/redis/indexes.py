@@ -110,10 +110,12 @@ class CompiledQuery:
 
 
 def compile_query(
-    plan: Plan, keys: AccountKeys, *, descending: bool, offset: int, limit: int | None
+    plan: Plan, keys: AccountKeys, *, descending: bool, offset: int, limit: int | None,
+    count: bool = True,
 ) -> CompiledQuery | None:
     """The script run that answers the query; None when the plan can select nothing at all.
 
+    Without ``count``, a window of a combined plan is looked for lazily first (``_lazy``).
     Raises ValueError for a malformed or too big plan, or a negative offset or limit.
     """
     check_plan(plan)
@@ -152,15 +154,70 @@ def compile_query(
         program.extend(("D",) if part.op == "D" else (part.op, len(part.parts)))
 
     emit(node)
+    lazy: list[Any] = []
+    if not count and limit is not None and limit > 0:
+        lazy = _lazy(node, descending, leaf)
     token = uuid.uuid4().hex
     scratch = [keys.temporary(f"{token}:{n}") for n in range(1, steps + 1)]
-    return CompiledQuery([*leaves, *scratch], ["program", *window, len(leaves), *program])
+    return CompiledQuery(
+        [*leaves, *scratch], ["program", *window, len(leaves), len(lazy), *lazy, *program]
+    )
+
+
+# A lazy walk gives up (and the whole result is computed) after this many candidates, plus
+# four per wanted result: a filter that keeps few of them is cheaper computed whole.
+LAZY_BUDGET = 2000
+
+
+def _lazy(node: _Node, descending: bool, leaf: Any) -> list[Any]:
+    """The lazy walk's part of the script's arguments, or [] when the plan has no shape for it.
+
+    A plan whose first part (or itself) is an index or a union of indexes can give a window
+    without computing its whole result: the script walks those indexes' members in order,
+    merged, and keeps each one the rest of the plan holds (a membership test per member:
+    ZSCORE), until the window is full. The result's order is the first part's (an
+    Intersection's score is its first part's), a union's score the highest of its members';
+    walking upwards meets a member's lowest score first, so an ascending walk needs a single
+    index. Arguments: the walked leaves, then the test of the rest as a postfix program.
+    """
+    first = node.parts[0] if isinstance(node, _Combine) and node.op == "I" else node
+    if isinstance(first, _Leaf):
+        walked = [first]
+    elif isinstance(first, _Combine) and first.op == "U" and all(
+        isinstance(part, _Leaf) for part in first.parts
+    ):
+        walked = [part for part in first.parts if isinstance(part, _Leaf)]
+    else:
+        return []
+    if not descending and len(walked) > 1:
+        return []
+    rest = node.parts[1:] if isinstance(node, _Combine) and node.op == "I" else ()
+    if first is node and isinstance(node, _Leaf):
+        return []  # a lone index pages directly
+    test: list[Any] = []
+
+    def emit_test(part: _Node) -> None:
+        if isinstance(part, _Leaf):
+            test.extend(("K", leaf(part.key)))
+        elif isinstance(part, _Range):
+            test.extend(("R", leaf(part.key), part.low, part.high))
+        else:
+            for child in part.parts:
+                emit_test(child)
+            test.extend(("D",) if part.op == "D" else (part.op, len(part.parts)))
+
+    for part in rest:
+        emit_test(part)
+    if len(rest) > 1:
+        test.extend(("I", len(rest)))
+    return [LAZY_BUDGET, len(walked), *(leaf(w.key) for w in walked), len(test), *test]
 
 
 def parse_page(reply: list[Any]) -> IndexPage:
-    """The script's reply {total, {member, score, ...}} as an IndexPage."""
+    """The script's reply {total, {member, score, ...}} as an IndexPage (a total of -1: not
+    counted)."""
     total, flat = reply
     members = tuple(
         (as_text(flat[i]), float(as_text(flat[i + 1]))) for i in range(0, len(flat), 2)
     )
-    return IndexPage(members=members, total=int(total))
+    return IndexPage(members=members, total=None if int(total) < 0 else int(total))

@@ -392,6 +392,7 @@ if mode == 'key' then return page(KEYS[1]) end
 redis.replicate_commands()
 redis.set_repl(redis.REPL_NONE)
 local nleaf = tonumber(ARGV[5])
+local nlazy = tonumber(ARGV[6])
 local used = nleaf
 local function scratch()
   used = used + 1
@@ -399,7 +400,7 @@ local function scratch()
 end
 local function run()
   local stack = {}
-  local p = 6
+  local p = 7 + nlazy
   while p <= #ARGV do
     local op = ARGV[p]
     if op == 'K' then
@@ -440,6 +441,151 @@ local function run()
   end
   return page(stack[#stack])
 end
+
+-- the lazy walk (indexes.py, _lazy): ARGV[7] budget, the walked leaves, the membership test
+local function bound_ok(s, bound, is_low)
+  if bound == '-inf' or bound == '+inf' then return true end
+  if string.sub(bound, 1, 1) == '(' then
+    local b = tonumber(string.sub(bound, 2))
+    if is_low then return s > b else return s < b end
+  end
+  local b = tonumber(bound)
+  if is_low then return s >= b else return s <= b end
+end
+local function holds(test, m)
+  if #test == 0 then return true end
+  if #test == 2 and test[1] == 'K' then  -- the usual test: one index (a mailbox)
+    return redis.call('ZSCORE', test.key, m) ~= false
+  end
+  local st = {}
+  local i = 1
+  while i <= #test do
+    local op = test[i]
+    if op == 'K' then
+      st[#st + 1] = redis.call('ZSCORE', KEYS[tonumber(test[i + 1])], m) ~= false
+      i = i + 2
+    elseif op == 'R' then
+      local s = redis.call('ZSCORE', KEYS[tonumber(test[i + 1])], m)
+      local ok = false
+      if s then
+        s = tonumber(s)
+        ok = bound_ok(s, test[i + 2], true) and bound_ok(s, test[i + 3], false)
+      end
+      st[#st + 1] = ok
+      i = i + 4
+    elseif op == 'D' then
+      local b = table.remove(st)
+      local a = table.remove(st)
+      st[#st + 1] = a and not b
+      i = i + 1
+    else
+      local n = tonumber(test[i + 1])
+      local r = op == 'I'
+      for _ = 1, n do
+        local v = table.remove(st)
+        if op == 'I' then r = r and v else r = r or v end
+      end
+      st[#st + 1] = r
+      i = i + 2
+    end
+  end
+  return st[1]
+end
+-- member order as Redis has it (bytes, memcmp); Lua's < on strings follows the locale
+local function bytes_greater(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
+local function lazy()
+  local p = 7
+  local want = offset + limit
+  local budget = tonumber(ARGV[p]) + 4 * want
+  local nwalk = tonumber(ARGV[p + 1])
+  local walked = {}
+  for i = 1, nwalk do walked[i] = KEYS[tonumber(ARGV[p + 1 + i])] end
+  p = p + 2 + nwalk
+  local test = {}
+  for i = 1, tonumber(ARGV[p]) do test[i] = ARGV[p + i] end
+  if #test == 2 then test.key = KEYS[tonumber(test[2])] end
+  local chunk = math.max(64, want)
+  -- each walked index: its members, their scores (numbers and as Redis wrote them), where
+  -- the walk is in them, and the rank to read from next
+  local walks = {}
+  local function fill(w)
+    local flat
+    if rev then
+      flat = redis.call('ZREVRANGE', w.key, w.rank, w.rank + chunk - 1, 'WITHSCORES')
+    else
+      flat = redis.call('ZRANGE', w.key, w.rank, w.rank + chunk - 1, 'WITHSCORES')
+    end
+    local members, scores, texts = {}, {}, {}
+    for k = 1, #flat, 2 do
+      members[#members + 1] = flat[k]
+      texts[#texts + 1] = flat[k + 1]
+      scores[#scores + 1] = tonumber(flat[k + 1])
+    end
+    w.members, w.scores, w.texts, w.at = members, scores, texts, 1
+    w.rank = w.rank + chunk
+    w.more = #members == chunk
+  end
+  for i = 1, nwalk do
+    local w = {key = walked[i], rank = 0}
+    fill(w)
+    if #w.members > 0 then walks[#walks + 1] = w end
+  end
+  local seen, found, nfound, examined = {}, {}, 0, 0
+  local nwalks = #walks
+  while nfound < want and nwalks > 0 do
+    -- the walk whose next member comes first: the best score, then the member's bytes
+    local best = walks[1]
+    local best_score, best_member = best.scores[best.at], best.members[best.at]
+    for k = 2, nwalks do
+      local w = walks[k]
+      local sc = w.scores[w.at]
+      local better
+      if sc == best_score then
+        local m = w.members[w.at]
+        if rev then better = bytes_greater(m, best_member)
+        else better = bytes_greater(best_member, m) end
+      elseif rev then better = sc > best_score
+      else better = sc < best_score end
+      if better then best, best_score, best_member = w, sc, w.members[w.at] end
+    end
+    local score_text = best.texts[best.at]
+    best.at = best.at + 1
+    if best.at > #best.members then
+      if best.more then fill(best) end
+      if best.at > #best.members then
+        for k = 1, nwalks do
+          if walks[k] == best then table.remove(walks, k) break end
+        end
+        nwalks = nwalks - 1
+      end
+    end
+    if not seen[best_member] then
+      seen[best_member] = true
+      examined = examined + 1
+      if examined > budget then return nil end
+      if holds(test, best_member) then
+        nfound = nfound + 1
+        found[2 * nfound - 1] = best_member
+        found[2 * nfound] = score_text
+      end
+    end
+  end
+  local members = {}
+  for i = 2 * offset + 1, #found do members[#members + 1] = found[i] end
+  return {-1, members}
+end
+if nlazy > 0 and limit > 0 then
+  local walked = lazy()
+  if walked then return walked end
+end
+
 local ok, result = pcall(run)
 -- UNLINK: a scratch set of thousands of members is freed by a background thread, not here
 if #KEYS > nleaf then redis.call('UNLINK', unpack(KEYS, nleaf + 1)) end
