@@ -549,7 +549,10 @@ local function lazy()
       local better
       if sc == best_score then
         local m = w.members[w.at]
-        if rev then better = bytes_greater(m, best_member)
+        -- the same member in two indexes (a word and its stem) is the usual tie: Lua strings
+        -- are interned, so == costs nothing, and the byte comparison is left to real ties
+        if m == best_member then better = false
+        elseif rev then better = bytes_greater(m, best_member)
         else better = bytes_greater(best_member, m) end
       elseif rev then better = sc > best_score
       else better = sc < best_score end
