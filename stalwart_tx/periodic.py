@@ -7,6 +7,7 @@ the run uses (the store) is not closed under it.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from twisted.application.service import Service
@@ -14,7 +15,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import LoopingCall
 
 
-class PeriodicService(Service):
+class PeriodicService(Service, ABC):
     # whether the first run happens at start, or one interval later
     run_at_start = False
 
@@ -28,8 +29,9 @@ class PeriodicService(Service):
     def enabled(self) -> bool:
         return True
 
+    @abstractmethod
     async def run_once(self) -> object:
-        raise NotImplementedError  # every subclass defines its run
+        """One run of the work; must not raise (it logs its own failures)."""
 
     def startService(self) -> None:
         super().startService()

@@ -172,11 +172,7 @@ class EmailWork:
         whatever it still lacks."""
         ids: set[str] = set()
         for message in messages:
-            fields = message.fields
-            ids |= message_links(
-                fields.get("messageId"), fields.get("inReplyTo"), fields.get("references"),
-                fields.get("subject"),
-            ).ids
+            ids |= links_of(message.fields).ids
         await self._load_links(ids)
         thread_ids = sorted({t for i in ids for t in self._links.get(i, [])})
         if thread_ids:

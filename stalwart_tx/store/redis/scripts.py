@@ -454,9 +454,6 @@ local function bound_ok(s, bound, is_low)
 end
 local function holds(test, m)
   if #test == 0 then return true end
-  if #test == 2 and test[1] == 'K' then  -- the usual test: one index (a mailbox)
-    return redis.call('ZSCORE', test.key, m) ~= false
-  end
   local st = {}
   local i = 1
   while i <= #test do
@@ -510,7 +507,6 @@ local function lazy()
   p = p + 2 + nwalk
   local test = {}
   for i = 1, tonumber(ARGV[p]) do test[i] = ARGV[p + i] end
-  if #test == 2 then test.key = KEYS[tonumber(test[2])] end
   local chunk = math.max(64, want)
   -- each walked index: its members, their scores (numbers and as Redis wrote them), where
   -- the walk is in them, and the rank to read from next
