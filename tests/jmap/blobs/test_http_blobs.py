@@ -144,6 +144,59 @@ class GatedBlobs:
         await self.gate
         return await self._store.blobs.open_upload(account_id)
 
+    async def put(self, account_id: str, data: bytes) -> Any:
+        self.waiting += 1
+        await self.gate
+        return await self._store.blobs.put(account_id, data)
+
+
+class RecordingBlobs:
+    """A real blob store, recording how uploads reach it."""
+
+    def __init__(self, store: StoreBundle) -> None:
+        self._store = store
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store.blobs, name)
+
+    async def put(self, account_id: str, data: bytes) -> Any:
+        self.calls.append(f"put {len(data)}")
+        return await self._store.blobs.put(account_id, data)
+
+    async def open_upload(self, account_id: str) -> Any:
+        self.calls.append("open_upload")
+        return await self._store.blobs.open_upload(account_id)
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "redis"])
+@pytest_twisted.ensureDeferred
+async def test_a_body_of_one_piece_is_stored_in_one_call(
+    start_http: StartHttp, store_kind: str
+) -> None:
+    recording: list[RecordingBlobs] = []
+
+    def recording_blob_http(store: Any, limits: CoreLimits) -> BlobHttp:
+        def recording_store() -> StoreBundle:
+            bundle: StoreBundle = store()
+            if not recording:
+                recording.append(RecordingBlobs(bundle))
+            return StoreBundle(bundle.accounts, bundle.changes, recording[0], bundle.notifier,
+                               bundle.directory, bundle.indexes)  # type: ignore[arg-type]
+
+        return BlobHttp(recording_store, limits, chunk_size=1000)
+
+    http = await start_http(store_kind=store_kind, blobs=recording_blob_http)
+    octets = bytes(range(256)) * 20
+    # up to one piece in one call, whether its length was declared or not; more piece by piece
+    for body in (b"", octets[:1000], ChunkedBody(octets[:700]), octets[:1001],
+                 ChunkedBody(octets[:5000])):
+        data = body.data if isinstance(body, ChunkedBody) else body
+        reply = await http.upload(body)
+        assert reply.code == 201 and reply.json()["blobId"] == blob_id_of(data)
+        assert await http.store.blobs.get(http.alice, blob_id_of(data)) == data
+    assert recording[0].calls == ["put 0", "put 1000", "put 700", "open_upload", "open_upload"]
+
 
 @pytest_twisted.ensureDeferred
 async def test_max_concurrent_upload_per_user(start_http: StartHttp) -> None:
