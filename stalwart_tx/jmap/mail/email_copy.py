@@ -9,13 +9,14 @@ entry gives none). It threads, counts and uses quota in the target account like 
 from __future__ import annotations
 
 from functools import partial
-from typing import Final
+from typing import Any, Final
 
+from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.datatype import COPY, DataType
 from stalwart_tx.jmap.errors import SetError
-from stalwart_tx.jmap.mail.email_create import EmailSetComputation
+from stalwart_tx.jmap.mail.email_create import CallMemo, EmailSetComputation
 from stalwart_tx.jmap.mail.message_analyzer import MessageAnalyzer
-from stalwart_tx.jmap.registry import MethodSpec
+from stalwart_tx.jmap.registry import MethodSpec, Responses
 from stalwart_tx.jmap.standard import set_errors
 from stalwart_tx.jmap.standard.copy import copy
 from stalwart_tx.store.errors import BlobNotFound
@@ -60,11 +61,11 @@ class EmailCopyComputation(EmailSetComputation):
 
 
 def email_copy_method(data_type: DataType, analyzer: MessageAnalyzer | None = None) -> MethodSpec:
+    async def email_copy(ctx: RequestContext, arguments: dict[str, Any]) -> JSONObject | Responses:
+        computation = partial(EmailCopyComputation, analyzer=analyzer, memo=CallMemo())
+        return await copy(data_type, ctx, arguments, computation_class=computation)
+
     return MethodSpec(
-        name=data_type.method_name(COPY),
-        capability=data_type.capability,
-        handler=partial(
-            copy, data_type, computation_class=partial(EmailCopyComputation, analyzer=analyzer)
-        ),
+        name=data_type.method_name(COPY), capability=data_type.capability, handler=email_copy,
         writes=True,
     )

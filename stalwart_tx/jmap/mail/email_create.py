@@ -9,13 +9,17 @@ the message says. ``created`` answers id, blobId, threadId and size (§4.6).
 from __future__ import annotations
 
 import datetime
+import json
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final
 
+from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.datatype import SET, DataType
 from stalwart_tx.jmap.errors import SetError
 from stalwart_tx.jmap.mail.email_model import is_keyword, utc_date
 from stalwart_tx.jmap.mail.email_write import NewEmail
+from stalwart_tx.jmap.mail.message_analysis import AnalyzedMessage
 from stalwart_tx.jmap.mail.message_analyzer import MessageAnalyzer, analyzer_or_default
 from stalwart_tx.jmap.registry import MethodSpec
 from stalwart_tx.jmap.standard import set_errors
@@ -31,12 +35,27 @@ METADATA: Final = ("mailboxIds", "keywords", "receivedAt")
 SERVER_SET: Final = frozenset({"id", "blobId", "threadId", "size", "hasAttachment", "preview"})
 
 
+@dataclass
+class CallMemo:
+    """What the attempts of one Email/set or Email/copy call share. An attempt that starts
+    over after a write conflict composes and analyses nothing again: a created message keeps its
+    bytes (creation id -> the properties it was made from, and the message), and bytes (by blob
+    id) keep their analysis."""
+
+    composed: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    analysed: dict[str, AnalyzedMessage] = field(default_factory=dict)
+
+
 class EmailSetComputation(SetComputation):
     """``analyzer`` analyses the messages stored (None: the thread pool of the reactor)."""
 
-    def __init__(self, call: SetCall, analyzer: MessageAnalyzer | None = None) -> None:
+    def __init__(
+        self, call: SetCall, analyzer: MessageAnalyzer | None = None,
+        memo: CallMemo | None = None,
+    ) -> None:
         super().__init__(call)
         self.analyzer = analyzer_or_default(analyzer, call.ctx.reactor)
+        self.memo = CallMemo() if memo is None else memo
 
     async def add_computed_to_created(self) -> None:
         """§4.6: ``created`` has id, blobId, threadId and size only, set by ``_create``."""
@@ -58,8 +77,8 @@ class EmailSetComputation(SetComputation):
             return metadata
         mailbox_ids, keywords, received_at = metadata
 
-        raw_or_error = await self._compose(
-            {k: v for k, v in given.items() if k not in METADATA}
+        raw_or_error = await self._composed_once(
+            creation_id, {k: v for k, v in given.items() if k not in METADATA}
         )
         if isinstance(raw_or_error, SetError):
             return raw_or_error
@@ -74,8 +93,11 @@ class EmailSetComputation(SetComputation):
 
         ctx = self.call.ctx
         info = await ctx.store.blobs.put(self.call.account_id, raw)
+        message = self.memo.analysed.get(info.blob_id)
+        if message is None:
+            message = self.memo.analysed[info.blob_id] = await self.analyzer.analyze(raw)
         added = await email_work(self.objects).add(NewEmail(
-            await self.analyzer.analyze(raw), info.blob_id, mailbox_ids, keywords, received_at,
+            message, info.blob_id, mailbox_ids, keywords, received_at,
         ))
         if isinstance(added, SetError):
             return added
@@ -111,6 +133,18 @@ class EmailSetComputation(SetComputation):
         elif UTCDate().problem(received_at) is not None:
             return set_errors.invalid_properties(["receivedAt"], "receivedAt is not a UTCDate")
         return mailbox_ids, keywords, received_at
+
+    async def _composed_once(self, creation_id: str, email: dict[str, Any]) -> bytes | SetError:
+        """``_compose``, or the message an earlier attempt of the call composed from the same
+        properties (so it keeps its Message-ID and Date, and its analysis is reused)."""
+        fingerprint = json.dumps(email, sort_keys=True, default=repr)
+        kept = self.memo.composed.get(creation_id)
+        if kept is not None and kept[0] == fingerprint:
+            return kept[1]
+        composed = await self._compose(email)
+        if not isinstance(composed, SetError):
+            self.memo.composed[creation_id] = (fingerprint, composed)
+        return composed
 
     async def _compose(self, email: dict[str, Any]) -> bytes | SetError:
         from stalwart_tx.mail.compose import ComposeError, compose_message
@@ -154,12 +188,11 @@ def message_id_domain(ctx: Any) -> str:
 
 
 def email_set_method(data_type: DataType, analyzer: MessageAnalyzer | None = None) -> MethodSpec:
+    async def email_set(ctx: RequestContext, arguments: dict[str, Any]) -> JSONObject:
+        computation = partial(EmailSetComputation, analyzer=analyzer, memo=CallMemo())
+        return await set_objects(data_type, ctx, arguments, computation_class=computation)
+
     return MethodSpec(
-        name=data_type.method_name(SET),
-        capability=data_type.capability,
-        handler=partial(
-            set_objects, data_type,
-            computation_class=partial(EmailSetComputation, analyzer=analyzer),
-        ),
+        name=data_type.method_name(SET), capability=data_type.capability, handler=email_set,
         writes=True,
     )
