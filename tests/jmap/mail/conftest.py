@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+import pytest
 import pytest_twisted
 from twisted.internet import reactor
 
 from stalwart_tx.jmap.capabilities import CORE, MAIL, QUOTA, SUBMISSION, VACATION_RESPONSE
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.methods import default_registry
-from stalwart_tx.store.backend import open_redis_store
+from stalwart_tx.store.backend import StoreBundle, open_redis_store
+from stalwart_tx.store.errors import StateMismatch
+from stalwart_tx.store.records import WriteBatch
 from tests.jmap.api.conftest import (  # noqa: F401  (fixtures used here by name)
     ApiServer,
     MethodCaller,
@@ -150,3 +153,28 @@ async def emails(
     server = await start_server(limits=limits, registry=default_registry(limits), store=bundle)
     yield Emails(server)
     await bundle.close()
+
+
+class ConflictOnce:
+    """The store's first write fails as if another process had written first, and every
+    analysis of a message is recorded: to see what an attempt that starts over does again."""
+
+    def __init__(self, store: StoreBundle, monkeypatch: pytest.MonkeyPatch) -> None:
+        import stalwart_tx.jmap.mail.message_analyzer as message_analyzer
+
+        self.analysed: list[bytes] = []
+        self.writes: list[str] = []  # the account of each write
+        real_analyze, real_write = message_analyzer.analyze, store.accounts.write
+
+        async def counting_analyze(reactor: Any, raw: bytes) -> Any:
+            self.analysed.append(raw)
+            return await real_analyze(reactor, raw)
+
+        async def conflicting_once(account_id: str, batch: WriteBatch) -> Any:
+            self.writes.append(account_id)
+            if len(self.writes) == 1:
+                raise StateMismatch("Email", "0", "1")
+            return await real_write(account_id, batch)
+
+        monkeypatch.setattr(message_analyzer, "analyze", counting_analyze)
+        monkeypatch.setattr(store.accounts, "write", conflicting_once)

@@ -13,10 +13,8 @@ from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.methods import default_registry
 from stalwart_tx.store.backend import open_redis_store
-from stalwart_tx.store.errors import StateMismatch
-from stalwart_tx.store.records import WriteBatch
 from tests.jmap.api.conftest import StartServer
-from tests.jmap.mail.conftest import Emails, message
+from tests.jmap.mail.conftest import ConflictOnce, Emails, message
 
 
 class BothAccounts(RequestContext):
@@ -114,35 +112,15 @@ async def test_copy_into_an_account_over_quota_is_refused(two: Emails) -> None:
 async def test_a_copy_computed_again_after_a_write_conflict_is_analysed_once(
     two: Emails, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import stalwart_tx.jmap.mail.message_analyzer as message_analyzer
-
     bob = two.server.other_user_id
     original = await two.import_raw(message("Again", message_id="again@x"))
     bob_inbox = await inbox_of(two, bob)
-    analysed: list[bytes] = []
-    real_analyze = message_analyzer.analyze
-
-    async def counting_analyze(reactor: Any, raw: bytes) -> Any:
-        analysed.append(raw)
-        return await real_analyze(reactor, raw)
-
-    accounts = two.server.store.accounts
-    real_write = accounts.write
-    writes: list[str] = []
-
-    async def conflicting_once(account_id: str, batch: WriteBatch) -> Any:
-        writes.append(account_id)
-        if len(writes) == 1:  # as if another process wrote to bob's account first
-            raise StateMismatch("Email", "0", "1")
-        return await real_write(account_id, batch)
-
-    monkeypatch.setattr(message_analyzer, "analyze", counting_analyze)
-    monkeypatch.setattr(accounts, "write", conflicting_once)
+    seen = ConflictOnce(two.server.store, monkeypatch)
     copied = await two.ok("Email/copy", fromAccountId=two.account, accountId=bob,
                           create={"c": {"id": original["id"], "mailboxIds": {bob_inbox: True}}})
     monkeypatch.undo()
-    assert writes == [bob, bob]
-    assert analysed == [message("Again", message_id="again@x")]
+    assert seen.writes == [bob, bob], "the conflict made the call compute again"
+    assert seen.analysed == [message("Again", message_id="again@x")], "but analysed once"
     got = await two.ok("Email/get", accountId=bob, ids=[copied["created"]["c"]["id"]],
                        properties=["subject"])
     assert got["list"][0]["subject"] == "Again"

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import pytest_twisted
 from twisted.internet import defer
 
-from stalwart_tx.store.errors import StateMismatch
-from stalwart_tx.store.records import WriteBatch
-from tests.jmap.mail.conftest import Emails, message
+from tests.jmap.mail.conftest import ConflictOnce, Emails, message
 
 
 @pytest_twisted.ensureDeferred
@@ -237,35 +233,15 @@ async def test_an_email_is_not_destroyed_in_the_call_that_creates_it(emails: Ema
 async def test_an_attempt_after_a_write_conflict_does_not_analyse_again(
     emails: Emails, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import stalwart_tx.jmap.mail.message_analyzer as message_analyzer
-
     drafts = (await emails.mailboxes())["Drafts"]["id"]
-    analysed: list[bytes] = []
-    real_analyze = message_analyzer.analyze
-
-    async def counting_analyze(reactor: Any, raw: bytes) -> Any:
-        analysed.append(raw)
-        return await real_analyze(reactor, raw)
-
-    accounts = emails.server.store.accounts
-    real_write = accounts.write
-    writes: list[WriteBatch] = []
-
-    async def conflicting_once(account_id: str, batch: WriteBatch) -> Any:
-        writes.append(batch)
-        if len(writes) == 1:  # as if another process wrote first
-            raise StateMismatch("Email", "0", "1")
-        return await real_write(account_id, batch)
-
-    monkeypatch.setattr(message_analyzer, "analyze", counting_analyze)
-    monkeypatch.setattr(accounts, "write", conflicting_once)
+    seen = ConflictOnce(emails.server.store, monkeypatch)
     result = await emails.ok("Email/set", create={"c": {
         "mailboxIds": {drafts: True}, "subject": "twice computed",
         "textBody": [{"partId": "t", "type": "text/plain"}], "bodyValues": {"t": {"value": "x"}},
     }})
     monkeypatch.undo()
     assert result["created"]["c"]["id"]
-    assert len(writes) == 2, "the conflict made the call compute again"
-    assert len(analysed) == 1, "but the message was analysed once"
+    assert len(seen.writes) == 2, "the conflict made the call compute again"
+    assert len(seen.analysed) == 1, "but the message was analysed once"
     got = await emails.get_email(result["created"]["c"]["id"], "subject", "mailboxIds")
     assert got["subject"] == "twice computed" and got["mailboxIds"] == {drafts: True}
