@@ -25,7 +25,6 @@ from stalwart_tx.jmap.datatype import CHANGES, GET, DataType, Property
 from stalwart_tx.jmap.mail.email_model import THREAD
 from stalwart_tx.jmap.standard import standard_methods
 from stalwart_tx.jmap.standard.calls import MethodCall
-from stalwart_tx.jmap.standard.changes import updated_properties_unknown
 from stalwart_tx.jmap.standard.values import Id, ListOf
 from stalwart_tx.store.records import JSONObject
 
@@ -69,7 +68,8 @@ THREAD_TYPE = DataType(
     },
     methods=frozenset({GET, CHANGES}),
     compute=thread_computed,
-    response_hooks={"changes": updated_properties_unknown},
+    # Thread/changes is a standard /changes (§3.2): no updatedProperties, which only
+    # Mailbox/changes has (§2.2)
 )
 
 METHODS = standard_methods(THREAD_TYPE)
