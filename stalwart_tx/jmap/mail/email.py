@@ -48,7 +48,6 @@ from stalwart_tx.jmap.mail.message_analyzer import MessageAnalyzer
 from stalwart_tx.jmap.registry import MethodSpec, RegistryOptions
 from stalwart_tx.jmap.standard import set_errors, standard_methods
 from stalwart_tx.jmap.standard.calls import SetCall
-from stalwart_tx.jmap.standard.changes import updated_properties_unknown
 from stalwart_tx.jmap.standard.values import (
     JSON,
     Boolean,
@@ -230,7 +229,6 @@ EMAIL_TYPE = DataType(
         "query": {"collapseThreads": FLAG},
         "queryChanges": {"collapseThreads": FLAG},
     },
-    response_hooks={"changes": updated_properties_unknown},
 )
 
 

@@ -528,13 +528,7 @@ async def test_changes_states_are_the_get_states(emails: Emails) -> None:
     assert lists(found) == (set(), {root["id"]}, set())
 
 
-@pytest.mark.parametrize("type_name", [
-    pytest.param("Email", marks=pytest.mark.xfail(strict=True, reason=(
-        "Email/changes answers updatedProperties: null, an argument RFC 8621 §4.3 does not "
-        "define (only Mailbox/changes has it, §2.2); the response hook is set in "
-        "stalwart_tx/jmap/mail/email.py"))),
-    "Thread",
-])
+@pytest.mark.parametrize("type_name", ["Email", "Thread"])
 @pytest_twisted.ensureDeferred
 async def test_standard_changes_answer_only_the_standard_arguments(
     emails: Emails, type_name: str
