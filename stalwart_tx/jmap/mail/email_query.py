@@ -288,12 +288,24 @@ async def email_query_window(
     return kept[position:wanted], None
 
 
+def _depends_on_thread(call: QueryCall) -> bool:
+    """Whether an email's place in the results depends on the other emails of its thread:
+    collapseThreads (which email stands for the thread), a thread keyword filter or sort (the
+    keywords of the whole thread decide whether, and where, each of its emails is)."""
+    return (
+        bool(call.extras.get("collapseThreads"))
+        or _uses_any(call.filter, THREAD_KEYWORD_FILTERS)
+        or any(c.property in THREAD_KEYWORD_FILTERS for c in call.sort)
+    )
+
+
 async def moved_with_thread(call: QueryCall, updated: Sequence[str]) -> set[str]:
-    """Email/queryChanges with collapseThreads: which email stands for a thread can change when
-    any email of the thread changes, arrives or goes, so every email of such a thread is
-    re-placed: the threads of the updated emails, and every thread written since the old
-    query state (new emails, destroyed ones and merges all write their Thread)."""
-    if not call.extras.get("collapseThreads"):
+    """Email/queryChanges for a query that depends on whole threads (``_depends_on_thread``):
+    that can change for every email of a thread when any email of it changes, arrives or goes,
+    though those others did not change, so every email of such a thread is re-placed: the
+    threads of the updated emails, and every thread written since the old query state (new
+    emails, destroyed ones and merges all write their Thread)."""
+    if not _depends_on_thread(call):
         return set()
     from stalwart_tx.store.errors import CannotCalculateChanges
 
