@@ -10,6 +10,7 @@ import pytest_twisted
 from twisted.internet import reactor
 
 from stalwart_tx.jmap.capabilities import CORE, MAIL, QUOTA, SUBMISSION, VACATION_RESPONSE
+from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.methods import default_registry
 from stalwart_tx.store.backend import StoreBundle, open_redis_store
@@ -178,3 +179,27 @@ class ConflictOnce:
 
         monkeypatch.setattr(message_analyzer, "analyze", counting_analyze)
         monkeypatch.setattr(store.accounts, "write", conflicting_once)
+
+
+class BothAccounts(RequestContext):
+    """As if bob had shared his account with alice (sharing itself comes later)."""
+
+    others: list[str] = []
+
+    def account_ids(self) -> list[str]:
+        return [self.user.account_id, *self.others]
+
+
+@pytest_twisted.async_yield_fixture
+async def two(
+    start_server: StartServer, redis_url: str  # noqa: F811  (the fixture imported above)
+) -> AsyncIterator[Emails]:
+    """Alice's mail client, allowed to use her account and bob's."""
+    bundle = await open_redis_store(redis_url, reactor, timeout=5.0)
+    limits = CoreLimits()
+    server = await start_server(limits=limits, registry=default_registry(limits), store=bundle,
+                                context_factory=BothAccounts)
+    BothAccounts.others = [server.other_user_id]
+    yield Emails(server)
+    BothAccounts.others = []
+    await bundle.close()

@@ -2,40 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor
 
-from stalwart_tx.jmap.context import RequestContext
-from stalwart_tx.jmap.limits import CoreLimits
-from stalwart_tx.jmap.methods import default_registry
-from stalwart_tx.store.backend import open_redis_store
-from tests.jmap.api.conftest import StartServer
 from tests.jmap.mail.conftest import ConflictOnce, Emails, message
-
-
-class BothAccounts(RequestContext):
-    """As if bob had shared his account with alice (sharing itself comes later)."""
-
-    others: list[str] = []
-
-    def account_ids(self) -> list[str]:
-        return [self.user.account_id, *self.others]
-
-
-@pytest_twisted.async_yield_fixture
-async def two(start_server: StartServer, redis_url: str) -> AsyncIterator[Emails]:
-    bundle = await open_redis_store(redis_url, reactor, timeout=5.0)
-    limits = CoreLimits()
-    server = await start_server(limits=limits, registry=default_registry(limits), store=bundle,
-                                context_factory=BothAccounts)
-    BothAccounts.others = [server.other_user_id]
-    yield Emails(server)
-    BothAccounts.others = []
-    await bundle.close()
 
 
 async def inbox_of(emails: Emails, account: str) -> str:

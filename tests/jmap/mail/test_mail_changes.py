@@ -16,19 +16,12 @@ The RFC's rules checked here, beside the lists themselves:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor
 
-from stalwart_tx.jmap.limits import CoreLimits
-from stalwart_tx.jmap.methods import default_registry
-from stalwart_tx.store.backend import open_redis_store
-from tests.jmap.api.conftest import StartServer
 from tests.jmap.mail.conftest import Emails, message
-from tests.jmap.mail.test_email_copy import BothAccounts
 
 STANDARD_RESPONSE = {
     "accountId", "oldState", "newState", "hasMoreChanges", "created", "updated", "destroyed",
@@ -167,19 +160,6 @@ async def test_email_set_create_and_update_of_a_draft(emails: Emails) -> None:
     assert lists(found) == ({created}, set(), set())
     found = await settled(emails, "Email", result["newState"])
     assert lists(found) == (set(), {created}, set())
-
-
-@pytest_twisted.async_yield_fixture
-async def two(start_server: StartServer, redis_url: str) -> AsyncIterator[Emails]:
-    """Alice may use her account and bob's (as in test_email_copy)."""
-    bundle = await open_redis_store(redis_url, reactor, timeout=5.0)
-    limits = CoreLimits()
-    server = await start_server(limits=limits, registry=default_registry(limits), store=bundle,
-                                context_factory=BothAccounts)
-    BothAccounts.others = [server.other_user_id]
-    yield Emails(server)
-    BothAccounts.others = []
-    await bundle.close()
 
 
 @pytest_twisted.ensureDeferred
