@@ -2,9 +2,10 @@
 
 The text is HTML-escaped, runs of whitespace become one space, control characters are dropped,
 and every occurrence of a required query clause is wrapped in `<mark></mark>` (a phrase as a
-whole). The result is at most `max_len` characters of HTML, a window that starts shortly before
-the first match; it is cut only between whole characters, so never inside an entity or a tag,
-and an open `<mark>` is always closed.
+whole). The result is at most `max_len` octets of HTML in UTF-8 (RFC 8621 §5 limits the preview
+to 255 octets, marks included), a window that starts shortly before the first match; it is cut
+only between whole characters, so never inside an entity or a tag, and an open `<mark>` is
+always closed.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def _piece(char: str) -> str:
 
 
 def highlight(text: str, query: Query, max_len: int, language: str | None = None) -> str:
-    """Escaped HTML of `text` around the first match, matches in `<mark>`, <= max_len chars.
+    """Escaped HTML of `text` around the first match, matches in `<mark>`, <= max_len octets.
 
     With no match, the start of the text (escaped, unmarked). `language` as in document_terms.
     """
@@ -95,7 +96,8 @@ def highlight(text: str, query: Query, max_len: int, language: str | None = None
         else:
             continue
         opening = not inside and span_index < len(spans) and i == spans[span_index][0]
-        need = len(piece) + (len(OPEN) + len(CLOSE) if opening else len(CLOSE) if inside else 0)
+        size = len(piece.encode("utf-8", "surrogatepass"))
+        need = size + (len(OPEN) + len(CLOSE) if opening else len(CLOSE) if inside else 0)
         if used + need > max_len:
             break
         if opening:
@@ -103,7 +105,7 @@ def highlight(text: str, query: Query, max_len: int, language: str | None = None
             used += len(OPEN)
             inside = True
         out.append(piece)
-        used += len(piece)
+        used += size
         while not inside and span_index < len(spans) and spans[span_index][1] <= i:
             span_index += 1  # a span that fell inside skipped characters
     if inside:

@@ -66,6 +66,28 @@ def render_part(part: BodyPart, blob_id: str, names: list[str]) -> JSONObject:
     return out
 
 
+FETCH_FLAGS: Final = ("fetchTextBodyValues", "fetchHTMLBodyValues", "fetchAllBodyValues")
+
+
+def check_arguments(call: MethodCall) -> list[str]:
+    """The body arguments of Email/get and Email/parse (§4.2, §4.9) checked: invalidArguments
+    for a fetch flag that is not a Boolean, a maxBodyValueBytes that is not an UnsignedInt,
+    or an unknown body part property. The bodyProperties to render."""
+    extras = call.extras
+    for flag in FETCH_FLAGS:
+        if not isinstance(extras.get(flag, False), (bool, type(None))):
+            raise MethodError.invalid_arguments(f"{flag} must be a Boolean")
+    limit = extras.get("maxBodyValueBytes")
+    if limit is not None and (type(limit) is not int or limit < 0):
+        raise MethodError.invalid_arguments("maxBodyValueBytes must be an UnsignedInt")
+    wanted = extras.get("bodyProperties")
+    if wanted is not None and (
+        not isinstance(wanted, list) or not all(isinstance(p, str) for p in wanted)
+    ):
+        raise MethodError.invalid_arguments("bodyProperties must be a list of strings")
+    return body_properties(call)
+
+
 def _body_values(call: MethodCall, parsed: ParsedMessage) -> dict[str, Any]:
     extras = call.extras
     parts: list[BodyPart] = []
@@ -86,7 +108,9 @@ def parsed_values(
 ) -> JSONObject:
     """The computed properties of one email among ``names``."""
     values: JSONObject = {}
-    part_names = body_properties(call) if names & PARSED_PROPERTIES else []
+    part_names = check_arguments(call)
+    if not names & PARSED_PROPERTIES:
+        part_names = []
     for name in names:
         if name == "headers":
             values[name] = [h.to_json() for h in parsed.headers]
@@ -109,10 +133,7 @@ def parsed_values(
 async def email_computed(
     call: MethodCall, emails: Mapping[str, JSONObject], names: frozenset[str]
 ) -> Mapping[str, JSONObject]:
-    limit = call.extras.get("maxBodyValueBytes")
-    if limit is not None and limit < 0:
-        raise MethodError.invalid_arguments("maxBodyValueBytes must not be negative")
-    body_properties(call)  # an unknown one is invalidArguments even with nothing to render
+    check_arguments(call)  # a bad one is invalidArguments even with nothing to render
     result: dict[str, JSONObject] = {}
     for email_id, email in emails.items():
         blob_id = str(email.get("blobId"))

@@ -30,8 +30,10 @@ from stalwart_tx.store.errors import BlobNotFound
 from stalwart_tx.store.records import JSONObject
 
 KNOWN_ARGUMENTS: Final = ("accountId", "filter", "emailIds")
-SUBJECT_LENGTH: Final = 255
-PREVIEW_LENGTH: Final = 255  # §5: no more than 255 characters
+# In UTF-8 octets, marks included. §5 sets no limit on the subject: this keeps 255 characters
+# of any script, as before the limits were octets.
+SUBJECT_LENGTH: Final = 255 * 4
+PREVIEW_LENGTH: Final = 255  # §5: "MUST NOT be bigger than 255 octets in size"
 
 
 def _positive_texts(node: FilterNode | None, negated: bool = False) -> list[tuple[str, str]]:

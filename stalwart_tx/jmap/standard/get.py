@@ -29,6 +29,11 @@ async def get(data_type: DataType, ctx: RequestContext, arguments: dict[str, Any
             f"at most {ctx.limits.maxObjectsInGet} ids per call, got {len(requested_ids)}"
         )
     properties = _properties(call, requested_properties)
+    if extras and data_type.compute is not None:
+        # The type's own arguments (Email/get's bodyProperties...) are checked by its compute
+        # hook; asked once with no objects here, a bad one is invalidArguments whatever the
+        # ids find and whichever properties are asked for.
+        await data_type.compute(call, {}, frozenset())
 
     # the state is read before the objects: a write in between makes the state older than
     # the data, so a later /changes repeats that change rather than missing it
