@@ -16,7 +16,7 @@ from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError, SetError
 from stalwart_tx.jmap.mail.email_create import created_entry
 from stalwart_tx.jmap.mail.email_get import is_header_property, parsed_values
-from stalwart_tx.jmap.mail.email_model import EMAIL, date_seconds, is_keyword, utc_date
+from stalwart_tx.jmap.mail.email_model import EMAIL, is_keyword, utc_date
 from stalwart_tx.jmap.mail.email_write import NewEmail
 from stalwart_tx.jmap.mail.message_analysis import AnalyzedMessage, parse
 from stalwart_tx.jmap.mail.message_analyzer import MessageAnalyzer, analyzer_or_default
@@ -57,18 +57,6 @@ def _check_known(arguments: dict[str, Any], known: tuple[str, ...]) -> None:
         raise MethodError.invalid_arguments(f"unknown arguments: {', '.join(unknown)}")
 
 
-def _is_utc_date(value: Any) -> bool:
-    """A UTCDate that is a real date and time: the pattern admits a 13th month or a 31st of
-    April, which are invalidProperties, not a failure when the email is stored."""
-    if UTCDate().problem(value) is not None:
-        return False
-    try:
-        date_seconds(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _import_entry(
     ctx: RequestContext, created: dict[str, str], entry: Any
 ) -> dict[str, Any] | SetError:
@@ -98,7 +86,7 @@ def _import_entry(
     ):
         return set_errors.invalid_properties(["keywords"], "keywords must map keywords to true")
     received_at = entry.get("receivedAt")
-    if received_at is not None and not _is_utc_date(received_at):
+    if received_at is not None and UTCDate().problem(received_at) is not None:
         return set_errors.invalid_properties(["receivedAt"], "receivedAt is not a UTCDate")
     return {"blobId": blob_id, "mailboxIds": mailbox_ids, "keywords": keywords,
             "receivedAt": received_at}

@@ -105,11 +105,9 @@ class Planner:
                 union = Union(tuple(Index(mailbox_index(m)) for m in others))
                 parts.append(Candidates(union, True))
             elif name == "before":
-                parts.append(Candidates(ScoreRange(ALL_INDEX, below=_seconds(name, value)), True))
+                parts.append(Candidates(ScoreRange(ALL_INDEX, below=date_seconds(value)), True))
             elif name == "after":
-                parts.append(
-                    Candidates(ScoreRange(ALL_INDEX, at_least=_seconds(name, value)), True)
-                )
+                parts.append(Candidates(ScoreRange(ALL_INDEX, at_least=date_seconds(value)), True))
             elif name == "minSize":
                 sized.append(ScoreRange(SIZE_INDEX, at_least=float(value)))
             elif name == "maxSize":
@@ -141,15 +139,6 @@ class Planner:
             exact = all(p.exact for p in parts)
             return Candidates(Intersection((first, *rest, *sized)), exact)
         return _intersect(parts)
-
-
-def _seconds(name: str, value: str) -> float:
-    """The seconds of a before/after date; invalidArguments for one of the UTCDate form that
-    is no real date (a 13th month, a 30th of February, a 25th hour)."""
-    try:
-        return date_seconds(value)
-    except ValueError:
-        raise MethodError.invalid_arguments(f"{name!r} is not a real date: {value}") from None
 
 
 def _text_candidates(field: str, text: str, languages: Sequence[str] | None) -> Candidates:

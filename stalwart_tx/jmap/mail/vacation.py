@@ -7,43 +7,19 @@ only stores it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from stalwart_tx.jmap.capabilities import VACATION_RESPONSE
 from stalwart_tx.jmap.datatype import GET, SET, DataType, Property
-from stalwart_tx.jmap.mail.email_model import date_seconds
 from stalwart_tx.jmap.mail.mailbox_defaults import with_default_mailboxes
 from stalwart_tx.jmap.standard import standard_methods
 from stalwart_tx.jmap.standard.values import Boolean, Nullable, String, UTCDate
-
-
-@dataclass(frozen=True)
-class CalendarUTCDate(UTCDate):
-    """A UTCDate that is also a real date and time: the UTCDate pattern admits a 13th month,
-    a 30th of February or a 25th hour, which no time falls after or before."""
-
-    def describe(self) -> str:
-        return "UTCDate"
-
-    def problem(self, value: Any) -> str | None:
-        found = super().problem(value)
-        if found is not None:
-            return found
-        try:
-            date_seconds(value)
-        except ValueError:
-            return "is not a real date and time"
-        return None
-
 
 VACATION_RESPONSE_TYPE = DataType(
     name="VacationResponse",
     capability=VACATION_RESPONSE,
     properties={
         "isEnabled": Property(Boolean(), default=False),
-        "fromDate": Property(Nullable(CalendarUTCDate()), default=None),
-        "toDate": Property(Nullable(CalendarUTCDate()), default=None),
+        "fromDate": Property(Nullable(UTCDate()), default=None),
+        "toDate": Property(Nullable(UTCDate()), default=None),
         "subject": Property(Nullable(String()), default=None),
         "textBody": Property(Nullable(String()), default=None),
         "htmlBody": Property(Nullable(String()), default=None),

@@ -10,6 +10,7 @@ schema is a plain declaration::
 
 from __future__ import annotations
 
+import datetime
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -24,6 +25,18 @@ UTC_DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d*[1-9])?
 DATE_PATTERN = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})"
 )
+
+def _is_real_date_time(text: str) -> bool:
+    """Whether the date and time of a text the patterns matched exist (RFC 3339 §5.7): the
+    patterns admit a 13th month, a 30th of February or a 25th hour, and a value that names no
+    instant must be refused where it arrives, not fail wherever it is used. A leap second (60)
+    is allowed."""
+    try:
+        datetime.date(int(text[0:4]), int(text[5:7]), int(text[8:10]))
+    except ValueError:
+        return False
+    return int(text[11:13]) < 24 and int(text[14:16]) < 60 and int(text[17:19]) <= 60
+
 
 Resolver = Callable[[str], str]
 """Turns ``#creationId`` into the created id; raises UnresolvedReference when it cannot."""
@@ -201,6 +214,8 @@ class UTCDate(Kind):
             return self.expected(value)
         if UTC_DATE_PATTERN.fullmatch(value) is None:
             return "is not a UTCDate (YYYY-MM-DDThh:mm:ss[.fff]Z)"
+        if not _is_real_date_time(value):
+            return "is not a real date and time"
         return None
 
 
@@ -214,6 +229,11 @@ class Date(Kind):
             return self.expected(value)
         if DATE_PATTERN.fullmatch(value) is None:
             return "is not a Date (RFC 3339 date-time)"
+        offset = value[-6:]
+        if not _is_real_date_time(value) or (
+            offset[0] in "+-" and (int(offset[1:3]) > 23 or int(offset[4:6]) > 59)
+        ):
+            return "is not a real date and time"
         return None
 
 

@@ -482,11 +482,6 @@ async def test_import_defaults_and_unresolved_references(emails: Emails) -> None
     assert isinstance(email["receivedAt"], str) and email["receivedAt"].endswith("Z")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Email/set create checks receivedAt against the UTCDate pattern only "
-    "(stalwart_tx/jmap/standard/values.py, email_create.py), which admits a 13th month: "
-    "the write then fails with serverFail instead of the invalidProperties SetError"
-))
 @pytest_twisted.ensureDeferred
 async def test_email_set_create_refuses_a_received_at_that_is_no_date(emails: Emails) -> None:
     result = await emails.ok("Email/set", create={"c": {

@@ -86,3 +86,11 @@ async def test_get_changes_query(sending: Sending) -> None:
     moved = await sending.ok("EmailSubmission/queryChanges", sinceQueryState=query_state,
                              filter={"undoStatus": "pending"})
     assert moved["removed"] == [c["id"]] and moved["added"] == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_date_of_the_right_form_that_names_no_instant_is_refused(
+    sending: Sending,
+) -> None:
+    for condition in ({"after": "2023-13-01T00:00:00Z"}, {"before": "2023-02-30T10:00:00Z"}):
+        await sending.error("EmailSubmission/query", "invalidArguments", filter=condition)
