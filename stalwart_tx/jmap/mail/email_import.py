@@ -15,7 +15,7 @@ from stalwart_tx.jmap.capabilities import MAIL
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError, SetError
 from stalwart_tx.jmap.mail.email_create import created_entry
-from stalwart_tx.jmap.mail.email_get import is_header_property, parsed_values
+from stalwart_tx.jmap.mail.email_get import check_arguments, is_header_property, parsed_values
 from stalwart_tx.jmap.mail.email_model import EMAIL, is_keyword, utc_date
 from stalwart_tx.jmap.mail.email_write import NewEmail
 from stalwart_tx.jmap.mail.message_analysis import AnalyzedMessage, parse
@@ -208,6 +208,7 @@ async def email_parse(ctx: RequestContext, arguments: dict[str, Any]) -> JSONObj
         raise MethodError.invalid_arguments(f"unknown properties: {', '.join(bad)}")
     extras = {name: arguments.get(name) for name in PARSE_ARGUMENTS[3:]}
     call = MethodCall(ctx, EMAIL_TYPE, "parse", account_id, arguments, extras)
+    check_arguments(call)  # before any blob is read: bad arguments are bad whatever the blobs
     parsed_found: dict[str, JSONObject] = {}
     not_parsable: list[str] = []
     not_found: list[str] = []

@@ -572,11 +572,6 @@ async def test_parse_body_values_and_body_properties(emails: Emails) -> None:
         await _invalid(emails, "Email/parse", blobIds=[blob], **arguments)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Email/parse checks its body arguments only while rendering a parsed blob: with no blob "
-    "found, a bad maxBodyValueBytes or bodyProperties is accepted (the check belongs in "
-    "email_parse, stalwart_tx/jmap/mail/email_import.py, before the blobs are read)"
-))
 @pytest_twisted.ensureDeferred
 async def test_parse_checks_its_arguments_whatever_the_blobs(emails: Emails) -> None:
     await _invalid(emails, "Email/parse", blobIds=["Gnosuchblob"], maxBodyValueBytes=-1)
