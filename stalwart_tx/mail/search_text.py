@@ -201,6 +201,8 @@ def _iter_addresses(
         word = chunk.group()
         candidate = word.strip(_EDGE_PUNCTUATION)
         start = chunk.start() + len(word) - len(word.lstrip(_EDGE_PUNCTUATION))
+        if before is not None and start >= before:
+            return  # the address itself, not its chunk's leading punctuation, is what counts
         if email := _EMAIL.fullmatch(candidate):
             yield start, start + len(candidate), (candidate, email.group(1))
         elif url := _URL.fullmatch(candidate):

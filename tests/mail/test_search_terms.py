@@ -293,6 +293,7 @@ address_texts = st.lists(
 
 @settings(max_examples=500, deadline=None)
 @given(st.one_of(any_texts, address_texts), st.integers(0, 200))
+@example(":www.0.0", 1)  # an address whose chunk starts before the limit, and it after
 def test_addresses_found_from_their_markers(text: str, before: int) -> None:
     expected = _addresses_by_chunk(text)
     assert _addresses(text) == expected
