@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -64,8 +65,10 @@ from stalwart_tx.jmap.standard.values import (
     UTCDate,
     same_json,
 )
+from stalwart_tx.mail.headers import split_header_block
 from stalwart_tx.mail.smtp_relay import RelayConfig
 from stalwart_tx.store.addresses import address_key
+from stalwart_tx.store.errors import BlobNotFound
 from stalwart_tx.store.records import JSONObject, WriteBatch
 
 SUBMISSION_TYPE_NAME: Final = "EmailSubmission"
@@ -124,6 +127,14 @@ async def submission_created(
     email = await call.objects.get_one(EMAIL, value["emailId"])
     if email is None:
         return set_errors.invalid_properties(["emailId"], "no such email")
+    repeated = await _repeated_fields(call, str(email["blobId"]))
+    if repeated:
+        # RFC 5322 §3.6 allows one of each; with two, which From would the check and the
+        # envelope (RFC 8621 §7.5, "SHOULD reject") go by, and which would the recipients see?
+        return SetError(
+            "invalidEmail", f"the message has more than one {repeated[0]} header field",
+            properties=[name.lower() for name in repeated],
+        )
     froms = addresses_of(email, "from")
     if not froms:
         return SetError("invalidEmail", "the email has no From address", properties=["from"])
@@ -178,6 +189,17 @@ async def submission_created(
     if held:
         call.held.add(submission_id)
     return None
+
+
+async def _repeated_fields(call: SubmissionCall, blob_id: str) -> list[str]:
+    """The originator fields (From, Sender) the message has more than one of."""
+    try:
+        message = await call.ctx.store.blobs.get(call.account_id, blob_id)
+    except BlobNotFound:
+        return []  # not ours to judge: the send reports the message gone
+    fields, _ = split_header_block(message)
+    counts = Counter(field.name.lower() for field in fields)
+    return [name for name in ("From", "Sender") if counts[name.lower()] > 1]
 
 
 def forget_pending(blob_id: str | None, submission_id: str) -> Callable[[WriteBatch], None]:
