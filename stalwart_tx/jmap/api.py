@@ -38,7 +38,7 @@ from stalwart_tx.jmap.errors import MethodError, RequestError
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.references import Invocation, resolve_result_references
 from stalwart_tx.jmap.registry import JSONObject, MethodRegistry, MethodSpec, Responses
-from stalwart_tx.jmap.session import SessionUrls, session_for_user
+from stalwart_tx.jmap.session import SessionUrls, account_capabilities, session_for_user
 from stalwart_tx.store.backend import StoreBundle
 from stalwart_tx.store.errors import StoreUnavailable
 
@@ -243,23 +243,36 @@ class JMAPApi:
         self.urls = urls
         self.context_factory = context_factory
         self.concurrency = concurrency or RequestConcurrencyLimiter(limits.maxConcurrentRequests)
-        self._session_states: dict[tuple[str, str], str] = {}
+        # (account id, user name) -> (accountCapabilities, session state)
+        self._session_states: dict[tuple[str, str], tuple[object, str]] = {}
 
     def session(self, user: IMailUser) -> dict[str, object]:
         """The user's session object (§2), whose ``state`` every Response carries."""
         return session_for_user(user, self.urls, self.limits, self.registry)
 
     def session_state(self, user: IMailUser) -> str:
-        """``session(user)["state"]``, remembered: the session is a function of the user's name
-        and account alone (the rest is this API's fixed configuration), and building it for
-        every request costs as much as a small method call."""
+        """``session(user)["state"]``, remembered while the session stays the same.
+
+        Building the session for every request costs as much as a small method call. Beyond the
+        user's name and account the session is this API's fixed configuration, except the
+        accountCapabilities values, which may change while the server runs (submission's
+        FUTURERELEASE names a date that moves with the clock); those are cheap to compute, so
+        the remembered state is used only while they are what it was computed from (§3.4:
+        sessionState is the *current* state of the Session object).
+        """
         key = (user.account_id, user.name)
-        state = self._session_states.get(key)
-        if state is None:
-            state = str(self.session(user)["state"])
-            if len(self._session_states) >= SESSION_STATES_KEPT:
-                self._session_states.pop(next(iter(self._session_states)))
-            self._session_states[key] = state
+        remembered = self._session_states.get(key)
+        if remembered is not None:
+            per_account, state = remembered
+            if account_capabilities(user.account_id, self.registry) == per_account:
+                return state
+        session = self.session(user)
+        state = str(session["state"])
+        accounts: Any = session["accounts"]
+        per_account = accounts[user.account_id]["accountCapabilities"]
+        if key not in self._session_states and len(self._session_states) >= SESSION_STATES_KEPT:
+            self._session_states.pop(next(iter(self._session_states)))
+        self._session_states[key] = (per_account, state)
         return state
 
     def check_size(self, size: int) -> None:

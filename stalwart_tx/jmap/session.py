@@ -91,11 +91,7 @@ def session_for_user(
     The API layer answers ``sessionState`` from this same object, so the two always agree.
     """
     account_id: str = user.account_id
-    per_account: dict[str, dict[str, object]] = {}
-    for uri, spec in registry.capabilities.items():
-        value = spec.account_value(account_id) if spec.account_value is not None else None
-        if value is not None:
-            per_account[uri] = value
+    per_account = account_capabilities(account_id, registry)
     return build_session(
         username=user.name,
         accounts=[SessionAccount(account_id=account_id, name=user.name)],
@@ -105,3 +101,14 @@ def session_for_user(
         account_capabilities=per_account,
         capabilities={uri: spec.session_value() for uri, spec in registry.capabilities.items()},
     )
+
+
+def account_capabilities(account_id: str, registry: MethodRegistry) -> dict[str, dict[str, object]]:
+    """``accountCapabilities`` of ``account_id``: the part of the session that may change while
+    the server runs (a value may depend on the clock, e.g. submission's FUTURERELEASE date)."""
+    per_account: dict[str, dict[str, object]] = {}
+    for uri, spec in registry.capabilities.items():
+        value = spec.account_value(account_id) if spec.account_value is not None else None
+        if value is not None:
+            per_account[uri] = value
+    return per_account
