@@ -4,10 +4,10 @@ EmailSubmission live.
 With an SMTP relay configured, the server holds messages itself (RFC 4865 FUTURERELEASE on the
 envelope's MAIL FROM, see ``email_submission_envelope``) for up to ``maxDelayedSend`` seconds,
 and says so in ``submissionExtensions``: ``FUTURERELEASE`` with the longest hold in seconds and
-the latest date-time a message may be held until. Other MAIL FROM and RCPT TO parameters go to
-the relay as given, when it offers their extension; the server cannot know which it offers
-before it connects, so it advertises none of them. Without a relay nothing can be sent:
-``maxDelayedSend`` is 0 and there are no extensions.
+the latest date-time a message may be held until (rounded down to its day). Other MAIL FROM and
+RCPT TO parameters go to the relay as given, when it offers their extension; the server cannot
+know which it offers before it connects, so it advertises none of them. Without a relay nothing
+can be sent: ``maxDelayedSend`` is 0 and there are no extensions.
 """
 
 from __future__ import annotations
@@ -27,7 +27,11 @@ def submission_account_value(account_id: str) -> JSONObject:
 
 
 def sending_account_value(account_id: str) -> JSONObject:
-    latest = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + MAX_DELAYED_SEND))
+    # the start of the UTC day of the latest hold: a bound every hold still meets, and one that
+    # moves (and with it the Session's state, which clients watch) once a day, not every second
+    day = 24 * 3600
+    latest_day = (int(time.time()) + MAX_DELAYED_SEND) // day * day
+    latest = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(latest_day))
     return {
         "maxDelayedSend": MAX_DELAYED_SEND,
         "submissionExtensions": {"FUTURERELEASE": [str(MAX_DELAYED_SEND), latest]},

@@ -505,6 +505,10 @@ async def test_session_state_when_a_session_value_moves_with_time(
     server = await start_server(limits=limits, registry=default_registry(limits, relay=relay))
     before = await server.session()
     assert (await server.call(using=[CORE]))["sessionState"] == before["state"]
+    # the date is a day's start (this clock is at 08:00 UTC): an hour later nothing moved, so
+    # clients do not fetch the Session again every second
+    now[0] += 3_600
+    assert (await server.session())["state"] == before["state"]
     now[0] += 86_400
     after = await server.session()
     extensions = after["accounts"][server.user_id]["accountCapabilities"][SUBMISSION]
