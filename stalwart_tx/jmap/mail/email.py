@@ -23,7 +23,6 @@ from stalwart_tx.jmap.datatype import (
     by_property,
 )
 from stalwart_tx.jmap.errors import SetError
-from stalwart_tx.jmap.mail.capability import MAX_MAILBOXES_PER_EMAIL
 from stalwart_tx.jmap.mail.email_get import (
     DEFAULT_GET_PROPERTIES,
     email_computed,
@@ -78,6 +77,10 @@ class Keyword(Kind):
             return "is not a keyword (1-255 of %x21-%x7E except ( ) { ] % * \" \\)"
         return None
 
+    def canonical(self, value: str) -> str:
+        """§4.1.1: keywords are case-insensitive, so a patch path names one in any case."""
+        return value.lower()
+
 
 class TrueOnly(Kind):
     def describe(self) -> str:
@@ -87,8 +90,10 @@ class TrueOnly(Kind):
         return None if value is True else "must be true"
 
 
-MAILBOX_IDS = MapOf(Id(MAILBOX), TrueOnly(), max_items=MAX_MAILBOXES_PER_EMAIL)
-KEYWORDS = MapOf(Keyword(), TrueOnly(), max_items=1000)
+# no max_items: exceeding the limits is tooManyMailboxes / tooManyKeywords (§4.6), which
+# EmailWork checks, not invalidProperties
+MAILBOX_IDS = MapOf(Id(MAILBOX), TrueOnly())
+KEYWORDS = MapOf(Keyword(), TrueOnly())
 
 
 async def email_updated(

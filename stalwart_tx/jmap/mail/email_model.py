@@ -49,6 +49,8 @@ DRAFT: Final = "$draft"
 # RFC 8621 §4.1.1: 1-255 of %x21-%x7E except ( ) { ] % * " \
 _KEYWORD = re.compile(r'[\x21-\x7e]{1,255}')
 _KEYWORD_FORBIDDEN = frozenset('(){]%*"\\')
+# the server-defined maximum of keywords on one Email; more is tooManyKeywords (§4.6)
+MAX_KEYWORDS_PER_EMAIL: Final = 1000
 
 # The properties kept in the stored value (beyond them, /get parses the blob).
 STORED_PROPERTIES: Final = (
@@ -161,6 +163,7 @@ __all__ = [
     "ATTACHMENT_INDEX",
     "DRAFT",
     "EMAIL",
+    "MAX_KEYWORDS_PER_EMAIL",
     "SEEN",
     "SIZE_INDEX",
     "STORED_PROPERTIES",

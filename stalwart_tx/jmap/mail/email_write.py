@@ -26,11 +26,13 @@ from typing import Any
 
 from stalwart_tx.jmap.datatype import random_id
 from stalwart_tx.jmap.errors import SetError
+from stalwart_tx.jmap.mail.capability import MAX_MAILBOXES_PER_EMAIL
 from stalwart_tx.jmap.mail.email_model import (
     ALL_INDEX,
     ATTACHMENT_INDEX,
     EMAIL,
     LANGUAGES_MAP,
+    MAX_KEYWORDS_PER_EMAIL,
     SIZE_INDEX,
     TERMS_MAP,
     THREAD,
@@ -155,11 +157,23 @@ class EmailWork:
             return set_errors.invalid_properties(
                 ["mailboxIds"], "an Email is in at least one mailbox"
             )
+        if len(mailbox_ids) > MAX_MAILBOXES_PER_EMAIL:
+            return SetError(
+                "tooManyMailboxes", f"an Email is in at most {MAX_MAILBOXES_PER_EMAIL} mailboxes"
+            )
         found = await self.objects.get(MAILBOX, list(mailbox_ids))
         missing = sorted(set(mailbox_ids) - set(found))
         if missing:
             return set_errors.invalid_properties(
                 ["mailboxIds"], f"no such mailbox: {', '.join(missing)}"
+            )
+        return None
+
+    @staticmethod
+    def check_keywords(keywords: Mapping[str, Any]) -> SetError | None:
+        if len({keyword.lower() for keyword in keywords}) > MAX_KEYWORDS_PER_EMAIL:
+            return SetError(
+                "tooManyKeywords", f"an Email has at most {MAX_KEYWORDS_PER_EMAIL} keywords"
             )
         return None
 
@@ -183,7 +197,7 @@ class EmailWork:
         self, new: NewEmail, email_id: str | None = None
     ) -> tuple[str, JSONObject] | SetError:
         """Stage a new Email; its id and stored value, or the SetError that refused it."""
-        error = await self.check_mailboxes(new.mailbox_ids)
+        error = self.check_keywords(new.keywords) or await self.check_mailboxes(new.mailbox_ids)
         if error is None:
             error = await check_quota(self.objects, new.message.size, 1)
         if error is not None:
@@ -273,6 +287,10 @@ class EmailWork:
     async def change(self, email_id: str, old: JSONObject, new: JSONObject) -> SetError | None:
         """Stage what an update of mailboxIds or keywords implies (the Email itself is the
         caller's to stage); the SetError that refuses it, if any."""
+        if new.get("keywords") != old.get("keywords"):
+            error = self.check_keywords(new.get("keywords") or {})
+            if error is not None:
+                return error
         if new.get("mailboxIds") != old.get("mailboxIds"):
             error = await self.check_mailboxes(new.get("mailboxIds") or {})
             if error is not None:

@@ -16,7 +16,14 @@ from typing import Any
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.datatype import SET, SINGLETON_ID, DataType, Property
 from stalwart_tx.jmap.errors import MethodError, SetError
-from stalwart_tx.jmap.patch import REMOVE, InvalidPatch, apply_patch, parse_patch
+from stalwart_tx.jmap.patch import (
+    REMOVE,
+    InvalidPatch,
+    PatchOperation,
+    apply_patch,
+    encode_pointer,
+    parse_patch,
+)
 from stalwart_tx.jmap.standard import arguments as args
 from stalwart_tx.jmap.standard import set_errors
 from stalwart_tx.jmap.standard.calls import SetCall
@@ -24,7 +31,7 @@ from stalwart_tx.jmap.standard.hooks import with_response_hook
 from stalwart_tx.jmap.standard.references import resolve_id, resolver
 from stalwart_tx.jmap.standard.rendering import render
 from stalwart_tx.jmap.standard.retry import optimistically
-from stalwart_tx.jmap.standard.values import UnresolvedReference, same_json
+from stalwart_tx.jmap.standard.values import MapOf, UnresolvedReference, same_json
 from stalwart_tx.jmap.standard.working_set import WorkingSet
 from stalwart_tx.store.records import JSONObject
 
@@ -232,12 +239,16 @@ class SetComputation:
         if computed:
             rendered = await render(self.call, {object_id: stored}, computed)
             before.update(rendered[object_id])
+        canonical = _canonical_keys(data_type, operations)
         try:
-            after = apply_patch(before, operations, reset=lambda name: _reset(data_type, name))
+            after = apply_patch(before, canonical, reset=lambda name: _reset(data_type, name))
+            # what the client asked for, before the server's part
+            requested = copy.deepcopy(after) if canonical == operations else apply_patch(
+                before, operations, reset=lambda name: _reset(data_type, name)
+            )
         except InvalidPatch as bad_patch:
             return set_errors.invalid_patch(str(bad_patch))
 
-        requested = copy.deepcopy(after)  # what the client asked for, before the server's part
         invalid: dict[str, str] = {}
         resolve = resolver(self.call.ctx, self.outcome.created_ids)
         for name in touched:
@@ -318,6 +329,26 @@ class SetComputation:
                 return error
         self.objects.destroy(data_type.name, object_id)
         return None
+
+
+def _canonical_keys(
+    data_type: DataType, operations: list[PatchOperation]
+) -> list[PatchOperation]:
+    """The operations with each key of a map property in its canonical form, where the map's
+    keys have one (an Email's keywords are case-insensitive: ``keywords/$SEEN`` is
+    ``keywords/$seen``, to add and to remove)."""
+    result = []
+    for operation in operations:
+        prop = data_type.properties.get(operation.property)
+        canonical = getattr(prop.kind.key, "canonical", None) if (
+            prop is not None and isinstance(prop.kind, MapOf)
+        ) else None
+        if canonical is not None and len(operation.path) > 1:
+            path = (operation.path[0], canonical(operation.path[1]), *operation.path[2:])
+            if path != operation.path:
+                operation = PatchOperation(encode_pointer(path), path, operation.value)
+        result.append(operation)
+    return result
 
 
 def _reset(data_type: DataType, name: str) -> Any:
