@@ -106,11 +106,10 @@ def _body_values(call: MethodCall, parsed: ParsedMessage) -> dict[str, Any]:
 def parsed_values(
     call: MethodCall, parsed: ParsedMessage, blob_id: str, names: frozenset[str]
 ) -> JSONObject:
-    """The computed properties of one email among ``names``."""
+    """The computed properties of one email among ``names`` (its callers, Email/get and
+    Email/parse, have checked the body arguments with ``check_arguments`` once per call)."""
     values: JSONObject = {}
-    part_names = check_arguments(call)
-    if not names & PARSED_PROPERTIES:
-        part_names = []
+    part_names = body_properties(call) if names & PARSED_PROPERTIES else []
     for name in names:
         if name == "headers":
             values[name] = [h.to_json() for h in parsed.headers]
