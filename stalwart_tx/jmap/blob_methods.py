@@ -28,7 +28,7 @@ from typing import Any
 
 from stalwart_tx.blob_chunks import copy_blob, read_chunks, write_range
 from stalwart_tx.jmap.blob_refs import BLOB_REFERENCES, BlobReferenceRegistry
-from stalwart_tx.jmap.capabilities import BLOB, CORE, MAIL
+from stalwart_tx.jmap.capabilities import BLOB, CORE
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError, SetError
 from stalwart_tx.jmap.limits import CoreLimits
@@ -475,29 +475,6 @@ class BlobMethods:
             if value is not None:
                 found |= self.references.ids_via(type_name, value)
         return sorted(found)
-
-
-def register_mail_references(references: BlobReferenceRegistry) -> None:
-    """The mail types that reference blobs (RFC 9404 §4.3, RFC 8621 §9.4's registry entries).
-
-    An Email holds its message's blob (the claim ``email_write`` records with the write); a
-    Mailbox and a Thread reference the blobs of their Emails. Without them the server's
-    ``supportedTypeNames`` was empty and Blob/lookup refused "Email" as unknownDataType.
-    A type already registered (by a test's own registry) is left as it is.
-    """
-    if references.get("Email") is None:
-        references.register("Email", MAIL, lambda email: [email.get("blobId")])
-    if references.get("Mailbox") is None:
-        references.register_derived(
-            "Mailbox", MAIL, via="Email", ids=lambda email: email.get("mailboxIds") or {}
-        )
-    if references.get("Thread") is None:
-        references.register_derived(
-            "Thread", MAIL, via="Email", ids=lambda email: [email.get("threadId")]
-        )
-
-
-register_mail_references(BLOB_REFERENCES)
 
 
 def make_methods(references: BlobReferenceRegistry = BLOB_REFERENCES) -> list[MethodSpec]:

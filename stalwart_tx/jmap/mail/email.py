@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from stalwart_tx.jmap.blob_refs import BLOB_REFERENCES
 from stalwart_tx.jmap.capabilities import MAIL
 from stalwart_tx.jmap.datatype import (
     DataType,
@@ -23,6 +24,7 @@ from stalwart_tx.jmap.datatype import (
     by_property,
 )
 from stalwart_tx.jmap.errors import SetError
+from stalwart_tx.jmap.mail.blob_references import register_mail_references
 from stalwart_tx.jmap.mail.email_get import (
     DEFAULT_GET_PROPERTIES,
     email_computed,
@@ -255,3 +257,6 @@ def methods(options: RegistryOptions) -> list[MethodSpec]:
 # The registry is built with ``methods``; this copy, analysing in threads, serves callers that
 # run an Email/set of their own without creating emails (EmailSubmission's onSuccessUpdateEmail).
 METHODS = _email_methods(None)
+
+# what Blob/lookup and the blob capability read (types register as their modules load)
+register_mail_references(BLOB_REFERENCES)
