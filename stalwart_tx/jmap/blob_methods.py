@@ -37,6 +37,7 @@ from stalwart_tx.jmap.registry import CapabilitySpec, JSONObject, MethodSpec, Re
 from stalwart_tx.jmap.standard.arguments import creations
 from stalwart_tx.store.errors import BlobNotFound
 from stalwart_tx.store.interfaces import IBlobUpload
+from stalwart_tx.store.memory import is_blob_id
 from stalwart_tx.store.records import BlobInfo
 
 # RFC 9404 §4.1: servers MUST accept at least 64 data sources per creation
@@ -425,8 +426,13 @@ class BlobMethods:
         found: list[JSONObject] = []
         not_found: list[str] = []
         for named, blob_id in resolved.items():
-            if blob_id is None or blob_id not in referrers:
-                not_found.append(named)
+            if blob_id is None or (blob_id not in referrers and not is_blob_id(blob_id)):
+                not_found.append(named)  # no blob could have that id
+                continue
+            if blob_id not in referrers:
+                # §4.3: a blob id this user cannot see, or one not stored at all, is answered
+                # like an unreferenced blob of theirs, so the answer tells them nothing
+                found.append({"id": blob_id, "matchedIds": {t: [] for t in type_names}})
                 continue
             matched = {
                 type_name: self._matched(type_name, referrers[blob_id], via_objects)

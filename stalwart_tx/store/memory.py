@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -462,6 +463,15 @@ class MemoryAccountStore:
 def blob_id_for(digest: str) -> str:
     """The blob id of content whose SHA-256 hex digest is ``digest``."""
     return "B" + digest
+
+
+_BLOB_ID = re.compile(r"B[0-9a-f]{64}\Z")
+
+
+def is_blob_id(blob_id: object) -> bool:
+    """Whether ``blob_id`` has the form of the ids ``blob_id_for`` gives (whether or not such a
+    blob is stored)."""
+    return isinstance(blob_id, str) and _BLOB_ID.match(blob_id) is not None
 
 
 def check_range(offset: int, length: int | None) -> None:

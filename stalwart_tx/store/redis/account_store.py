@@ -24,6 +24,7 @@ from stalwart_tx.store.memory import (
     SecondsClock,
     check_max_tombstones,
     encode_value,
+    is_blob_id,
     parse_state,
     referrer_key,
 )
@@ -37,7 +38,7 @@ from stalwart_tx.store.records import (
     check_name,
 )
 from stalwart_tx.store.redis import scripts
-from stalwart_tx.store.redis.blobs import is_blob_id, note_unreferenced_after_write
+from stalwart_tx.store.redis.blobs import note_unreferenced_after_write
 from stalwart_tx.store.redis.connection import RedisConnection, as_text, pairs
 from stalwart_tx.store.redis.indexes import compile_query, parse_page, score_arg
 from stalwart_tx.store.redis.keys import AccountKeys, changes_channel

@@ -17,7 +17,6 @@ blob unindexed until the account's next stamped blob re-adds the account.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from typing import Any
 
@@ -32,6 +31,7 @@ from stalwart_tx.store.memory import (
     blob_id_for,
     check_account_id,
     check_range,
+    is_blob_id,
     parse_referrer,
 )
 from stalwart_tx.store.records import BlobInfo
@@ -40,15 +40,10 @@ from stalwart_tx.store.redis.connection import RedisConnection, as_bytes, as_tex
 from stalwart_tx.store.redis.keys import AccountKeys, blob_sweep_index
 
 # ids are made here from a digest; anything else cannot name a blob (nor smuggle a key)
-_BLOB_ID = re.compile(r"B[0-9a-f]{64}\Z")
 
 DEFAULT_UPLOAD_TTL = 3600.0
 
 log = Logger()
-
-
-def is_blob_id(blob_id: object) -> bool:
-    return isinstance(blob_id, str) and _BLOB_ID.match(blob_id) is not None
 
 
 async def note_unreferenced(

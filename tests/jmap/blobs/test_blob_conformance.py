@@ -205,22 +205,19 @@ async def test_upload_from_a_failed_creation_or_a_blob_of_another_account_fails(
 # -- Blob/lookup ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "RFC 9404 §4.3: a blob that is not visible to the user, or not on the server at all, MUST "
-    "still be answered with an empty array for each type; the server lists such ids in "
-    "notFound (tests/jmap/blobs/test_blob_lookup_copy.py asserts that choice)"
-))
 @pytest_twisted.ensureDeferred
 async def test_lookup_of_an_unseen_or_missing_blob_gives_empty_arrays(env: Env) -> None:
     elsewhere = await put(env, b"in another account", SHARED)
     missing = "B" + hashlib.sha256(b"never stored").hexdigest()
     result = await env.call("Blob/lookup", {
-        "typeNames": ["Email", "Mailbox"], "ids": [elsewhere, missing],
+        "typeNames": ["Email", "Mailbox"], "ids": [elsewhere, missing, "not-a-blob"],
     })
     assert result["list"] == [
         {"id": elsewhere, "matchedIds": {"Email": [], "Mailbox": []}},
         {"id": missing, "matchedIds": {"Email": [], "Mailbox": []}},
     ]
+    # as in the RFC's example: an id no blob of this server could have is not found
+    assert result["notFound"] == ["not-a-blob"]
 
 
 # -- on the server's own registry, with real Emails ------------------------------------------

@@ -76,11 +76,14 @@ async def test_lookup_of_unreferenced_and_hidden_blobs(env: Env) -> None:
                          "ids": [loose, elsewhere, "#n", "#unknown"]}, "l"],
     )
     new = responses[0][1]["created"]["n"]["id"]
+    # §4.3: another account's blob is answered like an unreferenced one of this account, so
+    # nothing tells whether it exists; only an unknown creation id is not found
     assert responses[1][1]["list"] == [
         {"id": loose, "matchedIds": {"Email": [], "Thread": []}},
+        {"id": elsewhere, "matchedIds": {"Email": [], "Thread": []}},
         {"id": new, "matchedIds": {"Email": [], "Thread": []}},
     ]
-    assert responses[1][1]["notFound"] == [elsewhere, "#unknown"]
+    assert responses[1][1]["notFound"] == ["#unknown"]
 
 
 @pytest.mark.parametrize(("type_names", "using"), [
