@@ -146,11 +146,12 @@ def clamp_expires(requested: object, now: float) -> float:
     longest = now + MAX_LIFETIME
     if requested is None:
         return float(int(longest))
-    wanted = parse_utc_date(requested)
-    if wanted <= now:
-        raise InvalidProperty("expires", "expires must be in the future")
-    # whole seconds, so the value returned to the client is exactly the one stored
-    return float(int(min(wanted, longest)))
+    # whole seconds, so the value returned to the client is exactly the one stored; checked
+    # after truncating, or a moment less than a second ahead would be granted as one already past
+    granted = float(int(min(parse_utc_date(requested), longest)))
+    if granted <= now:
+        raise InvalidProperty("expires", "expires must be at least a whole second in the future")
+    return granted
 
 
 def new_subscription_id() -> str:
