@@ -70,7 +70,10 @@ def parse_stream_options(
     if close_after not in ("state", "no"):
         raise BadRequest('"closeafter" must be "state" or "no".')
     ping_text = _single(args, b"ping", "0")
-    if not (ping_text.isascii() and ping_text.isdigit()) or len(ping_text) > 9:
+    # any JMAP UnsignedInt (at most 2^53 - 1) is a valid interval, clamped below; more digits
+    # than that is no number the client can mean
+    if not (ping_text.isascii() and ping_text.isdigit()) or len(ping_text) > 16 \
+            or int(ping_text) > 2**53 - 1:
         raise BadRequest('"ping" must be a whole number of seconds.')
     ping = int(ping_text)
     if ping:
