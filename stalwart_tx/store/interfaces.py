@@ -90,6 +90,12 @@ class IChangeLog(Interface):
         floor still get exact answers; the floor never moves back.
         """
 
+    async def modseqs(account_id: str, type_name: str, ids: list[str]) -> dict[str, int]:
+        """The modseq of the last change of each given live object (IMAP MODSEQ).
+
+        Objects that do not exist (never created, or destroyed) are left out. Read at one instant.
+        """
+
     async def compact(account_id: str, type_name: str, keep_after_state: str) -> None:
         """Forget destroyed-object records at or before ``keep_after_state``.
 
@@ -133,6 +139,16 @@ class IIndexStore(Interface):
 
     async def map_get(account_id: str, name: str, fields: list[str]) -> dict[str, str]:
         """The value of each given field the map has (absent ones are left out)."""
+
+    async def map_raise(account_id: str, name: str, field: str, value: int) -> int:
+        """Set the field to ``value`` if it holds less (or nothing); return what it held (0 when
+        nothing), atomically.
+
+        The one map write outside WriteBatch: a high-water mark that only rises and that no
+        object derives from (which IMAP session was first to see a message as \\Recent). Of
+        callers racing with the same value, exactly one sees a smaller previous value. The map
+        belongs to the account like any other (destroy_account removes it).
+        """
 
 
 class IBlobUpload(Interface):

@@ -238,6 +238,13 @@ def tombstones_to_drop(held: int, added: int, max_tombstones: int) -> int:
     return max(0, min(held - max_tombstones, added + TRIM_CATCH_UP))
 
 
+def check_mark(value: int) -> int:
+    """ValueError unless ``value`` is a map_raise value: an integer in 0..2**53 - 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        raise ValueError(f"a raised mark is an integer in 0..2**53 - 1, not {value!r}")
+    return value
+
+
 @implementer(IAccountStore, IChangeLog, IIndexStore)
 class MemoryAccountStore:
     """Objects, change log, indexes and maps of every account in dicts; writes publish through
@@ -385,6 +392,25 @@ class MemoryAccountStore:
         check_name(name)
         held = self._account(account_id).derived.maps.get(name, {})
         return {f: held[f] for f in fields if f in held}
+
+    async def map_raise(self, account_id: str, name: str, field: str, value: int) -> int:
+        check_name(name)
+        check_mark(value)
+        check_account_id(account_id)
+        maps = self._accounts.setdefault(account_id, _Account()).derived.maps
+        previous = int(maps.get(name, {}).get(field, "0"))
+        if value > previous:
+            maps.setdefault(name, {})[field] = str(value)
+        return previous
+
+    async def modseqs(self, account_id: str, type_name: str, ids: list[str]) -> dict[str, int]:
+        data = self._account(account_id).types.get(type_name)
+        if data is None:
+            return {}
+        return {
+            i: data.log[i].last for i in ids
+            if i in data.objects and i in data.log and not data.log[i].destroyed
+        }
 
     async def current_state(self, account_id: str, type_name: str) -> str:
         return self._account(account_id).state(type_name)

@@ -163,6 +163,25 @@ class AccountStoreConformance:
         assert verifyObject(IChangeLog, store.changes)
 
     @pytest_twisted.ensureDeferred
+    async def test_modseqs_of_live_objects(self, store: StoreBundle) -> None:
+        log = store.changes
+        assert await log.modseqs(A, "Foo", ["a"]) == {}
+        first = await store.accounts.write(
+            A, WriteBatch().create("Foo", "a", {"n": 1}).create("Foo", "b", {"n": 2})
+        )
+        after_create = await log.modseqs(A, "Foo", ["a", "b", "zz", "a"])
+        assert set(after_create) == {"a", "b"}
+        assert max(after_create.values()) == first.account_modseq
+        assert len(set(after_create.values())) == 2
+        second = await store.accounts.write(
+            A, WriteBatch().update("Foo", "a", {"n": 3}).destroy("Foo", "b")
+        )
+        assert await log.modseqs(A, "Foo", ["a", "b"]) == {"a": second.account_modseq - 1}
+        assert await log.modseqs(A, "Foo", []) == {}
+        assert await log.modseqs(A, "Bar", ["a"]) == {}
+        assert await log.modseqs("acct2", "Foo", ["a"]) == {}
+
+    @pytest_twisted.ensureDeferred
     async def test_empty_account(self, store: StoreBundle) -> None:
         assert await store.accounts.get(A, "Email", None) == {}
         assert await store.accounts.get(A, "Email", ["x"]) == {}
@@ -1623,6 +1642,33 @@ class IndexStoreConformance:
 
     def test_provides_interface(self, store: StoreBundle) -> None:
         assert verifyObject(IIndexStore, store.indexes)
+
+    @pytest_twisted.ensureDeferred
+    async def test_map_raise_only_rises(self, store: StoreBundle) -> None:
+        x = store.indexes
+        assert await x.map_raise(A, "marks", "m1", 0) == 0
+        assert await x.map_get(A, "marks", ["m1"]) == {}
+        assert await x.map_raise(A, "marks", "m1", 5) == 0
+        assert await x.map_raise(A, "marks", "m1", 3) == 5
+        assert await x.map_raise(A, "marks", "m1", 5) == 5
+        assert await x.map_raise(A, "marks", "m1", 9) == 5
+        assert await x.map_get(A, "marks", ["m1"]) == {"m1": "9"}
+        assert await x.map_raise(A, "marks", "m2", 2**53 - 1) == 0
+        for bad in (-1, 2**53, 1.5, True):
+            with pytest.raises(ValueError):
+                await x.map_raise(A, "marks", "m1", bad)  # type: ignore[arg-type]
+        # the account owns the map: another account sees nothing, destroying it removes it
+        assert await x.map_get("acct2", "marks", ["m1"]) == {}
+        await store.accounts.destroy_account(A)
+        assert await x.map_get(A, "marks", ["m1", "m2"]) == {}
+
+    @pytest_twisted.ensureDeferred
+    async def test_map_raise_races_have_one_winner(self, store: StoreBundle) -> None:
+        x = store.indexes
+        results = await defer.gatherResults([
+            defer.Deferred.fromCoroutine(x.map_raise(A, "marks", "m", 7)) for _ in range(8)
+        ])
+        assert sorted(results) == [0] + [7] * 7
 
     @pytest_twisted.ensureDeferred
     async def test_nothing_exists_at_first(self, store: StoreBundle) -> None:

@@ -22,6 +22,7 @@ from stalwart_tx.store.memory import (
     DEFAULT_MAX_TOMBSTONES,
     TRIM_CATCH_UP,
     SecondsClock,
+    check_mark,
     check_max_tombstones,
     encode_value,
     is_blob_id,
@@ -231,6 +232,29 @@ class RedisAccountStore:
             return {}
         values = await self._redis.execute("HMGET", key, *wanted)
         return {f: as_text(v) for f, v in zip(wanted, values, strict=True) if v is not None}
+
+    async def map_raise(self, account_id: str, name: str, field: str, value: int) -> int:
+        keys = self._keys(account_id)
+        check_mark(value)
+        if value == 0:
+            found = await self.map_get(account_id, name, [field])
+            return int(found.get(field, "0"))
+        reply = await self._redis.run_script(
+            scripts.MAP_RAISE, [keys.map(check_name(name)), keys.derived], [field, str(value)]
+        )
+        return int(as_text(reply))
+
+    async def modseqs(self, account_id: str, type_name: str, ids: list[str]) -> dict[str, int]:
+        keys = self._keys(account_id)
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        reply = await self._redis.run_script(
+            scripts.MODSEQS, [keys.log(type_name), keys.dead(type_name)], wanted
+        )
+        return {
+            i: int(as_text(m)) for i, m in zip(wanted, reply, strict=True) if m is not None
+        }
 
     async def current_state(self, account_id: str, type_name: str) -> str:
         state = await self._redis.execute("HGET", self._keys(account_id).states, type_name)

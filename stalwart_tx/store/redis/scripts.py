@@ -597,6 +597,32 @@ return result
 
 # KEYS: blob, blob index, referrer set, unreferenced index.  ARGV: blob id, content, now.
 # Reply: size.  An unclaimed blob is stamped unreferenced now (again, if it was already).
+# KEYS: log, dead of one type.  ARGV: object ids.
+# Reply: per id, its last-change modseq as text, or false when it is not a live logged object.
+MODSEQS = Script("modseqs", r"""
+local out = {}
+for i, id in ipairs(ARGV) do
+  local score = redis.call('ZSCORE', KEYS[1], id)
+  if score and redis.call('SISMEMBER', KEYS[2], id) == 0 then
+    out[i] = string.format('%d', tonumber(score))
+  else
+    out[i] = false
+  end
+end
+return out
+""")
+
+# KEYS: the map, the account's set of derived keys.  ARGV: field, value.
+# Reply: what the field held ("0" when nothing); the field becomes value if that is more.
+MAP_RAISE = Script("map_raise", r"""
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if not held or tonumber(held) < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('SADD', KEYS[2], KEYS[1])
+end
+return held or '0'
+""")
+
 BLOB_PUT = Script("blob_put", r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[2]) end
 redis.call('SADD', KEYS[2], ARGV[1])
