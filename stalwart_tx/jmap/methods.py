@@ -26,6 +26,7 @@ from stalwart_tx.jmap.mail import (
     email_import,
     email_submission,
     identity,
+    imap_view,
     mailbox,
     quota,
     search_snippets,
@@ -53,6 +54,7 @@ METHOD_MODULES: list[ModuleType] = [
     submission_capability,
     identity,
     email_submission,
+    imap_view,
 ]
 
 

@@ -69,11 +69,14 @@ class CapabilitySpec:
     ``primaryAccounts``) with the object it returns for an account. It returns None for an
     account that lacks the capability: the session leaves it out there, and methods of the
     capability called on that account fail with accountNotSupportedByMethod.
+    ``advertised`` False keeps the capability out of the session altogether: one the server's
+    own front ends use in process (the IMAP bridge's view), which JMAP clients need not know.
     """
 
     uri: str
     session_value: Callable[[], JSONObject]
     account_value: Callable[[str], JSONObject | None] | None = None
+    advertised: bool = True
 
 
 @dataclass(frozen=True)

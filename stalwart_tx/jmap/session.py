@@ -99,7 +99,10 @@ def session_for_user(
         urls=urls,
         limits=limits,
         account_capabilities=per_account,
-        capabilities={uri: spec.session_value() for uri, spec in registry.capabilities.items()},
+        capabilities={
+            uri: spec.session_value() for uri, spec in registry.capabilities.items()
+            if spec.advertised
+        },
     )
 
 
@@ -108,6 +111,8 @@ def account_capabilities(account_id: str, registry: MethodRegistry) -> dict[str,
     the server runs (a value may depend on the clock, e.g. submission's FUTURERELEASE date)."""
     per_account: dict[str, dict[str, object]] = {}
     for uri, spec in registry.capabilities.items():
+        if not spec.advertised:
+            continue
         value = spec.account_value(account_id) if spec.account_value is not None else None
         if value is not None:
             per_account[uri] = value

@@ -44,6 +44,7 @@ from stalwart_tx.jmap.mail.email_model import (
     stored_email,
 )
 from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX, counts_of, stage_counts
+from stalwart_tx.jmap.mail.mailbox_imap import mailbox_imap_work
 from stalwart_tx.jmap.mail.message_analysis import AnalyzedMessage
 from stalwart_tx.jmap.mail.quota_usage import check_quota, stage_usage
 from stalwart_tx.jmap.mail.threads import (
@@ -340,6 +341,7 @@ class EmailWork:
     def _index(
         self, email_id: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
     ) -> None:
+        mailbox_imap_work(self.objects).email_changed(email_id, old, new)
         before = _index_entries(old)
         after = _index_entries(new)
         removed = [name for name in before if name not in after]

@@ -20,9 +20,11 @@ Ensure = Callable[[RequestContext, str], Awaitable[None]]
 
 
 async def create_if_none(
-    ctx: RequestContext, account_id: str, type_name: str, defaults: list[JSONObject]
+    ctx: RequestContext, account_id: str, type_name: str, defaults: list[JSONObject],
+    created: Callable[[WorkingSet, str], None] | None = None,
 ) -> None:
-    """Create ``defaults`` as objects of ``type_name`` if the account has none of that type."""
+    """Create ``defaults`` as objects of ``type_name`` if the account has none of that type;
+    ``created(objects, id)`` is told of each, to stage what comes with it."""
     if not defaults or await ctx.store.accounts.list_ids(account_id, type_name):
         return  # the usual case: one cheap read
 
@@ -32,7 +34,11 @@ async def create_if_none(
         if await objects.get_all(type_name):
             return
         for value in defaults:
-            objects.create(type_name, random_id(), value)
+            object_id = random_id()
+            objects.create(type_name, object_id, value)
+            if created is not None:
+                created(objects, object_id)
+        await objects.finish()
         await ctx.store.accounts.write(account_id, objects.batch())
 
     await optimistically(ctx, attempt, account_id=account_id)

@@ -36,6 +36,7 @@ from stalwart_tx.jmap.mail.mailbox_counts import (
     keep_counts,
 )
 from stalwart_tx.jmap.mail.mailbox_defaults import with_default_mailboxes
+from stalwart_tx.jmap.mail.mailbox_imap import keep_imap_state, mailbox_imap_work
 from stalwart_tx.jmap.mail.mailbox_rules import ROLES, check_mailbox, normalized_name
 from stalwart_tx.jmap.mail.mailbox_tree import moved_with_ancestors, query_mailboxes
 from stalwart_tx.jmap.registry import MethodSpec
@@ -63,7 +64,10 @@ OWNER_RIGHTS = dict.fromkeys(RIGHTS, True)
 async def mailbox_created(call: SetCall, mailbox_id: str, value: JSONObject) -> SetError | None:
     value["name"] = normalized_name(value["name"])
     mailboxes = await call.objects.get_all(MAILBOX)
-    return check_mailbox(mailboxes, mailbox_id, value, creating=True)
+    error = check_mailbox(mailboxes, mailbox_id, value, creating=True)
+    if error is None:
+        mailbox_imap_work(call.objects).mailbox_created(mailbox_id)
+    return error
 
 
 async def mailbox_updated(
@@ -71,6 +75,7 @@ async def mailbox_updated(
 ) -> SetError | None:
     new["name"] = normalized_name(new["name"])
     keep_counts(old, new)
+    keep_imap_state(old, new)
     mailboxes = await call.objects.get_all(MAILBOX)
     return check_mailbox(mailboxes, mailbox_id, new, creating=False)
 
@@ -94,6 +99,7 @@ async def mailbox_destroyed(call: SetCall, mailbox_id: str, value: JSONObject) -
                 "mailboxHasEmail", "the mailbox has emails (destroy with onDestroyRemoveEmails)"
             )
         await remove_emails_of_destroyed_mailbox(call, mailbox_id)
+    mailbox_imap_work(call.objects).mailbox_destroyed(mailbox_id)
     return None
 
 

@@ -18,6 +18,7 @@ from typing import Final
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.mail.first_use import create_if_none, ensuring_first
 from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX
+from stalwart_tx.jmap.mail.mailbox_imap import mailbox_imap_work
 from stalwart_tx.jmap.registry import JSONObject, MethodSpec
 
 # (name, role) in display order; sortOrder follows it, so every client lists them alike
@@ -44,7 +45,10 @@ async def ensure_default_mailboxes(ctx: RequestContext, account_id: str) -> None
         default_mailbox(name, role, position)
         for position, (name, role) in enumerate(DEFAULT_MAILBOXES)
     ]
-    await create_if_none(ctx, account_id, MAILBOX, defaults)
+    await create_if_none(
+        ctx, account_id, MAILBOX, defaults,
+        lambda objects, mailbox_id: mailbox_imap_work(objects).mailbox_created(mailbox_id),
+    )
 
 
 def with_default_mailboxes(specs: Iterable[MethodSpec]) -> list[MethodSpec]:

@@ -1,0 +1,195 @@
+"""What the IMAP bridge reads beyond RFC 8621: UIDs, MODSEQs, expunges, \\Recent.
+
+These are methods of the JMAP method layer like any other, under the private capability
+``IMAP_VIEW`` (never advertised in the Session), so the bridge reaches the store through the
+same path as every client: it builds a Request, the API runs the calls. Their data is kept by
+``mailbox_imap`` in the writes that change mailboxes and emails.
+
+* ``ImapMailbox/get`` ``{accountId, ids, uids}``: per mailbox its UIDVALIDITY and UIDNEXT and,
+  with ``uids``, every ``[uid, emailId]`` in UID order; ``state`` is the Email state read
+  *before* anything else, so replaying the changes since it can only repeat what the answer
+  already shows, never miss anything. A mailbox made before IMAP state existed gets it here,
+  its emails numbered in receivedAt order.
+* ``ImapEmail/get`` ``{accountId, mailboxId, ids}``: per live email its MODSEQ and, when
+  ``mailboxId`` is given, its UID there (null when it is not in it).
+* ``ImapMailbox/vanished`` ``{accountId, mailboxId, sinceModseq}``: the UIDs that left the
+  mailbox after that modseq (QRESYNC).
+* ``ImapMailbox/claimRecent`` ``{accountId, mailboxId, uid}``: takes the UIDs up to ``uid`` as
+  \\Recent for the calling session; answers the highest UID some session had taken before, so
+  exactly one session sees each message as recent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from typing import Any, Final
+
+from stalwart_tx.jmap.context import RequestContext
+from stalwart_tx.jmap.errors import MethodError
+from stalwart_tx.jmap.mail.email_model import EMAIL, mailbox_index
+from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX
+from stalwart_tx.jmap.mail.mailbox_defaults import with_default_mailboxes
+from stalwart_tx.jmap.mail.mailbox_imap import (
+    IMAP_KEY,
+    RECENT_MAP,
+    expunged_index,
+    imap_state_of,
+    mailbox_imap_work,
+    uid_index,
+)
+from stalwart_tx.jmap.registry import CapabilitySpec, JSONObject, MethodSpec
+from stalwart_tx.jmap.standard.arguments import account_id as account_argument
+from stalwart_tx.jmap.standard.retry import optimistically
+from stalwart_tx.jmap.standard.values import MAX_SAFE_INT, is_id, is_int
+from stalwart_tx.jmap.standard.working_set import WorkingSet
+from stalwart_tx.store.records import Index, ScoreRange, WriteBatch
+
+IMAP_VIEW: Final = "urn:stalwart-tx:imap-view"
+
+
+def _ids(arguments: Mapping[str, Any], name: str) -> list[str]:
+    value = arguments.get(name)
+    if not isinstance(value, list) or not all(is_id(i) for i in value):
+        raise MethodError.invalid_arguments(f"{name!r} must be an array of Ids")
+    return list(dict.fromkeys(value))
+
+
+def _id(arguments: Mapping[str, Any], name: str, *, nullable: bool = False) -> str | None:
+    value = arguments.get(name)
+    if value is None and nullable:
+        return None
+    if not is_id(value):
+        raise MethodError.invalid_arguments(f"{name!r} must be an Id")
+    return str(value)
+
+
+def _unsigned(arguments: Mapping[str, Any], name: str) -> int:
+    value: Any = arguments.get(name)
+    if not is_int(value) or not 0 <= value <= MAX_SAFE_INT:
+        raise MethodError.invalid_arguments(f"{name!r} must be an UnsignedInt")
+    return int(value)
+
+
+def _known(arguments: Mapping[str, Any], *names: str) -> None:
+    unknown = sorted(set(arguments) - {"accountId", *names})
+    if unknown:
+        raise MethodError.invalid_arguments(f"unknown argument(s): {', '.join(unknown)}")
+
+
+def _number(index: str, email_ids: list[str], batch: WriteBatch) -> None:
+    for uid, email_id in enumerate(email_ids, start=1):
+        batch.index_add(index, email_id, float(uid))
+
+
+async def _ensure_imap_state(ctx: RequestContext, account: str, mailbox_ids: list[str]) -> None:
+    """Give IMAP state to mailboxes made before it existed: a UIDVALIDITY, and UIDs to their
+    emails in receivedAt order, in one write conditional on everything it read."""
+
+    async def attempt() -> None:
+        objects = WorkingSet(ctx.store, account)
+        mailboxes = await objects.get(MAILBOX, mailbox_ids)
+        lacking = sorted(i for i, m in mailboxes.items() if imap_state_of(m) is None)
+        if not lacking:
+            return
+        work = mailbox_imap_work(objects)
+        await objects.state(EMAIL)  # the mailbox indexes are then preconditions
+        for mailbox_id in lacking:
+            page = await ctx.store.indexes.index_query(account, Index(mailbox_index(mailbox_id)))
+            value = mailboxes[mailbox_id]
+            state = await work.new_state()
+            count = len(page.ids)
+            value[IMAP_KEY] = {**state, "uidNext": count + 1}
+            objects.update(MAILBOX, mailbox_id, value)
+            objects.stage_derived(partial(_number, uid_index(mailbox_id), list(page.ids)))
+        await objects.finish()
+        await ctx.store.accounts.write(account, objects.batch())
+
+    await optimistically(ctx, attempt, account_id=account)
+
+
+async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
+    _known(arguments, "ids", "uids")
+    account = account_argument(ctx, arguments)
+    ids = _ids(arguments, "ids")
+    with_uids = arguments.get("uids", False)
+    if not isinstance(with_uids, bool):
+        raise MethodError.invalid_arguments("'uids' must be a Boolean")
+    state = await ctx.store.changes.current_state(account, EMAIL)
+    mailboxes = await ctx.store.accounts.get(account, MAILBOX, ids)
+    if any(imap_state_of(m) is None for m in mailboxes.values()):
+        await _ensure_imap_state(ctx, account, sorted(mailboxes))
+        state = await ctx.store.changes.current_state(account, EMAIL)
+        mailboxes = await ctx.store.accounts.get(account, MAILBOX, ids)
+    found: list[JSONObject] = []
+    for mailbox_id in ids:
+        value = mailboxes.get(mailbox_id)
+        imap = imap_state_of(value) if value is not None else None
+        if imap is None:
+            continue
+        entry: JSONObject = {
+            "id": mailbox_id, "uidValidity": imap.uid_validity, "uidNext": imap.uid_next,
+        }
+        if with_uids:
+            page = await ctx.store.indexes.index_query(account, Index(uid_index(mailbox_id)))
+            entry["uids"] = [[int(score), email_id] for email_id, score in page.members]
+        found.append(entry)
+    listed = {entry["id"] for entry in found}
+    return {
+        "accountId": account, "state": state, "list": found,
+        "notFound": [i for i in ids if i not in listed],
+    }
+
+
+async def imap_email_get(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
+    _known(arguments, "ids", "mailboxId")
+    account = account_argument(ctx, arguments)
+    ids = _ids(arguments, "ids")
+    mailbox_id = _id(arguments, "mailboxId", nullable=True)
+    state = await ctx.store.changes.current_state(account, EMAIL)
+    modseqs = await ctx.store.changes.modseqs(account, EMAIL, ids)
+    uids: dict[str, float] = {}
+    if mailbox_id is not None:
+        uids = await ctx.store.indexes.index_scores(account, uid_index(mailbox_id), ids)
+    found = [
+        {"id": i, "modseq": modseqs[i], "uid": int(uids[i]) if i in uids else None}
+        for i in ids if i in modseqs
+    ]
+    return {
+        "accountId": account, "state": state, "list": found,
+        "notFound": [i for i in ids if i not in modseqs],
+    }
+
+
+async def imap_mailbox_vanished(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
+    _known(arguments, "mailboxId", "sinceModseq")
+    account = account_argument(ctx, arguments)
+    mailbox_id = _id(arguments, "mailboxId")
+    assert mailbox_id is not None
+    since = _unsigned(arguments, "sinceModseq")
+    page = await ctx.store.indexes.index_query(
+        account, ScoreRange(expunged_index(mailbox_id), float(since + 1), None)
+    )
+    return {"accountId": account, "uids": sorted(int(uid) for uid in page.ids)}
+
+
+async def imap_mailbox_claim_recent(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
+    _known(arguments, "mailboxId", "uid")
+    account = account_argument(ctx, arguments)
+    mailbox_id = _id(arguments, "mailboxId")
+    assert mailbox_id is not None
+    uid = _unsigned(arguments, "uid")
+    previous = await ctx.store.indexes.map_raise(account, RECENT_MAP, mailbox_id, uid)
+    return {"accountId": account, "previous": previous}
+
+
+CAPABILITIES = [
+    CapabilitySpec(IMAP_VIEW, session_value=dict, account_value=lambda _a: {}, advertised=False)
+]
+
+METHODS = with_default_mailboxes([
+    MethodSpec("ImapMailbox/get", IMAP_VIEW, imap_mailbox_get),
+    MethodSpec("ImapEmail/get", IMAP_VIEW, imap_email_get),
+    MethodSpec("ImapMailbox/vanished", IMAP_VIEW, imap_mailbox_vanished),
+    MethodSpec("ImapMailbox/claimRecent", IMAP_VIEW, imap_mailbox_claim_recent),
+])

@@ -1,0 +1,215 @@
+"""IMAP's per-mailbox state, kept by the same writes that change mailboxes and emails.
+
+IMAP names a message by its UID in a mailbox (RFC 3501 §2.3.1.1): a number given when the message
+enters the mailbox, larger than every UID the mailbox gave before, and valid as long as the
+mailbox's UIDVALIDITY stays. Here both live in the store and move in the same atomic write as the
+data they describe, so no IMAP session keeps numbers of its own that could drift:
+
+* the stored Mailbox value holds, under ``IMAP_KEY`` (not a declared property: /get, /set and
+  patches never see it), ``{"uidValidity": v, "uidNext": n}``;
+* index ``Email:uid:<mailbox id>``: the emails of the mailbox, each scored by its UID there;
+* index ``Email:expunged:<mailbox id>``: UIDs that left the mailbox, each scored by a modseq
+  greater than every modseq a client could have seen before the removal and not greater than
+  the Email state after it (the Email state the write was computed from, plus one), which is
+  what QRESYNC's VANISHED (EARLIER) needs (RFC 7162 §3.2.5);
+* map ``Mailbox:imap``, field ``uidValidity``: the last UIDVALIDITY the account handed out, so a
+  mailbox created again under an old name never gets an old UIDVALIDITY back;
+* map ``Mailbox:recent``: per mailbox the highest UID some session has already taken as
+  \\Recent (raised with ``map_raise``, outside writes: it is session bookkeeping).
+
+Every Email change goes through ``EmailWork``, which tells the helper here the mailboxIds each
+email had when the computation first touched it; at ``finish`` the helper compares them with
+the final ones and stages UIDs for the mailboxes an email entered, in the order they were
+entered, and expunge records for those it left. An email that leaves a mailbox and enters it
+again within one computation keeps its UID: to every reader it never left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from stalwart_tx.jmap.mail.email_model import EMAIL
+from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX
+from stalwart_tx.jmap.standard.working_set import WorkingSet
+from stalwart_tx.store.records import Index, JSONObject, WriteBatch
+
+IMAP_KEY: Final = "imap"
+ACCOUNT_MAP: Final = "Mailbox:imap"
+RECENT_MAP: Final = "Mailbox:recent"
+WORK_KEY: Final = "mailbox-imap"
+MAX_UID: Final = 2**32 - 1
+
+
+def uid_index(mailbox_id: str) -> str:
+    return f"Email:uid:{mailbox_id}"
+
+
+def expunged_index(mailbox_id: str) -> str:
+    return f"Email:expunged:{mailbox_id}"
+
+
+@dataclass(frozen=True)
+class ImapMailboxState:
+    uid_validity: int
+    uid_next: int
+
+
+def imap_state_of(stored: Mapping[str, Any]) -> ImapMailboxState | None:
+    """The IMAP state in a stored Mailbox value; None for a mailbox made before it existed."""
+    found = stored.get(IMAP_KEY)
+    if not isinstance(found, dict):
+        return None
+    return ImapMailboxState(int(found["uidValidity"]), int(found["uidNext"]))
+
+
+def keep_imap_state(old: JSONObject, new: JSONObject) -> None:
+    """Carry the IMAP state over a client's update (the generic /set keeps declared properties
+    only)."""
+    if IMAP_KEY in old:
+        new[IMAP_KEY] = old[IMAP_KEY]
+
+
+def mailbox_imap_work(objects: WorkingSet) -> MailboxImapWork:
+    return objects.attached(WORK_KEY, MailboxImapWork)
+
+
+@dataclass
+class MailboxImapWork:
+    """Stages the IMAP state changes of one computation (see the module docstring)."""
+
+    objects: WorkingSet
+    # email id -> its mailboxIds before this computation touched it
+    _original: dict[str, frozenset[str]] = field(default_factory=dict)
+    # (email id, mailbox id) in the order the computation put emails into mailboxes
+    _entered: dict[tuple[str, str], None] = field(default_factory=dict)
+    _created_mailboxes: dict[str, None] = field(default_factory=dict)
+    _destroyed_mailboxes: set[str] = field(default_factory=set)
+    _last_validity: int | None = None
+
+    # -- what the computation does --------------------------------------------------------
+
+    def email_changed(
+        self, email_id: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+    ) -> None:
+        before = frozenset((old or {}).get("mailboxIds") or {})
+        self._original.setdefault(email_id, before)
+        for mailbox_id in (new or {}).get("mailboxIds") or {}:
+            if mailbox_id not in before:
+                self._entered.setdefault((email_id, mailbox_id), None)
+
+    def mailbox_created(self, mailbox_id: str) -> None:
+        self._created_mailboxes[mailbox_id] = None
+
+    def mailbox_destroyed(self, mailbox_id: str) -> None:
+        self._destroyed_mailboxes.add(mailbox_id)
+
+    # -- finishing ------------------------------------------------------------------------
+
+    async def finish(self) -> None:
+        for mailbox_id in self._created_mailboxes:
+            value = await self.objects.get_one(MAILBOX, mailbox_id)
+            if value is not None and imap_state_of(value) is None:
+                value[IMAP_KEY] = await self.new_state()
+                self.objects.update(MAILBOX, mailbox_id, value)
+        self._created_mailboxes.clear()
+        if self._original:
+            await self._stage_emails()
+        for mailbox_id in sorted(self._destroyed_mailboxes):
+            await self._forget_mailbox(mailbox_id)
+        self._destroyed_mailboxes.clear()
+
+    async def new_state(self) -> dict[str, int]:
+        """A fresh state: a UIDVALIDITY above every one the account gave (the clock's seconds,
+        as servers commonly use, unless that would repeat one), and no UID given yet."""
+        if self._last_validity is None:
+            await self.objects.state(MAILBOX)  # the map's content is then a precondition
+            found = await self.objects.store.indexes.map_get(
+                self.objects.account_id, ACCOUNT_MAP, ["uidValidity"]
+            )
+            self._last_validity = int(found.get("uidValidity", "0"))
+        validity = max(int(time.time()) % MAX_UID, self._last_validity + 1)
+        if validity > MAX_UID:
+            validity = 1
+        self._last_validity = validity
+        last = str(validity)
+        self.objects.stage_derived(lambda b: b.map_set(ACCOUNT_MAP, "uidValidity", last))
+        return {"uidValidity": validity, "uidNext": 1}
+
+    async def _stage_emails(self) -> None:
+        emails = await self.objects.get(EMAIL, list(self._original))
+        final = {i: frozenset(emails[i].get("mailboxIds") or {}) if i in emails else frozenset()
+                 for i in self._original}
+        left: dict[str, list[str]] = {}
+        for email_id, before in self._original.items():
+            for mailbox_id in sorted(before - final[email_id]):
+                left.setdefault(mailbox_id, []).append(email_id)
+        entered: dict[str, list[str]] = {}
+        for email_id, mailbox_id in self._entered:
+            if mailbox_id in final[email_id] and mailbox_id not in self._original[email_id]:
+                entered.setdefault(mailbox_id, []).append(email_id)
+        self._original.clear()
+        self._entered.clear()
+        if left:
+            email_state = await self.objects.state(EMAIL)
+            marker = float(int(email_state.partition(":")[0]) + 1)
+        for mailbox_id, email_ids in sorted(left.items()):
+            await self._stage_left(mailbox_id, email_ids, marker)
+        mailboxes = await self.objects.get(MAILBOX, sorted(entered))
+        for mailbox_id, email_ids in sorted(entered.items()):
+            value = mailboxes.get(mailbox_id)
+            if value is None:
+                continue  # the email check refused it; nothing of it is staged
+            await self._stage_entered(mailbox_id, value, email_ids)
+
+    async def _stage_left(self, mailbox_id: str, email_ids: list[str], marker: float) -> None:
+        uids = await self.objects.store.indexes.index_scores(
+            self.objects.account_id, uid_index(mailbox_id), email_ids
+        )
+        index, expunged = uid_index(mailbox_id), expunged_index(mailbox_id)
+        gone = mailbox_id in self._destroyed_mailboxes
+
+        def write(batch: WriteBatch) -> None:
+            for email_id in email_ids:
+                batch.index_remove(index, email_id)
+                if email_id in uids and not gone:
+                    batch.index_add(expunged, str(int(uids[email_id])), marker)
+
+        self.objects.stage_derived(write)
+
+    async def _stage_entered(
+        self, mailbox_id: str, value: JSONObject, email_ids: list[str]
+    ) -> None:
+        state = imap_state_of(value)
+        if state is None:
+            value[IMAP_KEY] = await self.new_state()
+            state = imap_state_of(value)
+            assert state is not None
+        first = state.uid_next
+        index = uid_index(mailbox_id)
+
+        def write(batch: WriteBatch) -> None:
+            for offset, email_id in enumerate(email_ids):
+                batch.index_add(index, email_id, float(first + offset))
+
+        self.objects.stage_derived(write)
+        value[IMAP_KEY] = {"uidValidity": state.uid_validity, "uidNext": first + len(email_ids)}
+        self.objects.update(MAILBOX, mailbox_id, value)
+
+    async def _forget_mailbox(self, mailbox_id: str) -> None:
+        """A destroyed mailbox leaves no IMAP record behind (its emails left it already)."""
+        account = self.objects.account_id
+        expunged = await self.objects.store.indexes.index_query(
+            account, Index(expunged_index(mailbox_id))
+        )
+        members = list(expunged.ids)
+        log = expunged_index(mailbox_id)
+
+        def write(batch: WriteBatch) -> None:
+            for member in members:
+                batch.index_remove(log, member)
+            batch.map_delete(RECENT_MAP, mailbox_id)
+
+        self.objects.stage_derived(write)

@@ -1,0 +1,215 @@
+"""IMAP state kept by the mail writes: UIDs, UIDVALIDITY, MODSEQ, expunges, \\Recent.
+
+Driven through the JMAP API on a real Redis, as the IMAP bridge drives it (in process).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest_twisted
+
+from stalwart_tx.jmap.mail.imap_view import IMAP_VIEW
+from tests.jmap.mail.conftest import Emails, message
+
+
+class View(Emails):
+    USING: ClassVar[list[str]] = [*Emails.USING, IMAP_VIEW]
+
+    async def view(self, mailbox_id: str) -> dict[str, Any]:
+        result = await self.ok("ImapMailbox/get", ids=[mailbox_id], uids=True)
+        [entry] = result["list"]
+        entry["state"] = result["state"]
+        return entry  # type: ignore[no-any-return]
+
+    async def uid_map(self, mailbox_id: str) -> dict[str, int]:
+        return {email_id: uid for uid, email_id in (await self.view(mailbox_id))["uids"]}
+
+    async def move(self, email_id: str, patch: dict[str, Any]) -> None:
+        result = await self.ok("Email/set", update={email_id: patch})
+        assert result["notUpdated"] is None, result["notUpdated"]
+
+
+async def _view(emails: Emails) -> View:
+    view = View(emails.server)
+    return view
+
+
+@pytest_twisted.ensureDeferred
+async def test_uids_ascend_in_arrival_order_and_are_never_reused(emails: Emails) -> None:
+    v = await _view(emails)
+    inbox = await v.inbox()
+    first = await v.view(inbox)
+    assert first["uids"] == [] and first["uidNext"] == 1 and first["uidValidity"] > 0
+    ids = [(await v.import_raw(message(f"m{n}")))["id"] for n in range(3)]
+    view = await v.view(inbox)
+    assert view["uids"] == [[1, ids[0]], [2, ids[1]], [3, ids[2]]]
+    assert view["uidNext"] == 4
+    assert view["uidValidity"] == first["uidValidity"]
+    # destroying the newest does not give its UID back
+    result = await v.ok("Email/set", destroy=[ids[2]])
+    assert result["destroyed"] == [ids[2]]
+    again = (await v.import_raw(message("m3")))["id"]
+    assert (await v.view(inbox))["uids"] == [[1, ids[0]], [2, ids[1]], [4, again]]
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_email_gets_a_uid_in_each_mailbox_it_enters(emails: Emails) -> None:
+    v = await _view(emails)
+    inbox = await v.inbox()
+    other = await v.create(name="Other")
+    a = (await v.import_raw(message("a")))["id"]
+    b = (await v.import_raw(message("b"), [inbox, other]))["id"]
+    assert await v.uid_map(other) == {b: 1}
+    await v.move(a, {f"mailboxIds/{other}": True})
+    assert await v.uid_map(other) == {b: 1, a: 2}
+    assert await v.uid_map(inbox) == {a: 1, b: 2}
+    # leaving and entering again is a new UID; the old one is recorded as expunged
+    before = (await v.view(other))["state"]
+    await v.move(a, {f"mailboxIds/{other}": None})
+    assert await v.uid_map(other) == {b: 1}
+    await v.move(a, {f"mailboxIds/{other}": True})
+    assert await v.uid_map(other) == {b: 1, a: 3}
+    vanished = await v.ok("ImapMailbox/vanished", mailboxId=other, sinceModseq=int(before))
+    assert vanished["uids"] == [2]
+
+
+@pytest_twisted.ensureDeferred
+async def test_vanished_since_a_modseq_is_exactly_the_later_expunges(emails: Emails) -> None:
+    v = await _view(emails)
+    inbox = await v.inbox()
+    ids = [(await v.import_raw(message(f"m{n}")))["id"] for n in range(4)]
+    s0 = int((await v.view(inbox))["state"])
+    await v.ok("Email/set", destroy=[ids[0]])
+    s1 = int((await v.view(inbox))["state"])
+    await v.move(ids[2], {"mailboxIds": {await v.create(name="Elsewhere"): True}})
+    s2 = int((await v.view(inbox))["state"])
+    assert s0 < s1 < s2
+
+    async def vanished(since: int) -> list[int]:
+        found: list[int] = (await v.ok(
+            "ImapMailbox/vanished", mailboxId=inbox, sinceModseq=since
+        ))["uids"]
+        return found
+
+    assert await vanished(0) == [1, 3]
+    assert await vanished(s0) == [1, 3]
+    assert await vanished(s1) == [3]
+    assert await vanished(s2) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_modseq_follows_every_change_of_the_email(emails: Emails) -> None:
+    v = await _view(emails)
+    inbox = await v.inbox()
+    a = (await v.import_raw(message("a")))["id"]
+    b = (await v.import_raw(message("b")))["id"]
+
+    async def modseqs() -> dict[str, Any]:
+        result = await v.ok("ImapEmail/get", ids=[a, b, "nope"], mailboxId=inbox)
+        assert result["notFound"] == ["nope"]
+        return {e["id"]: (e["modseq"], e["uid"]) for e in result["list"]}
+
+    first = await modseqs()
+    assert first[a][1] == 1 and first[b][1] == 2
+    assert first[a][0] < first[b][0] <= int(
+        (await v.ok("ImapEmail/get", ids=[]))["state"]
+    )
+    await v.move(a, {"keywords/$seen": True})
+    second = await modseqs()
+    assert second[a][0] > first[b][0]
+    assert second[b] == first[b]
+    assert str(second[a][0]) == (await v.ok("ImapEmail/get", ids=[]))["state"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_uid_validity_differs_for_a_mailbox_created_again(emails: Emails) -> None:
+    v = await _view(emails)
+    first = await v.create(name="Again")
+    validity = (await v.view(first))["uidValidity"]
+    result = await v.set(destroy=[first])
+    assert result["destroyed"] == [first]
+    second = await v.create(name="Again")
+    assert (await v.view(second))["uidValidity"] > validity
+    defaults = (await v.ok("ImapMailbox/get", ids=[
+        m["id"] for m in (await v.mailboxes()).values()
+    ]))["list"]
+    validities = [m["uidValidity"] for m in defaults]
+    assert len(set(validities)) == len(validities)
+
+
+@pytest_twisted.ensureDeferred
+async def test_recent_goes_to_exactly_one_claimant(emails: Emails) -> None:
+    v = await _view(emails)
+    inbox = await v.inbox()
+    answers = [
+        (await v.ok("ImapMailbox/claimRecent", mailboxId=inbox, uid=5))["previous"]
+        for _ in range(3)
+    ]
+    assert answers == [0, 5, 5]
+    assert (await v.ok("ImapMailbox/claimRecent", mailboxId=inbox, uid=9))["previous"] == 5
+
+
+@pytest_twisted.ensureDeferred
+async def test_destroying_a_mailbox_with_its_emails_leaves_no_imap_records(
+    emails: Emails,
+) -> None:
+    v = await _view(emails)
+    box = await v.create(name="Gone")
+    inbox = await v.inbox()
+    a = (await v.import_raw(message("a"), [box]))["id"]
+    b = (await v.import_raw(message("b"), [box, inbox]))["id"]
+    await v.ok("ImapMailbox/claimRecent", mailboxId=box, uid=2)
+    await v.move(a, {f"mailboxIds/{inbox}": True})
+    await v.move(a, {f"mailboxIds/{box}": None})
+    result = await v.set(destroy=[box], onDestroyRemoveEmails=True)
+    assert result["destroyed"] == [box]
+    store, account = v.server.store, v.account
+    for name in (f"Email:uid:{box}", f"Email:expunged:{box}"):
+        assert await store.indexes.index_size(account, name) == 0
+    assert await store.indexes.map_get(account, "Mailbox:recent", [box]) == {}
+    assert set(await v.uid_map(inbox)) == {a, b}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_mailbox_without_imap_state_gets_it_with_uids_in_arrival_order(
+    emails: Emails,
+) -> None:
+    """Mailboxes written before the IMAP state existed are numbered on first sight."""
+    v = await _view(emails)
+    inbox = await v.inbox()
+    ids = [(await v.import_raw(message(f"m{n}"), receivedAt=f"2023-01-0{n + 1}T00:00:00Z"))["id"]
+           for n in range(3)]
+    store, account = v.server.store, v.account
+    from stalwart_tx.store.records import WriteBatch
+
+    [stored] = (await store.accounts.get(account, "Mailbox", [inbox])).values()
+    stored.pop("imap")
+    batch = WriteBatch().update("Mailbox", inbox, stored)
+    for email_id in ids:
+        batch.index_remove(f"Email:uid:{inbox}", email_id)
+    await store.accounts.write(account, batch)
+    view = await v.view(inbox)
+    assert view["uids"] == [[1, ids[0]], [2, ids[1]], [3, ids[2]]]
+    assert view["uidNext"] == 4
+    nxt = (await v.import_raw(message("m4")))["id"]
+    assert (await v.uid_map(inbox))[nxt] == 4
+
+
+@pytest_twisted.ensureDeferred
+async def test_hidden_state_is_not_a_mailbox_property_and_not_advertised(
+    emails: Emails,
+) -> None:
+    v = await _view(emails)
+    inbox = await v.inbox()
+    [found] = (await v.ok("Mailbox/get", ids=[inbox]))["list"]
+    assert "imap" not in found
+    # a client's update keeps it
+    await v.set(update={inbox: {"sortOrder": 99}})
+    assert (await v.view(inbox))["uidNext"] == 1
+    session = await v.server.session()
+    assert IMAP_VIEW not in session["capabilities"]
+    assert all(IMAP_VIEW not in caps for caps in (
+        account["accountCapabilities"] for account in session["accounts"].values()
+    ))
+    assert IMAP_VIEW not in session["primaryAccounts"]
