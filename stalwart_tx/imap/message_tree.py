@@ -51,6 +51,8 @@ class MimePart:
     fields: tuple[Field, ...]
     # Whether the header block ends with the blank line that separates it from the body.
     blank_line: bool
+    # The type that decides the structure, lower case, as the JMAP tree finds it.
+    mime_type: str
     # The type as the message writes it, or as recovered when it is missing or unusable.
     type: bytes
     subtype: bytes
@@ -65,10 +67,6 @@ class MimePart:
     children: tuple[MimePart, ...] = ()
     # The encapsulated message of a message/rfc822 or message/global part.
     message: MimePart | None = None
-
-    @property
-    def mime_type(self) -> str:
-        return (self.type + b"/" + self.subtype).decode("latin-1").lower()
 
     @property
     def is_multipart(self) -> bool:
@@ -268,13 +266,13 @@ def _build(raw: bytes, start: int, end: int, default_type: str, depth: int) -> M
             )
         else:
             # No way to find the parts (or too deep to look): the bytes are one leaf.
-            kind, subtype = (
-                (b"TEXT", b"PLAIN") if depth < MAX_DEPTH else (b"APPLICATION", b"OCTET-STREAM")
-            )
+            mime_type = "text/plain" if depth < MAX_DEPTH else "application/octet-stream"
+            kind, subtype = (piece.upper().encode() for piece in mime_type.split("/"))
     elif mime_type in ("message/rfc822", "message/global"):
         if depth < MAX_DEPTH:
             message = _build(raw, body_start, end, "text/plain", depth + 1)
         else:
+            mime_type = "application/octet-stream"
             kind, subtype = b"APPLICATION", b"OCTET-STREAM"
     block = raw[start:body_start]
     return MimePart(
@@ -282,6 +280,7 @@ def _build(raw: bytes, start: int, end: int, default_type: str, depth: int) -> M
         body_start=body_start,
         end=end,
         fields=fields,
+        mime_type=mime_type,
         blank_line=block in (b"\n", b"\r\n") or block.endswith((b"\n\n", b"\n\r\n")),
         type=kind,
         subtype=subtype,
