@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 
+from stalwart_tx.mail.encoded_words import unfold as text_unfold
 from stalwart_tx.mail.headers import split_header_block
 from stalwart_tx.mail.syntax import without_comments
 
@@ -143,11 +144,16 @@ def _value(field: bytes) -> bytes:
     return value.removesuffix(b"\n").removesuffix(b"\r")
 
 
-def _last(fields: tuple[Field, ...], name: bytes) -> bytes | None:
+def _last_raw(fields: tuple[Field, ...], name: bytes) -> bytes | None:
     wanted = name.lower()
     values = [field.value for field in fields if field.name.lower() == wanted]
     # The last one, as the JMAP side reads header fields (RFC 8621 section 4.1.3).
-    return unfold(values[-1]) if values else None
+    return values[-1] if values else None
+
+
+def _last(fields: tuple[Field, ...], name: bytes) -> bytes | None:
+    value = _last_raw(fields, name)
+    return None if value is None else unfold(value)
 
 
 def _text(value: bytes) -> str:
@@ -229,10 +235,11 @@ def _location(value: bytes | None) -> bytes | None:
 
 
 def _mime_fields(content_type: bytes | None, default_type: str) -> tuple[str, str | None]:
-    """The effective type (lower case) and the boundary, found as the JMAP tree finds them."""
+    """The effective type (lower case) and the boundary of a raw Content-Type value, found
+    exactly as the JMAP tree finds them, so that both protocols see the same parts."""
     fields = Message()
     if content_type is not None:
-        fields["Content-Type"] = content_type.decode("utf-8", "replace")
+        fields["Content-Type"] = text_unfold(content_type.decode("utf-8", "replace")).strip()
     fields.set_default_type(default_type)
     mime_type = fields.get_content_type() if content_type is not None else default_type
     if "/" not in mime_type or mime_type.startswith("/") or mime_type.endswith("/"):
@@ -247,8 +254,8 @@ def _build(raw: bytes, start: int, end: int, default_type: str, depth: int) -> M
     _, body_offset = split_header_block(raw[start:end])
     body_start = start + body_offset
     fields = _fields(raw, start, body_start)
-    content_type = _last(fields, b"content-type")
-    kind, subtype, params = _content_type(content_type)
+    content_type = _last_raw(fields, b"content-type")
+    kind, subtype, params = _content_type(None if content_type is None else unfold(content_type))
     mime_type, boundary = _mime_fields(content_type, default_type)
     if (kind + b"/" + subtype).decode("latin-1").lower() != mime_type:
         kind, subtype = (piece.upper().encode() for piece in mime_type.split("/", 1))

@@ -139,3 +139,9 @@ def test_bare_lf_header() -> None:
     found = read_envelope(render(envelope(b"Subject: lf\n folded\nTo: a@b\n\nbody\n")))
     assert found["subject"] == b"lf folded"
     assert found["to"] == [(None, None, b"a", b"b")]
+
+
+def test_rfc_9051_example() -> None:
+    # RFC 9051 section 7.5.2 repeats the example for IMAP4rev2, only the subject differs.
+    header = RFC_HEADER.replace(b"IMAP4rev1", b"IMAP4rev2")
+    assert render(envelope(header)) == RFC_ENVELOPE.replace(b"IMAP4rev1", b"IMAP4rev2")
