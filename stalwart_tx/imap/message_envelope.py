@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stalwart_tx.imap.message_tree import MimePart, parse_message, unfold
-from stalwart_tx.imap.message_values import ImapValue, Run
+from stalwart_tx.imap.message_values import ImapValue, Run, nul_free
 from stalwart_tx.mail.syntax import without_cfws
 
 # Clients know these placeholders; a NIL host would read as the start of a group.
@@ -29,7 +29,7 @@ def message_envelope(message: MimePart) -> ImapValue:
     def text(name: bytes) -> bytes | None:
         values = message.field_values(name)
         # The last field, as the JMAP side reads header fields (RFC 8621 section 4.1.3).
-        return _nul_free(unfold(values[-1])) if values else None
+        return nul_free(unfold(values[-1])) if values else None
 
     def address_list(name: bytes) -> ImapValue:
         value = text(name)
@@ -49,11 +49,6 @@ def message_envelope(message: MimePart) -> ImapValue:
         text(b"in-reply-to"),
         text(b"message-id"),
     ]
-
-
-def _nul_free(value: bytes) -> bytes:
-    # No IMAP string can carry NUL; 0x80 keeps the length and shows something was there.
-    return value.replace(b"\x00", b"\x80")
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 from stalwart_tx.imap.message_envelope import message_envelope
 from stalwart_tx.imap.message_parts import line_count
 from stalwart_tx.imap.message_tree import Disposition, MimePart, Params, parse_message
-from stalwart_tx.imap.message_values import ImapValue, Run
+from stalwart_tx.imap.message_values import ImapValue, Run, nul_free
 
 
 def bodystructure(raw: bytes, extensible: bool) -> ImapValue:
@@ -20,8 +20,7 @@ def bodystructure(raw: bytes, extensible: bool) -> ImapValue:
 
 
 def _nul_free(value: bytes | None) -> bytes | None:
-    # No IMAP string can carry NUL; 0x80 keeps the length and shows something was there.
-    return None if value is None else value.replace(b"\x00", b"\x80")
+    return None if value is None else nul_free(value)
 
 
 def _params(params: Params) -> ImapValue:

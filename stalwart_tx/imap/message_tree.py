@@ -69,21 +69,14 @@ class MimePart:
     # The encapsulated message of a message/rfc822 or message/global part.
     message: MimePart | None = None
 
-    @property
-    def is_multipart(self) -> bool:
-        return bool(self.children)
-
     def field_values(self, name: bytes) -> list[bytes]:
         wanted = name.lower()
         return [field.value for field in self.fields if field.name.lower() == wanted]
 
     def numbered(self) -> tuple[MimePart, ...]:
-        """The parts numbered 1, 2, ... under this one.
-
-        Under a message (the top level, or the message a message/rfc822 part holds): the parts
-        of its multipart body, or its body as part 1. Under a multipart: its parts. Under a
-        message/rfc822 part: the numbering of the message it holds.
-        """
+        """The parts numbered 1, 2, ... under this numbered part: a multipart's parts; under
+        a message/rfc822 part, those of the message it holds, which are the parts of its
+        multipart body or else its body alone as part 1; none under any other part."""
         if self.children:
             return self.children
         if self.message is not None:
@@ -92,7 +85,8 @@ class MimePart:
         return ()
 
     def find(self, part: tuple[int, ...]) -> MimePart | None:
-        """The part numbered ``part`` (as in BODY[1.2.3]) under this message, or None."""
+        """The part numbered ``part`` (as in BODY[1.2.3]) in this message, or None. Numbering
+        starts as under a message/rfc822 part: a one-part message's body is part 1."""
         node = self
         numbered = self.children or (self,)
         for number in part:
@@ -104,7 +98,7 @@ class MimePart:
 
 
 def unfold(value: bytes) -> bytes:
-    """A raw value with its folding line breaks removed and its ends trimmed."""
+    """A raw value on one line (folding undone, stray line break octets dropped), trimmed."""
     return re.sub(rb"\r?\n|\r", b"", value).strip(b" \t")
 
 

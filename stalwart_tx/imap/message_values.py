@@ -46,6 +46,12 @@ def _string(data: bytes) -> bytes:
     return b"{%d}\r\n" % len(data) + data
 
 
+def nul_free(value: bytes) -> bytes:
+    """Header text made fit for an IMAP string, which cannot carry NUL: 0x80 keeps the length
+    and shows that something was there."""
+    return value.replace(b"\x00", b"\x80")
+
+
 def render(value: ImapValue) -> bytes:
     """``value`` as it goes on the wire: NIL, a number, an atom, a quoted string or a literal."""
     out: list[bytes] = []
