@@ -320,3 +320,36 @@ def test_line_count() -> None:
 
 def test_parse_is_cached_and_immutable() -> None:
     assert parse_message(EXAMPLE) is parse_message(EXAMPLE)
+
+
+def test_tree_attributes() -> None:
+    raw = crlf(
+        'Content-Type: multipart/mixed; boundary="b"\n\n--b\n'
+        'Content-Type: Text/Plain; charset="utf-8"; format=flowed\n'
+        "Content-ID: <c1@example.org>\nContent-Description: a\n  note\n"
+        "Content-Transfer-Encoding: 8bit\n"
+        "Content-Disposition: inline; filename=note.txt\nContent-Language: de\n"
+        "Content-Location: note.txt\nContent-MD5: abc=\n\nnote\n--b--\n"
+    )
+    root = parse_message(raw)
+    assert (root.type, root.subtype) == (b"multipart", b"mixed")
+    assert root.params == ((b"boundary", b"b"),)
+    (note,) = root.children
+    assert (note.mime_type, note.type, note.subtype) == ("text/plain", b"Text", b"Plain")
+    assert note.params == ((b"charset", b"utf-8"), (b"format", b"flowed"))
+    assert note.id == b"<c1@example.org>"
+    assert note.description == b"a  note"
+    assert note.encoding == b"8bit"
+    assert note.disposition is not None
+    assert (note.disposition.kind, note.disposition.params) == (
+        b"inline", ((b"filename", b"note.txt"),)
+    )  # fmt: skip
+    assert (note.language, note.location, note.md5) == ((b"de",), b"note.txt", b"abc=")
+    assert raw[note.start : note.body_start].startswith(b"Content-Type: Text/Plain")
+    assert raw[note.body_start : note.end] == b"note"
+
+
+def test_space_before_colon_and_mbox_line() -> None:
+    raw = b"From sender@example.org Mon Jan  1 00:00:00 2024\r\nSubject : spaced\r\n\r\nbody"
+    assert header_fields(raw, ("subject",)) == b"Subject : spaced\r\n\r\n"
+    assert header_fields(raw, ("x",), not_=True) == b"Subject : spaced\r\n\r\n"
