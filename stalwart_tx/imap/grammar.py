@@ -441,6 +441,8 @@ class Scanner:
                 items.append(item())
                 if self.take_if(b")"):
                     return items
+                if self.at_end():
+                    raise ImapSyntaxError('expected ")"')
                 self.sp()
 
     def nested(self) -> _Nesting:
@@ -589,6 +591,8 @@ class Scanner:
 
     def base64(self) -> bytes:
         data = self.span(_BASE64)
+        if not data:
+            raise ImapSyntaxError("expected base64")
         return decode_base64(data)
 
 

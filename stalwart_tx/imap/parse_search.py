@@ -184,6 +184,12 @@ _DATE_KEYS = {
     for prefix, field in _DATE_FIELDS.items()
     for op in _DATE_OPS
 }
+_KEYS_WITH_ARGUMENTS = frozenset(
+    {"KEYWORD", "UNKEYWORD", "HEADER", "BODY", "TEXT", "LARGER", "SMALLER", "UID", "NOT", "OR"}
+    | {"MODSEQ", "OLDER", "YOUNGER", "EMAILID", "THREADID"}
+    | _HEADER_KEYS
+    | _DATE_KEYS.keys()
+)
 # Charsets decodable for search strings; a wider list would let a client name any Python codec.
 _CHARSETS = frozenset(
     {"UTF-8", "US-ASCII", "ASCII", "UTF-16", "UTF-7", "KOI8-R", "KOI8-U", "BIG5", "GB2312"}
@@ -220,7 +226,8 @@ class _SearchParser:
         """``search-key *(SP search-key)`` to the end of the command."""
         keys = [self.key()]
         while not self.scanner.at_end():
-            self.scanner.sp()
+            if not self.scanner.take_sp():
+                raise ImapSyntaxError("unexpected text at end of command")
             keys.append(self.key())
         return keys[0] if len(keys) == 1 else And(tuple(keys))
 
@@ -249,6 +256,8 @@ class _SearchParser:
             return FlagKey(flag, present)
         if name == "NEW":
             return And((FlagKey("\\Recent", True), FlagKey("\\Seen", False)))
+        if name not in _KEYS_WITH_ARGUMENTS:
+            raise ImapSyntaxError("unknown search key")
         scanner.sp()
         if name in ("KEYWORD", "UNKEYWORD"):
             flag = scanner.atom("keyword")

@@ -22,8 +22,9 @@ Contract for the protocol (the only user):
     then the rest of the command, then the event comes.
   - ``LineTooLong(tag)``: the command's text (literals not counted) exceeded ``max_line``; the
     rest of it is skipped without being buffered, up to the end of the command.
-  - ``RawLine(data)``: in ``raw_line_mode`` each line, without CRLF or any literal handling
-    (IDLE's ``DONE``, SASL responses).
+  - ``RawLine(data)``: in ``raw_line_mode``, the next line without CRLF or any literal handling
+    (IDLE's ``DONE``, SASL responses). The reader pauses after each one (and after a
+    ``LineTooLong`` in that mode), since whether the line after is raw too depends on it.
 
 * Literals are ``LiteralBytes`` (a ``bytes`` subclass) when small, ``SpooledLiteral`` (a temporary
   file, written as the octets arrive) when larger than ``inline_literal`` or when the command's
@@ -301,6 +302,7 @@ class CommandReader:
         del buffer[: end + 1]
         if self.raw_line_mode and not pending.line:
             events.append(RawLine(line))
+            self._paused = True
             return True
         if not line and not pending.line:
             return True
@@ -346,6 +348,8 @@ class CommandReader:
             if space > 0:
                 self._pending.tag = head[:space].decode("latin-1")
         events.append(LineTooLong(self._usable_tag()))
+        if raw:
+            self._paused = True
         self._drop_pending()
         self._refusal = None
         self._tail = b""
