@@ -30,6 +30,7 @@ from stalwart_tx.imap.reader import Literal, LiteralBytes, SpooledLiteral
 
 __all__ = [
     "MAX_NESTING",
+    "NAME_CHARS",
     "STAR",
     "ImapSyntaxError",
     "ImapTagError",
@@ -56,6 +57,8 @@ ATOM_CHARS = frozenset(c for c in range(0x21, 0x7F) if c not in _ATOM_SPECIALS)
 ASTRING_CHARS = ATOM_CHARS | {ord("]")}
 LIST_CHARS = ASTRING_CHARS | {ord("%"), ord("*")}
 _DIGITS = frozenset(b"0123456789")
+# Command names and FETCH/STORE item names, read up to a space, "[" or "(".
+NAME_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
 _LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _BASE64 = frozenset(_LETTERS + b"0123456789+/=")
 _MUTF7_BASE64 = frozenset(_LETTERS + b"0123456789+,")

@@ -308,17 +308,19 @@ class CommandReader:
             return True
         pending.raw_size += len(raw)
         pending.text_size += len(raw)
-        if not pending.line:
-            tag = _tag_of(line)
-            pending.tag = tag
-            line = line[len(tag) + 1 :]
+        # The marker is found before the tag is cut off, so that a line holding only a tag and a
+        # literal still has its literal read, whatever the tag turns out to be worth.
         marker = _literal_marker(line)
+        text = line if marker is None else line[: marker[0]]
+        if not pending.line:
+            tag = _tag_of(text)
+            pending.tag = tag
+            text = text[len(tag) + 1 :]
+        pending.line.append(text)
         if marker is None:
-            pending.line.append(line)
             self._emit_command(events)
             return True
-        start, size, plus, binary = marker
-        pending.line.append(line[:start])
+        _, size, plus, binary = marker
         too_big = size > self.max_literal or (
             plus and self.literal_minus and size > LITERAL_MINUS_MAX
         )

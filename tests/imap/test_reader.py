@@ -302,6 +302,14 @@ def test_starttls_and_compress_leave_the_rest_buffered() -> None:
     assert reader.take_buffered() == b"\x78\x9c"
 
 
+def test_literal_right_after_the_tag() -> None:
+    events = run(CommandReader(), b"a{2+}\r\nxy\r\nb NOOP\r\n")
+    assert plain(events) == [
+        ("command", "a", [b"", ("inline", False, b"xy"), b""], 11),
+        ("command", "b", [b"NOOP"], 8),
+    ]
+
+
 def test_verb_property() -> None:
     assert Command("a", [b"uid fetch 1 FLAGS"]).verb == b"UID"
     assert Command("a", [b""]).verb == b""
