@@ -17,15 +17,29 @@ enabled UTF8=ACCEPT (RFC 6855), which the caller says with ``utf8=True``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime
-import enum
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Literal as TypingLiteral
+from collections.abc import Callable
 from typing import TypeVar
 
+from stalwart_tx.imap.parse_text import (
+    decode_base64,
+    decode_mutf7,
+    decode_utf8,
+    encode_mutf7,
+    mailbox_name,
+    parse_date_text,
+    parse_date_time,
+)
+from stalwart_tx.imap.parse_values import (
+    STAR,
+    ImapSyntaxError,
+    ImapTagError,
+    Partial,
+    Section,
+    SeqNumber,
+    SequenceSet,
+    Star,
+)
 from stalwart_tx.imap.reader import Literal, LiteralBytes, SpooledLiteral
 
 __all__ = [
@@ -40,8 +54,14 @@ __all__ = [
     "SeqNumber",
     "SequenceSet",
     "Star",
+    "decode_base64",
     "decode_mutf7",
+    "decode_utf8",
     "encode_mutf7",
+    "literal_bytes",
+    "mailbox_name",
+    "parse_date_text",
+    "parse_date_time",
 ]
 
 T = TypeVar("T")
@@ -61,173 +81,12 @@ _DIGITS = frozenset(b"0123456789")
 NAME_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
 _LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _BASE64 = frozenset(_LETTERS + b"0123456789+/=")
-_MUTF7_BASE64 = frozenset(_LETTERS + b"0123456789+,")
-_MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-    )
-}
 SYSTEM_FLAGS = {
     f.upper(): f for f in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft", "\\Recent")
 }
 
 
-class ImapSyntaxError(ValueError):
-    """The command does not parse: the protocol answers ``tag BAD reason``."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class ImapTagError(ImapSyntaxError):
-    """Not even the tag is usable: the protocol answers ``* BAD reason``."""
-
-
-class Star(enum.Enum):
-    STAR = "*"
-
-
-STAR = Star.STAR
-SeqNumber = int | TypingLiteral[Star.STAR]
-
-
-@dataclass(frozen=True)
-class SequenceSet:
-    """``1:3,5,*`` as ranges of (first, last) as written; ``$`` as ``saved=True``, no ranges."""
-
-    ranges: tuple[tuple[SeqNumber, SeqNumber], ...] = ()
-    saved: bool = False
-
-    def resolve(self, largest: int) -> list[tuple[int, int]]:
-        """Sorted, merged, inclusive ranges with ``*`` read as ``largest``; ``$`` gives []."""
-        spans = []
-        for first, last in self.ranges:
-            a = largest if first is STAR else first
-            b = largest if last is STAR else last
-            spans.append((min(a, b), max(a, b)))
-        spans.sort()
-        merged: list[tuple[int, int]] = []
-        for a, b in spans:
-            if merged and a <= merged[-1][1] + 1:
-                merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
-            else:
-                merged.append((a, b))
-        return merged
-
-    def contains(self, number: int, largest: int) -> bool:
-        return any(a <= number <= b for a, b in self.resolve(largest))
-
-    @property
-    def has_star(self) -> bool:
-        return any(STAR in r for r in self.ranges)
-
-
-@dataclass(frozen=True)
-class Section:
-    """A FETCH section spec: ``part`` numbers, then ``text`` (HEADER, HEADER.FIELDS,
-    HEADER.FIELDS.NOT, TEXT, MIME or None) with ``fields`` for the HEADER.FIELDS forms."""
-
-    part: tuple[int, ...] = ()
-    text: str | None = None
-    fields: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        items = [str(n) for n in self.part]
-        if self.text is not None:
-            items.append(self.text)
-        spec = ".".join(items)
-        if self.fields:
-            spec += " (" + " ".join(self.fields) + ")"
-        return spec
-
-
-@dataclass(frozen=True)
-class Partial:
-    """``<offset.length>``; the response names only ``<offset>``."""
-
-    offset: int
-    length: int
-
-
-# -- modified UTF-7 ---------------------------------------------------------------------------
-
-
-def decode_mutf7(name: bytes | str) -> str:
-    """RFC 3501 section 5.1.3: printable ASCII, ``&-`` for ``&``, ``&...-`` modified base64."""
-    data = name.encode("latin-1") if isinstance(name, str) else name
-    out: list[str] = []
-    i = 0
-    while i < len(data):
-        c = data[i]
-        if c == 0x26:  # "&"
-            end = data.find(b"-", i + 1)
-            if end < 0:
-                raise ImapSyntaxError("bad modified UTF-7 mailbox name")
-            chunk = data[i + 1 : end]
-            if not chunk:
-                out.append("&")
-            else:
-                out.append(_decode_mutf7_chunk(chunk))
-            i = end + 1
-        elif 0x20 <= c <= 0x7E:
-            out.append(chr(c))
-            i += 1
-        else:
-            raise ImapSyntaxError("8-bit mailbox name without UTF8=ACCEPT")
-    return "".join(out)
-
-
-def _decode_mutf7_chunk(chunk: bytes) -> str:
-    if not all(c in _MUTF7_BASE64 for c in chunk):
-        raise ImapSyntaxError("bad modified UTF-7 mailbox name")
-    # The unpadded base64 of whole UTF-16 units: extra bits beyond them must be zero.
-    padded = chunk.replace(b",", b"/") + b"=" * (-len(chunk) % 4)
-    try:
-        raw = base64.b64decode(padded, validate=True)
-        if len(raw) % 2 or len(chunk) % 4 == 1:
-            raise ValueError
-        text = raw.decode("utf-16-be")
-    except (binascii.Error, ValueError) as error:
-        raise ImapSyntaxError("bad modified UTF-7 mailbox name") from error
-    # Printable ASCII must be written directly, and the encoding must be the shortest one.
-    if any(0x20 <= ord(ch) <= 0x7E for ch in text) or _encode_mutf7_chunk(text) != chunk:
-        raise ImapSyntaxError("bad modified UTF-7 mailbox name")
-    return text
-
-
-def _encode_mutf7_chunk(text: str) -> bytes:
-    return base64.b64encode(text.encode("utf-16-be")).rstrip(b"=").replace(b"/", b",")
-
-
-def encode_mutf7(name: str) -> str:
-    out: list[str] = []
-    pending: list[str] = []
-
-    def flush() -> None:
-        if pending:
-            out.append("&" + _encode_mutf7_chunk("".join(pending)).decode("ascii") + "-")
-            pending.clear()
-
-    for ch in name:
-        if 0x20 <= ord(ch) <= 0x7E:
-            flush()
-            out.append("&-" if ch == "&" else ch)
-        else:
-            pending.append(ch)
-    flush()
-    return "".join(out)
-
-
 # -- the scanner ------------------------------------------------------------------------------
-
-
-def _decode_utf8(data: bytes, what: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ImapSyntaxError(f"{what} is not UTF-8") from error
 
 
 def literal_bytes(literal: Literal) -> bytes:
@@ -399,7 +258,7 @@ class Scanner:
         return data
 
     def astring_text(self, what: str = "string") -> str:
-        return _decode_utf8(self.astring(), what)
+        return decode_utf8(self.astring(), what)
 
     def nil(self) -> bool:
         """Consume NIL if it comes next, as a whole word."""
@@ -427,7 +286,7 @@ class Scanner:
             data = self.span(LIST_CHARS)
             if not data:
                 raise ImapSyntaxError("expected mailbox pattern")
-        return _decode_utf8(data, "mailbox name") if utf8 else decode_mutf7(data)
+        return decode_utf8(data, "mailbox name") if utf8 else decode_mutf7(data)
 
     # -- lists ------------------------------------------------------------------------------
 
@@ -475,41 +334,11 @@ class Scanner:
         text = self.span(ATOM_CHARS)
         if quoted:
             self.expect(b'"', "closing quote")
-        return _parse_date(text)
+        return parse_date_text(text)
 
     def date_time(self) -> datetime.datetime:
         """``"dd-Mon-yyyy hh:mm:ss +zzzz"`` (the day may be space-padded) as an aware datetime."""
-        raw = self.quoted()
-        try:
-            day_text, time_text, zone = raw.decode("ascii").strip().split(" ")
-        except (UnicodeDecodeError, ValueError) as error:
-            raise ImapSyntaxError("bad date-time") from error
-        day = _parse_date(day_text.encode())
-        parts = time_text.split(":")
-        if (
-            len(parts) != 3
-            or not all(len(p) == 2 and p.isdigit() and p.isascii() for p in parts)
-            or len(zone) != 5
-            or zone[0] not in "+-"
-            or not (zone[1:].isdigit() and zone[1:].isascii())
-        ):
-            raise ImapSyntaxError("bad date-time")
-        hours, minutes = int(zone[1:3]), int(zone[3:5])
-        if minutes > 59:
-            raise ImapSyntaxError("bad date-time")
-        offset = datetime.timedelta(hours=hours, minutes=minutes)
-        try:
-            return datetime.datetime(
-                day.year,
-                day.month,
-                day.day,
-                int(parts[0]),
-                int(parts[1]),
-                int(parts[2]),
-                tzinfo=datetime.timezone(-offset if zone[0] == "-" else offset),
-            )
-        except ValueError as error:
-            raise ImapSyntaxError("bad date-time") from error
+        return parse_date_time(self.quoted())
 
     # -- sequence sets ----------------------------------------------------------------------
 
@@ -610,51 +439,3 @@ class _Nesting:
 
     def __exit__(self, *exc: object) -> None:
         self.scanner.depth -= 1
-
-
-def decode_base64(data: bytes) -> bytes:
-    """Strict base64 as in SASL exchanges; ``=`` alone is the empty response (RFC 4959)."""
-    if data == b"=":
-        return b""
-    if len(data) % 4:
-        raise ImapSyntaxError("bad base64")
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise ImapSyntaxError("bad base64") from error
-
-
-def mailbox_name(data: bytes, utf8: bool = False) -> str:
-    if data.upper() == b"INBOX":
-        return "INBOX"
-    name = _decode_utf8(data, "mailbox name") if utf8 else decode_mutf7(data)
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
-        raise ImapSyntaxError("control character in mailbox name")
-    return name
-
-
-def _parse_date(text: bytes) -> datetime.date:
-    try:
-        day, month, year = text.decode("ascii").split("-")
-    except (UnicodeDecodeError, ValueError) as error:
-        raise ImapSyntaxError("bad date") from error
-    day = day.strip()
-    if (
-        not (1 <= len(day) <= 2 and day.isdigit() and day.isascii())
-        or month.upper() not in _MONTHS
-        or not (len(year) == 4 and year.isdigit() and year.isascii())
-    ):
-        raise ImapSyntaxError("bad date")
-    try:
-        return datetime.date(int(year), _MONTHS[month.upper()], int(day))
-    except ValueError as error:
-        raise ImapSyntaxError("bad date") from error
-
-
-def iter_literals(line: list[bytes | Literal]) -> Iterator[Literal]:
-    """The literals of a command's line (odd positions)."""
-    for part in line[1::2]:
-        if isinstance(part, SpooledLiteral | LiteralBytes):
-            yield part
-        else:
-            yield LiteralBytes(part)
