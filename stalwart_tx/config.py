@@ -207,6 +207,19 @@ def _password_file(key: str, value: object) -> Path | None:
     return path
 
 
+def _pem_file(key: str, value: object) -> Path | None:
+    if value is None or value == "":
+        return None
+    path = Path(_string(key, value))
+    try:
+        pem = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{key}: cannot read {path}: {error.strerror}") from None
+    if b"-----BEGIN " not in pem:
+        raise ConfigError(f"{key}: {path} is not a PEM file")
+    return path
+
+
 def _ca_file(key: str, value: object) -> Path | None:
     if value is None or value == "":
         return None
@@ -292,7 +305,16 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds before a Redis call fails as temporarily unavailable."),
     Setting("jmap", _endpoint, "tcp:8080:interface=127.0.0.1", "JMAP HTTP listener endpoint."),
     Setting("imap", _optional_endpoint, "tcp:1143:interface=127.0.0.1",
-            "IMAP listener endpoint ('none' disables it)."),
+            "IMAP listener endpoint ('none' disables it); offers STARTTLS, and refuses logins "
+            "before it, when tls-certificate is set."),
+    Setting("imaps", _optional_endpoint, None,
+            "IMAP listener with implicit TLS, e.g. tcp:993 (uses tls-certificate) or a "
+            "complete ssl: endpoint; absent: none."),
+    Setting("tls-certificate", _pem_file, None,
+            "PEM file of the server certificate (and chain) for STARTTLS and imaps; may also "
+            "hold the key."),
+    Setting("tls-key", _pem_file, None,
+            "PEM file of the certificate's private key, when not in tls-certificate."),
     Setting("public-url", _url, None,
             "Absolute base URL clients use for JMAP; default derived from --jmap."),
     Setting("auth", _string_list, [],
@@ -357,6 +379,9 @@ class ServiceConfig:
     jmap: str
     imap: str | None
     public_url: str
+    imaps: str | None = None
+    tls_certificate: Path | None = None
+    tls_key: Path | None = None
     auth: list[str] = field(default_factory=list)
     auto_provision: bool = True
     access_log: bool = False
@@ -375,6 +400,24 @@ class ServiceConfig:
     smtp_relay_ca: Path | None = None
     smtp_relay_timeout: float = 60.0
     smtp_relay_helo: str = "localhost"
+
+
+def _check_tls(parsed: Mapping[str, Any]) -> None:
+    certificate, key = parsed["tls-certificate"], parsed["tls-key"]
+    if key is not None and certificate is None:
+        raise ConfigError("tls-key: set tls-certificate too")
+    if certificate is not None:
+        from stalwart_tx.imap.service import tls_options
+
+        try:
+            tls_options(certificate, key)
+        except Exception as error:
+            raise ConfigError(
+                f"tls-certificate: cannot use {certificate} (and its key): {error}"
+            ) from None
+    imaps = parsed["imaps"]
+    if imaps is not None and not imaps.startswith("ssl:") and certificate is None:
+        raise ConfigError("imaps: an endpoint other than ssl: needs tls-certificate")
 
 
 def read_config_file(path: Path) -> dict[str, object]:
@@ -408,6 +451,7 @@ def build_config(
     parsed = {name: SETTINGS_BY_NAME[name].parse(name, value) for name, value in values.items()}
     public_url = parsed["public-url"] or default_public_url(parsed["jmap"])
     _check_smtp_relay(parsed)
+    _check_tls(parsed)
     return ServiceConfig(
         data=Path(parsed["data"]),
         redis=parsed["redis"],
@@ -416,6 +460,9 @@ def build_config(
         redis_timeout=parsed["redis-timeout"],
         jmap=parsed["jmap"],
         imap=parsed["imap"],
+        imaps=parsed["imaps"],
+        tls_certificate=parsed["tls-certificate"],
+        tls_key=parsed["tls-key"],
         public_url=public_url,
         auth=parsed["auth"],
         auto_provision=parsed["auto-provision"],

@@ -26,6 +26,7 @@ from stalwart_tx.http.app import JMAPHttpApp
 from stalwart_tx.http.eventsource import EventStreams
 from stalwart_tx.http.site import UPLOAD_PATH, DrainableSite
 from stalwart_tx.http.websocket import JMAPWebSockets
+from stalwart_tx.imap.service import imap_services
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.mail.analysis_workers import AnalysisWorkers
 from stalwart_tx.jmap.mail.email_submission_scheduler import SubmissionScheduler
@@ -184,4 +185,11 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
     )
     listener = endpoint_service(config.jmap, site, reactor=reactor)
     DrainingListenerService(listener, site, reactor, config.shutdown_grace).setServiceParent(top)
+    # the IMAP bridge: another client of the same method registry, store and push hub
+    for imap in imap_services(
+        plain=config.imap, implicit=config.imaps, registry=registry, limits=limits,
+        store=store.store, portal=store.portal, limiter=limiter, hub=hub, reactor=reactor,
+        public_url=config.public_url, certificate=config.tls_certificate, key=config.tls_key,
+    ):
+        imap.setServiceParent(top)
     return top

@@ -14,6 +14,7 @@ same path as every client: it builds a Request, the API runs the calls. Their da
   ``mailboxId`` is given, its UID there (null when it is not in it).
 * ``ImapMailbox/vanished`` ``{accountId, mailboxId, sinceModseq}``: the UIDs that left the
   mailbox after that modseq (QRESYNC).
+* ``ImapEmail/query``: Email/query exactly, without the cap on how many ids one answer holds.
 * ``ImapMailbox/claimRecent`` ``{accountId, mailboxId, uid}``: takes the UIDs up to ``uid`` as
   \\Recent for the calling session; answers the highest UID some session had taken before, so
   exactly one session sees each message as recent.
@@ -22,6 +23,7 @@ same path as every client: it builds a Request, the API runs the calls. Their da
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any, Final
 
@@ -187,7 +189,18 @@ CAPABILITIES = [
     CapabilitySpec(IMAP_VIEW, session_value=dict, account_value=lambda _a: {}, advertised=False)
 ]
 
+def _email_query_uncapped() -> MethodSpec:
+    """Email/query without the result cap clients get: an IMAP SEARCH answers every match."""
+    from stalwart_tx.jmap.mail.email import EMAIL_TYPE
+    from stalwart_tx.jmap.standard.query import query
+
+    return MethodSpec(
+        "ImapEmail/query", IMAP_VIEW, partial(query, replace(EMAIL_TYPE, max_query_limit=None))
+    )
+
+
 METHODS = with_default_mailboxes([
+    _email_query_uncapped(),
     MethodSpec("ImapMailbox/get", IMAP_VIEW, imap_mailbox_get),
     MethodSpec("ImapEmail/get", IMAP_VIEW, imap_email_get),
     MethodSpec("ImapMailbox/vanished", IMAP_VIEW, imap_mailbox_vanished),

@@ -1,0 +1,220 @@
+"""FETCH and UID FETCH (RFC 9051 §6.4.5), with CHANGEDSINCE (RFC 7162), BINARY (RFC 3516),
+OBJECTID (RFC 8474) and PREVIEW (RFC 8970).
+
+Metadata (flags, size, dates, ids, preview) comes from Email/get; anything about the message's
+content from its blob, parsed by ``message_*``. A whole BODY[] (or RFC822, BINARY[]) is not
+held whole: it goes to the client in pieces read from the blob store as they are sent.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from stalwart_tx.imap import syntax
+from stalwart_tx.imap.commands_write import _targets
+from stalwart_tx.imap.flags import SEEN, flags_of
+from stalwart_tx.imap.message_envelope import envelope
+from stalwart_tx.imap.message_parts import (
+    UnknownEncoding,
+    binary_section,
+    binary_size,
+    partial,
+    rfc822_header,
+    rfc822_text,
+    section_bytes,
+)
+from stalwart_tx.imap.message_structure import bodystructure
+from stalwart_tx.imap.message_values import Literal8, render
+from stalwart_tx.imap.parse_fetch import FetchAtt
+from stalwart_tx.imap.session import CommandFailed, ImapSession, State
+
+# whole bodies above this size go out in pieces read one at a time
+STREAM_ABOVE = 256 * 1024
+STREAM_CHUNK = 64 * 1024
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+CONTENT = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER",
+                     "RFC822.TEXT", "BINARY", "BINARY.SIZE"})
+SETS_SEEN = frozenset({"RFC822", "RFC822.TEXT"})
+
+
+def internal_date(received_at: str) -> str:
+    moment = datetime.datetime.strptime(received_at, "%Y-%m-%dT%H:%M:%SZ")
+    return f"{moment.day:02d}-{MONTHS[moment.month - 1]}-{moment.year:04d} " \
+           f"{moment:%H:%M:%S} +0000"
+
+
+def _whole(att: FetchAtt) -> bool:
+    """An item that is the whole message, unparsed: sent in pieces when big."""
+    if att.name == "RFC822":
+        return True
+    if att.name in ("BODY", "BINARY") and att.section is not None:
+        return att.section.part == () and att.section.text is None
+    return False
+
+
+async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
+    session.require(State.SELECTED)
+    view = session.view()
+    client = session.mail()
+    atts = list(command.attributes)
+    if command.changed_since is not None or any(a.name == "MODSEQ" for a in atts):
+        session.condstore = True
+    if command.changed_since is not None and not any(a.name == "MODSEQ" for a in atts):
+        atts.append(FetchAtt("MODSEQ"))
+    if command.uid and not any(a.name == "UID" for a in atts):
+        atts.insert(0, FetchAtt("UID"))
+    targets = _targets(session, command.sequence_set, command.uid)
+    if not targets:
+        return "FETCH completed"
+    sets_seen = not view.readonly and any(
+        a.name in SETS_SEEN or (a.name in ("BODY", "BINARY") and a.section is not None
+                                and not a.peek) for a in atts
+    )
+    names = {a.name for a in atts}
+    properties = ["keywords", "size", "receivedAt", "blobId", "threadId"]
+    if "PREVIEW" in names:
+        properties.append("preview")
+    ids = [email_id for _, _, email_id in targets]
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("Email/get", {"ids": ids, "properties": properties})
+    ]
+    if session.condstore:
+        calls.append(("ImapEmail/get", {"ids": ids}))
+    answers = await client.request(*calls)
+    emails = {e["id"]: e for e in answers[0][1]["list"]}
+    modseqs = {e["id"]: e["modseq"] for e in answers[1][1]["list"]} if session.condstore else {}
+    if command.changed_since is not None:
+        targets = [t for t in targets if modseqs.get(t[2], 0) > command.changed_since]
+    if sets_seen:
+        unseen = [e for e in emails.values() if SEEN not in (e.get("keywords") or {})]
+        if unseen:
+            await client.call("Email/set", update={
+                e["id"]: {f"keywords/{SEEN}": True} for e in unseen
+            })
+            for email in unseen:
+                email["keywords"] = {**(email.get("keywords") or {}), SEEN: True}
+            if session.condstore:
+                fresh = await client.call("ImapEmail/get", ids=[e["id"] for e in unseen])
+                modseqs.update({e["id"]: e["modseq"] for e in fresh["list"]})
+            if "FLAGS" not in names:
+                atts.append(FetchAtt("FLAGS"))
+    missing = False
+    for seq, uid, email_id in targets:
+        email = emails.get(email_id)
+        if email is None:
+            missing = True
+            continue
+        await _respond(session, seq, uid, email, modseqs.get(email_id), atts)
+        if email_id in modseqs:
+            view.reported[email_id] = modseqs[email_id]
+    if missing:
+        raise CommandFailed.no("some of the messages no longer exist", "EXPUNGEISSUED")
+    return "FETCH completed"
+
+
+async def _respond(
+    session: ImapSession, seq: int, uid: int, email: dict[str, Any], modseq: int | None,
+    atts: list[FetchAtt],
+) -> None:
+    store = session.server.api.store()
+    account = session.mail().account_id
+    blob_id = str(email["blobId"])
+    size = int(email["size"])
+    raw: bytes | None = None
+    needs_parse = any(a.name in CONTENT and not (_whole(a) and size > STREAM_ABOVE)
+                      for a in atts)
+    if needs_parse:
+        raw = await store.blobs.get(account, blob_id)
+    pieces: list[bytes] = [b"* %d FETCH (" % seq]
+    first = True
+
+    def add(text: bytes) -> None:
+        nonlocal first
+        pieces.append(text if first else b" " + text)
+        first = False
+
+    view = session.view()
+    for att in atts:
+        name = att.name
+        if name == "UID":
+            add(b"UID %d" % uid)
+        elif name == "FLAGS":
+            flags = flags_of(email.get("keywords"))
+            if uid in view.recent:
+                flags = ["\\Recent", *flags]
+            add(b"FLAGS (" + " ".join(flags).encode() + b")")
+        elif name == "INTERNALDATE":
+            add(b'INTERNALDATE "' + internal_date(str(email["receivedAt"])).encode() + b'"')
+        elif name == "RFC822.SIZE":
+            add(b"RFC822.SIZE %d" % size)
+        elif name == "MODSEQ":
+            add(b"MODSEQ (%d)" % (modseq or 0))
+        elif name == "EMAILID":
+            add(b"EMAILID (" + str(email["id"]).encode() + b")")
+        elif name == "THREADID":
+            add(b"THREADID (" + str(email["threadId"]).encode() + b")")
+        elif name == "SAVEDATE":
+            add(b"SAVEDATE NIL")
+        elif name == "PREVIEW":
+            add(b"PREVIEW " + render(str(email.get("preview") or "")))
+        elif _whole(att) and size > STREAM_ABOVE and raw is None:
+            label = att.label().replace(".PEEK", "").encode()
+            if att.partial is not None:
+                start = att.partial.offset
+                length = max(0, min(att.partial.length, size - start))
+                data = await store.blobs.get(account, blob_id, start, length) if length else b""
+                add(label + b" " + render(data))
+                continue
+            add(label + b" {%d}\r\n" % size)
+            session.out.write(b"".join(pieces))
+            pieces = []
+            for offset in range(0, size, STREAM_CHUNK):
+                chunk = await store.blobs.get(
+                    account, blob_id, offset, min(STREAM_CHUNK, size - offset)
+                )
+                session.out.write(chunk)
+        else:
+            assert raw is not None
+            add(_content_item(att, raw))
+    pieces.append(b")")
+    session.send(b"".join(pieces))
+
+
+def _content_item(att: FetchAtt, raw: bytes) -> bytes:
+    name = att.name
+    if name == "ENVELOPE":
+        return b"ENVELOPE " + render(envelope(raw))
+    if name == "BODYSTRUCTURE":
+        return b"BODYSTRUCTURE " + render(bodystructure(raw, True))
+    if name == "BODY" and att.section is None:
+        return b"BODY " + render(bodystructure(raw, False))
+    if name == "RFC822":
+        return b"RFC822 " + render(raw)
+    if name == "RFC822.HEADER":
+        return b"RFC822.HEADER " + render(rfc822_header(raw))
+    if name == "RFC822.TEXT":
+        return b"RFC822.TEXT " + render(rfc822_text(raw))
+    section = att.section
+    assert section is not None
+    label = att.label().encode()
+    if name == "BINARY.SIZE":
+        counted = binary_size(raw, section.part)
+        if isinstance(counted, UnknownEncoding):
+            raise CommandFailed.no("unknown content transfer encoding", "UNKNOWN-CTE")
+        return label + b" " + (b"NIL" if counted is None else b"%d" % counted)
+    if name == "BINARY":
+        decoded = binary_section(raw, section.part)
+        if isinstance(decoded, UnknownEncoding):
+            raise CommandFailed.no("unknown content transfer encoding", "UNKNOWN-CTE")
+        if decoded is None:
+            return label + b" NIL"
+        if att.partial is not None:
+            decoded = partial(decoded, att.partial.offset, att.partial.length)
+        return label + b" " + render(Literal8(decoded))
+    data = section_bytes(raw, section.part, section.text, section.fields)
+    if data is None:
+        return label + b" NIL"
+    if att.partial is not None:
+        data = partial(data, att.partial.offset, att.partial.length)
+    return label + b" " + render(data)

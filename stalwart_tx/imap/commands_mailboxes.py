@@ -1,0 +1,273 @@
+"""Mailbox commands: LIST (with LIST-EXTENDED, LIST-STATUS, SPECIAL-USE), LSUB, STATUS,
+CREATE (with CREATE-SPECIAL-USE), DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE (RFC 9051 §6.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stalwart_tx.imap import syntax
+from stalwart_tx.imap.mail_client import MailClient
+from stalwart_tx.imap.names import (
+    INBOX,
+    ROLE_OF_SPECIAL_USE,
+    SEPARATOR,
+    ImapMailbox,
+    MailboxTree,
+    canonical,
+    matches,
+)
+from stalwart_tx.imap.session import CommandFailed, ImapSession, State
+
+MAILBOX_PROPERTIES = [
+    "id", "name", "parentId", "role", "isSubscribed", "totalEmails", "unreadEmails",
+]
+
+
+async def mailbox_tree(client: MailClient) -> MailboxTree:
+    answer = await client.call("Mailbox/get", properties=MAILBOX_PROPERTIES)
+    return MailboxTree(answer["list"])
+
+
+async def find_mailbox(client: MailClient, name: str) -> ImapMailbox:
+    found = (await mailbox_tree(client)).find(name)
+    if found is None:
+        raise CommandFailed.no(f"no mailbox named {name!r}", "NONEXISTENT")
+    return found
+
+
+def attributes(mailbox: ImapMailbox, *, subscribed: bool = False) -> str:
+    names = ["\\HasChildren" if mailbox.has_children else "\\HasNoChildren"]
+    if mailbox.special_use:
+        names.append(mailbox.special_use)
+    if subscribed and mailbox.subscribed:
+        names.append("\\Subscribed")
+    return "(" + " ".join(names) + ")"
+
+
+async def list_(session: ImapSession, command: syntax.List) -> str:
+    session.require(State.AUTHENTICATED, State.SELECTED)
+    client = session.mail()
+    if command.patterns == ("",) and not command.extended:
+        session.untagged(b'LIST (\\Noselect) "/" ""')
+        return "LIST completed"
+    tree = await mailbox_tree(client)
+    reference = canonical(command.reference)
+    patterns = [_joined(reference, p) for p in command.patterns]
+    only_subscribed = "SUBSCRIBED" in command.selection
+    only_special = "SPECIAL-USE" in command.selection
+    show_subscribed = only_subscribed or "SUBSCRIBED" in command.returns
+    for mailbox in tree.sorted():
+        if not any(matches(p, mailbox.name) for p in patterns):
+            continue
+        if only_subscribed and not mailbox.subscribed:
+            continue
+        if only_special and mailbox.special_use is None:
+            continue
+        session.untagged(
+            f"LIST {attributes(mailbox, subscribed=show_subscribed)} \"/\" ".encode()
+            + session.mailbox_name(mailbox.name)
+        )
+        if command.status_items:
+            await _status_line(session, client, mailbox, command.status_items)
+    return "LIST completed"
+
+
+async def lsub(session: ImapSession, command: syntax.Lsub) -> str:
+    session.require(State.AUTHENTICATED, State.SELECTED)
+    tree = await mailbox_tree(session.mail())
+    pattern = _joined(canonical(command.reference), command.pattern)
+    for mailbox in tree.sorted():
+        if mailbox.subscribed and matches(pattern, mailbox.name):
+            session.untagged(
+                f"LSUB {attributes(mailbox)} \"/\" ".encode() + session.mailbox_name(mailbox.name)
+            )
+    return "LSUB completed"
+
+
+def _joined(reference: str, pattern: str) -> str:
+    if not reference or pattern.startswith(SEPARATOR):
+        return pattern
+    if reference.endswith(SEPARATOR):
+        return reference + pattern
+    return reference + SEPARATOR + pattern
+
+
+async def status(session: ImapSession, command: syntax.Status) -> str:
+    session.require(State.AUTHENTICATED, State.SELECTED)
+    client = session.mail()
+    mailbox = await find_mailbox(client, command.mailbox)
+    await _status_line(session, client, mailbox, command.items)
+    return "STATUS completed"
+
+
+async def status_values(
+    client: MailClient, mailbox: ImapMailbox, items: tuple[str, ...], append_limit: int
+) -> list[tuple[str, int | str]]:
+    wanted = set(items)
+    needs_view = wanted & {"UIDNEXT", "UIDVALIDITY", "RECENT", "HIGHESTMODSEQ", "SIZE"}
+    view: dict[str, Any] = {}
+    state = ""
+    if needs_view:
+        answer = await client.call(
+            "ImapMailbox/get", ids=[mailbox.id], uids=bool(wanted & {"RECENT", "SIZE"})
+        )
+        if not answer["list"]:
+            raise CommandFailed.no("the mailbox is gone", "NONEXISTENT")
+        view, state = answer["list"][0], answer["state"]
+    values: list[tuple[str, int | str]] = []
+    for item in items:
+        if item == "MESSAGES":
+            values.append((item, mailbox.total))
+        elif item == "UIDNEXT":
+            values.append((item, view["uidNext"]))
+        elif item == "UIDVALIDITY":
+            values.append((item, view["uidValidity"]))
+        elif item == "UNSEEN":
+            values.append((item, await _count(client, mailbox.id, {"notKeyword": "$seen"})))
+        elif item == "DELETED":
+            values.append((item, await _count(client, mailbox.id, {"hasKeyword": "$deleted"})))
+        elif item == "RECENT":
+            answer = await client.call("ImapMailbox/claimRecent", mailboxId=mailbox.id, uid=0)
+            values.append((item, sum(1 for uid, _ in view["uids"] if uid > answer["previous"])))
+        elif item == "HIGHESTMODSEQ":
+            values.append((item, int(state.partition(":")[0])))
+        elif item == "SIZE":
+            ids = [email_id for _, email_id in view["uids"]]
+            total = 0
+            if ids:
+                found = await client.call("Email/get", ids=ids, properties=["size"])
+                total = sum(int(e["size"]) for e in found["list"])
+            values.append((item, total))
+        elif item == "APPENDLIMIT":
+            values.append((item, append_limit))
+        elif item == "MAILBOXID":
+            values.append((item, f"({mailbox.id})"))
+    return values
+
+
+async def _status_line(
+    session: ImapSession, client: MailClient, mailbox: ImapMailbox, items: tuple[str, ...]
+) -> None:
+    values = await status_values(client, mailbox, items, session.server.append_limit)
+    text = " ".join(f"{name} {value}" for name, value in values)
+    session.untagged(b"STATUS " + session.mailbox_name(mailbox.name) + f" ({text})".encode())
+
+
+async def _count(client: MailClient, mailbox_id: str, condition: dict[str, Any]) -> int:
+    answer = await client.call(
+        "Email/query", filter={"inMailbox": mailbox_id, **condition}, calculateTotal=True,
+        limit=1,
+    )
+    return int(answer["total"])
+
+
+async def create(session: ImapSession, command: syntax.Create) -> str:
+    session.require(State.AUTHENTICATED, State.SELECTED)
+    client = session.mail()
+    name = command.mailbox.rstrip(SEPARATOR)
+    if not name or any(not part for part in name.split(SEPARATOR)):
+        raise CommandFailed.no("invalid mailbox name", "CANNOT")
+    tree = await mailbox_tree(client)
+    if tree.find(name) is not None:
+        raise CommandFailed.no("the mailbox exists already", "ALREADYEXISTS")
+    roles = [ROLE_OF_SPECIAL_USE[use.lower()] for use in command.special_use]
+    if len(roles) > 1:
+        raise CommandFailed.no("one special use per mailbox", "USEATTR")
+    parent, missing = tree.parent_and_leaf(name)
+    creates: dict[str, dict[str, Any]] = {}
+    parent_ref: str | None = parent.id if parent else None
+    for n, part in enumerate(missing):
+        entry: dict[str, Any] = {"name": part, "parentId": parent_ref}
+        if n == len(missing) - 1 and roles:
+            entry["role"] = roles[0]
+        creates[f"m{n}"] = entry
+        parent_ref = f"#m{n}"
+    answer = await client.call("Mailbox/set", create=creates)
+    problems = answer.get("notCreated") or {}
+    if problems:
+        problem = next(iter(problems.values()))
+        code = "USEATTR" if "role" in (problem.get("properties") or []) else "CANNOT"
+        raise CommandFailed.no(problem.get("description") or "cannot create it", code)
+    return "CREATE completed"
+
+
+async def delete(session: ImapSession, command: syntax.Delete) -> str:
+    session.require(State.AUTHENTICATED, State.SELECTED)
+    client = session.mail()
+    if canonical(command.mailbox) == INBOX:
+        raise CommandFailed.no("the INBOX cannot be deleted", "CANNOT")
+    mailbox = await find_mailbox(client, command.mailbox)
+    if mailbox.has_children:
+        raise CommandFailed.no("the mailbox has children: delete them first", "INUSE")
+    answer = await client.call("Mailbox/set", destroy=[mailbox.id], onDestroyRemoveEmails=True)
+    if mailbox.id not in (answer.get("destroyed") or []):
+        problem = (answer.get("notDestroyed") or {}).get(mailbox.id) or {}
+        raise CommandFailed.no(problem.get("description") or "cannot delete it", "CANNOT")
+    return "DELETE completed"
+
+
+async def rename(session: ImapSession, command: syntax.Rename) -> str:
+    session.require(State.AUTHENTICATED, State.SELECTED)
+    client = session.mail()
+    tree = await mailbox_tree(client)
+    source = tree.find(command.mailbox)
+    if source is None:
+        raise CommandFailed.no(f"no mailbox named {command.mailbox!r}", "NONEXISTENT")
+    target_name = command.new_name.rstrip(SEPARATOR)
+    if not target_name or any(not part for part in target_name.split(SEPARATOR)):
+        raise CommandFailed.no("invalid mailbox name", "CANNOT")
+    if tree.find(target_name) is not None:
+        raise CommandFailed.no("the new name exists already", "ALREADYEXISTS")
+    if canonical(target_name).startswith(source.name + SEPARATOR):
+        raise CommandFailed.no("a mailbox cannot move under itself", "CANNOT")
+    if source.name == INBOX:
+        return await _rename_inbox(session, client, tree, source, target_name)
+    parent, missing = tree.parent_and_leaf(target_name)
+    creates: dict[str, dict[str, Any]] = {}
+    parent_ref: str | None = parent.id if parent else None
+    for n, part in enumerate(missing[:-1]):
+        creates[f"m{n}"] = {"name": part, "parentId": parent_ref}
+        parent_ref = f"#m{n}"
+    arguments: dict[str, Any] = {
+        "update": {source.id: {"name": missing[-1], "parentId": parent_ref}}
+    }
+    if creates:
+        arguments["create"] = creates
+    answer = await client.call("Mailbox/set", **arguments)
+    problems = answer.get("notUpdated") or answer.get("notCreated") or {}
+    if problems:
+        problem = next(iter(problems.values()))
+        raise CommandFailed.no(problem.get("description") or "cannot rename it", "CANNOT")
+    return "RENAME completed"
+
+
+async def _rename_inbox(
+    session: ImapSession, client: MailClient, tree: MailboxTree, inbox: ImapMailbox, name: str
+) -> str:
+    """RFC 3501 §6.3.5: renaming INBOX moves its messages to a new mailbox of that name and
+    leaves INBOX empty."""
+    parent, missing = tree.parent_and_leaf(name)
+    if len(missing) != 1:
+        raise CommandFailed.no("create the parent mailbox first", "CANNOT")
+    created = await client.call("Mailbox/set", create={
+        "m": {"name": missing[0], "parentId": parent.id if parent else None}
+    })
+    if not created.get("created"):
+        raise CommandFailed.no("cannot create the new mailbox", "CANNOT")
+    target = created["created"]["m"]["id"]
+    while True:
+        found = await client.call("Email/query", filter={"inMailbox": inbox.id}, limit=500)
+        if not found["ids"]:
+            break
+        patch = {f"mailboxIds/{inbox.id}": None, f"mailboxIds/{target}": True}
+        await client.call("Email/set", update={i: patch for i in found["ids"]})
+    return "RENAME completed"
+
+
+async def subscribe(session: ImapSession, command: syntax.Subscribe | syntax.Unsubscribe) -> str:
+    session.require(State.AUTHENTICATED, State.SELECTED)
+    client = session.mail()
+    mailbox = await find_mailbox(client, command.mailbox)
+    wanted = isinstance(command, syntax.Subscribe)
+    await client.call("Mailbox/set", update={mailbox.id: {"isSubscribed": wanted}})
+    return f"{'SUBSCRIBE' if wanted else 'UNSUBSCRIBE'} completed"

@@ -1,0 +1,339 @@
+"""Commands that change messages: STORE (with UNCHANGEDSINCE), COPY, MOVE (RFC 6851), EXPUNGE
+and UID EXPUNGE (RFC 4315), APPEND (with MULTIAPPEND, RFC 3502). Each is Email/set or
+Email/import; UIDs of the results come from the store (COPYUID, APPENDUID)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from stalwart_tx.imap import syntax
+from stalwart_tx.imap.commands_mailboxes import mailbox_tree
+from stalwart_tx.imap.flags import DELETED, flag_of, flags_of, keyword_of, keywords_of
+from stalwart_tx.imap.grammar import SequenceSet
+from stalwart_tx.imap.mail_client import JmapCallError, MailClient
+from stalwart_tx.imap.names import ImapMailbox
+from stalwart_tx.imap.reader import Literal
+from stalwart_tx.imap.selected import SelectedMailbox
+from stalwart_tx.imap.sequence_text import sequence_text
+from stalwart_tx.imap.session import CommandFailed, ImapSession, State
+from stalwart_tx.imap.updates import announce
+
+# Email/set updates sent per call: bounded so one STORE of a huge range stays many small writes
+UPDATE_BATCH = 256
+# attempts at a conditional STORE (UNCHANGEDSINCE) racing other writers
+CONDITIONAL_ATTEMPTS = 8
+# appended messages up to this size go to the blob store in one piece
+SMALL_BLOB = 256 * 1024
+UPLOAD_CHUNK = 64 * 1024
+
+
+def _targets(
+    session: ImapSession, sequence_set: SequenceSet, uid: bool
+) -> list[tuple[int, int, str]]:
+    view = session.view()
+    if sequence_set.saved:
+        saved = set(session.saved_uids)
+        return [m for m in view.messages(SequenceSet(((1, 2**32 - 1),)), True) if m[1] in saved]
+    if not uid and view.out_of_range(sequence_set):
+        raise CommandFailed.bad("no such message sequence number")
+    return view.messages(sequence_set, uid)
+
+
+async def store(session: ImapSession, command: syntax.Store) -> str:
+    session.require(State.SELECTED)
+    view = session.view()
+    if view.readonly:
+        raise CommandFailed.no("the mailbox is read-only", "READ-ONLY")
+    client = session.mail()
+    targets = _targets(session, command.sequence_set, command.uid)
+    if command.unchanged_since is not None:
+        session.condstore = True
+    keywords = keywords_of(command.flags)
+    modified: list[int] = []
+    for start in range(0, len(targets), UPDATE_BATCH):
+        chunk = targets[start:start + UPDATE_BATCH]
+        modified += await _store_chunk(client, chunk, command, keywords)
+    skipped = set(modified)
+    done = [m for m in targets if m[1] not in skipped]
+    if done and (not command.silent or session.condstore):
+        await _report_flags(session, view, done, command)
+    if modified:
+        text = sequence_text(modified if command.uid else
+                             [seq for seq, uid, _ in targets if uid in skipped])
+        return f"[MODIFIED {text.decode()}] conditional STORE failed for some"
+    return "STORE completed"
+
+
+async def _store_chunk(
+    client: MailClient, chunk: list[tuple[int, int, str]], command: syntax.Store,
+    keywords: dict[str, bool],
+) -> list[int]:
+    """Apply the flag change to these messages; the UIDs UNCHANGEDSINCE kept unchanged."""
+    for _attempt in range(CONDITIONAL_ATTEMPTS):
+        ids = [email_id for _, _, email_id in chunk]
+        modified: list[int] = []
+        arguments: dict[str, Any] = {}
+        if command.unchanged_since is not None:
+            found = await client.call("ImapEmail/get", ids=ids)
+            modseqs = {e["id"]: e["modseq"] for e in found["list"]}
+            modified = [uid for _, uid, e in chunk
+                        if e in modseqs and modseqs[e] > command.unchanged_since]
+            ids = [e for _, uid, e in chunk if uid not in modified and e in modseqs]
+            arguments["ifInState"] = found["state"]
+        update = {email_id: _patch(command.mode, keywords) for email_id in ids}
+        if not update:
+            return modified
+        try:
+            await client.call("Email/set", update=update, **arguments)
+        except JmapCallError as error:
+            if error.type == "stateMismatch":
+                continue
+            raise
+        return modified
+    raise CommandFailed.no("the messages keep changing, try again", "INUSE")
+
+
+def _patch(mode: str, keywords: dict[str, bool]) -> dict[str, Any]:
+    if mode == "set":
+        return {"keywords": dict(keywords)}
+    value = True if mode == "add" else None
+    return {f"keywords/{keyword}": value for keyword in keywords}
+
+
+async def _report_flags(
+    session: ImapSession, view: SelectedMailbox, done: list[tuple[int, int, str]],
+    command: syntax.Store,
+) -> None:
+    client = session.mail()
+    ids = [email_id for _, _, email_id in done]
+    answers = await client.request(
+        ("Email/get", {"ids": ids, "properties": ["keywords"]}),
+        ("ImapEmail/get", {"ids": ids}),
+    )
+    keywords = {e["id"]: e["keywords"] for e in answers[0][1]["list"]}
+    modseqs = {e["id"]: e["modseq"] for e in answers[1][1]["list"]}
+    for seq, uid, email_id in done:
+        if email_id not in keywords:
+            continue
+        items: list[str] = []
+        if command.uid:
+            items.append(f"UID {uid}")
+        if not command.silent:
+            flags = flags_of(keywords[email_id])
+            if uid in view.recent:
+                flags = ["\\Recent", *flags]
+            items.append(f"FLAGS ({' '.join(flags)})")
+        if session.condstore and email_id in modseqs:
+            items.append(f"MODSEQ ({modseqs[email_id]})")
+        if email_id in modseqs:
+            view.reported[email_id] = modseqs[email_id]
+        if items:
+            session.untagged(f"{seq} FETCH ({' '.join(items)})")
+
+
+async def target_mailbox(client: MailClient, name: str) -> ImapMailbox:
+    found = (await mailbox_tree(client)).find(name)
+    if found is None:
+        raise CommandFailed.no(f"no mailbox named {name!r}", "TRYCREATE")
+    return found
+
+
+async def copy(session: ImapSession, command: syntax.Copy | syntax.Move) -> str:
+    session.require(State.SELECTED)
+    view = session.view()
+    moving = isinstance(command, syntax.Move)
+    if moving and view.readonly:
+        raise CommandFailed.no("the mailbox is read-only", "READ-ONLY")
+    client = session.mail()
+    target = await target_mailbox(client, command.mailbox)
+    targets = _targets(session, command.sequence_set, command.uid)
+    if not targets:
+        return f"{'MOVE' if moving else 'COPY'} completed, nothing to do"
+    ids = [email_id for _, _, email_id in targets]
+    found = await client.call("Email/get", ids=ids, properties=[
+        "mailboxIds", "keywords", "blobId", "receivedAt",
+    ])
+    emails = {e["id"]: e for e in found["list"]}
+    if len(emails) < len(ids) and not moving:
+        raise CommandFailed.no("some of the messages no longer exist", "EXPUNGEISSUED")
+    same = target.id == view.mailbox_id
+    updates: dict[str, Any] = {}
+    duplicates: dict[str, dict[str, Any]] = {}
+    for _, _, email_id in targets:
+        email = emails.get(email_id)
+        if email is None:
+            continue
+        if target.id in email["mailboxIds"] or same:
+            if moving and same:
+                continue
+            if not moving or same:
+                duplicates[email_id] = {
+                    "blobId": email["blobId"], "mailboxIds": {target.id: True},
+                    "keywords": email["keywords"], "receivedAt": email["receivedAt"],
+                }
+                continue
+            updates[email_id] = {f"mailboxIds/{view.mailbox_id}": None}
+        else:
+            patch: dict[str, Any] = {f"mailboxIds/{target.id}": True}
+            if moving:
+                patch[f"mailboxIds/{view.mailbox_id}"] = None
+            updates[email_id] = patch
+    created: dict[str, str] = {}
+    if duplicates:
+        answer = await client.call("Email/import", emails=duplicates)
+        if answer.get("notCreated"):
+            problem = next(iter(answer["notCreated"].values()))
+            raise CommandFailed.no(problem.get("description") or "cannot copy", _code(problem))
+        created = {key: value["id"] for key, value in answer["created"].items()}
+    for start in range(0, len(updates), UPDATE_BATCH):
+        batch = dict(list(updates.items())[start:start + UPDATE_BATCH])
+        answer = await client.call("Email/set", update=batch)
+        if answer.get("notUpdated"):
+            problem = next(iter(answer["notUpdated"].values()))
+            raise CommandFailed.no(problem.get("description") or "cannot copy", _code(problem))
+    new_ids = [created.get(email_id, email_id) for _, _, email_id in targets
+               if email_id in emails and (email_id in created or email_id in updates)]
+    source_uids = [uid for _, uid, email_id in targets
+                   if email_id in emails and (email_id in created or email_id in updates)]
+    answer = await client.call("ImapEmail/get", ids=new_ids, mailboxId=target.id)
+    uid_of = {e["id"]: e["uid"] for e in answer["list"]}
+    validity = (await client.call("ImapMailbox/get", ids=[target.id]))["list"][0]["uidValidity"]
+    pairs = [(s, uid_of[n]) for s, n in zip(source_uids, new_ids, strict=True)
+             if uid_of.get(n) is not None]
+    code = ""
+    if pairs:
+        code = (f"[COPYUID {validity} {_uid_list([s for s, _ in pairs])} "
+                f"{_uid_list([d for _, d in pairs])}] ")
+    if moving:
+        if code:
+            session.untagged(f"OK {code}moved")
+        session.dirty = True
+        await announce(session, allow_expunge=True)
+        return "MOVE completed"
+    if same:
+        session.dirty = True
+    return f"{code}COPY completed"
+
+
+def _uid_list(uids: list[int]) -> str:
+    """UIDs in the order given, as COPYUID pairs them (ranges only where they ascend by 1)."""
+    parts: list[str] = []
+    start = previous = None
+    for uid in uids:
+        if previous is not None and uid == previous + 1:
+            previous = uid
+            continue
+        if start is not None:
+            parts.append(str(start) if start == previous else f"{start}:{previous}")
+        start = previous = uid
+    if start is not None:
+        parts.append(str(start) if start == previous else f"{start}:{previous}")
+    return ",".join(parts)
+
+
+def _code(problem: dict[str, Any]) -> str:
+    kind = problem.get("type")
+    return {"overQuota": "OVERQUOTA", "tooLarge": "TOOBIG", "notFound": "EXPUNGEISSUED",
+            "tooManyMailboxes": "LIMIT", "tooManyKeywords": "LIMIT"}.get(str(kind), "CANNOT")
+
+
+async def expunge(session: ImapSession, command: syntax.Expunge) -> str:
+    session.require(State.SELECTED)
+    view = session.view()
+    if view.readonly:
+        raise CommandFailed.no("the mailbox is read-only", "READ-ONLY")
+    limit = command.sequence_set if command.uid else None
+    await expunge_deleted(session, view, limit)
+    session.dirty = True
+    await announce(session, allow_expunge=True)
+    return "EXPUNGE completed"
+
+
+async def expunge_deleted(
+    session: ImapSession, view: SelectedMailbox, limit: SequenceSet | None
+) -> None:
+    """Take the messages flagged \\Deleted (within ``limit``, UIDs) out of the mailbox; an
+    email in no other mailbox is destroyed."""
+    client = session.mail()
+    found = await client.call(
+        "ImapEmail/query", filter={"inMailbox": view.mailbox_id, "hasKeyword": DELETED}
+    )
+    ids = list(found["ids"])
+    if limit is not None:
+        allowed = {e for _, _, e in view.messages(limit, True)}
+        ids = [e for e in ids if e in allowed]
+    for start in range(0, len(ids), UPDATE_BATCH):
+        chunk = ids[start:start + UPDATE_BATCH]
+        emails = await client.call("Email/get", ids=chunk, properties=["mailboxIds"])
+        updates: dict[str, Any] = {}
+        destroys: list[str] = []
+        for email in emails["list"]:
+            if set(email["mailboxIds"]) - {view.mailbox_id}:
+                updates[email["id"]] = {f"mailboxIds/{view.mailbox_id}": None}
+            else:
+                destroys.append(email["id"])
+        await client.call("Email/set", update=updates, destroy=destroys)
+
+
+async def append(session: ImapSession, command: syntax.Append) -> str:
+    session.require(State.AUTHENTICATED, State.SELECTED)
+    client = session.mail()
+    target = await target_mailbox(client, command.mailbox)
+    store = session.server.api.store()
+    entries: dict[str, dict[str, Any]] = {}
+    for n, message in enumerate(command.messages):
+        if message.literal.size == 0:
+            raise CommandFailed.no("an empty message cannot be appended", "CANNOT")
+        if message.literal.size > session.server.append_limit:
+            raise CommandFailed.no("the message is too big", "TOOBIG")
+        blob_id = await _store_literal(store, client.account_id, message.literal)
+        entry: dict[str, Any] = {
+            "blobId": blob_id, "mailboxIds": {target.id: True},
+            "keywords": {keyword_of(f): True for f in message.flags},
+        }
+        if message.date_time is not None:
+            entry["receivedAt"] = _utc(message.date_time)
+        entries[f"m{n}"] = entry
+    answer = await client.call("Email/import", emails=entries)
+    created = answer.get("created") or {}
+    if answer.get("notCreated"):
+        if created:
+            await client.call("Email/set", destroy=[c["id"] for c in created.values()])
+        problem = next(iter(answer["notCreated"].values()))
+        raise CommandFailed.no(problem.get("description") or "cannot append", _code(problem))
+    ids = [created[f"m{n}"]["id"] for n in range(len(command.messages))]
+    view = await client.call("ImapMailbox/get", ids=[target.id])
+    uids = await client.call("ImapEmail/get", ids=ids, mailboxId=target.id)
+    uid_of = {e["id"]: e["uid"] for e in uids["list"]}
+    if session.selected is not None and session.selected.mailbox_id == target.id:
+        session.dirty = True
+    listed = [uid_of[i] for i in ids if uid_of.get(i) is not None]
+    if len(listed) != len(ids) or not view["list"]:
+        return "APPEND completed"
+    return f"[APPENDUID {view['list'][0]['uidValidity']} {_uid_list(listed)}] APPEND completed"
+
+
+async def _store_literal(store: Any, account_id: str, literal: Literal) -> str:
+    if literal.size <= SMALL_BLOB:
+        data = b"".join(literal.chunks())
+        literal.close()
+        return str((await store.blobs.put(account_id, data)).blob_id)
+    upload = await store.blobs.open_upload(account_id)
+    try:
+        for chunk in literal.chunks(UPLOAD_CHUNK):
+            await upload.write(chunk)
+        info = await upload.commit()
+    except BaseException:
+        await upload.abort()
+        raise
+    finally:
+        literal.close()
+    return str(info.blob_id)
+
+
+def _utc(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+__all__ = ["append", "copy", "expunge", "expunge_deleted", "flag_of", "store"]

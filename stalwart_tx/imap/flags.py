@@ -1,0 +1,57 @@
+"""IMAP flags as JMAP keywords (RFC 8621 §4.1.1) and back.
+
+The four system flags JMAP names have their ``$`` keywords; ``\\Deleted`` is kept as the
+keyword ``$deleted``, so an IMAP client's pending deletion survives until it expunges and a JMAP
+client can see it. Other keywords are the same word; JMAP keeps them lower-cased, so IMAP shows
+the usual capitalisation of the well-known ones and the lower-case form of the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+SYSTEM_TO_KEYWORD: Final = {
+    "\\Seen": "$seen",
+    "\\Answered": "$answered",
+    "\\Flagged": "$flagged",
+    "\\Draft": "$draft",
+    "\\Deleted": "$deleted",
+}
+KEYWORD_TO_SYSTEM: Final = {keyword: flag for flag, keyword in SYSTEM_TO_KEYWORD.items()}
+SEEN: Final = "$seen"
+DELETED: Final = "$deleted"
+
+WELL_KNOWN: Final = {
+    name.lower(): name
+    for name in (
+        "$Forwarded", "$MDNSent", "$Junk", "$NotJunk", "$Phishing", "$Important",
+        "$SubmitPending", "$Submitted", "Junk", "NonJunk",
+    )
+}
+
+# The flags SELECT announces; PERMANENTFLAGS adds \* (any keyword may be created).
+MAILBOX_FLAGS: Final = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+
+
+def keyword_of(flag: str) -> str:
+    """The JMAP keyword of an IMAP flag (system flags arrive canonically capitalised)."""
+    return SYSTEM_TO_KEYWORD.get(flag, flag.lower())
+
+
+def flag_of(keyword: str) -> str:
+    system = KEYWORD_TO_SYSTEM.get(keyword)
+    if system is not None:
+        return system
+    return WELL_KNOWN.get(keyword, keyword)
+
+
+def flags_of(keywords: Mapping[str, Any] | None) -> list[str]:
+    """The IMAP flags of an Email's keywords, system flags first, each once."""
+    found = [flag_of(k) for k in sorted(keywords or {})]
+    system = [f for f in MAILBOX_FLAGS if f in found]
+    return system + [f for f in found if not f.startswith("\\")]
+
+
+def keywords_of(flags: Iterable[str]) -> dict[str, bool]:
+    return {keyword_of(flag): True for flag in flags}

@@ -1,0 +1,200 @@
+"""The selected mailbox as one IMAP session sees it, and how it catches up with the store.
+
+IMAP numbers messages by sequence, and a client's numbering may only change when the server
+tells it (EXISTS, EXPUNGE, VANISHED). So each session keeps its *view*: the UIDs it has
+announced, in order, with the Email id of each. The view is not a copy of mail data (UIDs,
+flags, MODSEQs are read from the store every time); it is the session's position in the
+conversation, caught up from the Email change log at the points RFC 3501 §7.4.1 allows.
+
+Catching up (``refresh``): the Email changes since the state the view was last brought to,
+then for the touched emails their UID in this mailbox. An email whose UID is gone or changed
+was expunged here (held back as *pending* while the command in progress may not announce
+expunges); a UID not in the view is a new message; an email whose UID stayed may have new
+flags. When the log no longer reaches back that far, the whole UID list is compared instead.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from stalwart_tx.imap.grammar import SequenceSet
+from stalwart_tx.imap.mail_client import JmapCallError, MailClient
+from stalwart_tx.jmap.mail.email_model import EMAIL
+
+# Email/changes asked in pages of this many ids
+CHANGES_PAGE = 2048
+
+
+@dataclass
+class Delta:
+    expunged: list[int] = field(default_factory=list)  # UIDs
+    added: list[tuple[int, str]] = field(default_factory=list)  # (UID, Email id), ascending
+    changed: list[str] = field(default_factory=list)  # Email ids whose data may have changed
+
+
+@dataclass
+class SelectedMailbox:
+    mailbox_id: str
+    name: str
+    uid_validity: int
+    readonly: bool
+    state: str  # the Email state the view was brought to
+    uids: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    recent: set[int] = field(default_factory=set)
+    # expunged in the store, still in the view: not announced yet
+    pending_expunge: set[int] = field(default_factory=set)
+    # Email id -> the MODSEQ this session last reported its flags at (its own STORE)
+    reported: dict[str, int] = field(default_factory=dict)
+    uid_next: int = 1
+
+    def __post_init__(self) -> None:
+        self._uid_of = dict(zip(self.ids, self.uids, strict=True))
+
+    # -- reading the view -----------------------------------------------------------------
+
+    @property
+    def exists(self) -> int:
+        return len(self.uids)
+
+    def uid_of(self, email_id: str) -> int | None:
+        return self._uid_of.get(email_id)
+
+    def email_at(self, uid: int) -> str | None:
+        index = bisect.bisect_left(self.uids, uid)
+        if index < len(self.uids) and self.uids[index] == uid:
+            return self.ids[index]
+        return None
+
+    def seq_of(self, uid: int) -> int | None:
+        index = bisect.bisect_left(self.uids, uid)
+        if index < len(self.uids) and self.uids[index] == uid:
+            return index + 1
+        return None
+
+    def messages(self, sequence_set: SequenceSet, uid: bool) -> list[tuple[int, int, str]]:
+        """(seq, UID, Email id) of the messages the set names, ascending; sequence numbers past
+        the end are the caller's to refuse (``out_of_range``)."""
+        found: list[tuple[int, int, str]] = []
+        if not self.uids:
+            return found
+        if uid:
+            for first, last in sequence_set.resolve(self.uids[-1]):
+                start = bisect.bisect_left(self.uids, first)
+                end = bisect.bisect_right(self.uids, last)
+                found.extend((i + 1, self.uids[i], self.ids[i]) for i in range(start, end))
+        else:
+            for first, last in sequence_set.resolve(len(self.uids)):
+                for i in range(max(first, 1) - 1, min(last, len(self.uids))):
+                    found.append((i + 1, self.uids[i], self.ids[i]))
+        unique = sorted(set(found))
+        return unique
+
+    def out_of_range(self, sequence_set: SequenceSet) -> bool:
+        """Whether a message sequence set names a number beyond EXISTS (RFC 9051 §6.4.5 calls
+        for BAD); ``*`` is fine even in an empty mailbox only for UID sets."""
+        if sequence_set.saved:
+            return False
+        largest = len(self.uids)
+        return any(last > largest or first > largest or first == 0
+                   for first, last in sequence_set.resolve(largest))
+
+    # -- changing the view ----------------------------------------------------------------
+
+    def append(self, uid: int, email_id: str) -> bool:
+        if self.uids and uid <= self.uids[-1]:
+            return False
+        self.uids.append(uid)
+        self.ids.append(email_id)
+        self._uid_of[email_id] = uid
+        self.uid_next = max(self.uid_next, uid + 1)
+        return True
+
+    def remove(self, uid: int) -> int | None:
+        """Take the UID out of the view; its sequence number before, or None."""
+        seq = self.seq_of(uid)
+        if seq is None:
+            return None
+        email_id = self.ids.pop(seq - 1)
+        self.uids.pop(seq - 1)
+        if self._uid_of.get(email_id) == uid:
+            del self._uid_of[email_id]
+        self.recent.discard(uid)
+        self.pending_expunge.discard(uid)
+        self.reported.pop(email_id, None)
+        return seq
+
+
+async def changed_since(
+    client: MailClient, state: str
+) -> tuple[str, list[str], list[str], list[str]] | None:
+    """(new state, created, updated, destroyed) Email ids since ``state``; None when the log no
+    longer reaches back that far."""
+    created: list[str] = []
+    updated: list[str] = []
+    destroyed: list[str] = []
+    while True:
+        try:
+            answer = await client.call(
+                "Email/changes", sinceState=state, maxChanges=CHANGES_PAGE
+            )
+        except JmapCallError as error:
+            if error.type == "cannotCalculateChanges":
+                return None
+            raise
+        created += answer["created"]
+        updated += answer["updated"]
+        destroyed += answer["destroyed"]
+        state = answer["newState"]
+        if not answer["hasMoreChanges"]:
+            return state, created, updated, destroyed
+
+
+async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
+    """What changed in the mailbox since the view's state; moves the view's state, and leaves
+    applying the delta (announcing it) to the caller."""
+    delta = Delta()
+    found = await changed_since(client, view.state)
+    if found is None:
+        return await _resync(client, view)
+    state, created, updated, destroyed = found
+    if state == view.state:
+        return delta
+    touched = list(dict.fromkeys(created + updated))
+    current: dict[str, int | None] = dict.fromkeys(touched + destroyed)
+    modseqs: dict[str, int] = {}
+    if touched:
+        answer = await client.call("ImapEmail/get", ids=touched, mailboxId=view.mailbox_id)
+        for entry in answer["list"]:
+            current[entry["id"]] = entry["uid"]
+            modseqs[entry["id"]] = entry["modseq"]
+    for email_id, uid in current.items():
+        old = view.uid_of(email_id)
+        if old is not None and old != uid:
+            delta.expunged.append(old)
+        if uid is not None and uid != old and view.email_at(uid) is None:
+            delta.added.append((uid, email_id))
+        if old is not None and old == uid:
+            if view.reported.get(email_id) != modseqs.get(email_id):
+                delta.changed.append(email_id)
+    delta.added.sort()
+    view.state = state
+    return delta
+
+
+async def _resync(client: MailClient, view: SelectedMailbox) -> Delta:
+    answer = await client.call("ImapMailbox/get", ids=[view.mailbox_id], uids=True)
+    delta = Delta()
+    view.state = answer["state"]
+    if not answer["list"]:
+        delta.expunged = list(view.uids)
+        return delta
+    listed = {uid: email_id for uid, email_id in answer["list"][0]["uids"]}
+    delta.expunged = [uid for uid in view.uids if uid not in listed]
+    delta.added = sorted((u, e) for u, e in listed.items() if view.email_at(u) is None)
+    delta.changed = [e for u, e in zip(view.uids, view.ids, strict=True) if u in listed]
+    return delta
+
+
+__all__ = ["EMAIL", "Delta", "SelectedMailbox", "changed_since", "refresh"]

@@ -1,0 +1,162 @@
+"""An IMAP listener on a real port over a real Redis store, and imaplib clients for it.
+
+imaplib blocks, so each client runs its calls in a thread of its own (``ImapClient.run``) while
+the server runs in the reactor, exactly as a separate client process would talk to it.
+"""
+
+from __future__ import annotations
+
+import imaplib
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.task import Clock
+
+from stalwart_tx.auth import passwords
+from stalwart_tx.auth.portal import build_portal
+from stalwart_tx.auth.ratelimit import LoginRateLimiter
+from stalwart_tx.imap.protocol import ImapServerFactory
+from stalwart_tx.imap.service import imap_services
+from stalwart_tx.jmap.api import JMAPApi
+from stalwart_tx.jmap.limits import CoreLimits
+from stalwart_tx.jmap.methods import default_registry
+from stalwart_tx.jmap.push_hub import PushHub
+from stalwart_tx.jmap.session import SessionUrls
+from stalwart_tx.store.backend import StoreBundle, open_redis_store
+
+T = TypeVar("T")
+PASSWORD = "wonderland"
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashes() -> Any:
+    previous = passwords.use_hasher(passwords.make_hasher(time_cost=1, memory_cost_kib=8))
+    yield
+    passwords.use_hasher(previous)
+
+
+@dataclass
+class ImapServer:
+    port: int
+    store: StoreBundle
+    account: str
+    api: JMAPApi
+    factory: ImapServerFactory
+    clients: list[ImapClient] = field(default_factory=list)
+
+    async def client(self, *, login: bool = True) -> ImapClient:
+        client = ImapClient(self)
+        self.clients.append(client)
+        await client.run(client.connect)
+        if login:
+            await client.run(client.imap.login, "alice", PASSWORD)
+        return client
+
+    async def jmap(self, method: str, **arguments: Any) -> dict[str, Any]:
+        """One JMAP call as alice, in process (the same API the bridge uses)."""
+        from stalwart_tx.imap.mail_client import USING
+
+        user = await self._user()
+        response = await self.api.process_request(user, {
+            "using": USING,
+            "methodCalls": [[method, {"accountId": self.account, **arguments}, "c"]],
+        })
+        [[name, result, _]] = response["methodResponses"]
+        assert name == method, result
+        return result  # type: ignore[no-any-return]
+
+    async def _user(self) -> Any:
+        from stalwart_tx.auth.avatar import MailUser
+
+        return MailUser(principal_id=self.account, name="alice")
+
+
+class ImapClient:
+    """An imaplib client whose blocking calls run in its own thread."""
+
+    def __init__(self, server: ImapServer) -> None:
+        self.server = server
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.imap: imaplib.IMAP4 = None  # type: ignore[assignment]
+
+    def connect(self) -> None:
+        self.imap = imaplib.IMAP4("127.0.0.1", self.server.port, timeout=20)
+
+    async def run(self, call: Callable[..., T], *args: Any) -> T:
+        future = self.pool.submit(call, *args)
+        done: Deferred[T] = Deferred()
+
+        def finished(_: Any) -> None:
+            error = future.exception()
+            if error is not None:
+                reactor.callFromThread(done.errback, error)
+            else:
+                reactor.callFromThread(done.callback, future.result())
+
+        future.add_done_callback(finished)
+        return await done
+
+    async def ok(self, command: str, *args: Any) -> list[Any]:
+        """Run an imaplib command method; assert OK; its data."""
+        typ, data = await self.run(getattr(self.imap, command), *args)
+        assert typ == "OK", (command, typ, data)
+        return list(data)
+
+    async def raw(self, line: bytes) -> list[bytes]:
+        """Send one raw command line (tag added) and read until its tagged answer; every line."""
+        def exchange() -> list[bytes]:
+            tag = self.imap._new_tag()
+            self.imap.send(tag + b" " + line + b"\r\n")
+            lines = []
+            while True:
+                got = self.imap.readline()
+                if not got:
+                    raise EOFError("connection closed")
+                lines.append(got.rstrip(b"\r\n"))
+                if got.startswith(tag + b" "):
+                    return lines
+        return await self.run(exchange)
+
+    async def close(self) -> None:
+        def shut() -> None:
+            try:
+                self.imap.shutdown()
+            except Exception:
+                pass
+        if self.imap is not None:
+            await self.run(shut)
+        self.pool.shutdown(wait=False)
+
+
+@pytest_twisted.async_yield_fixture
+async def imap_server(redis_url: str) -> AsyncIterator[ImapServer]:
+    bundle = await open_redis_store(redis_url, reactor, timeout=5.0)
+    alice = await bundle.directory.create_principal("alice", passwords.hash_password(PASSWORD))
+    limits = CoreLimits()
+    registry = default_registry(limits)
+    hub = PushHub(lambda: bundle, reactor)
+    portal = build_portal(bundle.directory)
+    [service] = imap_services(
+        plain="tcp:0:interface=127.0.0.1", implicit=None, registry=registry, limits=limits,
+        store=lambda: bundle, portal=lambda: portal, limiter=LoginRateLimiter(Clock()),
+        hub=hub, reactor=reactor, public_url="http://localhost",
+    )
+    service.startService()
+    listener: Any = service.listener  # type: ignore[attr-defined]
+    port = await listener._waitingForPort
+    factory = service.factory  # type: ignore[attr-defined]
+    api = JMAPApi(registry, limits, store=lambda: bundle, reactor=reactor,
+                  urls=SessionUrls.under("http://localhost"))
+    server = ImapServer(port.getHost().port, bundle, alice.id, api, factory)
+    yield server
+    for client in server.clients:
+        await client.close()
+    await maybeDeferred(service.stopService)
+    await hub.stop()
+    await bundle.close()
