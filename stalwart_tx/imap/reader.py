@@ -240,6 +240,8 @@ class CommandReader:
         self._refusal: LiteralTooBig | None = None
         self._tail = b""
         self._discard_raw = False
+        # Octets at the start of the buffer already known to hold no line end.
+        self._searched = 0
 
     @property
     def paused(self) -> bool:
@@ -262,6 +264,7 @@ class CommandReader:
     def take_buffered(self) -> bytes:
         data = bytes(self._buffer)
         self._buffer.clear()
+        self._searched = 0
         return data
 
     def _run(self) -> list[Event]:
@@ -285,15 +288,19 @@ class CommandReader:
 
     def _read_line(self, events: list[Event]) -> bool:
         buffer = self._buffer
-        end = buffer.find(b"\n")
+        # A line arriving in many small pieces is searched for its end once, not once per piece.
+        end = buffer.find(b"\n", self._searched)
         pending = self._pending
         limit = self.max_line - pending.text_size
         if end < 0:
             # One more octet than the limit may be the CR of a line exactly at the limit.
             if len(buffer) > limit + 1:
+                self._searched = 0
                 self._too_long(events, bytes(buffer[: limit + 1]))
                 return True
+            self._searched = len(buffer)
             return False
+        self._searched = 0
         raw = bytes(buffer[: end + 1])
         line = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         if len(line) > limit:

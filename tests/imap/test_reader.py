@@ -330,6 +330,15 @@ def test_memory_bounded_on_endless_line() -> None:
     assert events == [LineTooLong(None)]
 
 
+def test_line_fed_octet_by_octet_is_searched_once() -> None:
+    reader = CommandReader()
+    data = b"a SEARCH " + b"x" * 60000 + b"\r\n"
+    events: list[Event] = []
+    for i in range(len(data)):
+        events += reader.feed(data[i : i + 1])
+    assert events == [Command("a", [b"SEARCH " + b"x" * 60000], len(data))]
+
+
 STREAM_PIECES = st.sampled_from(
     [
         b"a NOOP\r\n",

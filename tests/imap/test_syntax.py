@@ -827,6 +827,61 @@ def test_search_charsets() -> None:
     bad(b'a SEARCH CHARSET US-ASCII SUBJECT "\xc3\xa9"', "not US-ASCII")
 
 
+def test_searchres_rfc5182_examples() -> None:
+    # RFC 5182 section 4.
+    command = parse(b'A282 SEARCH RETURN (SAVE) FLAGGED SINCE 1-Feb-1994 NOT FROM "Smith"')
+    assert isinstance(command, Search) and command.returns == ("SAVE",)
+    assert parse(b"A283 FETCH $ (UID INTERNALDATE FLAGS RFC822.HEADER)") == Fetch(
+        "A283",
+        False,
+        Seq(saved=True),
+        (
+            FetchAtt("UID"),
+            FetchAtt("INTERNALDATE"),
+            FetchAtt("FLAGS"),
+            FetchAtt("RFC822.HEADER"),
+        ),
+    )
+    assert parse(b"A301 UID SEARCH UID 1,4:* $ NOT DELETED") == Search(
+        "A301",
+        True,
+        And(
+            (
+                SequenceKey(Seq(((1, 1), (4, STAR))), True),
+                SequenceKey(Seq(saved=True), False),
+                Not(FlagKey("\\Deleted", True)),
+            )
+        ),
+    )
+    assert parse(b'A303 UID COPY $ "Other Messages"') == Copy(
+        "A303", True, Seq(saved=True), "Other Messages"
+    )
+    assert parse(b"A304 STORE $ +FLAGS.SILENT (\\Deleted)") == Store(
+        "A304", False, Seq(saved=True), "add", ("\\Deleted",), silent=True
+    )
+    bad(b"a FETCH $,1 FLAGS")
+
+
+def test_rfc9051_examples() -> None:
+    # RFC 9051 section 6.
+    assert parse(b"A999 UID FETCH 4827313:4828442 FLAGS") == Fetch(
+        "A999", True, Seq(((4827313, 4828442),)), (FetchAtt("FLAGS"),)
+    )
+    assert parse(b"A003 MOVE 2:4 MEETING") == Move("A003", False, Seq(((2, 4),)), "MEETING")
+    assert parse(b"A654 FETCH 2:4 (FLAGS BODY[HEADER.FIELDS (DATE FROM)])") is not None
+    command = parse(b'A282 SEARCH RETURN (MIN COUNT) FLAGGED SINCE 1-Feb-1994 NOT FROM "Smith"')
+    assert isinstance(command, Search) and command.charset is None
+    command = parse(b'A283 SEARCH RETURN () FLAGGED SINCE 1-Feb-1994 NOT FROM "Smith"')
+    assert isinstance(command, Search) and command.returns == ("ALL",)
+    command = parse(b"A284 SEARCH RETURN () NOT 1:10 UNSEEN")
+    assert isinstance(command, Search)
+    assert command.key == And((Not(SequenceKey(Seq(((1, 10),)), False)), FlagKey("\\Seen", False)))
+    assert parse(b"A042 STATUS blurdybloop (UIDNEXT MESSAGES)") is not None
+    assert parse(b"A004 UID STORE 1:* -FLAGS (\\Seen)") == Store(
+        "A004", True, Seq(((1, STAR),)), "remove", ("\\Seen",)
+    )
+
+
 # -- SORT and THREAD --------------------------------------------------------------------------
 
 
