@@ -16,8 +16,9 @@ Contract for the protocol (the only user):
     included.
   - ``Continue()``: a synchronizing literal was accepted; answer ``+ Ready`` now.
   - ``LiteralTooBig(tag, size)``: a literal was refused (larger than ``max_literal``, or over
-    4096 octets with LITERAL-). The command is dropped; answer ``tag BAD`` (or ``* BAD`` when
-    ``tag`` is None). For a synchronizing literal this comes at once, nothing more is read for
+    4096 octets with LITERAL-). The command is dropped; answer ``tag NO [TOOBIG]`` or
+    ``tag BAD`` (``* BAD`` when ``tag`` is None). For a synchronizing literal this comes at
+    once, without ``+``, and nothing more is read for
     that command; for a non-synchronizing one, the octets already on their way are skipped first,
     then the rest of the command, then the event comes.
   - ``LineTooLong(tag)``: the command's text (literals not counted) exceeded ``max_line``; the
@@ -37,6 +38,8 @@ Contract for the protocol (the only user):
   ``raw_line_mode`` as it needs and calls ``resume()`` (or ``expect_line()``, which does both for
   the raw mode); after STARTTLS or COMPRESS it calls ``take_buffered()`` first, to discard the
   plaintext a client must not have pipelined, or to decompress what is already there.
+  While paused the reader holds whatever arrives: a protocol whose pause may last (a password
+  check) stops reading the transport when ``buffered_size`` grows past a bound of its choosing.
 * An empty line between commands is ignored. A bare LF ends a line as CRLF does.
 """
 
@@ -246,6 +249,11 @@ class CommandReader:
     @property
     def paused(self) -> bool:
         return self._paused
+
+    @property
+    def buffered_size(self) -> int:
+        """Octets received and not yet turned into events."""
+        return len(self._buffer)
 
     def feed(self, data: bytes) -> list[Event]:
         self._buffer += data

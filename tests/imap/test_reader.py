@@ -263,6 +263,7 @@ def test_raw_line_mode_idle() -> None:
     assert events == [Command("a", [b"IDLE"], 8)]
     assert reader.paused
     assert reader.feed(b"c NOOP\r\n") == []
+    assert reader.buffered_size == len(b"DONE\r\nb NOOP\r\nc NOOP\r\n")
     assert reader.expect_line() == [RawLine(b"DONE")]
     assert reader.paused
     reader.raw_line_mode = False
