@@ -90,6 +90,7 @@ async def authenticate_command(session: ImapSession, command: syntax.Authenticat
         raise CommandFailed.no("authenticate over TLS (STARTTLS first)", "PRIVACYREQUIRED")
     response = command.initial_response
     if response is None:
+        session.send(b"+ ")
         line = (await session.out.read_line()).strip()
         if line == b"*":
             raise CommandFailed.bad("authentication cancelled")

@@ -134,29 +134,123 @@ class ImapClient:
         self.pool.shutdown(wait=False)
 
 
+StartImap = Callable[..., Any]
+
+
 @pytest_twisted.async_yield_fixture
-async def imap_server(redis_url: str) -> AsyncIterator[ImapServer]:
+async def start_imap(redis_url: str) -> AsyncIterator[StartImap]:
+    """Start IMAP listeners over one store (alice's account): ``await start_imap(
+    certificate=..., key=..., append_limit=...)``; all stopped after the test."""
     bundle = await open_redis_store(redis_url, reactor, timeout=5.0)
     alice = await bundle.directory.create_principal("alice", passwords.hash_password(PASSWORD))
     limits = CoreLimits()
     registry = default_registry(limits)
     hub = PushHub(lambda: bundle, reactor)
     portal = build_portal(bundle.directory)
-    [service] = imap_services(
-        plain="tcp:0:interface=127.0.0.1", implicit=None, registry=registry, limits=limits,
-        store=lambda: bundle, portal=lambda: portal, limiter=LoginRateLimiter(Clock()),
-        hub=hub, reactor=reactor, public_url="http://localhost",
-    )
-    service.startService()
-    listener: Any = service.listener  # type: ignore[attr-defined]
-    port = await listener._waitingForPort
-    factory = service.factory  # type: ignore[attr-defined]
-    api = JMAPApi(registry, limits, store=lambda: bundle, reactor=reactor,
-                  urls=SessionUrls.under("http://localhost"))
-    server = ImapServer(port.getHost().port, bundle, alice.id, api, factory)
-    yield server
-    for client in server.clients:
-        await client.close()
-    await maybeDeferred(service.stopService)
+    servers: list[ImapServer] = []
+    services: list[Any] = []
+
+    async def start(**options: Any) -> ImapServer:
+        [service] = imap_services(
+            plain="tcp:0:interface=127.0.0.1", implicit=None, registry=registry, limits=limits,
+            store=lambda: bundle, portal=lambda: portal, limiter=options.pop(
+                "limiter", LoginRateLimiter(Clock())),
+            hub=hub, reactor=reactor, public_url="http://localhost", **options,
+        )
+        service.startService()
+        services.append(service)
+        port = await service.listener._waitingForPort
+        api = JMAPApi(registry, limits, store=lambda: bundle, reactor=reactor,
+                      urls=SessionUrls.under("http://localhost"))
+        server = ImapServer(port.getHost().port, bundle, alice.id, api, service.factory)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        for client in server.clients:
+            await client.close()
+    for service in services:
+        await maybeDeferred(service.stopService)
     await hub.stop()
     await bundle.close()
+
+
+@pytest_twisted.async_yield_fixture
+async def imap_server(start_imap: StartImap) -> AsyncIterator[ImapServer]:
+    yield await start_imap()
+
+
+class RawConnection:
+    """A plain socket to the server for byte-exact protocol tests (blocking, in a thread)."""
+
+    def __init__(self, server: ImapServer) -> None:
+        import socket
+
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        self.buffer = b""
+
+    async def run(self, call: Callable[..., T], *args: Any) -> T:
+        return await ImapClient.run(self, call, *args)  # type: ignore[arg-type]
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            data = self.sock.recv(65536)
+            if not data:
+                raise EOFError(self.buffer)
+            self.buffer += data
+        line, _, self.buffer = self.buffer.partition(b"\r\n")
+        return line
+
+    async def line(self) -> bytes:
+        return await self.run(self._line)
+
+    async def send(self, data: bytes) -> None:
+        await self.run(self.sock.sendall, data)
+
+    async def until(self, tag: bytes) -> list[bytes]:
+        """Every line up to and including the one tagged ``tag``."""
+        def read() -> list[bytes]:
+            lines = []
+            while True:
+                line = self._line()
+                lines.append(line)
+                if line.startswith(tag + b" "):
+                    return lines
+        return await self.run(read)
+
+    async def command(self, line: bytes, tag: bytes = b"t") -> list[bytes]:
+        await self.send(tag + b" " + line + b"\r\n")
+        return await self.until(tag)
+
+    async def closed(self) -> bool:
+        def read() -> bool:
+            try:
+                while True:
+                    data = self.sock.recv(65536)
+                    if not data:
+                        return True
+                    self.buffer += data
+            except OSError:
+                return False
+        return await self.run(read)
+
+    def close(self) -> None:
+        self.sock.close()
+        self.pool.shutdown(wait=False)
+
+
+@pytest_twisted.async_yield_fixture
+async def raw(imap_server: ImapServer) -> AsyncIterator[RawConnection]:
+    connection = RawConnection(imap_server)
+    greeting = await connection.line()
+    assert greeting.startswith(b"* OK [CAPABILITY ")
+    yield connection
+    connection.close()
+
+
+async def logged_in(connection: RawConnection) -> RawConnection:
+    lines = await connection.command(b'LOGIN alice "' + PASSWORD.encode() + b'"', b"L")
+    assert lines[-1].startswith(b"L OK"), lines
+    return connection
