@@ -132,8 +132,12 @@ class ImapSession:
         return "IMAP4REV2" in self.enabled
 
     def mailbox_name(self, name: str) -> bytes:
-        """A mailbox name as a response carries it: modified UTF-7 unless UTF8=ACCEPT."""
-        return render(name if self.utf8 else encode_mutf7(name))
+        """A mailbox name as a response carries it: modified UTF-7, or with UTF8=ACCEPT a
+        quoted UTF-8 string (RFC 6855 §3 allows 8-bit text in quoted strings then)."""
+        data = (name if self.utf8 else encode_mutf7(name)).encode()
+        if b"\r" in data or b"\n" in data or b"\0" in data:
+            return render(data)
+        return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
     # -- running commands ------------------------------------------------------------------
 
