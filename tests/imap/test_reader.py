@@ -215,6 +215,26 @@ def test_inline_budget_is_per_command() -> None:
     assert isinstance(events[0], Command) and isinstance(events[0].line[1], LiteralBytes)
 
 
+def test_dropped_command_closes_its_spooled_literals() -> None:
+    reader = CommandReader(max_line=40, inline_literal=4)
+    events = run(reader, b"a APPEND x {10+}\r\n0123456789 " + b"y" * 50 + b"\r\n")
+    assert events == [LineTooLong("a")]
+    # The literal was spooled, then dropped with the command: nothing is left open.
+    reader = CommandReader(inline_literal=4, max_literal=20)
+    literal_events = run(reader, b"b APPEND x {10+}\r\n0123456789 {30}\r\n")
+    assert literal_events == [LiteralTooBig("b", 30)]
+
+
+def test_spooled_literal_after_close() -> None:
+    literal = SpooledLiteral(binary=True)
+    literal.write(b"abc")
+    assert "size=3" in repr(literal)
+    literal.close()
+    literal.write(b"more")
+    literal.close()
+    assert literal.size == 3
+
+
 def test_literal_bytes_interface() -> None:
     literal = LiteralBytes(b"abcdef", binary=True)
     assert literal == b"abcdef" and literal.binary and literal.size == 6

@@ -1046,6 +1046,28 @@ def test_token_soups_only_raise_syntax_errors(command: Command, utf8: bool) -> N
         pass
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(TOKENS, st.sampled_from([b"\r\n", b"{3+}\r\n", b"~{2}\r\n"])), max_size=60)
+)
+def test_framed_streams_only_raise_syntax_errors(pieces: list[bytes]) -> None:
+    reader = CommandReader(max_line=200, max_literal=100, inline_literal=2)
+    events = reader.feed(b"a " + b"".join(pieces) + b"\r\n")
+    while reader.paused:
+        events += reader.resume()
+    for event in events:
+        if isinstance(event, Command):
+            try:
+                parse_command(event)
+            except ImapSyntaxError:
+                pass
+
+
+def test_plain_bytes_as_literals() -> None:
+    command = Command("a", [b"LOGIN ", b"fred", b" ", b"pw", b""])
+    assert parse_command(command) == Login("a", "fred", "pw")
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=60), st.booleans())
 def test_random_bytes_only_raise_syntax_errors(data: bytes, utf8: bool) -> None:
