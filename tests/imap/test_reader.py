@@ -381,6 +381,9 @@ STREAM_PIECES = st.sampled_from(
         b"x" * 70,
         b"h AUTHENTICATE PLAIN\r\n",
         b"{5+}\r\n",
+        b"i X {60+}\r\n" + b"s" * 60 + b" tail\r\n",
+        b"j X {4097+}\r\n" + b"m" * 4097 + b"\r\n",
+        b"k X {30+}\r\n" + b"n" * 30 + b" {9}\r\n",
     ]
 )
 
@@ -400,10 +403,15 @@ def split_points(data: bytes, cuts: list[int]) -> list[bytes]:
     st.one_of(st.binary(max_size=400), st.lists(STREAM_PIECES, max_size=30).map(b"".join)),
     st.lists(st.integers(min_value=0, max_value=10**6), max_size=20),
     st.booleans(),
+    st.sampled_from([50, 5000]),
 )
-def test_split_feeding_gives_the_same_events(data: bytes, cuts: list[int], minus: bool) -> None:
+def test_split_feeding_gives_the_same_events(
+    data: bytes, cuts: list[int], minus: bool, max_literal: int
+) -> None:
     def make() -> CommandReader:
-        return CommandReader(max_line=60, max_literal=50, inline_literal=8, literal_minus=minus)
+        return CommandReader(
+            max_line=60, max_literal=max_literal, inline_literal=8, literal_minus=minus
+        )
 
     whole = plain(run(make(), data))
     pieces = plain(run(make(), *split_points(data, cuts)))
