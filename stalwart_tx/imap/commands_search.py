@@ -37,6 +37,7 @@ from stalwart_tx.imap.parse_search import (
 from stalwart_tx.imap.selected import SelectedMailbox
 from stalwart_tx.imap.sequence_text import sequence_text
 from stalwart_tx.imap.session import CommandFailed, ImapSession, State
+from stalwart_tx.mail.encoded_words import as_text
 
 ADDRESS_FIELDS = ("from", "to", "cc", "bcc")
 # Email/get of the emails a local condition judges, this many at a time
@@ -191,10 +192,10 @@ class Searcher:
         if key.field == "subject":
             emails = await self._load(["subject"])
             return self._where(emails, lambda e: wanted in (e.get("subject") or "").casefold())
-        prop = f"header:{key.field}:asText:all"
+        prop = f"header:{key.field}:asRaw:all"
         emails = await self._load([prop])
         return self._where(emails, lambda e: any(
-            wanted in (v or "").casefold() for v in (e.get(prop) or [])
+            wanted in as_text(v or "").casefold() for v in (e.get(prop) or [])
         ))
 
 

@@ -56,7 +56,9 @@ async def store(session: ImapSession, command: syntax.Store) -> str:
         modified += await _store_chunk(client, chunk, command, keywords)
     skipped = set(modified)
     done = [m for m in targets if m[1] not in skipped]
-    if done and (not command.silent or session.condstore):
+    if done:
+        # even a silent STORE records the MODSEQ it left, so this session's own change does
+        # not come back to it as someone else's
         await _report_flags(session, view, done, command)
     if modified:
         text = sequence_text(modified if command.uid else
@@ -113,8 +115,13 @@ async def _report_flags(
     )
     keywords = {e["id"]: e["keywords"] for e in answers[0][1]["list"]}
     modseqs = {e["id"]: e["modseq"] for e in answers[1][1]["list"]}
+    quiet = command.silent and not session.condstore
     for seq, uid, email_id in done:
         if email_id not in keywords:
+            continue
+        if email_id in modseqs:
+            view.reported[email_id] = modseqs[email_id]
+        if quiet:
             continue
         items: list[str] = []
         if command.uid:
@@ -126,8 +133,6 @@ async def _report_flags(
             items.append(f"FLAGS ({' '.join(flags)})")
         if session.condstore and email_id in modseqs:
             items.append(f"MODSEQ ({modseqs[email_id]})")
-        if email_id in modseqs:
-            view.reported[email_id] = modseqs[email_id]
         if items:
             session.untagged(f"{seq} FETCH ({' '.join(items)})")
 
