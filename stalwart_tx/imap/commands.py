@@ -10,6 +10,7 @@ from stalwart_tx.imap import (
     commands_mailboxes,
     commands_search,
     commands_select,
+    commands_sort,
     commands_write,
     syntax,
 )
@@ -45,4 +46,6 @@ HANDLERS: dict[type[Any], Handler] = {
     syntax.Expunge: commands_write.expunge,
     syntax.Append: commands_write.append,
     syntax.Search: commands_search.search,
+    syntax.Sort: commands_sort.sort,
+    syntax.Thread: commands_sort.thread,
 }
