@@ -105,7 +105,7 @@ class ThreadNode:
 
 
 def _bottom_up(roots: Iterable[ThreadNode]) -> list[ThreadNode]:
-    """Every node below the roots, each after all of its descendants.
+    """Every node of the trees, each after all of its descendants.
 
     Walked with a stack of our own: a mailbox may hold reply chains deeper than Python's
     recursion limit, and a client must not be able to turn that into a failed command.

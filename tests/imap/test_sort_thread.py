@@ -346,3 +346,14 @@ async def test_thread_ordered_subject_and_uids(raw: RawConnection) -> None:
     assert thread == b"* THREAD (2 (3)(5))(4 (6)(7))(8)(9)(10)"
     thread = await answer(raw, b"UID THREAD REFERENCES UTF-8 ALL", b"THREAD")
     assert thread == b"* THREAD (2 3 5)(4 (6)(7))(8)((9)(10))"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_modseq_key_reports_the_highest_modseq(raw: RawConnection) -> None:
+    await mailbox(raw, mail("b"), mail("a"))
+    plain = await answer(raw, b"SORT (SUBJECT) UTF-8 MODSEQ 1")
+    assert plain.startswith(b"* SORT 2 1 (MODSEQ ") and plain.endswith(b")"), plain
+    modseq = plain.split()[-1].rstrip(b")")
+    esort = await answer(raw, b"SORT RETURN (COUNT) (SUBJECT) UTF-8 MODSEQ 1", b"ESEARCH")
+    assert esort == b'* ESEARCH (TAG "t") COUNT 2 MODSEQ ' + modseq
+    assert await answer(raw, b"SORT (SUBJECT) UTF-8 MODSEQ 999999") == b"* SORT"
