@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.cred.credentials import UsernamePassword
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred
 
 from stalwart_tx.auth.avatar import IMailUser
 from stalwart_tx.auth.errors import AuthenticationFailed, RateLimited
@@ -134,15 +134,21 @@ async def idle(session: ImapSession, command: syntax.Idle) -> str:
     session.require(State.AUTHENTICATED, State.SELECTED)
     session.send(b"+ idling")
     line = session.out.read_line()
+
+    def line_came(result: Any) -> Any:
+        wakeup, session.wakeup = session.wakeup, None
+        if wakeup is not None:
+            wakeup.callback(None)
+        return result
+
+    line.addBoth(line_came)
     while not line.called:
         if session.dirty and session.selected is not None:
             await announce(session, allow_expunge=True)
             continue
         wakeup: Deferred[None] = Deferred()
         session.wakeup = wakeup
-        either: list[Deferred[Any]] = [line, wakeup]
-        await DeferredList(either, fireOnOneCallback=True)
-        session.wakeup = None
+        await wakeup
     done = (await line).strip()
     if done.upper() != b"DONE":
         raise CommandFailed.bad("IDLE ends with DONE")

@@ -108,7 +108,8 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
         await _respond(session, seq, uid, email, modseqs.get(email_id), atts)
         if email_id in modseqs:
             view.reported[email_id] = modseqs[email_id]
-    if missing:
+    if missing and not command.uid:
+        # a UID FETCH may announce the expunge itself, right after (RFC 9051 §7.5.2)
         raise CommandFailed.no("some of the messages no longer exist", "EXPUNGEISSUED")
     return "FETCH completed"
 

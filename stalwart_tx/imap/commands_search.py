@@ -179,8 +179,9 @@ class Searcher:
         if self._modseqs is None:
             self._modseqs = {}
             ids = list(self.view.ids)
-            for start in range(0, len(ids), GET_BATCH * 4):
-                found = await self.client.call("ImapEmail/get", ids=ids[start:start + 2000])
+            step = GET_BATCH * 4
+            for start in range(0, len(ids), step):
+                found = await self.client.call("ImapEmail/get", ids=ids[start:start + step])
                 self._modseqs.update({e["id"]: e["modseq"] for e in found["list"]})
         return self._modseqs
 
@@ -226,7 +227,7 @@ async def search(session: ImapSession, command: syntax.Search) -> str:
     session.require(State.SELECTED)
     view = session.view()
     searcher = Searcher(session, view)
-    if _uses_modseq(command.key):
+    if uses_modseq(command.key):
         session.condstore = True
     uids = sorted(await searcher.uids(command.key))
     numbers = uids if command.uid else [view.seq_of(u) or 0 for u in uids]
@@ -263,13 +264,13 @@ async def search(session: ImapSession, command: syntax.Search) -> str:
     return "SEARCH completed"
 
 
-def _uses_modseq(key: SearchKey) -> bool:
+def uses_modseq(key: SearchKey) -> bool:
     if isinstance(key, ModSeqKey):
         return True
     if isinstance(key, Not):
-        return _uses_modseq(key.key)
+        return uses_modseq(key.key)
     if isinstance(key, Or):
-        return _uses_modseq(key.left) or _uses_modseq(key.right)
+        return uses_modseq(key.left) or uses_modseq(key.right)
     if isinstance(key, And):
-        return any(_uses_modseq(k) for k in key.keys)
+        return any(uses_modseq(k) for k in key.keys)
     return False

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from stalwart_tx.imap import syntax
-from stalwart_tx.imap.commands_search import Searcher
+from stalwart_tx.imap.commands_search import Searcher, uses_modseq
 from stalwart_tx.imap.mail_client import MailClient
-from stalwart_tx.imap.parse_search import And, ModSeqKey, Not, Or, SearchKey
+from stalwart_tx.imap.parse_search import SearchKey
 from stalwart_tx.imap.selected import SelectedMailbox
 from stalwart_tx.imap.session import CommandFailed, ImapSession, State
 from stalwart_tx.imap.threading_algorithms import (
@@ -127,18 +127,6 @@ def _ordered_set(numbers: Sequence[int]) -> bytes:
     return b",".join(parts)
 
 
-def _uses_modseq(key: SearchKey) -> bool:
-    if isinstance(key, ModSeqKey):
-        return True
-    if isinstance(key, Not):
-        return _uses_modseq(key.key)
-    if isinstance(key, Or):
-        return _uses_modseq(key.left) or _uses_modseq(key.right)
-    if isinstance(key, And):
-        return any(_uses_modseq(k) for k in key.keys)
-    return False
-
-
 async def _matching(
     session: ImapSession, charset: str, key: SearchKey
 ) -> tuple[SelectedMailbox, Searcher, list[int]]:
@@ -148,7 +136,7 @@ async def _matching(
         raise CommandFailed.no("unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
     view = session.view()
     searcher = Searcher(session, view)
-    if _uses_modseq(key):
+    if uses_modseq(key):
         session.condstore = True
     return view, searcher, sorted(await searcher.uids(key))
 

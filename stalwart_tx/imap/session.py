@@ -207,8 +207,10 @@ class ImapSession:
 
         if self.selected is None or self.client is None or self.state is State.LOGOUT:
             return
-        if isinstance(command, syntax.Noop | syntax.Check | syntax.Idle) or self.dirty:
-            await announce(self, allow_expunge=_may_expunge(command))
+        may_expunge = _may_expunge(command)
+        if (isinstance(command, syntax.Noop | syntax.Check | syntax.Idle) or self.dirty
+                or (may_expunge and self.selected.pending_expunge)):
+            await announce(self, allow_expunge=may_expunge)
 
     # -- notifications ---------------------------------------------------------------------
 
