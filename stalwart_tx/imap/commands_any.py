@@ -18,7 +18,7 @@ from stalwart_tx.imap.session import CommandFailed, ImapSession, State
 from stalwart_tx.imap.updates import announce
 
 # ENABLE answers the extensions it turned on (RFC 5161); the others are ignored.
-ENABLEABLE = {"CONDSTORE", "IMAP4REV2", "UTF8=ACCEPT"}
+ENABLEABLE = {"CONDSTORE", "QRESYNC", "IMAP4REV2", "UTF8=ACCEPT"}
 
 
 async def capability(session: ImapSession, command: syntax.Capability) -> str:
@@ -48,7 +48,8 @@ async def enable(session: ImapSession, command: syntax.Enable) -> str:
         if name in ENABLEABLE and name not in session.enabled:
             session.enabled.add(name)
             turned_on.append(name)
-            if name == "CONDSTORE":
+            if name in ("CONDSTORE", "QRESYNC"):
+                # QRESYNC implies CONDSTORE (RFC 7162 §3.2.3)
                 session.condstore = True
     session.untagged(" ".join(["ENABLED", *(_shown(n) for n in turned_on)]))
     return "ENABLE completed"

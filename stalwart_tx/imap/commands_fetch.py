@@ -64,6 +64,13 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
         atts.append(FetchAtt("MODSEQ"))
     if command.uid and not any(a.name == "UID" for a in atts):
         atts.insert(0, FetchAtt("UID"))
+    if command.vanished:
+        if not session.qresync:
+            raise CommandFailed.bad("VANISHED needs ENABLE QRESYNC")
+        from stalwart_tx.imap.commands_select import send_vanished_since
+
+        assert command.changed_since is not None
+        await send_vanished_since(session, view, command.changed_since, command.sequence_set)
     targets = _targets(session, command.sequence_set, command.uid)
     if not targets:
         return "FETCH completed"

@@ -1,12 +1,19 @@
-"""SELECT and EXAMINE (with CONDSTORE), CLOSE and UNSELECT (RFC 9051 §6.3.2, §6.4.1, RFC 3691)."""
+"""SELECT and EXAMINE (with CONDSTORE and QRESYNC, RFC 7162), CLOSE and UNSELECT (RFC 9051
+§6.3.2, §6.4.1, RFC 3691)."""
 
 from __future__ import annotations
 
 from stalwart_tx.imap import syntax
 from stalwart_tx.imap.commands_mailboxes import find_mailbox
 from stalwart_tx.imap.flags import MAILBOX_FLAGS
+from stalwart_tx.imap.grammar import SequenceSet
 from stalwart_tx.imap.selected import SelectedMailbox
+from stalwart_tx.imap.sequence_text import sequence_text
 from stalwart_tx.imap.session import CommandFailed, ImapSession, State
+from stalwart_tx.imap.updates import send_flags
+
+# MODSEQs read per call when looking for what changed
+MODSEQ_BATCH = 2000
 
 
 async def select(session: ImapSession, command: syntax.Select) -> str:
@@ -17,8 +24,8 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
         session.state = State.AUTHENTICATED
         if session.rev2 or "QRESYNC" in session.enabled:
             session.untagged("OK [CLOSED] previous mailbox closed")
-    if command.qresync is not None:
-        raise CommandFailed.bad("QRESYNC is not enabled")
+    if command.qresync is not None and not session.qresync:
+        raise CommandFailed.bad("ENABLE QRESYNC first")
     if command.condstore:
         session.condstore = True
     mailbox = await find_mailbox(client, command.mailbox)
@@ -37,9 +44,11 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
     session.untagged(f"FLAGS ({flags})")
     session.untagged(f"{view.exists} EXISTS")
     if not session.rev2:
-        if view.uids and not command.readonly:
+        if view.uids:
+            # EXAMINE shows \Recent without taking it (a claim of 0 only reads the mark)
+            claim = 0 if command.readonly else view.uids[-1]
             claimed = await client.call(
-                "ImapMailbox/claimRecent", mailboxId=mailbox.id, uid=view.uids[-1]
+                "ImapMailbox/claimRecent", mailboxId=mailbox.id, uid=claim
             )
             view.recent = {uid for uid in view.uids if uid > claimed["previous"]}
         session.untagged(f"{len(view.recent)} RECENT")
@@ -54,8 +63,49 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
     session.untagged(f"OK [MAILBOXID ({mailbox.id})] mailbox id")
     session.selected = view
     session.state = State.SELECTED
+    resync = command.qresync
+    if resync is not None and resync.uidvalidity == view.uid_validity:
+        await resynchronise(session, view, resync.modseq, resync.known_uids)
     mode = "READ-ONLY" if command.readonly else "READ-WRITE"
     return f"[{mode}] {'EXAMINE' if command.readonly else 'SELECT'} completed"
+
+
+async def resynchronise(
+    session: ImapSession, view: SelectedMailbox, modseq: int, known: SequenceSet | None
+) -> None:
+    """QRESYNC (RFC 7162 §3.2.5): what the client missed since ``modseq``: the UIDs expunged
+    since, as VANISHED (EARLIER), then the messages changed since, as FETCH."""
+    await send_vanished_since(session, view, modseq, known)
+    changed = await changed_since(session, view, modseq, known)
+    if changed:
+        await send_flags(session, changed)
+
+
+async def send_vanished_since(
+    session: ImapSession, view: SelectedMailbox, modseq: int, within: SequenceSet | None
+) -> None:
+    answer = await session.mail().call(
+        "ImapMailbox/vanished", mailboxId=view.mailbox_id, sinceModseq=modseq
+    )
+    largest = view.uids[-1] if view.uids else 0
+    gone = [uid for uid in answer["uids"] if view.seq_of(uid) is None
+            and (within is None or within.contains(uid, max(largest, uid)))]
+    if gone:
+        session.untagged(b"VANISHED (EARLIER) " + sequence_text(gone))
+
+
+async def changed_since(
+    session: ImapSession, view: SelectedMailbox, modseq: int, within: SequenceSet | None
+) -> list[str]:
+    """The Email ids of the view (within the UID set) whose MODSEQ is above ``modseq``."""
+    largest = view.uids[-1] if view.uids else 0
+    ids = [e for u, e in zip(view.uids, view.ids, strict=True)
+           if within is None or within.contains(u, largest)]
+    changed: list[str] = []
+    for start in range(0, len(ids), MODSEQ_BATCH):
+        found = await session.mail().call("ImapEmail/get", ids=ids[start:start + MODSEQ_BATCH])
+        changed += [e["id"] for e in found["list"] if e["modseq"] > modseq]
+    return changed
 
 
 async def _first_unseen(session: ImapSession, view: SelectedMailbox) -> int | None:

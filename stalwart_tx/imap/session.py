@@ -114,7 +114,7 @@ class ImapSession:
         caps = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE",
                 "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN", "LIST-EXTENDED",
                 "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES",
-                "WITHIN", "CONDSTORE", "BINARY", "MULTIAPPEND", "OBJECTID", "PREVIEW",
+                "WITHIN", "CONDSTORE", "QRESYNC", "BINARY", "MULTIAPPEND", "OBJECTID", "PREVIEW",
                 "STATUS=SIZE", f"APPENDLIMIT={self.server.append_limit}", "UTF8=ACCEPT",
                 "SORT", "SORT=DISPLAY", "ESORT", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT"]
         if self.state is State.NOT_AUTHENTICATED:
@@ -127,6 +127,10 @@ class ImapSession:
     @property
     def utf8(self) -> bool:
         return "UTF8=ACCEPT" in self.enabled
+
+    @property
+    def qresync(self) -> bool:
+        return "QRESYNC" in self.enabled
 
     @property
     def rev2(self) -> bool:

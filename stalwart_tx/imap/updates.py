@@ -36,7 +36,7 @@ async def apply_delta(session: ImapSession, delta: Delta, *, allow_expunge: bool
     view.pending_expunge.update(u for u in delta.expunged if view.seq_of(u) is not None)
     if allow_expunge and view.pending_expunge:
         gone = sorted(view.pending_expunge, reverse=True)
-        if "QRESYNC" in session.enabled:
+        if session.qresync:
             for uid in gone:
                 view.remove(uid)
             session.untagged(b"VANISHED " + sequence_text(sorted(gone)))
@@ -52,8 +52,9 @@ async def apply_delta(session: ImapSession, delta: Delta, *, allow_expunge: bool
         if not session.rev2:
             new_uids = [uid for uid, _ in added]
             if new_uids:
+                claim = 0 if view.readonly else new_uids[-1]  # EXAMINE takes nothing
                 answer = await client.call(
-                    "ImapMailbox/claimRecent", mailboxId=view.mailbox_id, uid=new_uids[-1]
+                    "ImapMailbox/claimRecent", mailboxId=view.mailbox_id, uid=claim
                 )
                 view.recent.update(u for u in new_uids if u > answer["previous"])
             session.untagged(b"%d RECENT" % len(view.recent))
