@@ -8,6 +8,7 @@ from stalwart_tx.imap import commands_any as any_state
 from stalwart_tx.imap import (
     commands_fetch,
     commands_mailboxes,
+    commands_quota,
     commands_search,
     commands_select,
     commands_sort,
@@ -46,6 +47,9 @@ HANDLERS: dict[type[Any], Handler] = {
     syntax.Expunge: commands_write.expunge,
     syntax.Append: commands_write.append,
     syntax.Search: commands_search.search,
+    syntax.GetQuota: commands_quota.getquota,
+    syntax.GetQuotaRoot: commands_quota.getquotaroot,
+    syntax.Compress: any_state.compress,
     syntax.Sort: commands_sort.sort,
     syntax.Thread: commands_sort.thread,
 }

@@ -75,6 +75,16 @@ async def starttls(session: ImapSession, command: syntax.StartTLS) -> str | None
     return None
 
 
+async def compress(session: ImapSession, command: syntax.Compress) -> None:
+    session.require(State.AUTHENTICATED, State.SELECTED)
+    if session.compressing:
+        raise CommandFailed.no("compression is on already", "COMPRESSIONACTIVE")
+    session.send(f"{command.tag} OK DEFLATE active".encode())
+    session.out.start_compression()
+    session.compressing = True
+    return None
+
+
 async def login(session: ImapSession, command: syntax.Login) -> str:
     session.require(State.NOT_AUTHENTICATED)
     if session.server.tls_available and not session.tls:

@@ -9,6 +9,7 @@ answer (BAD, NO, BYE), never a traceback on the wire.
 
 from __future__ import annotations
 
+import zlib
 from collections import deque
 from typing import Any
 
@@ -61,6 +62,8 @@ class ImapServerProtocol(protocol.Protocol):
         self._line_waiter: Deferred[bytes] | None = None
         self._timer: IDelayedCall | None = None
         self._closed = False
+        self._deflate: Any = None
+        self._inflate: Any = None
 
     # -- connection -----------------------------------------------------------------------
 
@@ -107,6 +110,13 @@ class ImapServerProtocol(protocol.Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         self._touch()
+        if self._inflate is not None:
+            try:
+                data = self._inflate.decompress(data)
+            except zlib.error:
+                self.send(b"* BYE the compressed stream is corrupt")
+                self.close()
+                return
         self._take(self.reader.feed(data))
 
     def _take(self, events: list[Event]) -> None:
@@ -193,6 +203,8 @@ class ImapServerProtocol(protocol.Protocol):
 
     def write(self, data: bytes) -> None:
         if not self._closed and self.transport is not None:
+            if self._deflate is not None:
+                data = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
             self.transport.write(data)
 
     def read_line(self) -> Deferred[bytes]:
@@ -207,7 +219,13 @@ class ImapServerProtocol(protocol.Protocol):
         transport.startTLS(self.tls_options)
 
     def start_compression(self) -> None:
-        raise NotImplementedError
+        """COMPRESS=DEFLATE (RFC 4978): raw deflate both ways from the next octet on."""
+        self._deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self._inflate = zlib.decompressobj(-15)
+        pending = self.reader.take_buffered()
+        self.reader.resume()
+        if pending:
+            self.dataReceived(pending)
 
     def close(self) -> None:
         if not self._closed and self.transport is not None:

@@ -115,7 +115,8 @@ class ImapSession:
                 "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN", "LIST-EXTENDED",
                 "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES",
                 "WITHIN", "CONDSTORE", "QRESYNC", "BINARY", "MULTIAPPEND", "OBJECTID", "PREVIEW",
-                "STATUS=SIZE", f"APPENDLIMIT={self.server.append_limit}", "UTF8=ACCEPT",
+                "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",
+                "COMPRESS=DEFLATE", f"APPENDLIMIT={self.server.append_limit}", "UTF8=ACCEPT",
                 "SORT", "SORT=DISPLAY", "ESORT", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT"]
         if self.state is State.NOT_AUTHENTICATED:
             if self.server.tls_available and not self.tls:
