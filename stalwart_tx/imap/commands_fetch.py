@@ -113,6 +113,7 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
             missing = True
             continue
         await _respond(session, seq, uid, email, modseqs.get(email_id), atts)
+        await session.out.drain()
         if email_id in modseqs:
             view.reported[email_id] = modseqs[email_id]
     if missing and not command.uid:
@@ -182,6 +183,7 @@ async def _respond(
                     account, blob_id, offset, min(STREAM_CHUNK, size - offset)
                 )
                 session.out.write(chunk)
+                await session.out.drain()
         else:
             assert raw is not None
             add(_content_item(att, raw))

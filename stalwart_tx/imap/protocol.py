@@ -15,9 +15,10 @@ from typing import Any
 
 from twisted.internet import protocol
 from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from stalwart_tx.imap import syntax
 from stalwart_tx.imap.grammar import ImapSyntaxError, ImapTagError
@@ -43,6 +44,32 @@ UNAUTHENTICATED_TIMEOUT = 120.0
 MAX_LINE = 65536
 
 
+@implementer(IPushProducer)
+class _WriteGate:
+    """Told by the transport when its send buffer is full and when it drained, so a response
+    read from the store piece by piece (a big FETCH) waits for a slow client instead of
+    piling up in memory."""
+
+    def __init__(self) -> None:
+        self._waiting: Deferred[None] | None = None
+
+    def pauseProducing(self) -> None:
+        if self._waiting is None:
+            self._waiting = Deferred()
+
+    def resumeProducing(self) -> None:
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting.callback(None)
+
+    def stopProducing(self) -> None:
+        self.resumeProducing()
+
+    async def drained(self) -> None:
+        while self._waiting is not None:
+            await self._waiting
+
+
 class ImapServerProtocol(protocol.Protocol):
     def __init__(
         self, server: ServerContext, clock: IReactorTime, *, tls_options: Any = None,
@@ -64,6 +91,7 @@ class ImapServerProtocol(protocol.Protocol):
         self._closed = False
         self._deflate: Any = None
         self._inflate: Any = None
+        self._gate = _WriteGate()
 
     # -- connection -----------------------------------------------------------------------
 
@@ -76,11 +104,13 @@ class ImapServerProtocol(protocol.Protocol):
         self.session = ImapSession(self.server, self, remote_address=address,
                                    tls=self.implicit_tls)
         caps = " ".join(self.session.capabilities())
+        transport.registerProducer(self._gate, True)
         self.send(f"* OK [CAPABILITY {caps}] {self.server.server_name} ready".encode())
         self._touch()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self._closed = True
+        self._gate.stopProducing()
         if isinstance(self.factory, ImapServerFactory):
             self.factory.connections.discard(self)
         if self._timer is not None and self._timer.active():
@@ -206,6 +236,9 @@ class ImapServerProtocol(protocol.Protocol):
             if self._deflate is not None:
                 data = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
             self.transport.write(data)
+
+    async def drain(self) -> None:
+        await self._gate.drained()
 
     def read_line(self) -> Deferred[bytes]:
         waiter: Deferred[bytes] = Deferred()

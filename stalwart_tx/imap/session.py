@@ -65,6 +65,9 @@ class Output(Protocol):
     def write(self, data: bytes) -> None:
         """Write bytes as they are (a response sent in pieces)."""
 
+    async def drain(self) -> None:
+        """Wait while the client is slower than the responses (its send buffer is full)."""
+
     def read_line(self) -> Deferred[bytes]:
         """The client's next line, read raw (a SASL response, IDLE's DONE)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest_twisted
 from twisted.internet import reactor
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
@@ -100,3 +101,15 @@ def test_unauthenticated_connections_are_logged_out_after_two_minutes() -> None:
     assert transport.value().endswith(b"* BYE autologout: idle for too long\r\n")
     assert transport.disconnecting
     assert AUTHENTICATED_TIMEOUT >= 30 * 60
+
+
+def test_responses_wait_while_the_client_is_slow() -> None:
+    clock = Clock()
+    protocol, transport = _protocol(clock)
+    assert transport.producer is not None and transport.streaming
+    transport.producer.pauseProducing()
+    waited = Deferred.fromCoroutine(protocol.drain())  # type: ignore[attr-defined]
+    assert not waited.called
+    transport.producer.resumeProducing()
+    assert waited.called
+    assert Deferred.fromCoroutine(protocol.drain()).called  # type: ignore[attr-defined]
