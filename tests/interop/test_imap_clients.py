@@ -1,0 +1,514 @@
+"""Real IMAP clients written elsewhere drive the server unmodified: imapclient (a Python library)
+over a socket, and two Maildir synchronisers, mbsync and offlineimap, run as processes.
+
+The server is the in-process listener of ``tests/imap/conftest.py`` over a real Redis store.
+Blocking client calls run in threads of their own and the programs run as child processes, so
+the reactor serving them never blocks; every program is killed if it outlives its timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import pytest_twisted
+from imapclient import IMAPClient
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ProcessDone
+from twisted.internet.protocol import ProcessProtocol
+from twisted.python.failure import Failure
+
+from tests.imap import conftest as imap_fixtures
+from tests.imap.conftest import PASSWORD, ImapServer
+from tests.interop.imap_client_configs import (
+    deliver,
+    maildir_files,
+    maildir_flags,
+    maildir_subjects,
+    mbsyncrc,
+    offlineimaprc,
+    set_maildir_flags,
+)
+
+# The IMAP tests' listener over a real store, and their cheap password hashes.
+cheap_hashes = imap_fixtures.cheap_hashes
+start_imap = imap_fixtures.start_imap
+imap_server = imap_fixtures.imap_server
+
+T = TypeVar("T")
+LOG = logging.getLogger(__name__)
+
+
+def flags(values: tuple[bytes, ...] | list[bytes]) -> set[bytes]:
+    """Flags as a set, \\Recent left out (which session holds it is not the point here) and
+    keywords lowercased (IMAP keywords are case-insensitive; the store keeps them lowercase,
+    as JMAP keywords are)."""
+    return {f if f.startswith(b"\\") else f.lower() for f in values} - {b"\\Recent"}
+
+
+def message(subject: str, body: str = "body\r\n", sender: str = "bob@example.com") -> bytes:
+    return (
+        f"From: Bob <{sender}>\r\nTo: alice@example.com\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{subject.replace(' ', '.')}@example.com>\r\n"
+        "Date: Mon, 02 Mar 2026 10:00:00 +0000\r\n\r\n" + body
+    ).encode()
+
+
+# imapclient ------------------------------------------------------------------------------------
+
+class Threaded:
+    """An IMAPClient of alice whose blocking calls each run in a thread of its own."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.imap: IMAPClient = None  # type: ignore[assignment]
+
+    async def call(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        future = self.pool.submit(call, *args, **kwargs)
+        done: Deferred[T] = Deferred()
+
+        def finished(_: Any) -> None:
+            error = future.exception()
+            if error is not None:
+                reactor.callFromThread(done.errback, Failure(error))
+            else:
+                reactor.callFromThread(done.callback, future.result())
+
+        future.add_done_callback(finished)
+        return await done
+
+    async def __call__(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return await self.call(getattr(self.imap, name), *args, **kwargs)
+
+    async def open(self) -> Threaded:
+        def connect() -> None:
+            self.imap = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=10)
+            self.imap.login("alice", PASSWORD)
+        await self.call(connect)
+        return self
+
+    async def close(self) -> None:
+        def shut() -> None:
+            try:
+                if self.imap._idle_tag is not None:
+                    self.imap.idle_done()
+                self.imap.logout()
+            except Exception:
+                self.imap.shutdown()
+        if self.imap is not None:
+            await self.call(shut)
+        self.pool.shutdown(wait=False)
+
+
+async def imapclient(server: ImapServer, opened: list[Threaded]) -> Threaded:
+    client = await Threaded(server.port).open()
+    opened.append(client)
+    return client
+
+
+@pytest_twisted.async_yield_fixture
+async def clients() -> Any:
+    """Every imapclient a test opens, logged out after it."""
+    opened: list[Threaded] = []
+    yield opened
+    for client in opened:
+        await client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_imapclient_folders(imap_server: ImapServer, clients: list[Threaded]) -> None:
+    c = await imapclient(imap_server, clients)
+    names = {name for _, _, name in await c("list_folders")}
+    assert "INBOX" in names
+    await c("create_folder", "Projects")
+    await c("create_folder", "Projects/Old")
+    folders = {name: (flags, delimiter) for flags, delimiter, name in await c("list_folders")}
+    assert folders["Projects/Old"][1] == b"/"
+    assert b"\\HasChildren" in folders["Projects"][0]
+    assert await c("folder_exists", "Projects/Old")
+    await c("rename_folder", "Projects", "Attic")
+    names = {name for _, _, name in await c("list_folders")}
+    assert {"Attic", "Attic/Old"} <= names and "Projects" not in names
+    await c("append", "Attic/Old", message("one"), flags=[b"\\Seen"])
+    await c("append", "Attic/Old", message("two"))
+    status = await c("folder_status", "Attic/Old",
+                     [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN"])
+    assert status[b"MESSAGES"] == 2 and status[b"UNSEEN"] == 1 and status[b"UIDNEXT"] == 3
+    assert status[b"UIDVALIDITY"] > 0
+    await c("delete_folder", "Attic/Old")
+    await c("delete_folder", "Attic")
+    names = {name for _, _, name in await c("list_folders")}
+    assert not names & {"Attic", "Attic/Old"}
+    assert not await c("folder_exists", "Attic")
+
+
+@pytest_twisted.ensureDeferred
+async def test_imapclient_append_search_fetch(
+    imap_server: ImapServer, clients: list[Threaded],
+) -> None:
+    c = await imapclient(imap_server, clients)
+    when = datetime(2026, 3, 2, 10, 0, 0).astimezone()
+    appended = await c("append", "INBOX", message("hello world", "first body\r\n"),
+                       flags=[b"\\Flagged"], msg_time=when)
+    assert b"[APPENDUID " in appended
+    await c("append", "INBOX", message("second", "other text\r\n", "carol@example.org"))
+    selected = await c("select_folder", "INBOX")
+    assert selected[b"EXISTS"] == 2
+    assert b"\\Flagged" in selected[b"FLAGS"]
+    uids = await c("search")
+    assert uids == [1, 2]
+    assert await c("search", ["FROM", "carol@example.org"]) == [2]
+    assert await c("search", ["SUBJECT", "hello"]) == [1]
+    assert await c("search", "FLAGGED") == [1]
+    assert await c("search", "UNFLAGGED") == [2]
+    assert await c("search", ["TEXT", "other"]) == [2]
+    assert await c("search", ["NOT", "FLAGGED", "SINCE", datetime(2020, 1, 1).date()]) == [2]
+    assert await c("search", "OR SUBJECT second FLAGGED") == [1, 2]
+    fetched = await c("fetch", [1, 2], ["FLAGS", "ENVELOPE", "BODY.PEEK[]", "BODYSTRUCTURE",
+                                         "INTERNALDATE", "RFC822.SIZE"])
+    first = fetched[1]
+    assert flags(first[b"FLAGS"]) == {b"\\Flagged"}
+    envelope = first[b"ENVELOPE"]
+    assert envelope.subject == b"hello world"
+    assert envelope.from_[0].mailbox == b"bob" and envelope.from_[0].host == b"example.com"
+    assert envelope.from_[0].name == b"Bob"
+    assert envelope.to[0].mailbox == b"alice"
+    assert envelope.message_id == b"<hello.world@example.com>"
+    assert envelope.date == datetime(2026, 3, 2, 10, 0, 0, tzinfo=envelope.date.tzinfo)
+    assert first[b"BODY[]"] == message("hello world", "first body\r\n")
+    assert first[b"RFC822.SIZE"] == len(message("hello world", "first body\r\n"))
+    structure = first[b"BODYSTRUCTURE"]
+    assert structure[0].lower() == b"text" and structure[1].lower() == b"plain"
+    assert first[b"INTERNALDATE"].replace(tzinfo=None) == when.replace(tzinfo=None)
+    assert fetched[2][b"ENVELOPE"].from_[0].host == b"example.org"
+    # BODY[] without PEEK sets \Seen, as RFC 3501 6.4.5 says
+    await c("fetch", [2], ["BODY[]"])
+    assert flags((await c("get_flags", [2]))[2]) == {b"\\Seen"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_imapclient_flags_copy_move_expunge(
+    imap_server: ImapServer, clients: list[Threaded],
+) -> None:
+    c = await imapclient(imap_server, clients)
+    for subject in ("a", "b", "c", "d"):
+        await c("append", "INBOX", message(subject))
+    await c("select_folder", "INBOX")
+    added = await c("add_flags", [1, 2], [b"\\Seen", b"$Label1"])
+    assert flags(added[1]) == {b"\\Seen", b"$label1"}
+    removed = await c("remove_flags", [2], [b"$Label1"])
+    assert flags(removed[2]) == {b"\\Seen"}
+    replaced = await c("set_flags", [3], [b"\\Answered", b"\\Flagged"])
+    assert flags(replaced[3]) == {b"\\Answered", b"\\Flagged"}
+    assert await c("search", "SEEN") == [1, 2]
+    assert await c("search", ["KEYWORD", "$Label1"]) == [1]
+    await c("create_folder", "Kept")
+    await c("copy", [1, 3], "Kept")
+    await c("move", [4], "Kept")
+    assert await c("search") == [1, 2, 3]
+    await c("delete_messages", [2])
+    assert b"\\Deleted" in (await c("get_flags", [2]))[2]
+    await c("expunge")
+    assert await c("search") == [1, 3]
+    kept = await c("select_folder", "Kept")
+    assert kept[b"EXISTS"] == 3
+    got = await c("get_flags", await c("search"))
+    assert sorted(sorted(flags(f)) for f in got.values()) == sorted([
+        [b"$label1", b"\\Seen"], [b"\\Answered", b"\\Flagged"], [],
+    ])
+    subjects = await c("fetch", await c("search"), ["ENVELOPE"])
+    assert sorted(v[b"ENVELOPE"].subject for v in subjects.values()) == [b"a", b"c", b"d"]
+    # a copy is the same email in one more mailbox, as JMAP sees it
+    emails = (await imap_server.jmap("Email/get", properties=["subject", "mailboxIds"]))["list"]
+    assert sorted((e["subject"], len(e["mailboxIds"])) for e in emails) == [
+        ("a", 2), ("c", 2), ("d", 1)]
+
+
+def fetched_items(items: tuple[Any, ...]) -> dict[bytes, Any]:
+    """The data items of a FETCH response as imapclient's idle_check gives them."""
+    return dict(zip(items[::2], items[1::2], strict=True))
+
+
+async def idle_until(idler: Threaded, wanted: Callable[[list[Any]], bool]) -> list[Any]:
+    """idle_check until the responses gathered satisfy ``wanted``; at most one second."""
+    seen: list[Any] = []
+    deadline = time.monotonic() + 1.0
+    while not wanted(seen):
+        left = deadline - time.monotonic()
+        assert left > 0, seen
+        seen += await idler("idle_check", timeout=left)
+    return seen
+
+
+@pytest_twisted.ensureDeferred
+async def test_imapclient_idle_sees_appends_flags_and_expunges(
+    imap_server: ImapServer, clients: list[Threaded],
+) -> None:
+    idler = await imapclient(imap_server, clients)
+    writer = await imapclient(imap_server, clients)
+    await writer("append", "INBOX", message("before"))
+    await idler("select_folder", "INBOX")
+    await idler("idle")
+
+    await writer("append", "INBOX", message("while idling"))
+    seen = await idle_until(idler, lambda got: (2, b"EXISTS") in got)
+
+    emails = (await imap_server.jmap("Email/get", properties=["subject"]))["list"]
+    [before] = [e["id"] for e in emails if e["subject"] == "before"]
+    await imap_server.jmap("Email/set", update={before: {"keywords/$flagged": True}})
+    seen = await idle_until(idler, lambda got: any(
+        r[:2] == (1, b"FETCH") and b"\\Flagged" in fetched_items(r[2])[b"FLAGS"] for r in got))
+
+    await imap_server.jmap("Email/set", destroy=[before])
+    seen = await idle_until(idler, lambda got: (1, b"EXPUNGE") in got)
+
+    text, _ = await idler("idle_done")
+    assert b"IDLE" in text or text
+    assert await idler("search") == [2]
+    LOG.debug("last IDLE responses: %r", seen)
+
+
+# programs --------------------------------------------------------------------------------------
+
+class Ran:
+    """What a finished program printed and its exit code (None when killed)."""
+
+    def __init__(self, argv: list[str], code: int | None, out: bytes, err: bytes) -> None:
+        self.argv, self.code, self.out, self.err = argv, code, out, err
+
+    def __repr__(self) -> str:
+        return (f"{' '.join(self.argv)} exited {self.code}\n--- stdout\n"
+                f"{self.out.decode(errors='replace')}\n--- stderr\n"
+                f"{self.err.decode(errors='replace')}")
+
+
+class _Collect(ProcessProtocol):
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+        self.err: list[bytes] = []
+        self.ended: Deferred[int | None] = Deferred()
+
+    def outReceived(self, data: bytes) -> None:
+        self.out.append(data)
+
+    def errReceived(self, data: bytes) -> None:
+        self.err.append(data)
+
+    def processEnded(self, reason: Failure) -> None:
+        self.ended.callback(0 if reason.check(ProcessDone) else reason.value.exitCode)
+
+
+async def run_program(argv: list[str], home: Path, timeout: float = 20.0) -> Ran:
+    """Run a program as a child process of the reactor (which keeps serving it meanwhile),
+    with ``home`` as its HOME so no configuration of the machine's user is read; killed
+    after ``timeout`` seconds."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    collect = _Collect()
+    process = reactor.spawnProcess(collect, argv[0], argv, env=env, path=str(home))
+    killer = reactor.callLater(timeout, process.signalProcess, "KILL")
+    code = await collect.ended
+    if killer.active():
+        killer.cancel()
+    ran = Ran(argv, code, b"".join(collect.out), b"".join(collect.err))
+    LOG.debug("%r", ran)
+    return ran
+
+
+async def inbox_emails(server: ImapServer) -> dict[str, dict[str, Any]]:
+    """Subject → Email (id, keywords, mailboxIds) of every email in alice's Inbox, by JMAP."""
+    mailboxes = (await server.jmap("Mailbox/get"))["list"]
+    [inbox] = [m["id"] for m in mailboxes if m["role"] == "inbox"]
+    ids = (await server.jmap("Email/query", filter={"inMailbox": inbox}))["ids"]
+    emails = (await server.jmap("Email/get", ids=ids,
+                                properties=["subject", "keywords", "mailboxIds"]))["list"]
+    return {e["subject"]: e for e in emails}
+
+
+async def append_over_imap(server: ImapServer, *subjects: str) -> None:
+    client = await Threaded(server.port).open()
+    try:
+        for subject in subjects:
+            await client("append", "INBOX", message(subject, f"text of {subject}\r\n"))
+    finally:
+        await client.close()
+
+
+# mbsync ----------------------------------------------------------------------------------------
+
+needs_mbsync = pytest.mark.skipif(shutil.which("mbsync") is None,
+                                  reason="mbsync (Debian package isync) is not installed")
+
+
+class Mbsync:
+    def __init__(self, server: ImapServer, home: Path) -> None:
+        self.home = home
+        self.maildir = home / "Mail"
+        self.maildir.mkdir()
+        self.rc = home / "mbsyncrc"
+        self.rc.write_text(mbsyncrc(server.port, "alice", PASSWORD, self.maildir))
+
+    async def sync(self) -> Ran:
+        ran = await run_program(["mbsync", "-c", str(self.rc), "-a"], self.home)
+        assert ran.code == 0, ran
+        return ran
+
+    @property
+    def inbox(self) -> Path:
+        return self.maildir / "INBOX"
+
+
+@needs_mbsync
+@pytest_twisted.ensureDeferred
+async def test_mbsync_pulls_then_pushes_new_messages(
+    imap_server: ImapServer, tmp_path: Path,
+) -> None:
+    mbsync = Mbsync(imap_server, tmp_path)
+    await append_over_imap(imap_server, "first", "second")
+    await mbsync.sync()
+    local = maildir_subjects(mbsync.inbox)
+    assert set(local) == {"first", "second"}
+    # mbsync stores lines ending in LF and adds its own X-TUID header for its bookkeeping
+    stored = [line for line in local["first"].read_bytes().split(b"\n")
+              if not line.startswith(b"X-TUID: ")]
+    assert stored == message("first", "text of first\r\n").split(b"\r\n")
+    deliver(mbsync.inbox, message("written locally", "from the maildir\r\n"))
+    await mbsync.sync()
+    remote = await inbox_emails(imap_server)
+    assert set(remote) == {"first", "second", "written locally"}
+    assert set(maildir_subjects(mbsync.inbox)) == set(remote)
+    # a third run finds nothing left to do: no duplicates either way
+    await mbsync.sync()
+    assert len(maildir_files(mbsync.inbox)) == 3
+    assert len(await inbox_emails(imap_server)) == 3
+
+
+@needs_mbsync
+@pytest_twisted.ensureDeferred
+async def test_mbsync_flags_both_ways(imap_server: ImapServer, tmp_path: Path) -> None:
+    mbsync = Mbsync(imap_server, tmp_path)
+    await append_over_imap(imap_server, "read on the server", "read locally")
+    await mbsync.sync()
+    remote = await inbox_emails(imap_server)
+    await imap_server.jmap("Email/set", update={remote["read on the server"]["id"]: {
+        "keywords/$seen": True, "keywords/$flagged": True}})
+    await mbsync.sync()
+    local = maildir_subjects(mbsync.inbox)
+    assert maildir_flags(local["read on the server"]) == "FS"
+    assert maildir_flags(local["read locally"]) == ""
+    set_maildir_flags(local["read locally"], "S")
+    await mbsync.sync()
+    remote = await inbox_emails(imap_server)
+    assert remote["read locally"]["keywords"] == {"$seen": True}
+    assert remote["read on the server"]["keywords"] == {"$seen": True, "$flagged": True}
+
+
+@needs_mbsync
+@pytest_twisted.ensureDeferred
+async def test_mbsync_deletions_both_ways(imap_server: ImapServer, tmp_path: Path) -> None:
+    mbsync = Mbsync(imap_server, tmp_path)
+    await append_over_imap(imap_server, "gone on the server", "gone locally", "kept")
+    await mbsync.sync()
+    remote = await inbox_emails(imap_server)
+    await imap_server.jmap("Email/set", destroy=[remote["gone on the server"]["id"]])
+    await mbsync.sync()
+    assert set(maildir_subjects(mbsync.inbox)) == {"gone locally", "kept"}
+    maildir_subjects(mbsync.inbox)["gone locally"].unlink()
+    await mbsync.sync()
+    assert set(await inbox_emails(imap_server)) == {"kept"}
+    assert set(maildir_subjects(mbsync.inbox)) == {"kept"}
+
+
+# offlineimap -----------------------------------------------------------------------------------
+
+needs_offlineimap = pytest.mark.skipif(
+    shutil.which("offlineimap") is None,
+    reason="offlineimap (Debian package offlineimap3) is not installed")
+
+
+class Offlineimap:
+    def __init__(self, server: ImapServer, home: Path) -> None:
+        self.home = home
+        self.maildir = home / "Mail"
+        self.maildir.mkdir()
+        self.rc = home / "offlineimaprc"
+        self.rc.write_text(offlineimaprc(server.port, "alice", PASSWORD, self.maildir,
+                                         home / "offlineimap-state"))
+
+    async def sync(self) -> Ran:
+        ran = await run_program(["offlineimap", "-c", str(self.rc), "-o", "-u", "basic"],
+                                self.home)
+        assert ran.code == 0 and b"ERROR" not in ran.out + ran.err, ran
+        return ran
+
+    @property
+    def inbox(self) -> Path:
+        return self.maildir / "INBOX"
+
+
+@needs_offlineimap
+@pytest_twisted.ensureDeferred
+async def test_offlineimap_pulls_then_pushes_new_messages(
+    imap_server: ImapServer, tmp_path: Path,
+) -> None:
+    offlineimap = Offlineimap(imap_server, tmp_path)
+    await append_over_imap(imap_server, "first", "second")
+    await offlineimap.sync()
+    local = maildir_subjects(offlineimap.inbox)
+    assert set(local) == {"first", "second"}
+    assert local["first"].read_bytes().replace(b"\r\n", b"\n") == message(
+        "first", "text of first\r\n").replace(b"\r\n", b"\n")
+    deliver(offlineimap.inbox, message("written locally", "from the maildir\r\n"))
+    await offlineimap.sync()
+    remote = await inbox_emails(imap_server)
+    assert set(remote) == {"first", "second", "written locally"}
+    assert set(maildir_subjects(offlineimap.inbox)) == set(remote)
+    await offlineimap.sync()
+    assert len(maildir_files(offlineimap.inbox)) == 3
+    assert len(await inbox_emails(imap_server)) == 3
+
+
+@needs_offlineimap
+@pytest_twisted.ensureDeferred
+async def test_offlineimap_flags_both_ways(imap_server: ImapServer, tmp_path: Path) -> None:
+    offlineimap = Offlineimap(imap_server, tmp_path)
+    await append_over_imap(imap_server, "read on the server", "read locally")
+    await offlineimap.sync()
+    remote = await inbox_emails(imap_server)
+    await imap_server.jmap("Email/set", update={remote["read on the server"]["id"]: {
+        "keywords/$seen": True, "keywords/$flagged": True}})
+    await offlineimap.sync()
+    local = maildir_subjects(offlineimap.inbox)
+    assert maildir_flags(local["read on the server"]) == "FS"
+    assert maildir_flags(local["read locally"]) == ""
+    set_maildir_flags(local["read locally"], "S")
+    await offlineimap.sync()
+    remote = await inbox_emails(imap_server)
+    assert remote["read locally"]["keywords"] == {"$seen": True}
+    assert remote["read on the server"]["keywords"] == {"$seen": True, "$flagged": True}
+
+
+@needs_offlineimap
+@pytest_twisted.ensureDeferred
+async def test_offlineimap_deletions_both_ways(imap_server: ImapServer, tmp_path: Path) -> None:
+    offlineimap = Offlineimap(imap_server, tmp_path)
+    await append_over_imap(imap_server, "gone on the server", "gone locally", "kept")
+    await offlineimap.sync()
+    remote = await inbox_emails(imap_server)
+    await imap_server.jmap("Email/set", destroy=[remote["gone on the server"]["id"]])
+    await offlineimap.sync()
+    assert set(maildir_subjects(offlineimap.inbox)) == {"gone locally", "kept"}
+    maildir_subjects(offlineimap.inbox)["gone locally"].unlink()
+    await offlineimap.sync()
+    assert set(await inbox_emails(imap_server)) == {"kept"}
+    assert set(maildir_subjects(offlineimap.inbox)) == {"kept"}
