@@ -35,12 +35,21 @@ States = dict[str, dict[str, str]]
 """accountId → type name → state."""
 
 
+def _advertised(registry: MethodRegistry, capability: str) -> bool:
+    spec = registry.capabilities.get(capability)
+    return spec is None or spec.advertised
+
+
 def push_data_types(registry: MethodRegistry) -> frozenset[str]:
     """The data types ``types=*`` / ``dataTypes: null`` stand for: every type with a /get method.
 
-    PushSubscription is left out (never pushed), so is the Core pseudo-type.
+    PushSubscription is left out (never pushed), so is the Core pseudo-type, and so are the
+    pseudo-types of capabilities the Session does not advertise (the IMAP bridge's view).
     """
-    types = {name.split("/", 1)[0] for name in registry.methods if name.endswith("/get")}
+    types = {
+        name.split("/", 1)[0] for name, spec in registry.methods.items()
+        if name.endswith("/get") and _advertised(registry, spec.capability)
+    }
     return frozenset(types - NEVER_PUSHED - NOT_DATA_TYPES)
 
 
