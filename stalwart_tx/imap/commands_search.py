@@ -242,8 +242,8 @@ async def search(session: ImapSession, command: syntax.Search) -> str:
         return "SEARCH completed"
     options = set(returns) or {"ALL"}
     if "SAVE" in options:
-        session.saved_uids = uids
         options.discard("SAVE")
+        session.saved_uids = _saved(uids, options)
         if not options:
             return "SEARCH completed, result saved"
     items = [b'ESEARCH (TAG "' + command.tag.encode() + b'")']
@@ -262,6 +262,14 @@ async def search(session: ImapSession, command: syntax.Search) -> str:
         items.append(b"MODSEQ %d" % searcher.highest_modseq)
     session.untagged(b" ".join(items))
     return "SEARCH completed"
+
+
+def _saved(uids: list[int], options: set[str]) -> list[int]:
+    """RFC 5182 §2.1: SAVE beside MIN and/or MAX alone keeps only those messages."""
+    if not uids or not options or options - {"MIN", "MAX"}:
+        return uids
+    kept = ([uids[0]] if "MIN" in options else []) + ([uids[-1]] if "MAX" in options else [])
+    return sorted(set(kept))
 
 
 def uses_modseq(key: SearchKey) -> bool:

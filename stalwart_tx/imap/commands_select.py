@@ -63,6 +63,8 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
     session.untagged(f"OK [MAILBOXID ({mailbox.id})] mailbox id")
     session.selected = view
     session.state = State.SELECTED
+    # RFC 5182 §2.1: UIDs saved in another mailbox must not name messages of this one
+    session.saved_uids = []
     resync = command.qresync
     if resync is not None and resync.uidvalidity == view.uid_validity:
         await resynchronise(session, view, resync.modseq, resync.known_uids)

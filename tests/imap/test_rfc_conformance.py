@@ -1,0 +1,55 @@
+"""Conformance of the IMAP bridge to IMAP4rev1 (RFC 3501), IMAP4rev2 (RFC 9051) and the
+extensions it advertises, one requirement per test, over a raw socket."""
+
+from __future__ import annotations
+
+import pytest_twisted
+
+from tests.imap.conftest import RawConnection
+from tests.imap.test_message_commands import PLAIN, append, selected
+
+
+def tagged(lines: list[bytes]) -> bytes:
+    return lines[-1]
+
+
+def fetched(lines: list[bytes]) -> list[bytes]:
+    return [line for line in lines if line.startswith(b"* ") and b" FETCH " in line]
+
+
+# -- SEARCHRES (RFC 5182) -----------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_select_resets_the_saved_search_result(raw: RawConnection) -> None:
+    # RFC 5182 §2.1: a successful SELECT or EXAMINE empties the search result variable, so
+    # UIDs saved in one mailbox never name messages of another
+    await selected(raw, PLAIN, PLAIN)
+    assert tagged(await raw.command(b"CREATE Other")).startswith(b"t OK")
+    assert (await append(raw, PLAIN, mailbox=b"Other"))[-1].startswith(b"ap OK")
+    assert tagged(await raw.command(b"SEARCH RETURN (SAVE) ALL")).startswith(b"t OK")
+    assert tagged(await raw.command(b"SELECT Other")).startswith(b"t OK")
+    lines = await raw.command(b"FETCH $ UID")
+    assert not fetched(lines)
+    assert tagged(lines).startswith(b"t OK")
+
+
+@pytest_twisted.ensureDeferred
+async def test_search_save_with_min_max_saves_only_those(raw: RawConnection) -> None:
+    # RFC 5182 §2.1: SAVE with MIN and/or MAX alone saves just the minimum/maximum message
+    await selected(raw, PLAIN, PLAIN, PLAIN)
+    lines = await raw.command(b"SEARCH RETURN (SAVE MIN) ALL")
+    assert b'* ESEARCH (TAG "t") MIN 1' in lines
+    lines = await raw.command(b"FETCH $ UID")
+    assert fetched(lines) == [b"* 1 FETCH (UID 1)"]
+    await raw.command(b"SEARCH RETURN (MIN MAX SAVE) ALL")
+    lines = await raw.command(b"FETCH $ UID")
+    assert fetched(lines) == [
+        b"* 1 FETCH (UID 1)", b"* 3 FETCH (UID 3)",
+    ]
+    await raw.command(b"SEARCH RETURN (MIN COUNT SAVE) ALL")
+    lines = await raw.command(b"FETCH $ UID")
+    assert len(fetched(lines)) == 3
+
+
+# -- mailbox commands ---------------------------------------------------------------------
