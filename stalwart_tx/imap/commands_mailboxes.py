@@ -198,7 +198,7 @@ async def delete(session: ImapSession, command: syntax.Delete) -> str:
         raise CommandFailed.no("the INBOX cannot be deleted", "CANNOT")
     mailbox = await find_mailbox(client, command.mailbox)
     if mailbox.has_children:
-        raise CommandFailed.no("the mailbox has children: delete them first", "INUSE")
+        raise CommandFailed.no("the mailbox has children: delete them first", "HASCHILDREN")
     answer = await client.call("Mailbox/set", destroy=[mailbox.id], onDestroyRemoveEmails=True)
     if mailbox.id not in (answer.get("destroyed") or []):
         problem = (answer.get("notDestroyed") or {}).get(mailbox.id) or {}

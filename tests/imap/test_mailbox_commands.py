@@ -77,7 +77,7 @@ async def test_create_with_special_use(raw: RawConnection, imap_server: ImapServ
 async def test_delete(raw: RawConnection) -> None:
     await logged_in(raw)
     await raw.command(b"CREATE Parent/Child")
-    assert (await raw.command(b"DELETE Parent"))[-1].startswith(b"t NO [INUSE]")
+    assert (await raw.command(b"DELETE Parent"))[-1].startswith(b"t NO [HASCHILDREN]")
     await append(raw, b"Parent/Child")
     assert (await raw.command(b"DELETE Parent/Child"))[-1] == b"t OK DELETE completed"
     assert (await raw.command(b"DELETE Parent"))[-1] == b"t OK DELETE completed"

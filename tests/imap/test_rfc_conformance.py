@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest_twisted
 
-from tests.imap.conftest import RawConnection
+from tests.imap.conftest import RawConnection, logged_in
 from tests.imap.test_message_commands import PLAIN, append, selected
 
 
@@ -53,3 +53,11 @@ async def test_search_save_with_min_max_saves_only_those(raw: RawConnection) -> 
 
 
 # -- mailbox commands ---------------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_delete_of_a_mailbox_with_children_says_haschildren(raw: RawConnection) -> None:
+    # RFC 9051 §7.1: HASCHILDREN is the code for a DELETE refused because of child mailboxes
+    await logged_in(raw)
+    assert tagged(await raw.command(b"CREATE Parent/Child")).startswith(b"t OK")
+    assert tagged(await raw.command(b"DELETE Parent")).startswith(b"t NO [HASCHILDREN]")
