@@ -188,6 +188,9 @@ async def create(session: ImapSession, command: syntax.Create) -> str:
         problem = next(iter(problems.values()))
         code = "USEATTR" if "role" in (problem.get("properties") or []) else "CANNOT"
         raise CommandFailed.no(problem.get("description") or "cannot create it", code)
+    created = (answer.get("created") or {}).get(f"m{len(missing) - 1}") or {}
+    if "id" in created:
+        return f"[MAILBOXID ({created['id']})] CREATE completed"
     return "CREATE completed"
 
 

@@ -3,6 +3,8 @@ extensions it advertises, one requirement per test, over a raw socket."""
 
 from __future__ import annotations
 
+import re
+
 import pytest_twisted
 
 from tests.imap.conftest import RawConnection, logged_in
@@ -61,3 +63,29 @@ async def test_delete_of_a_mailbox_with_children_says_haschildren(raw: RawConnec
     await logged_in(raw)
     assert tagged(await raw.command(b"CREATE Parent/Child")).startswith(b"t OK")
     assert tagged(await raw.command(b"DELETE Parent")).startswith(b"t NO [HASCHILDREN]")
+
+
+@pytest_twisted.ensureDeferred
+async def test_create_answers_the_mailbox_id(raw: RawConnection) -> None:
+    # RFC 8474 §4.1: a successful CREATE's tagged OK carries MAILBOXID
+    await logged_in(raw)
+    lines = await raw.command(b"CREATE Projects/New")
+    match = re.match(rb"t OK \[MAILBOXID \(([^)\s]+)\)\]", tagged(lines))
+    assert match, lines
+    status = await raw.command(b"STATUS Projects/New (MAILBOXID)")
+    assert b"MAILBOXID (" + match.group(1) + b")" in status[0]
+
+
+@pytest_twisted.ensureDeferred
+async def test_error_codes_of_mailbox_commands(raw: RawConnection) -> None:
+    await logged_in(raw)
+    # RFC 5530 §3: ALREADYEXISTS, NONEXISTENT; RFC 3501 §6.3.11/§6.4.7: TRYCREATE
+    assert tagged(await raw.command(b"CREATE inbox")).startswith(b"t NO [ALREADYEXISTS]")
+    assert tagged(await raw.command(b"RENAME Nope Other")).startswith(b"t NO [NONEXISTENT]")
+    assert tagged(await raw.command(b"DELETE Nope")).startswith(b"t NO [NONEXISTENT]")
+    assert tagged(await raw.command(b"STATUS Nope (MESSAGES)")).startswith(b"t NO [NONEXISTENT]")
+    assert (await append(raw, PLAIN, mailbox=b"Nope"))[-1].startswith(b"ap NO [TRYCREATE]")
+    await append(raw, PLAIN)
+    await raw.command(b"SELECT INBOX")
+    assert tagged(await raw.command(b"COPY 1 Nope")).startswith(b"t NO [TRYCREATE]")
+    assert tagged(await raw.command(b"MOVE 1 Nope")).startswith(b"t NO [TRYCREATE]")
