@@ -56,17 +56,26 @@ async def list_(session: ImapSession, command: syntax.List) -> str:
     only_subscribed = "SUBSCRIBED" in command.selection
     only_special = "SPECIAL-USE" in command.selection
     show_subscribed = only_subscribed or "SUBSCRIBED" in command.returns
+    criteria = [f'"{c}"' for c in sorted(command.selection - {"RECURSIVEMATCH", "REMOTE"})]
+    recursive = "RECURSIVEMATCH" in command.selection
+
+    def chosen(mailbox: ImapMailbox) -> bool:
+        return ((not only_subscribed or mailbox.subscribed)
+                and (not only_special or mailbox.special_use is not None))
+
     for mailbox in tree.sorted():
         if not any(matches(p, mailbox.name) for p in patterns):
             continue
-        if only_subscribed and not mailbox.subscribed:
+        # RFC 5258 §3.5: RECURSIVEMATCH reports, as CHILDINFO, descendants that meet the
+        # selection, and lists a parent for them even when it does not meet it itself
+        childinfo = recursive and any(chosen(d) for d in _descendants(tree, mailbox))
+        if not chosen(mailbox) and not childinfo:
             continue
-        if only_special and mailbox.special_use is None:
-            continue
-        session.untagged(
-            f"LIST {attributes(mailbox, subscribed=show_subscribed)} \"/\" ".encode()
-            + session.mailbox_name(mailbox.name)
-        )
+        line = (f"LIST {attributes(mailbox, subscribed=show_subscribed)} \"/\" ".encode()
+                + session.mailbox_name(mailbox.name))
+        if childinfo:
+            line += b' ("CHILDINFO" (' + " ".join(criteria).encode() + b"))"
+        session.untagged(line)
         if command.status_items:
             await _status_line(session, client, mailbox, command.status_items)
     return "LIST completed"
@@ -77,11 +86,24 @@ async def lsub(session: ImapSession, command: syntax.Lsub) -> str:
     tree = await mailbox_tree(session.mail())
     pattern = _joined(canonical(command.reference), command.pattern)
     for mailbox in tree.sorted():
-        if mailbox.subscribed and matches(pattern, mailbox.name):
-            session.untagged(
-                f"LSUB {attributes(mailbox)} \"/\" ".encode() + session.mailbox_name(mailbox.name)
-            )
+        if not matches(pattern, mailbox.name):
+            continue
+        if mailbox.subscribed:
+            shown = attributes(mailbox)
+        elif any(not matches(pattern, d.name) for d in _descendants(tree, mailbox)
+                 if d.subscribed):
+            # RFC 3501 §6.3.9: "%" stopped above a subscribed name: its parent stands in for
+            # it, flagged \Noselect
+            shown = "(\\Noselect)"
+        else:
+            continue
+        session.untagged(f"LSUB {shown} \"/\" ".encode() + session.mailbox_name(mailbox.name))
     return "LSUB completed"
+
+
+def _descendants(tree: MailboxTree, mailbox: ImapMailbox) -> list[ImapMailbox]:
+    prefix = mailbox.name + SEPARATOR
+    return [m for m in tree.by_id.values() if m.name.startswith(prefix)]
 
 
 def _joined(reference: str, pattern: str) -> str:

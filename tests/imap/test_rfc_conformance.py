@@ -89,3 +89,50 @@ async def test_error_codes_of_mailbox_commands(raw: RawConnection) -> None:
     await raw.command(b"SELECT INBOX")
     assert tagged(await raw.command(b"COPY 1 Nope")).startswith(b"t NO [TRYCREATE]")
     assert tagged(await raw.command(b"MOVE 1 Nope")).startswith(b"t NO [TRYCREATE]")
+
+
+@pytest_twisted.ensureDeferred
+async def test_lsub_percent_shows_an_unsubscribed_parent_as_noselect(
+    raw: RawConnection,
+) -> None:
+    # RFC 3501 §6.3.9: "foo/bar" subscribed and "foo" not: LSUB "" "%" returns foo, flagged
+    # \Noselect
+    await logged_in(raw)
+    assert tagged(await raw.command(b"CREATE Foo/Bar")).startswith(b"t OK")
+    await raw.command(b"UNSUBSCRIBE Foo")
+    assert tagged(await raw.command(b"SUBSCRIBE Foo/Bar")).startswith(b"t OK")
+    lines = await raw.command(b'LSUB "" "%"')
+    foo = [line for line in lines if line.endswith(b' "/" "Foo"')]
+    assert len(foo) == 1 and b"\\Noselect" in foo[0], lines
+    assert not [line for line in lines if b"Foo/Bar" in line]
+    lines = await raw.command(b'LSUB "" "*"')
+    assert [line for line in lines if line.endswith(b'"Foo/Bar"')]
+    assert not [line for line in lines if line.endswith(b'"Foo"')]
+
+
+@pytest_twisted.ensureDeferred
+async def test_list_recursivematch_gives_childinfo(raw: RawConnection) -> None:
+    # RFC 5258 §3.5: with RECURSIVEMATCH a parent that does not meet the selection itself but
+    # has a descendant that does is listed with CHILDINFO naming the criteria
+    await logged_in(raw)
+    assert tagged(await raw.command(b"CREATE Foo/Bar")).startswith(b"t OK")
+    await raw.command(b"UNSUBSCRIBE Foo")
+    assert tagged(await raw.command(b"SUBSCRIBE Foo/Bar")).startswith(b"t OK")
+    plain = await raw.command(b'LIST (SUBSCRIBED) "" "%"')
+    assert not [line for line in plain if b'"Foo"' in line]
+    lines = await raw.command(b'LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"')
+    foo = [line for line in lines if b' "/" "Foo"' in line]
+    assert len(foo) == 1, lines
+    assert foo[0].endswith(b' "/" "Foo" ("CHILDINFO" ("SUBSCRIBED"))')
+    assert b"\\Subscribed" not in foo[0]
+    assert not [line for line in lines if b"Foo/Bar" in line]
+
+
+# -- IMAP4rev2 ----------------------------------------------------------------------------
+
+
+async def rev2(raw: RawConnection) -> RawConnection:
+    await logged_in(raw)
+    lines = await raw.command(b"ENABLE IMAP4rev2")
+    assert b"* ENABLED IMAP4rev2" in lines
+    return raw
