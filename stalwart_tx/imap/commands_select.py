@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from stalwart_tx.imap import syntax
-from stalwart_tx.imap.commands_mailboxes import find_mailbox
+from stalwart_tx.imap.commands_mailboxes import attributes, find_mailbox
 from stalwart_tx.imap.flags import MAILBOX_FLAGS
 from stalwart_tx.imap.grammar import SequenceSet
 from stalwart_tx.imap.selected import SelectedMailbox
@@ -43,7 +43,11 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
     flags = " ".join(MAILBOX_FLAGS)
     session.untagged(f"FLAGS ({flags})")
     session.untagged(f"{view.exists} EXISTS")
-    if not session.rev2:
+    if session.rev2:
+        # RFC 9051 §6.3.2: the mailbox's name as the server spells it, with its attributes
+        session.untagged(f"LIST {attributes(mailbox)} \"/\" ".encode()
+                         + session.mailbox_name(mailbox.name))
+    else:
         if view.uids:
             # EXAMINE shows \Recent without taking it (a claim of 0 only reads the mark)
             claim = 0 if command.readonly else view.uids[-1]

@@ -130,7 +130,8 @@ class ImapSession:
 
     @property
     def utf8(self) -> bool:
-        return "UTF8=ACCEPT" in self.enabled
+        # RFC 9051 §5.1: IMAP4rev2 names mailboxes in UTF-8, unlike IMAP4rev1
+        return "UTF8=ACCEPT" in self.enabled or self.rev2
 
     @property
     def qresync(self) -> bool:

@@ -136,3 +136,70 @@ async def rev2(raw: RawConnection) -> RawConnection:
     lines = await raw.command(b"ENABLE IMAP4rev2")
     assert b"* ENABLED IMAP4rev2" in lines
     return raw
+
+
+@pytest_twisted.ensureDeferred
+async def test_rev2_select_sends_a_list_response(raw: RawConnection) -> None:
+    # RFC 9051 §6.3.2: SELECT's required untagged responses include LIST with the name
+    await rev2(raw)
+    await append(raw, PLAIN)
+    lines = await raw.command(b"SELECT inbox")
+    assert any(re.fullmatch(rb'\* LIST \([^)]*\) "/" "?INBOX"?', line) for line in lines), lines
+    assert not [line for line in lines if b"RECENT" in line or b"[UNSEEN" in line]
+    assert tagged(lines).startswith(b"t OK [READ-WRITE]")
+
+
+@pytest_twisted.ensureDeferred
+async def test_rev2_mailbox_names_are_utf8(raw: RawConnection) -> None:
+    # RFC 9051 §5.1: IMAP4rev2 mailbox names are UTF-8, not modified UTF-7
+    await rev2(raw)
+    assert tagged(await raw.command('CREATE "Ünïcode"'.encode())).startswith(b"t OK")
+    lines = await raw.command(b'LIST "" "*"')
+    assert any(line.endswith(' "/" "Ünïcode"'.encode()) for line in lines), lines
+    assert tagged(await raw.command('SELECT "Ünïcode"'.encode())).startswith(b"t OK")
+
+
+@pytest_twisted.ensureDeferred
+async def test_rev2_search_answers_esearch(raw: RawConnection) -> None:
+    # RFC 9051 §6.4.4: an IMAP4rev2 SEARCH answers ESEARCH, never SEARCH
+    await rev2(raw)
+    await append(raw, PLAIN)
+    await append(raw, PLAIN)
+    await raw.command(b"SELECT INBOX")
+    assert b'* ESEARCH (TAG "t") ALL 1:2' in await raw.command(b"SEARCH ALL")
+    assert b'* ESEARCH (TAG "t") UID ALL 1:2' in await raw.command(b"UID SEARCH ALL")
+    lines = await raw.command(b"SEARCH DELETED")
+    assert lines == [b'* ESEARCH (TAG "t")', b"t OK SEARCH completed"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_rev2_status_deleted_and_no_recent(raw: RawConnection) -> None:
+    # RFC 9051 §6.3.11: STATUS DELETED counts messages flagged \Deleted
+    await rev2(raw)
+    await append(raw, PLAIN, b"(\\Deleted) ")
+    await append(raw, PLAIN)
+    lines = await raw.command(b"STATUS INBOX (MESSAGES DELETED)")
+    assert lines[0] == b'* STATUS "INBOX" (MESSAGES 2 DELETED 1)'
+
+
+# -- sequence sets ------------------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_sequence_numbers_and_uid_ranges(raw: RawConnection) -> None:
+    await logged_in(raw)
+    assert tagged(await raw.command(b"SELECT INBOX")).startswith(b"t OK")
+    # RFC 9051 §9 (seq-number): "*" in an empty mailbox is a number beyond EXISTS: BAD;
+    # as a UID set it matches nothing and the command succeeds
+    assert tagged(await raw.command(b"FETCH 1:* FLAGS")).startswith(b"t BAD")
+    assert await raw.command(b"UID FETCH 1:* FLAGS") == [b"t OK FETCH completed"]
+    await append(raw, PLAIN)
+    await append(raw, PLAIN)
+    await raw.command(b"NOOP")
+    assert tagged(await raw.command(b"FETCH 3 FLAGS")).startswith(b"t BAD")
+    assert tagged(await raw.command(b"STORE 2:5 +FLAGS (\\Seen)")).startswith(b"t BAD")
+    # RFC 9051 §6.4.9: a UID range n:* includes the largest UID even when n is above it
+    lines = await raw.command(b"UID FETCH 100:* UID")
+    assert lines[0] == b"* 2 FETCH (UID 2)" and tagged(lines).startswith(b"t OK")
+    lines = await raw.command(b"UID SEARCH UID 100:*")
+    assert lines[0] == b"* SEARCH 2"
