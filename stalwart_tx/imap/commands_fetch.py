@@ -86,11 +86,14 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
     calls: list[tuple[str, dict[str, Any]]] = [
         ("Email/get", {"ids": ids, "properties": properties})
     ]
-    if session.condstore:
+    # with FLAGS the MODSEQs too: what this session was told, so its own later silent STORE
+    # is not announced back to it
+    with_modseqs = session.condstore or "FLAGS" in names or sets_seen
+    if with_modseqs:
         calls.append(("ImapEmail/get", {"ids": ids}))
     answers = await client.request(*calls)
     emails = {e["id"]: e for e in answers[0][1]["list"]}
-    modseqs = {e["id"]: e["modseq"] for e in answers[1][1]["list"]} if session.condstore else {}
+    modseqs = {e["id"]: e["modseq"] for e in answers[1][1]["list"]} if with_modseqs else {}
     if command.changed_since is not None:
         targets = [t for t in targets if modseqs.get(t[2], 0) > command.changed_since]
     if sets_seen:
@@ -101,7 +104,7 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
             })
             for email in unseen:
                 email["keywords"] = {**(email.get("keywords") or {}), SEEN: True}
-            if session.condstore:
+            if with_modseqs:
                 fresh = await client.call("ImapEmail/get", ids=[e["id"] for e in unseen])
                 modseqs.update({e["id"]: e["modseq"] for e in fresh["list"]})
             if "FLAGS" not in names:
@@ -114,7 +117,7 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
             continue
         await _respond(session, seq, uid, email, modseqs.get(email_id), atts)
         await session.out.drain()
-        if email_id in modseqs:
+        if email_id in modseqs and any(a.name == "FLAGS" for a in atts):
             view.reported[email_id] = modseqs[email_id]
     if missing and not command.uid:
         # a UID FETCH may announce the expunge itself, right after (RFC 9051 §7.5.2)

@@ -5,6 +5,7 @@ Email/import; UIDs of the results come from the store (COPYUID, APPENDUID)."""
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 from stalwart_tx.imap import syntax
@@ -51,15 +52,16 @@ async def store(session: ImapSession, command: syntax.Store) -> str:
         session.condstore = True
     keywords = keywords_of(command.flags)
     modified: list[int] = []
+    before: dict[str, int] = {}
     for start in range(0, len(targets), UPDATE_BATCH):
         chunk = targets[start:start + UPDATE_BATCH]
-        modified += await _store_chunk(client, chunk, command, keywords)
+        chunk_modified, chunk_before = await _store_chunk(client, chunk, command, keywords)
+        modified += chunk_modified
+        before.update(chunk_before)
     skipped = set(modified)
     done = [m for m in targets if m[1] not in skipped]
     if done:
-        # even a silent STORE records the MODSEQ it left, so this session's own change does
-        # not come back to it as someone else's
-        await _report_flags(session, view, done, command)
+        await _report_flags(session, view, done, command, before)
     if modified:
         text = sequence_text(modified if command.uid else
                              [seq for seq, uid, _ in targets if uid in skipped])
@@ -70,29 +72,27 @@ async def store(session: ImapSession, command: syntax.Store) -> str:
 async def _store_chunk(
     client: MailClient, chunk: list[tuple[int, int, str]], command: syntax.Store,
     keywords: dict[str, bool],
-) -> list[int]:
-    """Apply the flag change to these messages; the UIDs UNCHANGEDSINCE kept unchanged."""
+) -> tuple[list[int], dict[str, int]]:
+    """Apply the flag change to these messages, on exactly the versions read first: the UIDs
+    UNCHANGEDSINCE kept unchanged, and the MODSEQ each changed message had before."""
     for _attempt in range(CONDITIONAL_ATTEMPTS):
-        ids = [email_id for _, _, email_id in chunk]
+        found = await client.call("ImapEmail/get", ids=[e for _, _, e in chunk])
+        modseqs = {e["id"]: e["modseq"] for e in found["list"]}
         modified: list[int] = []
-        arguments: dict[str, Any] = {}
         if command.unchanged_since is not None:
-            found = await client.call("ImapEmail/get", ids=ids)
-            modseqs = {e["id"]: e["modseq"] for e in found["list"]}
             modified = [uid for _, uid, e in chunk
                         if e in modseqs and modseqs[e] > command.unchanged_since]
-            ids = [e for _, uid, e in chunk if uid not in modified and e in modseqs]
-            arguments["ifInState"] = found["state"]
+        ids = [e for _, uid, e in chunk if uid not in modified and e in modseqs]
         update = {email_id: _patch(command.mode, keywords) for email_id in ids}
         if not update:
-            return modified
+            return modified, {}
         try:
-            await client.call("Email/set", update=update, **arguments)
+            await client.call("Email/set", update=update, ifInState=found["state"])
         except JmapCallError as error:
             if error.type == "stateMismatch":
                 continue
             raise
-        return modified
+        return modified, {e: modseqs[e] for e in ids}
     raise CommandFailed.no("the messages keep changing, try again", "INUSE")
 
 
@@ -105,7 +105,7 @@ def _patch(mode: str, keywords: dict[str, bool]) -> dict[str, Any]:
 
 async def _report_flags(
     session: ImapSession, view: SelectedMailbox, done: list[tuple[int, int, str]],
-    command: syntax.Store,
+    command: syntax.Store, before: dict[str, int],
 ) -> None:
     client = session.mail()
     ids = [email_id for _, _, email_id in done]
@@ -119,10 +119,15 @@ async def _report_flags(
     for seq, uid, email_id in done:
         if email_id not in keywords:
             continue
+        if quiet:
+            # the client knows the flags after its silent change only if it knew them before
+            # (others' earlier changes must still be announced)
+            known = view.reported.get(email_id)
+            if known is not None and known == before.get(email_id) and email_id in modseqs:
+                view.reported[email_id] = modseqs[email_id]
+            continue
         if email_id in modseqs:
             view.reported[email_id] = modseqs[email_id]
-        if quiet:
-            continue
         items: list[str] = []
         if command.uid:
             items.append(f"UID {uid}")
@@ -155,35 +160,49 @@ async def copy(session: ImapSession, command: syntax.Copy | syntax.Move) -> str:
     targets = _targets(session, command.sequence_set, command.uid)
     if not targets:
         return f"{'MOVE' if moving else 'COPY'} completed, nothing to do"
-    ids = [email_id for _, _, email_id in targets]
-    found = await client.call("Email/get", ids=ids, properties=[
-        "mailboxIds", "keywords", "blobId", "receivedAt",
-    ])
-    emails = {e["id"]: e for e in found["list"]}
-    if len(emails) < len(ids) and not moving:
-        raise CommandFailed.no("some of the messages no longer exist", "EXPUNGEISSUED")
     same = target.id == view.mailbox_id
+    emails: dict[str, dict[str, Any]] = {}
     updates: dict[str, Any] = {}
     duplicates: dict[str, dict[str, Any]] = {}
-    for _, _, email_id in targets:
-        email = emails.get(email_id)
-        if email is None:
-            continue
-        if target.id in email["mailboxIds"] or same:
-            if moving and same:
-                continue
-            if not moving or same:
-                duplicates[email_id] = {
-                    "blobId": email["blobId"], "mailboxIds": {target.id: True},
-                    "keywords": email["keywords"], "receivedAt": email["receivedAt"],
-                }
-                continue
-            updates[email_id] = {f"mailboxIds/{view.mailbox_id}": None}
-        else:
-            patch: dict[str, Any] = {f"mailboxIds/{target.id}": True}
-            if moving:
-                patch[f"mailboxIds/{view.mailbox_id}"] = None
-            updates[email_id] = patch
+    done: set[str] = set()
+    for _attempt in range(CONDITIONAL_ATTEMPTS):
+        pending = [e for _, _, e in targets if e not in done]
+        found = await client.call("Email/get", ids=pending, properties=[
+            "mailboxIds", "keywords", "blobId", "receivedAt",
+        ])
+        emails.update({e["id"]: e for e in found["list"]})
+        if any(e not in emails for e in pending) and not moving:
+            raise CommandFailed.no("some of the messages no longer exist", "EXPUNGEISSUED")
+        planned = _plan([emails[e] for e in pending if e in emails], target.id,
+                        view.mailbox_id, moving)
+        for email_id, entry in planned.duplicates.items():
+            duplicates.setdefault(email_id, entry)
+        # each write is conditional on the state the plan (or the write before) left: a
+        # concurrent change to these messages makes the plan again for those still to do
+        state = found["state"]
+        conflict = False
+        items = list(planned.updates.items())
+        for start in range(0, len(items), UPDATE_BATCH):
+            batch = dict(items[start:start + UPDATE_BATCH])
+            try:
+                answer = await client.call("Email/set", update=batch, ifInState=state)
+            except JmapCallError as error:
+                if error.type != "stateMismatch":
+                    raise
+                conflict = True
+                break
+            if answer.get("notUpdated"):
+                problem = next(iter(answer["notUpdated"].values()))
+                raise CommandFailed.no(problem.get("description") or "cannot copy",
+                                       _code(problem))
+            state = answer["newState"]
+            updates.update(batch)
+            done.update(batch)
+        done.update(planned.duplicates)
+        if not conflict:
+            break
+    else:
+        raise CommandFailed.no("the messages keep changing, try again", "INUSE")
     created: dict[str, str] = {}
     if duplicates:
         answer = await client.call("Email/import", emails=duplicates)
@@ -191,12 +210,6 @@ async def copy(session: ImapSession, command: syntax.Copy | syntax.Move) -> str:
             problem = next(iter(answer["notCreated"].values()))
             raise CommandFailed.no(problem.get("description") or "cannot copy", _code(problem))
         created = {key: value["id"] for key, value in answer["created"].items()}
-    for start in range(0, len(updates), UPDATE_BATCH):
-        batch = dict(list(updates.items())[start:start + UPDATE_BATCH])
-        answer = await client.call("Email/set", update=batch)
-        if answer.get("notUpdated"):
-            problem = next(iter(answer["notUpdated"].values()))
-            raise CommandFailed.no(problem.get("description") or "cannot copy", _code(problem))
     new_ids = [created.get(email_id, email_id) for _, _, email_id in targets
                if email_id in emails and (email_id in created or email_id in updates)]
     source_uids = [uid for _, uid, email_id in targets
@@ -219,6 +232,36 @@ async def copy(session: ImapSession, command: syntax.Copy | syntax.Move) -> str:
     if same:
         session.dirty = True
     return f"{code}COPY completed"
+
+
+@dataclass
+class _Plan:
+    updates: dict[str, Any] = field(default_factory=dict)  # Email id -> Email/set patch
+    duplicates: dict[str, dict[str, Any]] = field(default_factory=dict)  # -> Email/import entry
+
+
+def _plan(emails: list[dict[str, Any]], target: str, source: str, moving: bool) -> _Plan:
+    """What COPY or MOVE writes for each message as read: another mailbox for the same Email,
+    or a new Email when the target holds it already (a COPY into its own mailbox)."""
+    plan = _Plan()
+    for email in emails:
+        email_id = email["id"]
+        if target in email["mailboxIds"] or target == source:
+            if moving and target == source:
+                continue
+            if not moving or target == source:
+                plan.duplicates[email_id] = {
+                    "blobId": email["blobId"], "mailboxIds": {target: True},
+                    "keywords": email["keywords"], "receivedAt": email["receivedAt"],
+                }
+                continue
+            plan.updates[email_id] = {f"mailboxIds/{source}": None}
+        else:
+            patch: dict[str, Any] = {f"mailboxIds/{target}": True}
+            if moving:
+                patch[f"mailboxIds/{source}"] = None
+            plan.updates[email_id] = patch
+    return plan
 
 
 def _uid_list(uids: list[int]) -> str:
