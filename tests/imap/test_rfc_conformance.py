@@ -203,3 +203,110 @@ async def test_sequence_numbers_and_uid_ranges(raw: RawConnection) -> None:
     assert lines[0] == b"* 2 FETCH (UID 2)" and tagged(lines).startswith(b"t OK")
     lines = await raw.command(b"UID SEARCH UID 100:*")
     assert lines[0] == b"* SEARCH 2"
+
+
+# -- message commands and extensions ------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_expunge_order_and_move(raw: RawConnection) -> None:
+    await selected(raw, PLAIN, PLAIN, PLAIN, PLAIN)
+    await raw.command(b"STORE 1,3 +FLAGS.SILENT (\\Deleted)")
+    # RFC 9051 §7.5.1: each EXPUNGE renumbers the messages after it at once; highest first
+    # keeps every number right
+    assert await raw.command(b"EXPUNGE") == [
+        b"* 3 EXPUNGE", b"* 1 EXPUNGE", b"t OK EXPUNGE completed",
+    ]
+    assert tagged(await raw.command(b"CREATE Dest")).startswith(b"t OK")
+    # RFC 6851 §4.3: COPYUID in an untagged OK before the expunges, then the tagged OK
+    lines = await raw.command(b"UID MOVE 4 Dest")
+    assert re.fullmatch(rb"\* OK \[COPYUID \d+ 4 1\] .*", lines[0]), lines
+    assert lines[1:] == [b"* 2 EXPUNGE", b"t OK MOVE completed"]
+    # RFC 4315 §2.1: UID EXPUNGE leaves \Deleted messages outside the set alone
+    await append(raw, PLAIN, b"(\\Deleted) ")
+    await raw.command(b"NOOP")
+    await raw.command(b"STORE 1 +FLAGS.SILENT (\\Deleted)")
+    lines = await raw.command(b"UID EXPUNGE 5")
+    assert [line for line in lines if line.endswith(b" EXPUNGE")] == [b"* 2 EXPUNGE"]
+    assert tagged(lines) == b"t OK EXPUNGE completed"
+
+
+@pytest_twisted.ensureDeferred
+async def test_multiappend_answers_every_uid(raw: RawConnection) -> None:
+    # RFC 3502 §6.3.11 with RFC 4315 §3: one APPENDUID with the UIDs of all the messages
+    await logged_in(raw)
+    size = b"%d" % len(PLAIN)
+    await raw.send(b"ap APPEND INBOX {" + size + b"+}\r\n" + PLAIN
+                   + b" (\\Seen) {" + size + b"+}\r\n" + PLAIN + b"\r\n")
+    lines = await raw.until(b"ap")
+    assert re.fullmatch(rb"ap OK \[APPENDUID \d+ 1:2\] .*", tagged(lines)), lines
+
+
+@pytest_twisted.ensureDeferred
+async def test_fetch_section_labels_and_binary(raw: RawConnection) -> None:
+    multipart = (
+        b"From: carol@example.net\r\nSubject: Report\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n"
+        b"--XX\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n"
+        b"--XX\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nAAECAwQ=\r\n--XX--\r\n"
+    )
+    await selected(raw, multipart)
+    # RFC 9051 §7.5.2: a partial fetch is labelled with its origin only, and never .PEEK
+    lines = await raw.command(b"FETCH 1 (BODY.PEEK[]<0.4>)")
+    assert lines[0] == b'* 1 FETCH (BODY[]<0> "From")'
+    # RFC 3516 §4.3: BINARY.SIZE is the decoded size; BINARY the decoded octets, literal8
+    lines = await raw.command(b"FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[2])")
+    assert lines[0] == b"* 1 FETCH (BINARY.SIZE[2] 5 BINARY[2] ~{5}"
+    assert lines[1] == b"\x00\x01\x02\x03\x04)"
+    assert tagged(lines) == b"t OK FETCH completed"
+
+
+@pytest_twisted.ensureDeferred
+async def test_append_of_binary_and_utf8_literals(raw: RawConnection) -> None:
+    await logged_in(raw)
+    # RFC 3516 §4.4: APPEND takes a literal8, whose content may hold NUL
+    binary = b"Subject: b\r\nContent-Transfer-Encoding: binary\r\n\r\na\x00b\r\n"
+    await raw.send(b"ap APPEND INBOX ~{%d+}\r\n" % len(binary) + binary + b"\r\n")
+    assert tagged(await raw.until(b"ap")).startswith(b"ap OK")
+    # RFC 6855 §4: once UTF8=ACCEPT is enabled, APPEND takes UTF8 (~{n})
+    assert b"* ENABLED UTF8=ACCEPT" in await raw.command(b"ENABLE UTF8=ACCEPT")
+    utf8 = "Subject: Grüße\r\nFrom: jörg@example.com\r\n\r\nHallo\r\n".encode()
+    await raw.send(b"ap APPEND INBOX UTF8 (~{%d+}\r\n" % len(utf8) + utf8 + b")\r\n")
+    assert tagged(await raw.until(b"ap")).startswith(b"ap OK [APPENDUID")
+    await raw.command(b"SELECT INBOX")
+    lines = await raw.command(b"FETCH 2 BODY.PEEK[HEADER.FIELDS (SUBJECT)]")
+    assert "Grüße".encode() in b"\n".join(lines)
+
+
+@pytest_twisted.ensureDeferred
+async def test_append_beyond_the_appendlimit_is_toobig(raw: RawConnection) -> None:
+    # RFC 7889 §3: a message above APPENDLIMIT is refused with NO [TOOBIG], and a
+    # synchronizing literal is refused before the client sends it
+    await logged_in(raw)
+    caps = (await raw.command(b"CAPABILITY"))[0]
+    limit = int(re.search(rb"APPENDLIMIT=(\d+)", caps).group(1))  # type: ignore[union-attr]
+    await raw.send(b"ap APPEND INBOX {%d}\r\n" % (limit + 1))
+    assert tagged(await raw.until(b"ap")).startswith(b"ap NO [TOOBIG]")
+    assert tagged(await raw.command(b"NOOP")) == b"t OK NOOP completed"
+
+
+@pytest_twisted.ensureDeferred
+async def test_enable_id_namespace_preview_and_size(raw: RawConnection) -> None:
+    await logged_in(raw)
+    # RFC 5161 §3.2: ENABLED lists only what this command turned on
+    assert b"* ENABLED CONDSTORE" in await raw.command(b"ENABLE CONDSTORE")
+    assert (await raw.command(b"ENABLE CONDSTORE X-UNKNOWN"))[0] == b"* ENABLED"
+    # RFC 2971 §3.1: ID NIL is answered with the server's own list
+    assert re.fullmatch(rb'\* ID \(.*\)', (await raw.command(b"ID NIL"))[0])
+    # RFC 2342 §5
+    assert (await raw.command(b"NAMESPACE"))[0] == b'* NAMESPACE (("" "/")) NIL NIL'
+    await append(raw, PLAIN)
+    # RFC 8438 §2: SIZE is the total of the messages' RFC822.SIZE
+    status = await raw.command(b"STATUS INBOX (SIZE)")
+    assert status[0] == b'* STATUS "INBOX" (SIZE %d)' % len(PLAIN)
+    await raw.command(b"SELECT INBOX")
+    # RFC 8970 §3: PREVIEW, with or without LAZY, is a string of at most 256 characters
+    for command in (b"FETCH 1 (PREVIEW)", b"FETCH 1 (PREVIEW (LAZY))"):
+        lines = await raw.command(command)
+        assert lines[0] == b'* 1 FETCH (PREVIEW "Shall we meet at noon?")', lines
