@@ -14,6 +14,7 @@ from stalwart_tx.imap.names import (
     ImapMailbox,
     MailboxTree,
     canonical,
+    denormalized,
     matches,
 )
 from stalwart_tx.imap.session import CommandFailed, ImapSession, State
@@ -42,6 +43,20 @@ def attributes(mailbox: ImapMailbox, *, subscribed: bool = False) -> str:
     if subscribed and mailbox.subscribed:
         names.append("\\Subscribed")
     return "(" + " ".join(names) + ")"
+
+
+def oldname(session: ImapSession, supplied: str) -> bytes:
+    """The LIST extended data naming the spelling the client used, when the store keeps the
+    name in another normalization form (RFC 9051 §5.1), else nothing."""
+    if not denormalized(supplied):
+        return b""
+    return b' ("OLDNAME" (' + session.mailbox_name(supplied) + b"))"
+
+
+def _announce_stored_name(session: ImapSession, supplied: str) -> None:
+    extra = oldname(session, supplied)
+    if extra:
+        session.untagged(b'LIST () "/" ' + session.mailbox_name(canonical(supplied)) + extra)
 
 
 async def list_(session: ImapSession, command: syntax.List) -> str:
@@ -210,6 +225,7 @@ async def create(session: ImapSession, command: syntax.Create) -> str:
         problem = next(iter(problems.values()))
         code = "USEATTR" if "role" in (problem.get("properties") or []) else "CANNOT"
         raise CommandFailed.no(problem.get("description") or "cannot create it", code)
+    _announce_stored_name(session, name)
     created = (answer.get("created") or {}).get(f"m{len(missing) - 1}") or {}
     if "id" in created:
         return f"[MAILBOXID ({created['id']})] CREATE completed"
@@ -263,6 +279,7 @@ async def rename(session: ImapSession, command: syntax.Rename) -> str:
     if problems:
         problem = next(iter(problems.values()))
         raise CommandFailed.no(problem.get("description") or "cannot rename it", "CANNOT")
+    _announce_stored_name(session, target_name)
     return "RENAME completed"
 
 

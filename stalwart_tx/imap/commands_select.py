@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from stalwart_tx.imap import syntax
-from stalwart_tx.imap.commands_mailboxes import attributes, find_mailbox
+from stalwart_tx.imap.commands_mailboxes import attributes, find_mailbox, oldname
 from stalwart_tx.imap.flags import MAILBOX_FLAGS
 from stalwart_tx.imap.grammar import SequenceSet
 from stalwart_tx.imap.selected import SelectedMailbox
@@ -46,7 +46,7 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
     if session.rev2:
         # RFC 9051 §6.3.2: the mailbox's name as the server spells it, with its attributes
         session.untagged(f"LIST {attributes(mailbox)} \"/\" ".encode()
-                         + session.mailbox_name(mailbox.name))
+                         + session.mailbox_name(mailbox.name) + oldname(session, command.mailbox))
     else:
         if view.uids:
             # EXAMINE shows \Recent without taking it (a claim of 0 only reads the mark)

@@ -9,6 +9,7 @@ become SPECIAL-USE attributes (RFC 6154).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -48,8 +49,16 @@ def jmap_name(segment_text: str) -> str:
     return segment_text.replace(SLASH_IN_NAME, SEPARATOR)
 
 
+def denormalized(name: str) -> bool:
+    """Whether the name is not in NFC, the form mailbox names are stored in (RFC 9051 §5.1)."""
+    return not unicodedata.is_normalized("NFC", name)
+
+
 def canonical(name: str) -> str:
-    """The name as compared: ``INBOX`` in any case (and its children) is ``INBOX``."""
+    """The name as compared: in NFC, as the store keeps names, so a client's de-normalized
+    spelling finds the same mailbox (RFC 9051 §5.1); ``INBOX`` in any case (and its children)
+    is ``INBOX``."""
+    name = unicodedata.normalize("NFC", name)
     head, sep, rest = name.partition(SEPARATOR)
     if head.upper() == INBOX:
         return INBOX + sep + rest

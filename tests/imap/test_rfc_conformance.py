@@ -310,3 +310,30 @@ async def test_enable_id_namespace_preview_and_size(raw: RawConnection) -> None:
     for command in (b"FETCH 1 (PREVIEW)", b"FETCH 1 (PREVIEW (LAZY))"):
         lines = await raw.command(command)
         assert lines[0] == b'* 1 FETCH (PREVIEW "Shall we meet at noon?")', lines
+
+
+@pytest_twisted.ensureDeferred
+async def test_rev2_denormalized_names_open_the_normalized_mailbox(raw: RawConnection) -> None:
+    # RFC 9051 §5.1: names are stored in NFC; a server that accepts a de-normalized name must
+    # accept it in every command, and (§6.3.2, §6.3.4) tells the client the stored name in a
+    # LIST response with OLDNAME
+    await rev2(raw)
+    decomposed = "Cafe\u0301".encode()
+    composed = "Caf\u00e9".encode()
+    lines = await raw.command(b'CREATE "' + decomposed + b'"')
+    assert tagged(lines).startswith(b"t OK"), lines
+    assert b'* LIST () "/" "' + composed + b'" ("OLDNAME" ("' + decomposed + b'"))' in lines
+    assert tagged(await raw.command(b'CREATE "' + composed + b'"')).startswith(
+        b"t NO [ALREADYEXISTS]"
+    )
+    lines = await raw.command(b'SELECT "' + decomposed + b'"')
+    assert tagged(lines).startswith(b"t OK [READ-WRITE]"), lines
+    assert any(line.startswith(b"* LIST (") and line.endswith(
+        b' "/" "' + composed + b'" ("OLDNAME" ("' + decomposed + b'"))') for line in lines), lines
+    lines = await raw.command(b'STATUS "' + decomposed + b'" (MESSAGES)')
+    assert lines[0] == b'* STATUS "' + composed + b'" (MESSAGES 0)'
+    assert (await append(raw, PLAIN, mailbox=b'"' + decomposed + b'"'))[-1].startswith(b"ap OK")
+    new = "Cre\u0300me".encode()
+    lines = await raw.command(b'RENAME "' + decomposed + b'" "' + new + b'"')
+    assert tagged(lines).startswith(b"t OK"), lines
+    assert b'* LIST () "/" "' + "Cr\u00e8me".encode() + b'" ("OLDNAME" ("' + new + b'"))' in lines
