@@ -28,6 +28,7 @@ from stalwart_tx.imap.message_structure import bodystructure
 from stalwart_tx.imap.message_values import Literal8, render
 from stalwart_tx.imap.parse_fetch import FetchAtt
 from stalwart_tx.imap.session import CommandFailed, ImapSession, State
+from stalwart_tx.imap.updates import announce_keywords
 
 # whole bodies above this size go out in pieces read one at a time
 STREAM_ABOVE = 256 * 1024
@@ -109,6 +110,8 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
                 modseqs.update({e["id"]: e["modseq"] for e in fresh["list"]})
             if "FLAGS" not in names:
                 atts.append(FetchAtt("FLAGS"))
+    if any(a.name == "FLAGS" for a in atts):
+        announce_keywords(session, (flags_of(e.get("keywords")) for e in emails.values()))
     missing = False
     for seq, uid, email_id in targets:
         email = emails.get(email_id)

@@ -26,7 +26,7 @@ async def _resources(session: ImapSession) -> list[str]:
             found.append(f"STORAGE {(used + 1023) // 1024} {limit // 1024}")
         elif quota["resourceType"] == "count":
             found.append(f"MESSAGE {used} {limit}")
-    return found
+    return sorted(found, key=lambda item: not item.startswith("STORAGE"))
 
 
 async def getquotaroot(session: ImapSession, command: syntax.GetQuotaRoot) -> str:

@@ -66,6 +66,7 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
     session.untagged(f"OK [HIGHESTMODSEQ {int(view.state.partition(':')[0])}] highest")
     session.untagged(f"OK [MAILBOXID ({mailbox.id})] mailbox id")
     session.selected = view
+    session.keywords_announced = set()
     session.state = State.SELECTED
     # RFC 5182 §2.1: UIDs saved in another mailbox must not name messages of this one
     session.saved_uids = []

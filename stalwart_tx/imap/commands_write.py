@@ -18,7 +18,7 @@ from stalwart_tx.imap.reader import Literal
 from stalwart_tx.imap.selected import SelectedMailbox
 from stalwart_tx.imap.sequence_text import sequence_text
 from stalwart_tx.imap.session import CommandFailed, ImapSession, State
-from stalwart_tx.imap.updates import announce
+from stalwart_tx.imap.updates import announce, announce_keywords
 
 # Email/set updates sent per call: bounded so one STORE of a huge range stays many small writes
 UPDATE_BATCH = 256
@@ -116,6 +116,8 @@ async def _report_flags(
     keywords = {e["id"]: e["keywords"] for e in answers[0][1]["list"]}
     modseqs = {e["id"]: e["modseq"] for e in answers[1][1]["list"]}
     quiet = command.silent and not session.condstore
+    if not command.silent:
+        announce_keywords(session, (flags_of(k) for k in keywords.values()))
     for seq, uid, email_id in done:
         if email_id not in keywords:
             continue

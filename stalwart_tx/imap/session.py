@@ -104,6 +104,8 @@ class ImapSession:
     enabled: set[str] = field(default_factory=set)
     condstore: bool = False  # a CONDSTORE-enabling command was seen (RFC 7162 §3.1)
     saved_uids: list[int] = field(default_factory=list)  # SEARCHRES ``$``
+    # keywords the selected mailbox's FLAGS response has listed to the client so far
+    keywords_announced: set[str] = field(default_factory=set)
     # set by the change notifier: the mailbox may have changed since the last refresh
     dirty: bool = True
     compressing: bool = False

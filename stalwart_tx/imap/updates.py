@@ -9,9 +9,10 @@ still numbered, until a command that may.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from stalwart_tx.imap.flags import flags_of
+from stalwart_tx.imap.flags import MAILBOX_FLAGS, flags_of
 from stalwart_tx.imap.selected import Delta, refresh
 from stalwart_tx.imap.sequence_text import sequence_text
 
@@ -63,6 +64,21 @@ async def apply_delta(session: ImapSession, delta: Delta, *, allow_expunge: bool
         await send_flags(session, changed)
 
 
+def announce_keywords(session: ImapSession, flag_lists: Iterable[list[str]]) -> None:
+    """Before a FETCH shows a keyword the client was not told of, send the mailbox's FLAGS
+    (and PERMANENTFLAGS) again with it: RFC 3501 §7.2.6, clients check FLAGS against them."""
+    new = {flag for flags in flag_lists for flag in flags
+           if not flag.startswith("\\") and flag not in session.keywords_announced}
+    if not new:
+        return
+    session.keywords_announced |= new
+    listed = " ".join([*MAILBOX_FLAGS, *sorted(session.keywords_announced)])
+    session.untagged(f"FLAGS ({listed})")
+    view = session.selected
+    if view is not None and not view.readonly:
+        session.untagged(f"OK [PERMANENTFLAGS ({listed} \\*)] flags that stay")
+
+
 async def send_flags(session: ImapSession, email_ids: list[str]) -> None:
     """Untagged FETCH (UID FLAGS [MODSEQ]) of these messages, as they are now."""
     view = session.selected
@@ -74,6 +90,7 @@ async def send_flags(session: ImapSession, email_ids: list[str]) -> None:
     )
     keywords = {e["id"]: e["keywords"] for e in answers[0][1]["list"]}
     modseqs = {e["id"]: e["modseq"] for e in answers[1][1]["list"]}
+    announce_keywords(session, (flags_of(k) for k in keywords.values()))
     lines = []
     for email_id in email_ids:
         uid = view.uid_of(email_id)

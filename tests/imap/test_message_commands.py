@@ -312,3 +312,17 @@ async def test_condstore(raw: RawConnection) -> None:
     assert next(line for line in conditional if line.startswith(b"* ")).startswith(b"* 2 FETCH")
     search = await raw.command(b"SEARCH MODSEQ %d" % new)
     assert search[0].startswith(b"* SEARCH 1 2 (MODSEQ ")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_new_keyword_is_announced_in_flags_before_it_is_shown(
+    raw: RawConnection,
+) -> None:
+    await selected(raw, PLAIN)
+    lines = await raw.command(b"STORE 1 +FLAGS ($Label1)")
+    assert lines[0] == b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $label1)"
+    assert lines[1].startswith(b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+                               b"\\Draft $label1 \\*)]")
+    assert lines[2].startswith(b"* 1 FETCH") and b"$label1" in lines[2]
+    again = await raw.command(b"FETCH 1 FLAGS")
+    assert again[0].startswith(b"* 1 FETCH")  # told once is enough
