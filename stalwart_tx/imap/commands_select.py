@@ -22,8 +22,9 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
     if session.selected is not None:
         session.selected = None
         session.state = State.AUTHENTICATED
-        if session.rev2 or "QRESYNC" in session.enabled:
-            session.untagged("OK [CLOSED] previous mailbox closed")
+        # RFC 7162 §3.2.11: a server supporting QRESYNC marks the end of the closed
+        # mailbox's responses, whether or not the client enabled it
+        session.untagged("OK [CLOSED] previous mailbox closed")
     if command.qresync is not None and not session.qresync:
         raise CommandFailed.bad("ENABLE QRESYNC first")
     if command.condstore:

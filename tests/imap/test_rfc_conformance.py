@@ -337,3 +337,13 @@ async def test_rev2_denormalized_names_open_the_normalized_mailbox(raw: RawConne
     lines = await raw.command(b'RENAME "' + decomposed + b'" "' + new + b'"')
     assert tagged(lines).startswith(b"t OK"), lines
     assert b'* LIST () "/" "' + "Cr\u00e8me".encode() + b'" ("OLDNAME" ("' + new + b'"))' in lines
+
+
+@pytest_twisted.ensureDeferred
+async def test_selecting_another_mailbox_says_closed(raw: RawConnection) -> None:
+    # RFC 7162 §3.2.11: a server that supports QRESYNC marks where the responses of the
+    # implicitly closed mailbox end with OK [CLOSED], whatever the client enabled
+    await selected(raw, PLAIN)
+    lines = await raw.command(b"EXAMINE INBOX")
+    assert lines[0].startswith(b"* OK [CLOSED]"), lines
+    assert not [line for line in lines[1:] if b"[CLOSED]" in line]
