@@ -144,6 +144,9 @@ class Searcher:
     def _sequence(self, sequence_set: SequenceSet, uid: bool) -> set[int]:
         if sequence_set.saved:
             return set(self.session.saved_uids) & self.all
+        if not uid and self.view.out_of_range(sequence_set):
+            # RFC 9051 §9 (seq-number): beyond EXISTS is BAD in a search key as anywhere
+            raise CommandFailed.bad("no such message sequence number")
         return {found_uid for _, found_uid, _ in self.view.messages(sequence_set, uid)}
 
     async def _query(self, condition: dict[str, Any]) -> set[int]:

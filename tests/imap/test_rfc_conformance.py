@@ -347,3 +347,15 @@ async def test_selecting_another_mailbox_says_closed(raw: RawConnection) -> None
     lines = await raw.command(b"EXAMINE INBOX")
     assert lines[0].startswith(b"* OK [CLOSED]"), lines
     assert not [line for line in lines[1:] if b"[CLOSED]" in line]
+
+
+@pytest_twisted.ensureDeferred
+async def test_search_by_sequence_number_beyond_exists_is_bad(raw: RawConnection) -> None:
+    # RFC 9051 §9 (seq-number): a command that uses a sequence number greater than EXISTS
+    # is answered BAD, a search key included; UIDs above the largest are fine
+    await selected(raw, PLAIN, PLAIN)
+    assert tagged(await raw.command(b"SEARCH 3")).startswith(b"t BAD")
+    assert tagged(await raw.command(b"SEARCH OR 1 NOT 2:4")).startswith(b"t BAD")
+    assert tagged(await raw.command(b"UID SEARCH 1:5")).startswith(b"t BAD")
+    assert (await raw.command(b"SEARCH 2:*"))[0] == b"* SEARCH 2"
+    assert (await raw.command(b"UID SEARCH UID 5:7"))[0] == b"* SEARCH"
