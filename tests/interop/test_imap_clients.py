@@ -14,7 +14,7 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,6 +45,7 @@ start_imap = imap_fixtures.start_imap
 imap_server = imap_fixtures.imap_server
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 LOG = logging.getLogger(__name__)
 
 
@@ -234,6 +235,50 @@ async def test_imapclient_flags_copy_move_expunge(
         ("a", 2), ("c", 2), ("d", 1)]
 
 
+@pytest_twisted.ensureDeferred
+async def test_imapclient_extensions(imap_server: ImapServer, clients: list[Threaded]) -> None:
+    c = await imapclient(imap_server, clients)
+    assert await c("namespace") == ((("", "/"),), None, None)
+    assert dict(await c("id_", {"name": "imapclient"}))[b"name"] == b"stalwart-tx"
+    assert await c("find_special_folder", b"\\Sent") == "Sent"
+    assert await c("find_special_folder", b"\\Trash") == "Trash"
+    # a non-ASCII name goes out in modified UTF-7 and comes back the same
+    await c("create_folder", "Café/Ünïcode")
+    assert "Café/Ünïcode" in {name for _, _, name in await c("list_folders")}
+    await c("multiappend", "Café/Ünïcode", [
+        message("one"), {"msg": message("two"), "flags": [b"\\Seen"],
+                         "date": datetime(2025, 1, 1, 12, 0, 0).astimezone()}])
+    status = await c("folder_status", "Café/Ünïcode", [b"MESSAGES", b"UNSEEN", b"HIGHESTMODSEQ"])
+    assert status[b"MESSAGES"] == 2 and status[b"UNSEEN"] == 1
+    await c("append", "INBOX", "Subject: Grüße\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n\r\nAus Köln\r\n".encode())
+    await c("append", "INBOX", message("apple"))
+    await c("append", "INBOX", message("Re: apple"))
+    selected = await c("select_folder", "INBOX")
+    modseq = selected[b"HIGHESTMODSEQ"]
+    assert await c("search", ["SUBJECT", "Grüße"], charset="UTF-8") == [1]
+    assert await c("search", ["BODY", "Köln"], charset="UTF-8") == [1]
+    assert await c("sort", ["SUBJECT"]) == [2, 3, 1]
+    assert await c("sort", ["REVERSE", "SUBJECT"]) == [1, 2, 3]
+    # threads go by the date of their first message: 1 has no Date, so its arrival, today
+    assert await c("thread", "ORDEREDSUBJECT") == ((2, 3), (1,))
+    # CONDSTORE: a JMAP change raises the message's MODSEQ past what SELECT reported
+    [apple] = [e["id"] for e in (await imap_server.jmap(
+        "Email/get", properties=["subject"]))["list"] if e["subject"] == "apple"]
+    await imap_server.jmap("Email/set", update={apple: {"keywords/$flagged": True}})
+    changed = await c("fetch", [1, 2, 3], ["FLAGS"], modifiers=[f"CHANGEDSINCE {modseq}"])
+    assert list(changed) == [2] and b"\\Flagged" in changed[2][b"FLAGS"]
+    assert changed[2][b"MODSEQ"][0] > modseq
+    await c("add_flags", [1, 3], [b"\\Deleted"])
+    await c("uid_expunge", [3])
+    assert await c("search") == [1, 2]
+    assert await c("search", "DELETED") == [1]
+    await c("close_folder")
+    assert (await c("folder_status", "INBOX", [b"MESSAGES"]))[b"MESSAGES"] == 1
+    await c("delete_folder", "Café/Ünïcode")
+    assert "Café/Ünïcode" not in {name for _, _, name in await c("list_folders")}
+
+
 def fetched_items(items: tuple[Any, ...]) -> dict[bytes, Any]:
     """The data items of a FETCH response as imapclient's idle_check gives them."""
     return dict(zip(items[::2], items[1::2], strict=True))
@@ -260,22 +305,39 @@ async def test_imapclient_idle_sees_appends_flags_and_expunges(
     await idler("select_folder", "INBOX")
     await idler("idle")
 
+    # another IMAP session appends
     await writer("append", "INBOX", message("while idling"))
-    seen = await idle_until(idler, lambda got: (2, b"EXISTS") in got)
+    await idle_until(idler, lambda got: (2, b"EXISTS") in got)
 
+    # a JMAP client flags, then destroys, the first message
     emails = (await imap_server.jmap("Email/get", properties=["subject"]))["list"]
     [before] = [e["id"] for e in emails if e["subject"] == "before"]
     await imap_server.jmap("Email/set", update={before: {"keywords/$flagged": True}})
-    seen = await idle_until(idler, lambda got: any(
+    await idle_until(idler, lambda got: any(
         r[:2] == (1, b"FETCH") and b"\\Flagged" in fetched_items(r[2])[b"FLAGS"] for r in got))
-
     await imap_server.jmap("Email/set", destroy=[before])
-    seen = await idle_until(idler, lambda got: (1, b"EXPUNGE") in got)
+    await idle_until(idler, lambda got: (1, b"EXPUNGE") in got)
+
+    # a message arrives by JMAP import, as a delivery does
+    blob = await imap_server.store.blobs.put(imap_server.account, message("imported"))
+    inbox = await role_mailbox(imap_server, "inbox")
+    imported = await imap_server.jmap("Email/import", emails={"i": {
+        "blobId": blob.blob_id, "mailboxIds": {inbox: True}}})
+    assert "i" in imported["created"], imported
+    await idle_until(idler, lambda got: (2, b"EXISTS") in got)
+
+    # another IMAP session expunges
+    await writer("select_folder", "INBOX")
+    [first] = await writer("search", ["SUBJECT", "while idling"])
+    await writer("delete_messages", [first])
+    await writer("expunge")
+    await idle_until(idler, lambda got: (1, b"EXPUNGE") in got)
 
     text, _ = await idler("idle_done")
-    assert b"IDLE" in text or text
-    assert await idler("search") == [2]
-    LOG.debug("last IDLE responses: %r", seen)
+    assert text.endswith(b"IDLE terminated"), text
+    [uid] = await idler("search")
+    envelope = (await idler("fetch", [uid], ["ENVELOPE"]))[uid][b"ENVELOPE"]
+    assert envelope.subject == b"imported"
 
 
 # programs --------------------------------------------------------------------------------------
@@ -325,10 +387,16 @@ async def run_program(argv: list[str], home: Path, timeout: float = 20.0) -> Ran
     return ran
 
 
+async def role_mailbox(server: ImapServer, role: str) -> str:
+    """The id of alice's mailbox with this role."""
+    mailboxes = (await server.jmap("Mailbox/get"))["list"]
+    [found] = [m["id"] for m in mailboxes if m["role"] == role]
+    return found  # type: ignore[no-any-return]
+
+
 async def inbox_emails(server: ImapServer) -> dict[str, dict[str, Any]]:
     """Subject → Email (id, keywords, mailboxIds) of every email in alice's Inbox, by JMAP."""
-    mailboxes = (await server.jmap("Mailbox/get"))["list"]
-    [inbox] = [m["id"] for m in mailboxes if m["role"] == "inbox"]
+    inbox = await role_mailbox(server, "inbox")
     ids = (await server.jmap("Email/query", filter={"inMailbox": inbox}))["ids"]
     emails = (await server.jmap("Email/get", ids=ids,
                                 properties=["subject", "keywords", "mailboxIds"]))["list"]
@@ -403,8 +471,17 @@ def stored_lines(path: Path, tool_header: bytes) -> list[bytes]:
 
 # mbsync ----------------------------------------------------------------------------------------
 
-needs_mbsync = pytest.mark.skipif(shutil.which("mbsync") is None,
-                                  reason="mbsync (Debian package isync) is not installed")
+def runs(program: str, package: str) -> Callable[[F], F]:
+    """Mark a test that runs ``program`` several times: slow, and skipped where it is missing."""
+    def mark(test: F) -> F:
+        missing = shutil.which(program) is None
+        test = pytest.mark.skipif(
+            missing, reason=f"{program} (Debian package {package}) is not installed")(test)
+        return pytest.mark.slow(test)  # type: ignore[no-any-return]
+    return mark
+
+
+needs_mbsync = runs("mbsync", "isync")
 
 
 class Mbsync:
@@ -492,6 +569,58 @@ async def test_mbsync_deletions_both_ways(imap_server: ImapServer, tmp_path: Pat
     assert set(maildir_subjects(mbsync.inbox)) == {"kept"}
 
 
+
+@needs_mbsync
+@pytest_twisted.ensureDeferred
+async def test_mbsync_message_moved_away_and_back(
+    imap_server: ImapServer, tmp_path: Path,
+) -> None:
+    """A message JMAP moves out of the Inbox and back gets a new UID there (RFC 3501 2.3.1.1:
+    UIDs only ascend), so the synchroniser fetches it again instead of taking it for gone."""
+    mbsync = Mbsync(imap_server, tmp_path)
+    await append_over_imap(imap_server, "roundtrip", "stays")
+    await mbsync.sync()
+    email_id = (await inbox_emails(imap_server))["roundtrip"]["id"]
+    archive, inbox = [await role_mailbox(imap_server, r) for r in ("archive", "inbox")]
+    await imap_server.jmap("Email/set", update={email_id: {"mailboxIds": {archive: True}}})
+    await mbsync.sync()
+    assert set(maildir_subjects(mbsync.inbox)) == {"stays"}
+    assert set(maildir_subjects(mbsync.maildir / "Archive")) == {"roundtrip"}
+    await imap_server.jmap("Email/set", update={email_id: {"mailboxIds": {inbox: True}}})
+    await mbsync.sync()
+    local = maildir_subjects(mbsync.inbox)
+    assert set(local) == {"stays", "roundtrip"}
+    assert local["roundtrip"].name.split(",U=")[1].startswith("3:")
+    assert maildir_subjects(mbsync.maildir / "Archive") == {}
+
+
+@needs_mbsync
+@pytest_twisted.ensureDeferred
+async def test_mbsync_arrival_dates_both_ways(imap_server: ImapServer, tmp_path: Path) -> None:
+    """With CopyArrivalDate, INTERNALDATE becomes the file's time and the file's time the
+    APPEND date."""
+    mbsync = Mbsync(imap_server, tmp_path)
+    mbsync.rc.write_text(mbsync.rc.read_text() + "CopyArrivalDate yes\n")
+    arrived = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    client = await Threaded(imap_server.port).open()
+    await client("append", "INBOX", message("old"), msg_time=arrived)
+    await client.close()
+    await mbsync.sync()
+    pulled = maildir_subjects(mbsync.inbox)["old"]
+    assert pulled.stat().st_mtime == arrived.timestamp()
+    pushed = deliver(mbsync.inbox, message("older"))
+    os.utime(pushed, (1600000000, 1600000000))
+    await mbsync.sync()
+    client = await Threaded(imap_server.port).open()
+    try:
+        await client("select_folder", "INBOX", readonly=True)
+        [uid] = await client("search", ["SUBJECT", "older"])
+        fetched = await client("fetch", [uid], ["INTERNALDATE"])
+    finally:
+        await client.close()
+    assert fetched[uid][b"INTERNALDATE"].astimezone(UTC) == datetime.fromtimestamp(
+        1600000000, UTC)
+
 # Folder names with a space, non-ASCII (modified UTF-7 on the wire), "&" (its escape), quoted
 # specials, and a hierarchy. mbsync 1.4 names Maildir folders by the IMAP names as sent.
 MBSYNC_FOLDERS = {"My Folder": "My Folder", "Café": "Caf&AOk-", "A&B": "A&-B",
@@ -519,9 +648,7 @@ async def test_mbsync_folders_both_ways(imap_server: ImapServer, tmp_path: Path)
 
 # offlineimap -----------------------------------------------------------------------------------
 
-needs_offlineimap = pytest.mark.skipif(
-    shutil.which("offlineimap") is None,
-    reason="offlineimap (Debian package offlineimap3) is not installed")
+needs_offlineimap = runs("offlineimap", "offlineimap3")
 
 
 class Offlineimap:
@@ -631,3 +758,25 @@ async def test_offlineimap_folders_both_ways(imap_server: ImapServer, tmp_path: 
     assert contents["Local/Sub"] == {"in Local/Sub"}
     for name in OFFLINEIMAP_FOLDERS:
         assert contents[name] == {in_folder(name)}, name
+
+
+@needs_offlineimap
+@pytest_twisted.ensureDeferred
+async def test_offlineimap_message_moved_away_and_back(
+    imap_server: ImapServer, tmp_path: Path,
+) -> None:
+    offlineimap = Offlineimap(imap_server, tmp_path)
+    await append_over_imap(imap_server, "roundtrip", "stays")
+    await offlineimap.sync()
+    email_id = (await inbox_emails(imap_server))["roundtrip"]["id"]
+    archive, inbox = [await role_mailbox(imap_server, r) for r in ("archive", "inbox")]
+    await imap_server.jmap("Email/set", update={email_id: {"mailboxIds": {archive: True}}})
+    await offlineimap.sync()
+    assert set(maildir_subjects(offlineimap.inbox)) == {"stays"}
+    assert set(maildir_subjects(offlineimap.maildir / "Archive")) == {"roundtrip"}
+    await imap_server.jmap("Email/set", update={email_id: {"mailboxIds": {inbox: True}}})
+    await offlineimap.sync()
+    local = maildir_subjects(offlineimap.inbox)
+    assert set(local) == {"stays", "roundtrip"}
+    assert ",U=3," in local["roundtrip"].name
+    assert maildir_subjects(offlineimap.maildir / "Archive") == {}
