@@ -27,6 +27,8 @@ async def capability(session: ImapSession, command: syntax.Capability) -> str:
 
 
 async def noop(session: ImapSession, command: syntax.Noop | syntax.Check) -> str:
+    if isinstance(command, syntax.Check):
+        session.require(State.SELECTED)
     return f"{type(command).__name__.upper()} completed"
 
 

@@ -359,3 +359,19 @@ async def test_search_by_sequence_number_beyond_exists_is_bad(raw: RawConnection
     assert tagged(await raw.command(b"UID SEARCH 1:5")).startswith(b"t BAD")
     assert (await raw.command(b"SEARCH 2:*"))[0] == b"* SEARCH 2"
     assert (await raw.command(b"UID SEARCH UID 5:7"))[0] == b"* SEARCH"
+
+
+@pytest_twisted.ensureDeferred
+async def test_check_belongs_to_the_selected_state_and_close_is_silent(
+    raw: RawConnection,
+) -> None:
+    # RFC 3501 §6.4.1: CHECK is a selected-state command (command-select in §9)
+    await logged_in(raw)
+    assert tagged(await raw.command(b"CHECK")).startswith(b"t BAD")
+    await append(raw, PLAIN, b"(\\Deleted) ")
+    await append(raw, PLAIN)
+    await raw.command(b"SELECT INBOX")
+    assert await raw.command(b"CHECK") == [b"t OK CHECK completed"]
+    # RFC 3501 §6.4.2: CLOSE removes \Deleted messages without EXPUNGE responses
+    assert await raw.command(b"CLOSE") == [b"t OK CLOSE completed"]
+    assert (await raw.command(b"STATUS INBOX (MESSAGES)"))[0] == b'* STATUS "INBOX" (MESSAGES 1)'
