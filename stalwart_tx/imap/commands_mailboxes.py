@@ -211,14 +211,9 @@ async def create(session: ImapSession, command: syntax.Create) -> str:
     if len(roles) > 1:
         raise CommandFailed.no("one special use per mailbox", "USEATTR")
     parent, missing = tree.parent_and_leaf(name)
-    creates: dict[str, dict[str, Any]] = {}
-    parent_ref: str | None = parent.id if parent else None
-    for n, part in enumerate(missing):
-        entry: dict[str, Any] = {"name": part, "parentId": parent_ref}
-        if n == len(missing) - 1 and roles:
-            entry["role"] = roles[0]
-        creates[f"m{n}"] = entry
-        parent_ref = f"#m{n}"
+    creates, _ = _chain(parent, missing)
+    if roles:
+        creates[f"m{len(missing) - 1}"]["role"] = roles[0]
     answer = await client.call("Mailbox/set", create=creates)
     problems = answer.get("notCreated") or {}
     if problems:
@@ -230,6 +225,17 @@ async def create(session: ImapSession, command: syntax.Create) -> str:
     if "id" in created:
         return f"[MAILBOXID ({created['id']})] CREATE completed"
     return "CREATE completed"
+
+
+def _chain(parent: ImapMailbox | None, names: list[str]) -> tuple[dict[str, Any], str | None]:
+    """Mailbox/set creates of nested mailboxes under ``parent`` (``m0`` the outermost), and
+    the reference of the innermost (``parent``'s id when there are none)."""
+    creates: dict[str, Any] = {}
+    parent_ref = parent.id if parent else None
+    for n, part in enumerate(names):
+        creates[f"m{n}"] = {"name": part, "parentId": parent_ref}
+        parent_ref = f"#m{n}"
+    return creates, parent_ref
 
 
 async def delete(session: ImapSession, command: syntax.Delete) -> str:
@@ -264,11 +270,7 @@ async def rename(session: ImapSession, command: syntax.Rename) -> str:
     if source.name == INBOX:
         return await _rename_inbox(session, client, tree, source, target_name)
     parent, missing = tree.parent_and_leaf(target_name)
-    creates: dict[str, dict[str, Any]] = {}
-    parent_ref: str | None = parent.id if parent else None
-    for n, part in enumerate(missing[:-1]):
-        creates[f"m{n}"] = {"name": part, "parentId": parent_ref}
-        parent_ref = f"#m{n}"
+    creates, parent_ref = _chain(parent, missing[:-1])
     arguments: dict[str, Any] = {
         "update": {source.id: {"name": missing[-1], "parentId": parent_ref}}
     }
@@ -286,17 +288,15 @@ async def rename(session: ImapSession, command: syntax.Rename) -> str:
 async def _rename_inbox(
     session: ImapSession, client: MailClient, tree: MailboxTree, inbox: ImapMailbox, name: str
 ) -> str:
-    """RFC 3501 §6.3.5: renaming INBOX moves its messages to a new mailbox of that name and
-    leaves INBOX empty."""
+    """RFC 3501 §6.3.5: renaming INBOX moves its messages to a new mailbox of that name, made
+    with the superior names it needs, and leaves INBOX empty."""
     parent, missing = tree.parent_and_leaf(name)
-    if len(missing) != 1:
-        raise CommandFailed.no("create the parent mailbox first", "CANNOT")
-    created = await client.call("Mailbox/set", create={
-        "m": {"name": missing[0], "parentId": parent.id if parent else None}
-    })
-    if not created.get("created"):
+    creates, _ = _chain(parent, missing)
+    created = await client.call("Mailbox/set", create=creates)
+    last = f"m{len(missing) - 1}"
+    if last not in (created.get("created") or {}):
         raise CommandFailed.no("cannot create the new mailbox", "CANNOT")
-    target = created["created"]["m"]["id"]
+    target = created["created"][last]["id"]
     while True:
         found = await client.call("Email/query", filter={"inMailbox": inbox.id}, limit=500)
         if not found["ids"]:

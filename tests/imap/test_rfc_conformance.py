@@ -375,3 +375,14 @@ async def test_check_belongs_to_the_selected_state_and_close_is_silent(
     # RFC 3501 §6.4.2: CLOSE removes \Deleted messages without EXPUNGE responses
     assert await raw.command(b"CLOSE") == [b"t OK CLOSE completed"]
     assert (await raw.command(b"STATUS INBOX (MESSAGES)"))[0] == b'* STATUS "INBOX" (MESSAGES 1)'
+
+
+@pytest_twisted.ensureDeferred
+async def test_rename_of_inbox_creates_the_superior_names(raw: RawConnection) -> None:
+    # RFC 3501 §6.3.5: RENAME SHOULD create superior names the new name needs; renaming
+    # INBOX moves its messages there and leaves INBOX empty
+    await logged_in(raw)
+    await append(raw, PLAIN)
+    assert tagged(await raw.command(b"RENAME INBOX Old/Mail")).startswith(b"t OK")
+    assert (await raw.command(b"STATUS Old/Mail (MESSAGES)"))[0].endswith(b"(MESSAGES 1)")
+    assert (await raw.command(b"STATUS INBOX (MESSAGES)"))[0].endswith(b"(MESSAGES 0)")
