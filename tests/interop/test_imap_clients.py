@@ -621,6 +621,33 @@ async def test_mbsync_arrival_dates_both_ways(imap_server: ImapServer, tmp_path:
     assert fetched[uid][b"INTERNALDATE"].astimezone(UTC) == datetime.fromtimestamp(
         1600000000, UTC)
 
+
+async def recreate_box(server: ImapServer, sync: Callable[[], Any]) -> None:
+    """Folder Box with message "in Box", synced; then deleted and created again with "new"."""
+    await folders_over_imap(server, ("Box",))
+    await sync()
+    client = await Threaded(server.port).open()
+    try:
+        await client("delete_folder", "Box")
+        await client("create_folder", "Box")
+        await client("append", "Box", message("new"))
+    finally:
+        await client.close()
+
+
+@needs_mbsync
+@pytest_twisted.ensureDeferred
+async def test_mbsync_sees_a_recreated_folder_by_its_uidvalidity(
+    imap_server: ImapServer, tmp_path: Path,
+) -> None:
+    """A folder deleted and created again starts its UIDs over under a new UIDVALIDITY, so
+    the synchroniser refuses to pair the new UID 1 with the old one."""
+    mbsync = Mbsync(imap_server, tmp_path)
+    await recreate_box(imap_server, mbsync.sync)
+    ran = await run_program(["mbsync", "-c", str(mbsync.rc), "-a"], tmp_path)
+    assert ran.code == 1 and b"UIDVALIDITY genuinely changed" in ran.err, ran
+    assert set(maildir_subjects(mbsync.maildir / "Box")) == {in_folder("Box")}
+
 # Folder names with a space, non-ASCII (modified UTF-7 on the wire), "&" (its escape), quoted
 # specials, and a hierarchy. mbsync 1.4 names Maildir folders by the IMAP names as sent.
 MBSYNC_FOLDERS = {"My Folder": "My Folder", "Café": "Caf&AOk-", "A&B": "A&-B",
@@ -780,3 +807,16 @@ async def test_offlineimap_message_moved_away_and_back(
     assert set(local) == {"stays", "roundtrip"}
     assert ",U=3," in local["roundtrip"].name
     assert maildir_subjects(offlineimap.maildir / "Archive") == {}
+
+
+@needs_offlineimap
+@pytest_twisted.ensureDeferred
+async def test_offlineimap_sees_a_recreated_folder_by_its_uidvalidity(
+    imap_server: ImapServer, tmp_path: Path,
+) -> None:
+    offlineimap = Offlineimap(imap_server, tmp_path)
+    await recreate_box(imap_server, offlineimap.sync)
+    ran = await run_program(["offlineimap", "-c", str(offlineimap.rc), "-o", "-u", "basic"],
+                            tmp_path)
+    assert ran.code != 0 and b"UID validity problem for folder Box" in ran.out, ran
+    assert set(maildir_subjects(offlineimap.maildir / "Box")) == {in_folder("Box")}
