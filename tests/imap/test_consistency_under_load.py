@@ -37,6 +37,7 @@ INBOX = "INBOX"
 OTHER = "Second"
 MAILBOXES = (INBOX, OTHER)
 CLIENTS = 6
+WRITERS = 1  # JMAP clients writing at once in the INUSE reproducer
 STEPS = 120
 JMAP_STEPS = 60
 SYSTEM_FLAGS = ("\\Seen", "\\Answered", "\\Flagged", "\\Draft", "\\Deleted")
@@ -46,9 +47,9 @@ KEYWORD_OF_SYSTEM = {flag: keyword for keyword, flag in SYSTEM_OF_KEYWORD.items(
 # commands that may not announce an expunge unless given as UID commands (RFC 3501 §7.4.1)
 NO_EXPUNGE = ("FETCH", "STORE", "SEARCH")
 
-# a MOVE racing another change of the same email's mailboxes may answer NO [CANNOT]: the
-# server bug test_move_racing_a_change_of_the_targets_membership reproduces
-MOVE_ALLOWED = ("EXPUNGEISSUED", "CANNOT")
+# a STORE, COPY or MOVE while others write to the account may answer NO [INUSE]: the server bug
+# test_plain_store_copy_and_move_fail_while_others_write reproduces
+WRITE_ALLOWED = ("EXPUNGEISSUED", "INUSE")
 
 LITERAL = re.compile(rb"\{(\d+)\+?\}$")
 NUMBERED = re.compile(r"^\* (\d+) (EXISTS|EXPUNGE|RECENT|FETCH)\b ?(.*)$")
@@ -93,7 +94,7 @@ class ModelClient:
     sock: socket.socket | None = None
     buffer: bytes = b""
     tag_number: int = 0
-    transcript: deque[str] = field(default_factory=lambda: deque(maxlen=80))
+    transcript: deque[str] = field(default_factory=lambda: deque(maxlen=60))
     mailbox: str | None = None
     readonly: bool = False
     opening: bool = False  # a SELECT was sent and its EXISTS not yet read
@@ -383,7 +384,7 @@ class ModelClient:
         targets = [self.uids[s - 1] for s in seqs]
         self.run_command(
             f"{prefix}STORE {text} {mode}{'.SILENT' if silent else ''} ({' '.join(flags)})",
-            "EXPUNGEISSUED",
+            *WRITE_ALLOWED,
         )
         if silent:
             # the client knows what it asked for; others' changes must still be told
@@ -416,7 +417,7 @@ class ModelClient:
         if chosen is None:
             return
         other = OTHER if self.mailbox == INBOX else INBOX
-        self.run_command(f"COPY {chosen[0]} {other}", "EXPUNGEISSUED")
+        self.run_command(f"COPY {chosen[0]} {other}", *WRITE_ALLOWED)
 
     def op_move(self) -> None:
         chosen = self._sequence()
@@ -426,26 +427,28 @@ class ModelClient:
         if self.rng.random() < 0.3:
             uid_set = self._uid_set(chosen[1])
             if uid_set is not None:
-                self.run_command(f"UID MOVE {uid_set} {other}", *MOVE_ALLOWED)
+                self.run_command(f"UID MOVE {uid_set} {other}", *WRITE_ALLOWED)
                 return
-        self.run_command(f"MOVE {chosen[0]} {other}", *MOVE_ALLOWED)
+        self.run_command(f"MOVE {chosen[0]} {other}", *WRITE_ALLOWED)
 
     def op_expunge(self) -> None:
         if self.readonly:
             return
         chosen = self._sequence()
-        if chosen is not None and self.rng.random() < 0.6:
-            self.run_command(f"STORE {chosen[0]} +FLAGS.SILENT (\\Deleted)", "EXPUNGEISSUED")
-            targets = [self.uids[seq - 1] for seq in chosen[1]]
+        if chosen is None:
+            self.run_command("EXPUNGE")
+            return
+        targets = [self.uids[seq - 1] for seq in chosen[1]]
+        uid_set = self._uid_set(chosen[1])  # asked before the STORE may tell of expunges
+        if self.rng.random() < 0.6:
+            self.run_command(f"STORE {chosen[0]} +FLAGS.SILENT (\\Deleted)", *WRITE_ALLOWED)
             for uid in targets:
                 if uid is not None and uid in self.flags:
                     self.flags[uid] = self.flags[uid] | {"\\Deleted"}
             self.after_silent_store(targets)
-        if chosen is not None and self.rng.random() < 0.4:
-            uid_set = self._uid_set(chosen[1])
-            if uid_set is not None:
-                self.run_command(f"UID EXPUNGE {uid_set}")
-                return
+        if uid_set is not None and self.rng.random() < 0.4:
+            self.run_command(f"UID EXPUNGE {uid_set}")
+            return
         self.run_command("EXPUNGE")
 
     def op_search(self) -> None:
@@ -518,6 +521,8 @@ async def fresh_view(server: ImapServer, mailbox: str) -> tuple[list[int], dict[
     flags: dict[int, frozenset[str]] = {}
     for line in lines[:-1]:
         text = line.decode()
+        if " FETCH " not in text:
+            continue  # FLAGS and PERMANENTFLAGS naming keywords new to the session
         uid_found, flags_found = FETCH_UID.search(text), FETCH_FLAGS.search(text)
         assert uid_found is not None and flags_found is not None, text
         uids.append(int(uid_found.group(1)))
@@ -598,7 +603,8 @@ async def test_sessions_stay_consistent_with_the_store(imap_server: ImapServer, 
             want_uids, want_flags = truths[mailbox]
             assert uids == want_uids, (client.name, mailbox, "UIDs drifted")
             drifted = {u: (flags[u], want_flags[u]) for u in uids if flags[u] != want_flags[u]}
-            assert not drifted, (client.name, mailbox, "flags drifted (model, store)", drifted)
+            assert not drifted, (client.name, mailbox, "flags drifted (model, store)", drifted,
+                                 "\n".join(client.transcript))
         for name in MAILBOXES:
             assert await fresh_view(imap_server, name) == truths[name], name
     finally:
@@ -681,15 +687,10 @@ async def append_one(connection: RawConnection, mailbox: str, tag: str) -> None:
     assert (await connection.until(b"ap"))[-1].startswith(b"ap OK")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MOVE computes its mailboxIds patch from an Email/get read earlier and writes it without a "
-    "state check: for a message also in the target mailbox it only removes the source, so when "
-    "a concurrent change takes the message out of the target in between, the patch would leave "
-    "it in no mailbox and MOVE answers NO [CANNOT] instead of moving it"
-))
 @pytest_twisted.ensureDeferred
 async def test_move_racing_a_change_of_the_targets_membership(imap_server: ImapServer) -> None:
-    """A message in both mailboxes; a session MOVEs it to the second while a JMAP client takes
+    """(A server bug the load test found, fixed since.) A message in both mailboxes; a session
+    MOVEs it to the second while a JMAP client takes
     it out of the second. Done one after the other in either order, the MOVE succeeds (the
     message ends in the second mailbox only), so it must answer OK whatever the timing."""
     a = await session(imap_server)
@@ -720,16 +721,12 @@ async def test_move_racing_a_change_of_the_targets_membership(imap_server: ImapS
     assert [answer for answer in answers if not answer.startswith(b"m OK")] == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a STORE .SILENT records the MODSEQ the message has after it as reported to the session, "
-    "though the session was never told of flag changes others made before the STORE: those "
-    "changes are never announced, and the session's flags stay wrong"
-))
 @pytest_twisted.ensureDeferred
-async def test_silent_store_hides_an_earlier_change_by_another_client(
+async def test_silent_store_does_not_hide_an_earlier_change_by_another_client(
     imap_server: ImapServer,
 ) -> None:
-    """JMAP sets a keyword; the session then STOREs +FLAGS.SILENT another one on the same
+    """(A server bug the load test found, fixed since.) JMAP sets a keyword; the session then
+    STOREs +FLAGS.SILENT another one on the same
     message; the next NOOP must tell it of the JMAP keyword (RFC 3501 §5.2)."""
     a = await session(imap_server)
     await append_one(a, INBOX, "silent")
@@ -737,7 +734,54 @@ async def test_silent_store_hides_an_earlier_change_by_another_client(
     [email_id] = (await imap_server.jmap("Email/query"))["ids"]
     await imap_server.jmap("Email/set", update={email_id: {"keywords/fromjmap": True}})
     assert (await a.command(b"STORE 1 +FLAGS.SILENT (kwa)"))[-1] == b"t OK STORE completed"
-    told = (await a.command(b"NOOP"))[:-1]
+    told = [line for line in await a.command(b"NOOP") if b" FETCH " in line]
     a.close()
     assert len(told) == 1 and told[0].startswith(b"* 1 FETCH (UID 1 FLAGS ("), told
-    assert flags_of_text(FETCH_FLAGS.search(told[0].decode()).group(1)) == {"fromjmap", "kwa"}
+    flags = FETCH_FLAGS.search(told[0].decode())
+    assert flags is not None and flags_of_text(flags.group(1)) == {"fromjmap", "kwa"}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "STORE (without UNCHANGEDSINCE), COPY and MOVE write conditional on the account's whole Email "
+    "state and give up after 8 conflicts: while another client keeps writing to any email of "
+    "the account they answer NO [INUSE] 'the messages keep changing', though nothing asked "
+    "for a condition"
+))
+@pytest.mark.parametrize("command", [
+    b"STORE 1 +FLAGS (kwa)", b"COPY 1 " + OTHER.encode(), b"MOVE 1 " + OTHER.encode(),
+])
+@pytest_twisted.ensureDeferred
+async def test_plain_store_copy_and_move_fail_while_others_write(
+    imap_server: ImapServer, command: bytes,
+) -> None:
+    """While JMAP clients change the keywords of another message over and over, a session's
+    plain STORE, COPY and MOVE of message 1 must succeed (RFC 9051 §6.4.6, §6.4.7, §6.4.8)."""
+    a = await session(imap_server)
+    assert (await a.command(f"CREATE {OTHER}".encode()))[-1].startswith(b"t OK")
+    ids = await mailbox_ids(imap_server)
+    await append_one(a, OTHER, "busy")
+    [busy] = (await imap_server.jmap("Email/query", filter={"inMailbox": ids[OTHER]}))["ids"]
+    writing = True
+
+    async def keep_writing(number: int) -> None:
+        value: bool | None = True
+        while writing:
+            answer = await imap_server.jmap("Email/set", update={busy: {
+                f"keywords/busy{number}": value}})
+            assert busy in answer["updated"], answer
+            value = None if value else True
+
+    writers = [Deferred.fromCoroutine(keep_writing(number)) for number in range(WRITERS)]
+    answers = []
+    try:
+        for number in range(10):
+            await append_one(a, INBOX, f"target{number}")
+            await a.command(b"NOOP")
+            answers.append((await a.command(command))[-1])
+            await a.command(b"STORE 1:* +FLAGS.SILENT (\\Deleted)")
+            await a.command(b"EXPUNGE")
+    finally:
+        writing = False
+        await gatherResults(writers)
+        a.close()
+    assert [answer for answer in answers if not answer.startswith(b"t OK")] == []
