@@ -820,3 +820,25 @@ async def test_offlineimap_sees_a_recreated_folder_by_its_uidvalidity(
                             tmp_path)
     assert ran.code != 0 and b"UID validity problem for folder Box" in ran.out, ran
     assert set(maildir_subjects(offlineimap.maildir / "Box")) == {in_folder("Box")}
+
+
+@needs_offlineimap
+@pytest_twisted.ensureDeferred
+async def test_offlineimap_maxage_and_maxsize_select_by_search(
+    imap_server: ImapServer, tmp_path: Path,
+) -> None:
+    """maxage and maxsize make offlineimap pick messages by a SEARCH (SINCE, SMALLER): only
+    the recent small message comes down."""
+    offlineimap = Offlineimap(imap_server, tmp_path)
+    offlineimap.rc.write_text(offlineimap.rc.read_text().replace(
+        "[Account test]\n", "[Account test]\nmaxage = 30\nmaxsize = 100000\n"))
+    client = await Threaded(imap_server.port).open()
+    try:
+        await client("append", "INBOX", message("ancient"),
+                     msg_time=datetime(2020, 1, 1, tzinfo=UTC))
+        await client("append", "INBOX", message("recent"))
+        await client("append", "INBOX", big_message("big"))
+    finally:
+        await client.close()
+    await offlineimap.sync()
+    assert set(maildir_subjects(offlineimap.inbox)) == {"recent"}
