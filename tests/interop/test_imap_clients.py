@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,7 +118,7 @@ async def imapclient(server: ImapServer, opened: list[Threaded]) -> Threaded:
 
 
 @pytest_twisted.async_yield_fixture
-async def clients() -> Any:
+async def clients() -> AsyncIterator[list[Threaded]]:
     """Every imapclient a test opens, logged out after it."""
     opened: list[Threaded] = []
     yield opened
