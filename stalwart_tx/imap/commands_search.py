@@ -232,7 +232,15 @@ async def search(session: ImapSession, command: syntax.Search) -> str:
     searcher = Searcher(session, view)
     if uses_modseq(command.key):
         session.condstore = True
-    uids = sorted(await searcher.uids(command.key))
+    try:
+        uids = sorted(await searcher.uids(command.key))
+    except Exception as failure:
+        # RFC 5182 §2.1: a SEARCH with SAVE answered NO empties the saved result, one
+        # answered BAD leaves it be
+        bad = isinstance(failure, CommandFailed) and failure.kind == "BAD"
+        if "SAVE" in (command.returns or ()) and not bad:
+            session.saved_uids = []
+        raise
     numbers = uids if command.uid else [view.seq_of(u) or 0 for u in uids]
     returns = command.returns
     if returns is None and session.rev2:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import pytest_twisted
 
 from tests.imap.conftest import RawConnection, logged_in
@@ -386,3 +387,49 @@ async def test_rename_of_inbox_creates_the_superior_names(raw: RawConnection) ->
     assert tagged(await raw.command(b"RENAME INBOX Old/Mail")).startswith(b"t OK")
     assert (await raw.command(b"STATUS Old/Mail (MESSAGES)"))[0].endswith(b"(MESSAGES 1)")
     assert (await raw.command(b"STATUS INBOX (MESSAGES)"))[0].endswith(b"(MESSAGES 0)")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_failed_search_with_save_empties_the_saved_result(
+    raw: RawConnection, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # RFC 5182 §2.1: a SEARCH with SAVE answered NO sets the search result to the empty
+    # sequence; one answered BAD leaves it as it was
+    from stalwart_tx.imap import commands_search
+
+    await selected(raw, PLAIN, PLAIN)
+    await raw.command(b"SEARCH RETURN (SAVE) ALL")
+    assert tagged(await raw.command(b"SEARCH RETURN (SAVE) 7")).startswith(b"t BAD")
+    assert len(fetched(await raw.command(b"FETCH $ UID"))) == 2
+
+    async def fails(self: object, key: object) -> set[int]:
+        raise commands_search.CommandFailed.no("cannot search that", "CANNOT")
+
+    monkeypatch.setattr(commands_search.Searcher, "uids", fails)
+    assert tagged(await raw.command(b"SEARCH RETURN (SAVE) ALL")).startswith(b"t NO")
+    monkeypatch.undo()
+    assert fetched(await raw.command(b"FETCH $ UID")) == []
+
+
+@pytest.mark.xfail(strict=True, reason="the protocol answers NO [BADCHARSET] while parsing, "
+                   "before the SEARCH handler could empty the saved result")
+@pytest_twisted.ensureDeferred
+async def test_a_search_with_save_refused_for_its_charset_empties_the_saved_result(
+    raw: RawConnection,
+) -> None:
+    # RFC 5182 §2.1: NO [BADCHARSET] to a SEARCH with SAVE is a NO like any other
+    await selected(raw, PLAIN, PLAIN)
+    await raw.command(b"SEARCH RETURN (SAVE) ALL")
+    lines = await raw.command(b"SEARCH RETURN (SAVE) CHARSET X-UNKNOWN ALL")
+    assert tagged(lines).startswith(b"t NO [BADCHARSET")
+    assert fetched(await raw.command(b"FETCH $ UID")) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_synchronizing_literals_as_arguments(raw: RawConnection) -> None:
+    # RFC 9051 §4.3: a synchronizing literal waits for the server's continuation request
+    await logged_in(raw)
+    await raw.send(b"t SELECT {5}\r\n")
+    assert (await raw.line()).startswith(b"+ ")
+    await raw.send(b"INBOX\r\n")
+    assert tagged(await raw.until(b"t")).startswith(b"t OK [READ-WRITE]")
