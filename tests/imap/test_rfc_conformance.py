@@ -433,3 +433,32 @@ async def test_synchronizing_literals_as_arguments(raw: RawConnection) -> None:
     assert (await raw.line()).startswith(b"+ ")
     await raw.send(b"INBOX\r\n")
     assert tagged(await raw.until(b"t")).startswith(b"t OK [READ-WRITE]")
+
+
+@pytest_twisted.ensureDeferred
+async def test_append_and_copy_to_the_selected_mailbox_announce_exists(
+    raw: RawConnection,
+) -> None:
+    # RFC 3501 §6.3.11, §6.4.7: the new message is announced at once with EXISTS
+    await selected(raw, PLAIN)
+    lines = await append(raw, PLAIN)
+    assert b"* 2 EXISTS" in lines and lines.index(b"* 2 EXISTS") < len(lines) - 1, lines
+    lines = await raw.command(b"COPY 1 INBOX")
+    assert b"* 3 EXISTS" in lines and tagged(lines).startswith(b"t OK [COPYUID"), lines
+
+
+@pytest.mark.xfail(strict=True, reason="a subscription is the JMAP Mailbox's isSubscribed, so "
+                   "it goes with its mailbox; keeping the name needs a subscription list in "
+                   "the store, outside the bridge")
+@pytest_twisted.ensureDeferred
+async def test_a_deleted_mailbox_stays_subscribed(raw: RawConnection) -> None:
+    # RFC 3501 §6.3.6 / RFC 9051 §6.3.9: the server MUST NOT unilaterally remove a name from
+    # the subscription list; LIST (SUBSCRIBED) shows it \NonExistent (RFC 5258 §3.4)
+    await logged_in(raw)
+    await raw.command(b"CREATE Gone")
+    await raw.command(b"SUBSCRIBE Gone")
+    assert tagged(await raw.command(b"DELETE Gone")).startswith(b"t OK")
+    lines = await raw.command(b'LIST (SUBSCRIBED) "" "*"')
+    assert b'* LIST (\\NonExistent \\Subscribed) "/" "Gone"' in lines, lines
+    lines = await raw.command(b'LSUB "" "*"')
+    assert b'* LSUB (\\Noselect) "/" "Gone"' in lines, lines
