@@ -110,6 +110,9 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
                 modseqs.update({e["id"]: e["modseq"] for e in fresh["list"]})
             if "FLAGS" not in names:
                 atts.append(FetchAtt("FLAGS"))
+            if session.condstore and "MODSEQ" not in names:
+                # RFC 7162 §3.1: a flag change this FETCH caused is reported with its MODSEQ
+                atts.append(FetchAtt("MODSEQ"))
     if any(a.name == "FLAGS" for a in atts):
         announce_keywords(session, (flags_of(e.get("keywords")) for e in emails.values()))
     missing = False

@@ -462,3 +462,17 @@ async def test_a_deleted_mailbox_stays_subscribed(raw: RawConnection) -> None:
     assert b'* LIST (\\NonExistent \\Subscribed) "/" "Gone"' in lines, lines
     lines = await raw.command(b'LSUB "" "*"')
     assert b'* LSUB (\\Noselect) "/" "Gone"' in lines, lines
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_fetch_that_sets_seen_reports_modseq_under_condstore(
+    raw: RawConnection,
+) -> None:
+    # RFC 7162 §3.1: once CONDSTORE is on, every untagged FETCH a flag change causes, the
+    # \Seen a FETCH sets implicitly included, carries MODSEQ
+    await logged_in(raw)
+    await append(raw, PLAIN)
+    await raw.command(b"ENABLE CONDSTORE")
+    await raw.command(b"SELECT INBOX")
+    lines = await raw.command(b"FETCH 1 (BODY[TEXT])")
+    assert re.search(rb"FLAGS \([^)]*\\Seen[^)]*\) MODSEQ \(\d+\)\)$", lines[-2]), lines
