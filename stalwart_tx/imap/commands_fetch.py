@@ -45,6 +45,12 @@ def internal_date(received_at: str) -> str:
            f"{moment:%H:%M:%S} +0000"
 
 
+def without_nul(data: bytes) -> bytes:
+    """Only a literal8 may carry NUL (RFC 9051 §4.3, CHAR8), and BODY[] and RFC822 answers are
+    plain literals: NUL goes as 0x80, which keeps every size and offset true."""
+    return data.replace(b"\x00", b"\x80") if b"\x00" in data else data
+
+
 def _whole(att: FetchAtt) -> bool:
     """An item that is the whole message, unparsed: sent in pieces when big."""
     if att.name == "RFC822":
@@ -178,20 +184,21 @@ async def _respond(
             add(b"PREVIEW " + render(str(email.get("preview") or "")))
         elif _whole(att) and size > STREAM_ABOVE and raw is None:
             label = att.label().replace(".PEEK", "").encode()
+            binary = name == "BINARY"
             if att.partial is not None:
                 start = att.partial.offset
                 length = max(0, min(att.partial.length, size - start))
                 data = await store.blobs.get(account, blob_id, start, length) if length else b""
-                add(label + b" " + render(data))
+                add(label + b" " + render(Literal8(data) if binary else without_nul(data)))
                 continue
-            add(label + b" {%d}\r\n" % size)
+            add(label + (b" ~{%d}\r\n" if binary else b" {%d}\r\n") % size)
             session.out.write(b"".join(pieces))
             pieces = []
             for offset in range(0, size, STREAM_CHUNK):
                 chunk = await store.blobs.get(
                     account, blob_id, offset, min(STREAM_CHUNK, size - offset)
                 )
-                session.out.write(chunk)
+                session.out.write(chunk if binary else without_nul(chunk))
                 await session.out.drain()
         else:
             assert raw is not None
@@ -209,11 +216,11 @@ def _content_item(att: FetchAtt, raw: bytes) -> bytes:
     if name == "BODY" and att.section is None:
         return b"BODY " + render(bodystructure(raw, False))
     if name == "RFC822":
-        return b"RFC822 " + render(raw)
+        return b"RFC822 " + render(without_nul(raw))
     if name == "RFC822.HEADER":
-        return b"RFC822.HEADER " + render(rfc822_header(raw))
+        return b"RFC822.HEADER " + render(without_nul(rfc822_header(raw)))
     if name == "RFC822.TEXT":
-        return b"RFC822.TEXT " + render(rfc822_text(raw))
+        return b"RFC822.TEXT " + render(without_nul(rfc822_text(raw)))
     section = att.section
     assert section is not None
     label = att.label().encode()
@@ -236,4 +243,4 @@ def _content_item(att: FetchAtt, raw: bytes) -> bytes:
         return label + b" NIL"
     if att.partial is not None:
         data = partial(data, att.partial.offset, att.partial.length)
-    return label + b" " + render(data)
+    return label + b" " + render(without_nul(data))

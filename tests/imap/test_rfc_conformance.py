@@ -476,3 +476,32 @@ async def test_a_fetch_that_sets_seen_reports_modseq_under_condstore(
     await raw.command(b"SELECT INBOX")
     lines = await raw.command(b"FETCH 1 (BODY[TEXT])")
     assert re.search(rb"FLAGS \([^)]*\\Seen[^)]*\) MODSEQ \(\d+\)\)$", lines[-2]), lines
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_nul_in_a_literal_outside_binary(raw: RawConnection) -> None:
+    # RFC 9051 §4.3 and §9 (CHAR8 excludes NUL): only a literal8 (~{n}, RFC 3516) may carry
+    # NUL, so BODY[] of a message holding NUL cannot send it as it is
+    await logged_in(raw)
+    binary = b"Subject: b\r\nContent-Transfer-Encoding: binary\r\n\r\na\x00b\r\n"
+    await raw.send(b"ap APPEND INBOX ~{%d+}\r\n" % len(binary) + binary + b"\r\n")
+    assert tagged(await raw.until(b"ap")).startswith(b"ap OK")
+    await raw.command(b"SELECT INBOX")
+    for command in (b"FETCH 1 (BODY.PEEK[])", b"FETCH 1 (BODY.PEEK[1])", b"FETCH 1 (RFC822)",
+                    b"FETCH 1 (RFC822.TEXT)", b"FETCH 1 (BODY.PEEK[TEXT]<0.3>)"):
+        lines = await raw.command(command)
+        assert tagged(lines) == b"t OK FETCH completed", lines
+        assert not [line for line in lines if b"\x00" in line], lines
+    lines = await raw.command(b"FETCH 1 (BINARY.PEEK[1])")
+    assert lines[1] == b"a\x00b"
+    # a big message goes out in pieces, and the same holds
+    big = binary + b"x" * (300 * 1024) + b"\x00\r\n"
+    await raw.send(b"ap APPEND INBOX ~{%d+}\r\n" % len(big) + big + b"\r\n")
+    assert tagged(await raw.until(b"ap")).startswith(b"ap OK")
+    await raw.command(b"NOOP")
+    lines = await raw.command(b"FETCH 2 (BODY.PEEK[])")
+    assert lines[0] == b"* 2 FETCH (BODY[] {%d}" % len(big)
+    assert not [line for line in lines if b"\x00" in line]
+    lines = await raw.command(b"FETCH 2 (BINARY.PEEK[])")
+    assert lines[0] == b"* 2 FETCH (BINARY[] ~{%d}" % len(big)
+    assert b"".join(lines[1:-1]).count(b"\x00") == 2
