@@ -364,14 +364,22 @@ async def append(session: ImapSession, command: syntax.Append) -> str:
     return f"[APPENDUID {view['list'][0]['uidValidity']} {_uid_list(listed)}] APPEND completed"
 
 
+def _check_octets(literal: Literal, chunk: bytes) -> None:
+    if not literal.binary and b"\x00" in chunk:
+        # RFC 9051 §9: a plain literal is CHAR8, NUL excluded; NUL needs ~{n} (RFC 3516)
+        raise CommandFailed.bad("NUL in a literal: send the message as a literal8 (~{n})")
+
+
 async def _store_literal(store: Any, account_id: str, literal: Literal) -> str:
     if literal.size <= SMALL_BLOB:
         data = b"".join(literal.chunks())
         literal.close()
+        _check_octets(literal, data)
         return str((await store.blobs.put(account_id, data)).blob_id)
     upload = await store.blobs.open_upload(account_id)
     try:
         for chunk in literal.chunks(UPLOAD_CHUNK):
+            _check_octets(literal, chunk)
             await upload.write(chunk)
         info = await upload.commit()
     except BaseException:

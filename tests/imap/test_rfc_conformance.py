@@ -505,3 +505,17 @@ async def test_no_nul_in_a_literal_outside_binary(raw: RawConnection) -> None:
     lines = await raw.command(b"FETCH 2 (BINARY.PEEK[])")
     assert lines[0] == b"* 2 FETCH (BINARY[] ~{%d}" % len(big)
     assert b"".join(lines[1:-1]).count(b"\x00") == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_append_of_nul_in_a_plain_literal_is_bad(raw: RawConnection) -> None:
+    # RFC 9051 §9 (CHAR8 excludes NUL) and RFC 3516 §4.4: NUL needs a literal8; in a plain
+    # literal the command does not parse, and nothing is appended
+    await logged_in(raw)
+    binary = b"Subject: b\r\n\r\na\x00b\r\n"
+    await raw.send(b"ap APPEND INBOX {%d+}\r\n" % len(binary) + binary + b"\r\n")
+    assert tagged(await raw.until(b"ap")).startswith(b"ap BAD")
+    big = b"Subject: b\r\n\r\n" + b"x" * (300 * 1024) + b"\x00\r\n"
+    await raw.send(b"ap APPEND INBOX {%d+}\r\n" % len(big) + big + b"\r\n")
+    assert tagged(await raw.until(b"ap")).startswith(b"ap BAD")
+    assert (await raw.command(b"STATUS INBOX (MESSAGES)"))[0].endswith(b"(MESSAGES 0)")
