@@ -597,8 +597,9 @@ async def test_sessions_stay_consistent_with_the_store(imap_server: ImapServer, 
             want_uids, want_flags = truths[mailbox]
             assert uids == want_uids, (client.name, mailbox, "UIDs drifted")
             drifted = {u: (flags[u], want_flags[u]) for u in uids if flags[u] != want_flags[u]}
-            assert not drifted, (client.name, mailbox, "flags drifted (model, store)", drifted,
-                                 "\n".join(client.transcript))
+            if drifted:
+                pytest.fail(f"{client.name} in {mailbox}: flags drifted, UID: (model, store) "
+                            f"{drifted}\n--- last exchange ---\n" + "\n".join(client.transcript))
         for name in MAILBOXES:
             assert await fresh_view(imap_server, name) == truths[name], name
     finally:
