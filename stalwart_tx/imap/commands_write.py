@@ -320,7 +320,12 @@ async def expunge_deleted(
         destroys: list[str] = []
         for email in emails["list"]:
             if set(email["mailboxIds"]) - {view.mailbox_id}:
-                updates[email["id"]] = {f"mailboxIds/{view.mailbox_id}": None}
+                # one JMAP email is every IMAP copy of it, flags shared: the \Deleted that took
+                # it out of here was meant for here, and must not mark the copies elsewhere
+                # (RFC 3501 §6.4.7: a copy keeps the flags it was copied with)
+                updates[email["id"]] = {
+                    f"mailboxIds/{view.mailbox_id}": None, f"keywords/{DELETED}": None,
+                }
             else:
                 destroys.append(email["id"])
         await client.call("Email/set", update=updates, destroy=destroys)

@@ -519,3 +519,18 @@ async def test_append_of_nul_in_a_plain_literal_is_bad(raw: RawConnection) -> No
     await raw.send(b"ap APPEND INBOX {%d+}\r\n" % len(big) + big + b"\r\n")
     assert tagged(await raw.until(b"ap")).startswith(b"ap BAD")
     assert (await raw.command(b"STATUS INBOX (MESSAGES)"))[0].endswith(b"(MESSAGES 0)")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_copy_keeps_the_flags_it_was_copied_with(raw: RawConnection) -> None:
+    # RFC 3501 §6.4.7: the copy keeps the flags of the message as copied; the usual move of
+    # a client without MOVE (COPY, STORE \Deleted, EXPUNGE) must not leave the copy \Deleted
+    await selected(raw, PLAIN)
+    await raw.command(b"STORE 1 +FLAGS.SILENT (\\Flagged)")
+    await raw.command(b"CREATE Dest")
+    assert tagged(await raw.command(b"COPY 1 Dest")).startswith(b"t OK")
+    await raw.command(b"STORE 1 +FLAGS.SILENT (\\Deleted)")
+    assert b"* 1 EXPUNGE" in await raw.command(b"EXPUNGE")
+    await raw.command(b"SELECT Dest")
+    lines = await raw.command(b"FETCH 1 FLAGS")
+    assert b"\\Flagged" in lines[0] and b"\\Deleted" not in lines[0], lines
