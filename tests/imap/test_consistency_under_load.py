@@ -579,6 +579,11 @@ async def prepare(server: ImapServer) -> tuple[dict[str, str], str]:
     return ids, str(blob["blobId"])
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "fails in some runs, not all, from the server bug "
+    "test_messages_moved_in_together_reach_every_watching_session reproduces: a session loses "
+    "a message moved in together with another, and later sees it as new below UIDs it had"
+))
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest_twisted.ensureDeferred
 async def test_sessions_stay_consistent_with_the_store(imap_server: ImapServer, seed: int) -> None:
@@ -780,3 +785,73 @@ async def test_plain_store_copy_and_move_fail_while_others_write(
         await gatherResults(writers)
         a.close()
     assert [answer for answer in answers if not answer.startswith(b"t OK")] == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a view's catch-up (selected.refresh) takes the changed Email ids from Email/changes up to "
+    "state S but reads their UIDs later, as they are then: two messages moved into the mailbox "
+    "together (UIDs n, n+1) after S, of which only the second was touched before S, put n+1 in "
+    "the view first; at the next catch-up SelectedMailbox.append refuses n as lower than the "
+    "view's last UID and drops it without a word, so the session never has that message (its "
+    "EXISTS stays one short), and it shows up only later as a new message with a UID below UIDs "
+    "already announced"
+))
+@pytest_twisted.ensureDeferred
+async def test_messages_moved_in_together_reach_every_watching_session(
+    imap_server: ImapServer,
+) -> None:
+    """Sessions watching a mailbox NOOP over and over while a JMAP client touches message B
+    and then moves A and B into the mailbox in one Email/set: after a final NOOP every session
+    lists exactly the store's UIDs (RFC 3501 §2.3.1.1, §7.3.1). Stops at the first loss."""
+    watchers = [await session(imap_server) for _ in range(4)]
+    assert (await watchers[0].command(f"CREATE {OTHER}".encode()))[-1].startswith(b"t OK")
+    for watcher in watchers:
+        assert (await watcher.command(f"SELECT {OTHER}".encode()))[-1].startswith(b"t OK")
+    ids = await mailbox_ids(imap_server)
+    await append_one(watchers[0], INBOX, "blob")
+    [first] = (await imap_server.jmap("Email/query"))["ids"]
+    found = await imap_server.jmap("Email/get", ids=[first], properties=["blobId"])
+    blob_id = found["list"][0]["blobId"]
+    lost: list[tuple[int, int, list[int]]] = []
+
+    async def noops(watcher: RawConnection) -> None:
+        for _ in range(6):
+            await watcher.command(b"NOOP")
+
+    async def touch_then_move(a: str, b: str, delay: float) -> None:
+        await imap_server.jmap("Email/set", update={b: {"keywords/touched": True}})
+        await deferLater(reactor, delay, lambda: None)
+        await imap_server.jmap("Email/set", update={
+            e: {f"mailboxIds/{ids[INBOX]}": None, f"mailboxIds/{ids[OTHER]}": True}
+            for e in (a, b)
+        })
+
+    try:
+        for round_number in range(150):
+            made = await imap_server.jmap("Email/import", emails={
+                key: {"blobId": blob_id, "mailboxIds": {ids[INBOX]: True}} for key in "ab"
+            })
+            a, b = (made["created"][key]["id"] for key in "ab")
+            await gatherResults([
+                *(Deferred.fromCoroutine(noops(watcher)) for watcher in watchers),
+                Deferred.fromCoroutine(touch_then_move(a, b, (round_number % 10) * 0.0005)),
+            ])
+            want, _ = await truth(imap_server, ids[OTHER])
+            for number, watcher in enumerate(watchers):
+                await watcher.command(b"NOOP")
+                lines = await watcher.command(b"UID FETCH 1:* (UID)")
+                seen = [int(m.group(1)) for line in lines
+                        if (m := FETCH_UID.search(line.decode())) is not None]
+                if seen != want:  # not a moment's lag: a second NOOP does not bring it
+                    await watcher.command(b"NOOP")
+                    lines = await watcher.command(b"UID FETCH 1:* (UID)")
+                    seen = [int(m.group(1)) for line in lines
+                            if (m := FETCH_UID.search(line.decode())) is not None]
+                if seen != want:
+                    lost.append((round_number, number, sorted(set(want) - set(seen))))
+            if lost:
+                break
+    finally:
+        for watcher in watchers:
+            watcher.close()
+    assert lost == [], "(round, session, UIDs it lacks)"
