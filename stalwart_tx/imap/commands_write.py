@@ -73,9 +73,11 @@ async def _store_chunk(
     client: MailClient, chunk: list[tuple[int, int, str]], command: syntax.Store,
     keywords: dict[str, bool],
 ) -> tuple[list[int], dict[str, int]]:
-    """Apply the flag change to these messages, on exactly the versions read first: the UIDs
-    UNCHANGEDSINCE kept unchanged, and the MODSEQ each changed message had before."""
-    for _attempt in range(CONDITIONAL_ATTEMPTS):
+    """Apply the flag change to these messages: the UIDs UNCHANGEDSINCE kept unchanged, and
+    for each changed message the MODSEQ it had before, when the change is known to have been
+    made on exactly that version (empty when another writer came between)."""
+    conditional = command.unchanged_since is not None or command.silent
+    for _attempt in range(CONDITIONAL_ATTEMPTS if conditional else 1):
         found = await client.call("ImapEmail/get", ids=[e for _, _, e in chunk])
         modseqs = {e["id"]: e["modseq"] for e in found["list"]}
         modified: list[int] = []
@@ -86,6 +88,9 @@ async def _store_chunk(
         update = {email_id: _patch(command.mode, keywords) for email_id in ids}
         if not update:
             return modified, {}
+        if not conditional:
+            await client.call("Email/set", update=update)
+            return modified, {}
         try:
             await client.call("Email/set", update=update, ifInState=found["state"])
         except JmapCallError as error:
@@ -93,7 +98,13 @@ async def _store_chunk(
                 continue
             raise
         return modified, {e: modseqs[e] for e in ids}
-    raise CommandFailed.no("the messages keep changing, try again", "INUSE")
+    if command.unchanged_since is not None:
+        raise CommandFailed.no("the messages keep changing, try again", "INUSE")
+    # a silent STORE racing other writers still happens; its flags are announced later
+    await client.call("Email/set", update={
+        e: _patch(command.mode, keywords) for _, _, e in chunk
+    })
+    return [], {}
 
 
 def _patch(mode: str, keywords: dict[str, bool]) -> dict[str, Any]:
@@ -163,48 +174,22 @@ async def copy(session: ImapSession, command: syntax.Copy | syntax.Move) -> str:
     if not targets:
         return f"{'MOVE' if moving else 'COPY'} completed, nothing to do"
     same = target.id == view.mailbox_id
-    emails: dict[str, dict[str, Any]] = {}
-    updates: dict[str, Any] = {}
-    duplicates: dict[str, dict[str, Any]] = {}
-    done: set[str] = set()
-    for _attempt in range(CONDITIONAL_ATTEMPTS):
-        pending = [e for _, _, e in targets if e not in done]
-        found = await client.call("Email/get", ids=pending, properties=[
-            "mailboxIds", "keywords", "blobId", "receivedAt",
-        ])
-        emails.update({e["id"]: e for e in found["list"]})
-        if any(e not in emails for e in pending) and not moving:
-            raise CommandFailed.no("some of the messages no longer exist", "EXPUNGEISSUED")
-        planned = _plan([emails[e] for e in pending if e in emails], target.id,
-                        view.mailbox_id, moving)
-        for email_id, entry in planned.duplicates.items():
-            duplicates.setdefault(email_id, entry)
-        # each write is conditional on the state the plan (or the write before) left: a
-        # concurrent change to these messages makes the plan again for those still to do
-        state = found["state"]
-        conflict = False
-        items = list(planned.updates.items())
-        for start in range(0, len(items), UPDATE_BATCH):
-            batch = dict(items[start:start + UPDATE_BATCH])
-            try:
-                answer = await client.call("Email/set", update=batch, ifInState=state)
-            except JmapCallError as error:
-                if error.type != "stateMismatch":
-                    raise
-                conflict = True
-                break
-            if answer.get("notUpdated"):
-                problem = next(iter(answer["notUpdated"].values()))
-                raise CommandFailed.no(problem.get("description") or "cannot copy",
-                                       _code(problem))
-            state = answer["newState"]
-            updates.update(batch)
-            done.update(batch)
-        done.update(planned.duplicates)
-        if not conflict:
-            break
-    else:
-        raise CommandFailed.no("the messages keep changing, try again", "INUSE")
+    pending = [e for _, _, e in targets]
+    found = await client.call("Email/get", ids=pending, properties=[
+        "mailboxIds", "keywords", "blobId", "receivedAt",
+    ])
+    emails = {e["id"]: e for e in found["list"]}
+    if any(e not in emails for e in pending) and not moving:
+        raise CommandFailed.no("some of the messages no longer exist", "EXPUNGEISSUED")
+    planned = _plan([emails[e] for e in pending if e in emails], target.id, view.mailbox_id,
+                    moving)
+    updates, duplicates = planned.updates, planned.duplicates
+    items = list(updates.items())
+    for start in range(0, len(items), UPDATE_BATCH):
+        answer = await client.call("Email/set", update=dict(items[start:start + UPDATE_BATCH]))
+        if answer.get("notUpdated"):
+            problem = next(iter(answer["notUpdated"].values()))
+            raise CommandFailed.no(problem.get("description") or "cannot copy", _code(problem))
     created: dict[str, str] = {}
     if duplicates:
         answer = await client.call("Email/import", emails=duplicates)
@@ -257,7 +242,9 @@ def _plan(emails: list[dict[str, Any]], target: str, source: str, moving: bool) 
                     "keywords": email["keywords"], "receivedAt": email["receivedAt"],
                 }
                 continue
-            plan.updates[email_id] = {f"mailboxIds/{source}": None}
+            # the target again too: if another writer takes it out of the target meanwhile,
+            # the message still ends where MOVE puts it
+            plan.updates[email_id] = {f"mailboxIds/{source}": None, f"mailboxIds/{target}": True}
         else:
             patch: dict[str, Any] = {f"mailboxIds/{target}": True}
             if moving:

@@ -153,7 +153,14 @@ async def changed_since(
 
 async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
     """What changed in the mailbox since the view's state; moves the view's state, and leaves
-    applying the delta (announcing it) to the caller."""
+    applying the delta (announcing it) to the caller.
+
+    New messages are read from the mailbox's UID index at one instant (every UID above the
+    view's last), never pieced together from separate reads: UIDs are given in commit order,
+    so that read holds every message added up to it, in order, and nothing added later can
+    have a lower UID. The change log tells which of the view's messages left (their UID
+    there is gone or different) or may have new flags.
+    """
     delta = Delta()
     found = await changed_since(client, view.state)
     if found is None:
@@ -161,24 +168,36 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
     state, created, updated, destroyed = found
     if state == view.state:
         return delta
-    touched = list(dict.fromkeys(created + updated))
-    current: dict[str, int | None] = dict.fromkeys(touched + destroyed)
+    last = view.uids[-1] if view.uids else 0
+    answers = await client.request(
+        ("ImapMailbox/get", {"ids": [view.mailbox_id], "uids": True, "uidsAbove": last}),
+        ("ImapEmail/get", {"ids": [e for e in dict.fromkeys(created + updated)
+                                   if view.uid_of(e) is not None],
+                           "mailboxId": view.mailbox_id}),
+    )
+    listed = answers[0][1]["list"]
+    if not listed:  # the mailbox is gone: everything left it
+        delta.expunged = list(view.uids)
+        view.state = state
+        return delta
+    current: dict[str, int | None] = {e: None for e in destroyed if view.uid_of(e) is not None}
     modseqs: dict[str, int] = {}
-    if touched:
-        answer = await client.call("ImapEmail/get", ids=touched, mailboxId=view.mailbox_id)
-        for entry in answer["list"]:
-            current[entry["id"]] = entry["uid"]
-            modseqs[entry["id"]] = entry["modseq"]
+    for entry in answers[1][1]["list"]:
+        current[entry["id"]] = entry["uid"]
+        modseqs[entry["id"]] = entry["modseq"]
     for email_id, uid in current.items():
         old = view.uid_of(email_id)
-        if old is not None and old != uid:
+        if old is None:
+            continue
+        if old != uid:
             delta.expunged.append(old)
-        if uid is not None and uid != old and view.email_at(uid) is None:
-            delta.added.append((uid, email_id))
-        if old is not None and old == uid:
-            if view.reported.get(email_id) != modseqs.get(email_id):
-                delta.changed.append(email_id)
-    delta.added.sort()
+        elif view.reported.get(email_id) != modseqs.get(email_id):
+            delta.changed.append(email_id)
+    for uid, email_id in listed[0]["uids"]:
+        old = view.uid_of(email_id)
+        if old is not None and old != uid and old not in delta.expunged:
+            delta.expunged.append(old)  # it left and came back: a new message
+        delta.added.append((uid, email_id))
     view.state = state
     return delta
 

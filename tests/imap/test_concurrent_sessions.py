@@ -62,6 +62,8 @@ async def test_no_expunge_while_answering_fetch_store_or_search(imap_server: Ima
     b = await session(imap_server)
     await a.command(b"STORE 2 +FLAGS.SILENT (\\Deleted)")
     await a.command(b"EXPUNGE")
+    # b hears of it through the notifier, a few milliseconds later
+    await deferLater(reactor, 0.3, lambda: None)
     for command in (b"FETCH 1:* UID", b"STORE 1 +FLAGS.SILENT (x)", b"SEARCH ALL"):
         lines = await b.command(command)
         assert not any(line.endswith(b"EXPUNGE") for line in lines), (command, lines)

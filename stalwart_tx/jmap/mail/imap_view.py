@@ -5,8 +5,9 @@ These are methods of the JMAP method layer like any other, under the private cap
 same path as every client: it builds a Request, the API runs the calls. Their data is kept by
 ``mailbox_imap`` in the writes that change mailboxes and emails.
 
-* ``ImapMailbox/get`` ``{accountId, ids, uids}``: per mailbox its UIDVALIDITY and UIDNEXT and,
-  with ``uids``, every ``[uid, emailId]`` in UID order; ``state`` is the Email state read
+* ``ImapMailbox/get`` ``{accountId, ids, uids, uidsAbove}``: per mailbox its UIDVALIDITY and
+  UIDNEXT and, with ``uids``, every ``[uid, emailId]`` in UID order (only those above
+  ``uidsAbove`` when given), read at one instant; ``state`` is the Email state read
   *before* anything else, so replaying the changes since it can only repeat what the answer
   already shows, never miss anything. A mailbox made before IMAP state existed gets it here,
   its emails numbered in receivedAt order.
@@ -111,12 +112,13 @@ async def _ensure_imap_state(ctx: RequestContext, account: str, mailbox_ids: lis
 
 
 async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
-    _known(arguments, "ids", "uids")
+    _known(arguments, "ids", "uids", "uidsAbove")
     account = account_argument(ctx, arguments)
     ids = _ids(arguments, "ids")
     with_uids = arguments.get("uids", False)
     if not isinstance(with_uids, bool):
         raise MethodError.invalid_arguments("'uids' must be a Boolean")
+    above = _unsigned(arguments, "uidsAbove") if arguments.get("uidsAbove") is not None else 0
     state = await ctx.store.changes.current_state(account, EMAIL)
     mailboxes = await ctx.store.accounts.get(account, MAILBOX, ids)
     if any(imap_state_of(m) is None for m in mailboxes.values()):
@@ -133,7 +135,9 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
             "id": mailbox_id, "uidValidity": imap.uid_validity, "uidNext": imap.uid_next,
         }
         if with_uids:
-            page = await ctx.store.indexes.index_query(account, Index(uid_index(mailbox_id)))
+            plan = (ScoreRange(uid_index(mailbox_id), float(above + 1), None) if above
+                    else Index(uid_index(mailbox_id)))
+            page = await ctx.store.indexes.index_query(account, plan)
             entry["uids"] = [[int(score), email_id] for email_id, score in page.members]
         found.append(entry)
     listed = {entry["id"] for entry in found}
