@@ -28,6 +28,7 @@ from stalwart_tx.imap.message_structure import bodystructure
 from stalwart_tx.imap.message_values import Literal8, render
 from stalwart_tx.imap.parse_fetch import FetchAtt
 from stalwart_tx.imap.session import CommandFailed, ImapSession, State
+from stalwart_tx.imap.structure_cache import STRUCTURES
 from stalwart_tx.imap.updates import announce_keywords
 
 # whole bodies above this size go out in pieces read one at a time
@@ -37,6 +38,8 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 CONTENT = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER",
                      "RFC822.TEXT", "BINARY", "BINARY.SIZE"})
 SETS_SEEN = frozenset({"RFC822", "RFC822.TEXT"})
+# items kept in the structure cache (BODY only without a section: the structure, not content)
+CACHED = frozenset({"ENVELOPE", "BODYSTRUCTURE"})
 
 
 def internal_date(received_at: str) -> str:
@@ -146,8 +149,11 @@ async def _respond(
     blob_id = str(email["blobId"])
     size = int(email["size"])
     raw: bytes | None = None
-    needs_parse = any(a.name in CONTENT and not (_whole(a) and size > STREAM_ABOVE)
-                      for a in atts)
+    needs_parse = any(
+        a.name in CONTENT and not (_whole(a) and size > STREAM_ABOVE)
+        and not (a.name in CACHED and STRUCTURES.get(blob_id, _cache_key(a)) is not None)
+        for a in atts
+    )
     if needs_parse:
         raw = await store.blobs.get(account, blob_id)
     pieces: list[bytes] = [b"* %d FETCH (" % seq]
@@ -200,11 +206,20 @@ async def _respond(
                 )
                 session.out.write(chunk if binary else without_nul(chunk))
                 await session.out.drain()
+        elif name in CACHED and (cached := STRUCTURES.get(blob_id, _cache_key(att))):
+            add(cached)
         else:
             assert raw is not None
-            add(_content_item(att, raw))
+            rendered = _content_item(att, raw)
+            if name in CACHED:
+                STRUCTURES.put(blob_id, _cache_key(att), rendered)
+            add(rendered)
     pieces.append(b")")
     session.send(b"".join(pieces))
+
+
+def _cache_key(att: FetchAtt) -> str:
+    return "BODY" if att.name == "BODY" else att.name
 
 
 def _content_item(att: FetchAtt, raw: bytes) -> bytes:

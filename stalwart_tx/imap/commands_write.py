@@ -77,7 +77,13 @@ async def _store_chunk(
     for each changed message the MODSEQ it had before, when the change is known to have been
     made on exactly that version (empty when another writer came between)."""
     conditional = command.unchanged_since is not None or command.silent
-    for _attempt in range(CONDITIONAL_ATTEMPTS if conditional else 1):
+    if not conditional:
+        # a message expunged meanwhile is just not updated (notUpdated), as if done before
+        await client.call("Email/set", update={
+            e: _patch(command.mode, keywords) for _, _, e in chunk
+        })
+        return [], {}
+    for _attempt in range(CONDITIONAL_ATTEMPTS):
         found = await client.call("ImapEmail/get", ids=[e for _, _, e in chunk])
         modseqs = {e["id"]: e["modseq"] for e in found["list"]}
         modified: list[int] = []
@@ -87,9 +93,6 @@ async def _store_chunk(
         ids = [e for _, uid, e in chunk if uid not in modified and e in modseqs]
         update = {email_id: _patch(command.mode, keywords) for email_id in ids}
         if not update:
-            return modified, {}
-        if not conditional:
-            await client.call("Email/set", update=update)
             return modified, {}
         try:
             await client.call("Email/set", update=update, ifInState=found["state"])

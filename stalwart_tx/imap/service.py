@@ -14,6 +14,7 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
+from stalwart_tx.imap.bridge_context import BridgeContext
 from stalwart_tx.imap.protocol import ImapServerFactory
 from stalwart_tx.imap.session import DEFAULT_APPEND_LIMIT, ServerContext
 from stalwart_tx.jmap.api import JMAPApi
@@ -74,7 +75,7 @@ def imap_services(
 ) -> list[IService]:
     api = JMAPApi(
         registry, limits, store=store, reactor=reactor, urls=SessionUrls.under(public_url),
-        concurrency=RequestConcurrencyLimiter(IMAP_CONCURRENCY),
+        concurrency=RequestConcurrencyLimiter(IMAP_CONCURRENCY), context_factory=BridgeContext,
     )
     options = tls_options(certificate, key) if certificate is not None else None
     services: list[IService] = []

@@ -240,7 +240,8 @@ class ImapSession:
             self._unwatch = attachment.detach
 
     def changed(self, account_id: str, states: Mapping[str, str]) -> None:
-        if "Email" in states or "Mailbox" in states:
+        # the view follows Emails alone (a mailbox's end shows as its emails leaving it)
+        if "Email" in states:
             self.dirty = True
             wakeup, self.wakeup = self.wakeup, None
             if wakeup is not None:

@@ -1,0 +1,44 @@
+"""The bridge's requests skip the default-mailbox check for a minute after it was made."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stalwart_tx.auth.avatar import MailUser
+from stalwart_tx.imap import bridge_context
+from stalwart_tx.imap.bridge_context import ENSURED_FOR, BridgeContext
+from stalwart_tx.imap.structure_cache import StructureCache
+
+
+def context(account: str) -> BridgeContext:
+    return BridgeContext(user=MailUser(principal_id=account, name="x"), store=None,  # type: ignore[arg-type]
+                         limits=None, using=frozenset(), reactor=None)  # type: ignore[arg-type]
+
+
+def test_what_one_request_made_sure_of_is_skipped_by_the_next_for_a_minute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(bridge_context.time, "monotonic", lambda: now[0])
+    ensure: Any = object()
+    first = context("acct-a")
+    assert first.ensured == set()
+    first.ensured.add((ensure, "acct-a"))
+    assert context("acct-a").ensured == {(ensure, "acct-a")}
+    assert context("acct-b").ensured == set()  # another account is checked
+    now[0] += ENSURED_FOR + 1
+    assert context("acct-a").ensured == set()  # checked again after a minute
+
+
+def test_structure_cache_keeps_the_most_recent_within_its_size() -> None:
+    cache = StructureCache(max_bytes=10)
+    cache.put("b1", "ENVELOPE", b"12345")
+    cache.put("b2", "ENVELOPE", b"12345")
+    assert cache.get("b1", "ENVELOPE") == b"12345"  # now the most recent
+    cache.put("b3", "ENVELOPE", b"123")
+    assert cache.get("b2", "ENVELOPE") is None
+    assert cache.get("b1", "ENVELOPE") == b"12345" and cache.get("b3", "ENVELOPE") == b"123"
+    cache.put("big", "ENVELOPE", b"x" * 11)
+    assert cache.get("big", "ENVELOPE") is None
