@@ -30,7 +30,9 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
     if command.condstore:
         session.condstore = True
     mailbox = await find_mailbox(client, command.mailbox)
-    answer = await client.call("ImapMailbox/get", ids=[mailbox.id], uids=True)
+    answer = await client.call(
+        "ImapMailbox/get", ids=[mailbox.id], uids=True, firstUnseen=not session.rev2
+    )
     if not answer["list"]:
         raise CommandFailed.no("the mailbox is gone", "NONEXISTENT")
     entry = answer["list"][0]
@@ -57,7 +59,8 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
             )
             view.recent = {uid for uid in view.uids if uid > claimed["previous"]}
         session.untagged(f"{len(view.recent)} RECENT")
-        first_unseen = await _first_unseen(session, view)
+        unseen_uid = entry.get("firstUnseen")
+        first_unseen = view.seq_of(unseen_uid) if unseen_uid is not None else None
         if first_unseen is not None:
             session.untagged(f"OK [UNSEEN {first_unseen}] first unseen message")
     permanent = "()" if command.readonly else f"({flags} \\*)"
@@ -114,17 +117,6 @@ async def changed_since(
         found = await session.mail().call("ImapEmail/get", ids=ids[start:start + MODSEQ_BATCH])
         changed += [e["id"] for e in found["list"] if e["modseq"] > modseq]
     return changed
-
-
-async def _first_unseen(session: ImapSession, view: SelectedMailbox) -> int | None:
-    if not view.uids:
-        return None
-    found = await session.mail().call(
-        "ImapEmail/query", filter={"inMailbox": view.mailbox_id, "notKeyword": "$seen"}
-    )
-    uids = [view.uid_of(email_id) for email_id in found["ids"]]
-    known = [uid for uid in uids if uid is not None]
-    return view.seq_of(min(known)) if known else None
 
 
 async def close(session: ImapSession, command: syntax.Close | syntax.Unselect) -> str:

@@ -7,7 +7,8 @@ same path as every client: it builds a Request, the API runs the calls. Their da
 
 * ``ImapMailbox/get`` ``{accountId, ids, uids, uidsAbove}``: per mailbox its UIDVALIDITY and
   UIDNEXT and, with ``uids``, every ``[uid, emailId]`` in UID order (only those above
-  ``uidsAbove`` when given), read at one instant; ``state`` is the Email state read
+  ``uidsAbove`` when given), read at one instant; with ``firstUnseen`` the lowest UID without
+  ``$seen`` (null when none); ``state`` is the Email state read
   *before* anything else, so replaying the changes since it can only repeat what the answer
   already shows, never miss anything. A mailbox made before IMAP state existed gets it here,
   its emails numbered in receivedAt order.
@@ -30,7 +31,7 @@ from typing import Any, Final
 
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError
-from stalwart_tx.jmap.mail.email_model import EMAIL, mailbox_index
+from stalwart_tx.jmap.mail.email_model import EMAIL, SEEN, keyword_index, mailbox_index
 from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX
 from stalwart_tx.jmap.mail.mailbox_defaults import with_default_mailboxes
 from stalwart_tx.jmap.mail.mailbox_imap import (
@@ -46,7 +47,7 @@ from stalwart_tx.jmap.standard.arguments import account_id as account_argument
 from stalwart_tx.jmap.standard.retry import optimistically
 from stalwart_tx.jmap.standard.values import MAX_SAFE_INT, is_id, is_int
 from stalwart_tx.jmap.standard.working_set import WorkingSet
-from stalwart_tx.store.records import Index, ScoreRange, WriteBatch
+from stalwart_tx.store.records import Difference, Index, ScoreRange, WriteBatch
 
 IMAP_VIEW: Final = "urn:stalwart-tx:imap-view"
 
@@ -112,13 +113,16 @@ async def _ensure_imap_state(ctx: RequestContext, account: str, mailbox_ids: lis
 
 
 async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
-    _known(arguments, "ids", "uids", "uidsAbove")
+    _known(arguments, "ids", "uids", "uidsAbove", "firstUnseen")
     account = account_argument(ctx, arguments)
     ids = _ids(arguments, "ids")
     with_uids = arguments.get("uids", False)
     if not isinstance(with_uids, bool):
         raise MethodError.invalid_arguments("'uids' must be a Boolean")
     above = _unsigned(arguments, "uidsAbove") if arguments.get("uidsAbove") is not None else 0
+    first_unseen = arguments.get("firstUnseen", False)
+    if not isinstance(first_unseen, bool):
+        raise MethodError.invalid_arguments("'firstUnseen' must be a Boolean")
     state = await ctx.store.changes.current_state(account, EMAIL)
     mailboxes = await ctx.store.accounts.get(account, MAILBOX, ids)
     if any(imap_state_of(m) is None for m in mailboxes.values()):
@@ -139,6 +143,12 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
                     else Index(uid_index(mailbox_id)))
             page = await ctx.store.indexes.index_query(account, plan)
             entry["uids"] = [[int(score), email_id] for email_id, score in page.members]
+        if first_unseen:
+            # the difference keeps the UID index's scores: the lowest first
+            unseen = await ctx.store.indexes.index_query(account, Difference(
+                Index(uid_index(mailbox_id)), Index(keyword_index(SEEN)),
+            ), limit=1, count=False)
+            entry["firstUnseen"] = int(unseen.members[0][1]) if unseen.members else None
         found.append(entry)
     listed = {entry["id"] for entry in found}
     return {

@@ -213,3 +213,22 @@ async def test_hidden_state_is_not_a_mailbox_property_and_not_advertised(
         account["accountCapabilities"] for account in session["accounts"].values()
     ))
     assert IMAP_VIEW not in session["primaryAccounts"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_first_unseen_is_the_lowest_uid_without_seen(emails: Emails) -> None:
+    v = await _view(emails)
+    inbox = await v.inbox()
+
+    async def first_unseen() -> Any:
+        [entry] = (await v.ok("ImapMailbox/get", ids=[inbox], firstUnseen=True))["list"]
+        return entry["firstUnseen"]
+
+    assert await first_unseen() is None
+    ids = [(await v.import_raw(message(f"m{n}"), keywords={"$seen": True}))["id"]
+           for n in range(3)]
+    assert await first_unseen() is None
+    await v.move(ids[2], {"keywords/$seen": None})
+    assert await first_unseen() == 3
+    await v.move(ids[1], {"keywords/$seen": None})
+    assert await first_unseen() == 2
