@@ -3,6 +3,8 @@ limiter; autologout timers (RFC 9051 §5.4)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
@@ -113,3 +115,57 @@ def test_responses_wait_while_the_client_is_slow() -> None:
     transport.producer.resumeProducing()
     assert waited.called
     assert Deferred.fromCoroutine(protocol.drain()).called  # type: ignore[attr-defined]
+
+
+@pytest_twisted.ensureDeferred
+async def test_imaps_speaks_tls_from_the_first_byte(redis_url: str, tmp_path: Path) -> None:
+    import ssl
+
+    from stalwart_tx.auth import passwords
+    from stalwart_tx.auth.portal import build_portal
+    from stalwart_tx.imap.service import imap_services
+    from stalwart_tx.jmap.push_hub import PushHub
+    from tests.certificates import make_certificates
+
+    files = make_certificates(tmp_path)
+    bundle = await open_redis_store(redis_url, reactor, timeout=5.0)
+    await bundle.directory.create_principal("alice", passwords.hash_password("wonderland"))
+    limits = CoreLimits()
+    portal = build_portal(bundle.directory)
+    hub = PushHub(lambda: bundle, reactor)
+    [service] = imap_services(
+        plain=None, implicit="tcp:0:interface=127.0.0.1", registry=default_registry(limits),
+        limits=limits, store=lambda: bundle, portal=lambda: portal,
+        limiter=LoginRateLimiter(Clock()), hub=hub, reactor=reactor,
+        public_url="http://localhost", certificate=Path(files["server"]),
+        key=Path(files["server_key"]),
+    )
+    service.startService()
+    try:
+        port = (await service.listener._waitingForPort).getHost().port  # type: ignore[attr-defined]
+        context = ssl.create_default_context(cafile=files["ca"])
+
+        def session() -> list[bytes]:
+            import socket
+
+            raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                stream = tls.makefile("rwb")
+                lines = [stream.readline()]
+                stream.write(b"a LOGIN alice wonderland\r\nb LOGOUT\r\n")
+                stream.flush()
+                while not lines[-1].startswith(b"b "):
+                    lines.append(stream.readline())
+                return lines
+
+        from twisted.internet.threads import deferToThread
+
+        lines = await deferToThread(session)
+        assert lines[0].startswith(b"* OK [CAPABILITY ") and b"AUTH=PLAIN" in lines[0]
+        assert b"STARTTLS" not in lines[0]
+        assert lines[1].startswith(b"a OK [CAPABILITY")
+        assert lines[-1].startswith(b"b OK")
+    finally:
+        await service.stopService()
+        await hub.stop()
+        await bundle.close()
