@@ -294,3 +294,26 @@ def test_analysis_workers_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_bad_analysis_workers_names_the_key(value: object) -> None:
     with pytest.raises(ConfigError, match="analysis-workers"):
         build_config({"analysis-workers": value})
+
+
+def test_imap_tls_settings(tmp_path: Path) -> None:
+    from tests.certificates import make_certificates
+
+    files = make_certificates(tmp_path / "certs")
+    config = build_config({
+        "imaps": "tcp:993:interface=127.0.0.1", "tls-certificate": files["server"],
+        "tls-key": files["server_key"],
+    })
+    assert config.imaps == "tcp:993:interface=127.0.0.1"
+    assert config.tls_certificate == Path(files["server"])
+    assert build_config({}).imaps is None
+    with pytest.raises(ConfigError, match="imaps"):
+        build_config({"imaps": "tcp:993"})
+    with pytest.raises(ConfigError, match="tls-key"):
+        build_config({"tls-key": files["server_key"]})
+    with pytest.raises(ConfigError, match="tls-certificate"):
+        build_config({"tls-certificate": files["server"]})  # no key anywhere
+    not_pem = tmp_path / "plain.txt"
+    not_pem.write_text("hello")
+    with pytest.raises(ConfigError, match="tls-certificate"):
+        build_config({"tls-certificate": str(not_pem)})
