@@ -15,7 +15,7 @@ from stalwart_tx.jmap.api import JMAPApi
 from stalwart_tx.jmap.capabilities import CORE, MAIL, QUOTA
 from stalwart_tx.jmap.mail.imap_view import IMAP_VIEW
 
-USING: Final = [CORE, MAIL, QUOTA, IMAP_VIEW]
+USING: Final = frozenset({CORE, MAIL, QUOTA, IMAP_VIEW})
 
 
 class JmapCallError(Exception):
@@ -38,14 +38,12 @@ class MailClient:
         """Run the calls as one Request (``#ref`` result references allowed, call ids ``c0``,
         ``c1``...); the responses in order. An ``error`` response raises JmapCallError."""
         method_calls = [
-            [name, {"accountId": self.account_id, **arguments}, f"c{n}"]
+            (name, {"accountId": self.account_id, **arguments}, f"c{n}")
             for n, (name, arguments) in enumerate(calls)
         ]
-        response = await self.api.process_request(
-            self.user, {"using": USING, "methodCalls": method_calls}
-        )
+        responses = await self.api.run_calls(self.user, USING, method_calls)
         answers: list[tuple[str, dict[str, Any]]] = []
-        for name, arguments, call_id in response["methodResponses"]:
+        for name, arguments, call_id in responses:
             if name == "error":
                 index = int(str(call_id)[1:])
                 raise JmapCallError(calls[index][0], arguments)

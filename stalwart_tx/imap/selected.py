@@ -162,27 +162,45 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
     there is gone or different) or may have new flags.
     """
     delta = Delta()
-    found = await changed_since(client, view.state)
-    if found is None:
-        return await _resync(client, view)
-    state, created, updated, destroyed = found
+    last = view.uids[-1] if view.uids else 0
+    # one request: the changes, the new UIDs, and the UIDs now of what changed
+    try:
+        answers = await client.request(
+            ("Email/changes", {"sinceState": view.state, "maxChanges": CHANGES_PAGE}),
+            ("ImapMailbox/get", {"ids": [view.mailbox_id], "uids": True, "uidsAbove": last}),
+            ("ImapEmail/get", {"#ids": _ref("/updated"), "mailboxId": view.mailbox_id}),
+            ("ImapEmail/get", {"#ids": _ref("/created"), "mailboxId": view.mailbox_id}),
+        )
+    except JmapCallError as error:
+        if error.type == "cannotCalculateChanges":
+            return await _resync(client, view)
+        raise
+    changes = answers[0][1]
+    state = changes["newState"]
+    destroyed = list(changes["destroyed"])
+    entries = answers[2][1]["list"] + answers[3][1]["list"]
+    if changes["hasMoreChanges"]:
+        # a long absence: the rest of the log, page by page, then their UIDs
+        rest = await changed_since(client, state)
+        if rest is None:
+            return await _resync(client, view)
+        state, more_created, more_updated, more_destroyed = rest
+        destroyed += more_destroyed
+        touched = [e for e in dict.fromkeys(more_created + more_updated)
+                   if view.uid_of(e) is not None]
+        if touched:
+            more = await client.call("ImapEmail/get", ids=touched, mailboxId=view.mailbox_id)
+            entries += more["list"]
     if state == view.state:
         return delta
-    last = view.uids[-1] if view.uids else 0
-    answers = await client.request(
-        ("ImapMailbox/get", {"ids": [view.mailbox_id], "uids": True, "uidsAbove": last}),
-        ("ImapEmail/get", {"ids": [e for e in dict.fromkeys(created + updated)
-                                   if view.uid_of(e) is not None],
-                           "mailboxId": view.mailbox_id}),
-    )
-    listed = answers[0][1]["list"]
+    listed = answers[1][1]["list"]
     if not listed:  # the mailbox is gone: everything left it
         delta.expunged = list(view.uids)
         view.state = state
         return delta
     current: dict[str, int | None] = {e: None for e in destroyed if view.uid_of(e) is not None}
     modseqs: dict[str, int] = {}
-    for entry in answers[1][1]["list"]:
+    for entry in entries:
         current[entry["id"]] = entry["uid"]
         modseqs[entry["id"]] = entry["modseq"]
     for email_id, uid in current.items():
@@ -200,6 +218,10 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
         delta.added.append((uid, email_id))
     view.state = state
     return delta
+
+
+def _ref(path: str) -> dict[str, str]:
+    return {"resultOf": "c0", "name": "Email/changes", "path": path}
 
 
 async def _resync(client: MailClient, view: SelectedMailbox) -> Delta:

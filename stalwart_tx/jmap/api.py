@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Protocol
@@ -291,25 +291,41 @@ class JMAPApi:
     async def process_request(self, user: IMailUser, value: object) -> JSONObject:
         """Process a parsed Request object for ``user``; see the module docstring."""
         request = parse_request(value, self.registry, self.limits)
-        with self.concurrency.slot(user.principal_id):
-            ctx = self.context_factory(
-                user=user,
-                store=self.store(),
-                limits=self.limits,
-                using=request.using,
-                reactor=self.reactor,
-                created_ids=dict(request.created_ids or {}),
-            )
-            responses: list[Invocation] = []
-            for name, arguments, call_id in request.method_calls:
-                responses.extend(await self._call(ctx, name, arguments, call_id, responses))
+        created_ids = dict(request.created_ids or {})
+        responses = await self.run_calls(
+            user, request.using, request.method_calls, created_ids=created_ids
+        )
         response: JSONObject = {
             "methodResponses": responses,
             "sessionState": self.session_state(user),
         }
         if request.created_ids is not None:
-            response["createdIds"] = ctx.created_ids
+            response["createdIds"] = created_ids
         return response
+
+    async def run_calls(
+        self, user: IMailUser, using: frozenset[str],
+        method_calls: Sequence[tuple[str, JSONObject, str]],
+        created_ids: dict[str, str] | None = None,
+    ) -> list[Invocation]:
+        """Run method calls of one request, in order, as ``process_request`` does once it has
+        checked the Request: for callers in process that build their calls themselves (the IMAP
+        bridge), so they skip only the checks of a client's JSON and the Session state."""
+        with self.concurrency.slot(user.principal_id):
+            ctx = self.context_factory(
+                user=user,
+                store=self.store(),
+                limits=self.limits,
+                using=using,
+                reactor=self.reactor,
+                created_ids=created_ids if created_ids is not None else {},
+            )
+            responses: list[Invocation] = []
+            for name, arguments, call_id in method_calls:
+                responses.extend(await self._call(ctx, name, arguments, call_id, responses))
+        if created_ids is not None:
+            created_ids.update(ctx.created_ids)
+        return responses
 
     async def _call(
         self,

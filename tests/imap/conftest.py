@@ -64,7 +64,7 @@ class ImapServer:
 
         user = await self._user()
         response = await self.api.process_request(user, {
-            "using": USING,
+            "using": sorted(USING),
             "methodCalls": [[method, {"accountId": self.account, **arguments}, "c"]],
         })
         [[name, result, _]] = response["methodResponses"]

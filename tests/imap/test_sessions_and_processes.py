@@ -50,7 +50,7 @@ async def test_a_write_by_another_process_reaches_idle(
         blob = await other.blobs.put(imap_server.account, MESSAGE)
         inbox = next(m["id"] for m in (await imap_server.jmap("Mailbox/get"))["list"]
                      if m["role"] == "inbox")
-        response = await api.process_request(user, {"using": USING, "methodCalls": [[
+        response = await api.process_request(user, {"using": sorted(USING), "methodCalls": [[
             "Email/import", {"accountId": imap_server.account, "emails": {
                 "e": {"blobId": blob.blob_id, "mailboxIds": {inbox: True}}}}, "c",
         ]]})
