@@ -13,7 +13,9 @@ from typing import Any
 
 from stalwart_tx.imap import syntax
 from stalwart_tx.imap.commands_write import _targets
+from stalwart_tx.imap.email_facts import FACTS, FACTS_CACHE
 from stalwart_tx.imap.flags import SEEN, flags_of
+from stalwart_tx.imap.mail_client import MailClient
 from stalwart_tx.imap.message_envelope import envelope
 from stalwart_tx.imap.message_parts import (
     UnknownEncoding,
@@ -63,6 +65,29 @@ def _whole(att: FetchAtt) -> bool:
     return False
 
 
+async def email_facts(
+    client: MailClient, ids: list[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """The facts FETCH needs of these emails and their MODSEQs, from the cache where the MODSEQ
+    still matches (see ``email_facts``); emails that no longer exist are left out."""
+    found = await client.call("ImapEmail/get", ids=ids)
+    modseqs = {e["id"]: e["modseq"] for e in found["list"]}
+    emails: dict[str, dict[str, Any]] = {}
+    missing: list[str] = []
+    for email_id, modseq in modseqs.items():
+        kept = FACTS_CACHE.get(client.account_id, email_id, modseq)
+        if kept is None:
+            missing.append(email_id)
+        else:
+            emails[email_id] = kept
+    if missing:
+        read = await client.call("Email/get", ids=missing, properties=list(FACTS))
+        for email in read["list"]:
+            emails[email["id"]] = email
+            FACTS_CACHE.put(client.account_id, email, modseqs[email["id"]])
+    return emails, modseqs
+
+
 async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
     session.require(State.SELECTED)
     view = session.view()
@@ -89,21 +114,8 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
                                 and not a.peek) for a in atts
     )
     names = {a.name for a in atts}
-    properties = ["keywords", "size", "receivedAt", "blobId", "threadId"]
-    if "PREVIEW" in names:
-        properties.append("preview")
     ids = [email_id for _, _, email_id in targets]
-    calls: list[tuple[str, dict[str, Any]]] = [
-        ("Email/get", {"ids": ids, "properties": properties})
-    ]
-    # with FLAGS the MODSEQs too: what this session was told, so its own later silent STORE
-    # is not announced back to it
-    with_modseqs = session.condstore or "FLAGS" in names or sets_seen
-    if with_modseqs:
-        calls.append(("ImapEmail/get", {"ids": ids}))
-    answers = await client.request(*calls)
-    emails = {e["id"]: e for e in answers[0][1]["list"]}
-    modseqs = {e["id"]: e["modseq"] for e in answers[1][1]["list"]} if with_modseqs else {}
+    emails, modseqs = await email_facts(client, ids)
     if command.changed_since is not None:
         targets = [t for t in targets if modseqs.get(t[2], 0) > command.changed_since]
     if sets_seen:
@@ -112,11 +124,10 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
             await client.call("Email/set", update={
                 e["id"]: {f"keywords/{SEEN}": True} for e in unseen
             })
-            for email in unseen:
-                email["keywords"] = {**(email.get("keywords") or {}), SEEN: True}
-            if with_modseqs:
-                fresh = await client.call("ImapEmail/get", ids=[e["id"] for e in unseen])
-                modseqs.update({e["id"]: e["modseq"] for e in fresh["list"]})
+            for changed in unseen:
+                changed["keywords"] = {**(changed.get("keywords") or {}), SEEN: True}
+            fresh = await client.call("ImapEmail/get", ids=[e["id"] for e in unseen])
+            modseqs.update({e["id"]: e["modseq"] for e in fresh["list"]})
             if "FLAGS" not in names:
                 atts.append(FetchAtt("FLAGS"))
             if session.condstore and "MODSEQ" not in names:

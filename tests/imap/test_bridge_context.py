@@ -42,3 +42,20 @@ def test_structure_cache_keeps_the_most_recent_within_its_size() -> None:
     assert cache.get("b1", "ENVELOPE") == b"12345" and cache.get("b3", "ENVELOPE") == b"123"
     cache.put("big", "ENVELOPE", b"x" * 11)
     assert cache.get("big", "ENVELOPE") is None
+
+
+def test_email_facts_are_served_only_at_the_modseq_they_were_read_at() -> None:
+    from stalwart_tx.imap.email_facts import EmailFacts
+
+    facts = EmailFacts(max_entries=2)
+    facts.put("a", {"id": "e1", "keywords": {"$seen": True}}, 5)
+    assert facts.get("a", "e1", 5) == {"id": "e1", "keywords": {"$seen": True}}
+    assert facts.get("a", "e1", 6) is None  # the email changed since
+    assert facts.get("b", "e1", 5) is None  # another account
+    facts.put("a", {"id": "e2"}, 1)
+    facts.put("a", {"id": "e3"}, 1)
+    assert facts.get("a", "e1", 5) is None  # the oldest went
+    copy = facts.get("a", "e3", 1)
+    assert copy is not None
+    copy["keywords"] = {}
+    assert facts.get("a", "e3", 1) == {"id": "e3"}

@@ -153,3 +153,18 @@ async def test_recent_goes_to_exactly_one_session(imap_server: ImapServer) -> No
     assert recent == [b"* SEARCH 1 2 3", b"* SEARCH"]
     for c in (writer, first, second):
         c.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_fetch_shows_flags_changed_elsewhere_since_the_last_fetch(
+    imap_server: ImapServer,
+) -> None:
+    a = await session(imap_server)
+    await append(a, 1)
+    first = await a.command(b"FETCH 1 (FLAGS RFC822.SIZE)")
+    assert b"\\Flagged" not in b"".join(first)
+    [email_id] = (await imap_server.jmap("Email/query"))["ids"]
+    await imap_server.jmap("Email/set", update={email_id: {"keywords/$flagged": True}})
+    again = await a.command(b"FETCH 1 (FLAGS RFC822.SIZE)")
+    assert any(b"\\Flagged" in line and b"RFC822.SIZE" in line for line in again), again
+    a.close()
