@@ -47,6 +47,10 @@ class SelectedMailbox:
     pending_expunge: set[int] = field(default_factory=set)
     # Email id -> the MODSEQ this session last reported its flags at (its own STORE)
     reported: dict[str, int] = field(default_factory=dict)
+    # Email id -> a state: emails the view took from a UID read that may be newer than the
+    # view's state. The change log from the view's state omits an email created and destroyed
+    # after it, so until the view's state reaches the given one, these are checked by id.
+    ahead: dict[str, int] = field(default_factory=dict)
     uid_next: int = 1
 
     def __post_init__(self) -> None:
@@ -163,13 +167,15 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
     """
     delta = Delta()
     last = view.uids[-1] if view.uids else 0
-    # one request: the changes, the new UIDs, and the UIDs now of what changed
+    # one request: the changes, the new UIDs, and the UIDs now of what changed (and of what
+    # the view took ahead of its state)
     try:
         answers = await client.request(
             ("Email/changes", {"sinceState": view.state, "maxChanges": CHANGES_PAGE}),
             ("ImapMailbox/get", {"ids": [view.mailbox_id], "uids": True, "uidsAbove": last}),
             ("ImapEmail/get", {"#ids": _ref("/updated"), "mailboxId": view.mailbox_id}),
             ("ImapEmail/get", {"#ids": _ref("/created"), "mailboxId": view.mailbox_id}),
+            ("ImapEmail/get", {"ids": sorted(view.ahead), "mailboxId": view.mailbox_id}),
         )
     except JmapCallError as error:
         if error.type == "cannotCalculateChanges":
@@ -177,8 +183,8 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
         raise
     changes = answers[0][1]
     state = changes["newState"]
-    destroyed = list(changes["destroyed"])
-    entries = answers[2][1]["list"] + answers[3][1]["list"]
+    destroyed = list(changes["destroyed"]) + list(answers[4][1]["notFound"])
+    entries = answers[2][1]["list"] + answers[3][1]["list"] + answers[4][1]["list"]
     if changes["hasMoreChanges"]:
         # a long absence: the rest of the log, page by page, then their UIDs
         rest = await changed_since(client, state)
@@ -191,7 +197,7 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
         if touched:
             more = await client.call("ImapEmail/get", ids=touched, mailboxId=view.mailbox_id)
             entries += more["list"]
-    if state == view.state:
+    if state == view.state and not view.ahead:
         return delta
     listed = answers[1][1]["list"]
     if not listed:  # the mailbox is gone: everything left it
@@ -211,13 +217,25 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
             delta.expunged.append(old)
         elif view.reported.get(email_id) != modseqs.get(email_id):
             delta.changed.append(email_id)
+    read_after = _position(answers[1][1]["stateAfter"])
     for uid, email_id in listed[0]["uids"]:
         old = view.uid_of(email_id)
         if old is not None and old != uid and old not in delta.expunged:
             delta.expunged.append(old)  # it left and came back: a new message
         delta.added.append((uid, email_id))
+        if read_after > _position(state):
+            view.ahead[email_id] = read_after
     view.state = state
+    reached = _position(state)
+    gone = {email_id for email_id, uid in current.items() if uid is None}
+    for email_id, until in list(view.ahead.items()):
+        if until <= reached or email_id in gone:
+            del view.ahead[email_id]
     return delta
+
+
+def _position(state: str) -> int:
+    return int(state.partition(":")[0])
 
 
 def _ref(path: str) -> dict[str, str]:
@@ -232,6 +250,9 @@ async def _resync(client: MailClient, view: SelectedMailbox) -> Delta:
         delta.expunged = list(view.uids)
         return delta
     listed = {uid: email_id for uid, email_id in answer["list"][0]["uids"]}
+    after = _position(answer["stateAfter"])
+    if after > _position(answer["state"]):
+        view.ahead.update(dict.fromkeys(listed.values(), after))
     delta.expunged = [uid for uid in view.uids if uid not in listed]
     delta.added = sorted((u, e) for u, e in listed.items() if view.email_at(u) is None)
     delta.changed = [e for u, e in zip(view.uids, view.ids, strict=True) if u in listed]

@@ -8,7 +8,8 @@ same path as every client: it builds a Request, the API runs the calls. Their da
 * ``ImapMailbox/get`` ``{accountId, ids, uids, uidsAbove}``: per mailbox its UIDVALIDITY and
   UIDNEXT and, with ``uids``, every ``[uid, emailId]`` in UID order (only those above
   ``uidsAbove`` when given), read at one instant; with ``firstUnseen`` the lowest UID without
-  ``$seen`` (null when none); ``state`` is the Email state read
+  ``$seen`` (null when none); ``stateAfter`` is the Email state read after the UIDs (when it
+  differs, some listed emails may be newer than ``state``); ``state`` is the Email state read
   *before* anything else, so replaying the changes since it can only repeat what the answer
   already shows, never miss anything. A mailbox made before IMAP state existed gets it here,
   its emails numbered in receivedAt order.
@@ -151,8 +152,10 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
             entry["firstUnseen"] = int(unseen.members[0][1]) if unseen.members else None
         found.append(entry)
     listed = {entry["id"] for entry in found}
+    # read again after: equal to ``state``, nothing was written while the UIDs were read
+    after = await ctx.store.changes.current_state(account, EMAIL)
     return {
-        "accountId": account, "state": state, "list": found,
+        "accountId": account, "state": state, "stateAfter": after, "list": found,
         "notFound": [i for i in ids if i not in listed],
     }
 

@@ -1,0 +1,76 @@
+"""The view's catch-up against scripted store answers: the races a load test finds rarely,
+made to happen every time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest_twisted
+
+from stalwart_tx.imap.selected import SelectedMailbox, refresh
+
+
+class Scripted:
+    """A MailClient answering each request from a list, recording what was asked."""
+
+    def __init__(self, answers: list[list[dict[str, Any]]]) -> None:
+        self.answers = answers
+        self.asked: list[tuple[tuple[str, dict[str, Any]], ...]] = []
+
+    async def request(self, *calls: tuple[str, dict[str, Any]]) -> list[tuple[str, Any]]:
+        self.asked.append(calls)
+        found = self.answers.pop(0)
+        return [(name, answer) for (name, _), answer in zip(calls, found, strict=True)]
+
+    async def call(self, name: str, **arguments: Any) -> dict[str, Any]:
+        return (await self.request((name, arguments)))[0][1]
+
+
+def changes(new: str, created: list[str] = [], updated: list[str] = [],  # noqa: B006
+            destroyed: list[str] = []) -> dict[str, Any]:  # noqa: B006
+    return {"newState": new, "created": created, "updated": updated, "destroyed": destroyed,
+            "hasMoreChanges": False}
+
+
+def uids(state: str, after: str, listed: list[list[Any]]) -> dict[str, Any]:
+    return {"state": state, "stateAfter": after, "list": [{"id": "M", "uids": listed}]}
+
+
+def emails(found: list[dict[str, Any]], missing: list[str] = []) -> dict[str, Any]:  # noqa: B006
+    return {"list": found, "notFound": missing}
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_email_seen_ahead_of_the_state_and_destroyed_later_is_expunged() -> None:
+    view = SelectedMailbox(mailbox_id="M", name="INBOX", uid_validity=1, readonly=False,
+                           state="4")
+    client = Scripted([
+        # E is created after the changes were read (state 5) but before the UIDs (6)
+        [changes("5"), uids("5", "6", [[10, "E"]]), emails([]), emails([]), emails([])],
+        # E is destroyed at 7: from state 5 the change log mentions it nowhere
+        [changes("7"), uids("7", "7", []), emails([]), emails([]), emails([], ["E"])],
+    ])
+    first = await refresh(client, view)  # type: ignore[arg-type]
+    assert first.added == [(10, "E")]
+    view.append(10, "E")
+    assert view.ahead == {"E": 6}
+    second = await refresh(client, view)  # type: ignore[arg-type]
+    assert client.asked[1][4][1]["ids"] == ["E"]  # checked by id, though the log is silent
+    assert second.expunged == [10]
+    assert view.ahead == {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_email_seen_ahead_stops_being_checked_once_the_state_passes_it() -> None:
+    view = SelectedMailbox(mailbox_id="M", name="INBOX", uid_validity=1, readonly=False,
+                           state="4")
+    client = Scripted([
+        [changes("5"), uids("5", "6", [[10, "E"]]), emails([]), emails([]), emails([])],
+        [changes("8"), uids("8", "8", []), emails([]), emails([]),
+         emails([{"id": "E", "uid": 10, "modseq": 6}])],
+    ])
+    await refresh(client, view)  # type: ignore[arg-type]
+    view.append(10, "E")
+    delta = await refresh(client, view)  # type: ignore[arg-type]
+    assert delta.expunged == []
+    assert view.ahead == {} and view.state == "8"
