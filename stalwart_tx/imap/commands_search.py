@@ -257,8 +257,18 @@ async def search(session: ImapSession, command: syntax.Search) -> str:
         session.saved_uids = _saved(uids, options)
         if not options:
             return "SEARCH completed, result saved"
-    items = [b'ESEARCH (TAG "' + command.tag.encode() + b'")']
-    if command.uid:
+    session.untagged(esearch(command.tag, command.uid, numbers, options,
+                             sequence_text(numbers), searcher.highest_modseq))
+    return "SEARCH completed"
+
+
+def esearch(
+    tag: str, uid: bool, numbers: list[int], options: set[str], all_text: bytes, modseq: int
+) -> bytes:
+    """An ESEARCH response (RFC 4731; RFC 5267 for SORT): MIN and MAX are the first and last of
+    ``numbers`` as ordered, ALL is ``all_text``."""
+    items = [b'ESEARCH (TAG "' + tag.encode() + b'")']
+    if uid:
         items.append(b"UID")
     if numbers:
         if "MIN" in options:
@@ -266,13 +276,12 @@ async def search(session: ImapSession, command: syntax.Search) -> str:
         if "MAX" in options:
             items.append(b"MAX %d" % numbers[-1])
         if "ALL" in options:
-            items.append(b"ALL " + sequence_text(numbers))
+            items.append(b"ALL " + all_text)
     if "COUNT" in options:
         items.append(b"COUNT %d" % len(numbers))
-    if searcher.highest_modseq and numbers:
-        items.append(b"MODSEQ %d" % searcher.highest_modseq)
-    session.untagged(b" ".join(items))
-    return "SEARCH completed"
+    if modseq and numbers:
+        items.append(b"MODSEQ %d" % modseq)
+    return b" ".join(items)
 
 
 def _saved(uids: list[int], options: set[str]) -> list[int]:

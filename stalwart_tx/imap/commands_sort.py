@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from stalwart_tx.imap import syntax
-from stalwart_tx.imap.commands_search import Searcher, uses_modseq
+from stalwart_tx.imap.commands_search import Searcher, esearch, uses_modseq
 from stalwart_tx.imap.mail_client import MailClient
 from stalwart_tx.imap.parse_search import SearchKey
 from stalwart_tx.imap.selected import SelectedMailbox
@@ -175,22 +175,9 @@ async def sort(session: ImapSession, command: syntax.Sort) -> str:
         options.discard("SAVE")
         if not options:
             return "SORT completed, result saved"
-    items = [b'ESEARCH (TAG "' + command.tag.encode() + b'")']
-    if command.uid:
-        items.append(b"UID")
     # RFC 5267 §3.2: MIN and MAX are the first and last in the sort order, ALL is in it
-    if numbers:
-        if "MIN" in options:
-            items.append(b"MIN %d" % numbers[0])
-        if "MAX" in options:
-            items.append(b"MAX %d" % numbers[-1])
-        if "ALL" in options:
-            items.append(b"ALL " + _ordered_set(numbers))
-    if "COUNT" in options:
-        items.append(b"COUNT %d" % len(numbers))
-    if modseq:
-        items.append(b"MODSEQ %d" % modseq)
-    session.untagged(b" ".join(items))
+    session.untagged(esearch(command.tag, command.uid, numbers, options,
+                             _ordered_set(numbers), modseq))
     return "SORT completed"
 
 

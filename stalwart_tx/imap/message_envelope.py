@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from stalwart_tx.imap.message_tree import MimePart, parse_message, unfold
 from stalwart_tx.imap.message_values import ImapValue, Run, nul_free
+from stalwart_tx.mail.addresses import Token, tokens
 from stalwart_tx.mail.syntax import without_cfws
 
 # Clients know these placeholders; a NIL host would read as the start of a group.
@@ -51,75 +52,18 @@ def message_envelope(message: MimePart) -> ImapValue:
     ]
 
 
-@dataclass
-class _Token:
-    kind: str  # "atom", "quoted", "comment", "angle", or one of the specials , : ;
-    text: str
-    space_before: bool = False
+def _is_wsp(char: str) -> bool:
+    # the value is raw octets read as latin-1: 0x85 and 0xA0 are text here, not space
+    return char in " \t"
 
 
-def _read_delimited(value: str, start: int, close: str, nests: str | None) -> tuple[str, int]:
-    """Text up to the matching ``close`` after ``value[start]``, quoted-pairs undone."""
-    out: list[str] = []
-    depth = 1
-    i = start + 1
-    while i < len(value):
-        char = value[i]
-        if char == "\\" and i + 1 < len(value):
-            out.append(value[i + 1])
-            i += 2
-            continue
-        if nests is not None and char == nests:
-            depth += 1
-        elif char == close:
-            depth -= 1
-            if depth == 0:
-                return "".join(out), i + 1
-        out.append(char)
-        i += 1
-    return "".join(out), i
-
-
-def _tokens(value: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    i = 0
-    space = False
-    while i < len(value):
-        char = value[i]
-        if char in " \t":
-            space = True
-            i += 1
-            continue
-        if char == '"':
-            text, i = _read_delimited(value, i, '"', None)
-            tokens.append(_Token("quoted", text, space))
-        elif char == "(":
-            text, i = _read_delimited(value, i, ")", "(")
-            tokens.append(_Token("comment", text, space))
-        elif char == "<":
-            end = value.find(">", i)
-            end = len(value) if end < 0 else end
-            tokens.append(_Token("angle", value[i + 1 : end], space))
-            i = end + 1
-        elif char in ",:;":
-            tokens.append(_Token(char, char, space))
-            i += 1
-        else:
-            start = i
-            while i < len(value) and value[i] not in ' \t"(<,:;':
-                i += 1
-            tokens.append(_Token("atom", value[start:i], space))
-        space = False
-    return tokens
-
-
-def _phrase(words: list[_Token]) -> bytes | None:
+def _phrase(words: list[Token]) -> bytes | None:
     """A display or group name with its quoting removed (section 7.5.2, addr-name)."""
     name = " ".join(word.text for word in words).strip(" \t")
     return name.encode("latin-1") if name else None
 
 
-def _as_written(word: _Token) -> str:
+def _as_written(word: Token) -> str:
     if word.kind != "quoted":
         return word.text
     escaped = word.text.replace("\\", "\\\\").replace('"', '\\"')
@@ -175,7 +119,7 @@ def _last_at(spec: str) -> int:
 class _Parser:
     out: list[ImapValue] = field(default_factory=list)
     in_group: bool = False
-    words: list[_Token] = field(default_factory=list)
+    words: list[Token] = field(default_factory=list)
     angle: str | None = None
     comment: str | None = None
 
@@ -204,7 +148,7 @@ class _Parser:
             name = " ".join(comment.split()).encode("latin-1") or None
         self.out.append(_address(name, "".join(_as_written(word) for word in words[start:])))
 
-    def feed(self, token: _Token) -> None:
+    def feed(self, token: Token) -> None:
         if token.kind in ("atom", "quoted"):
             if self.angle is not None:
                 # Text after <addr>: a new mailbox with no comma between them.
@@ -223,7 +167,7 @@ class _Parser:
             self.out.append([None, None, name or b"", None])
             self.in_group = True
         elif token.kind == ":":
-            self.words.append(_Token("atom", ":", token.space_before))
+            self.words.append(Token("atom", ":", token.space_before))
         elif token.kind == ",":
             self.mailbox()
         elif token.kind == ";":
@@ -239,7 +183,7 @@ class _Parser:
 def _address_list(value: bytes) -> ImapValue:
     """An address list of the envelope, or NIL if the field holds no address."""
     parser = _Parser()
-    for token in _tokens(value.decode("latin-1")):
+    for token in tokens(value.decode("latin-1"), _is_wsp):
         parser.feed(token)
     parser.mailbox()
     parser.end_group()

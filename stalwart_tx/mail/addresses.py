@@ -7,6 +7,7 @@ drafts contain (missing brackets, unclosed groups or quotes) and never fails.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,13 +16,13 @@ from stalwart_tx.mail.syntax import without_cfws
 
 
 @dataclass
-class _Token:
+class Token:
     kind: str  # "atom", "quoted", "comment", "angle", or one of the specials , : ;
     text: str
     space_before: bool = False
 
 
-def _read_delimited(value: str, start: int, close: str, nests: str | None) -> tuple[str, int]:
+def read_delimited(value: str, start: int, close: str, nests: str | None) -> tuple[str, int]:
     """Text up to the matching ``close`` after ``value[start]``, with quoted-pairs decoded."""
     out: list[str] = []
     depth = 1
@@ -43,40 +44,42 @@ def _read_delimited(value: str, start: int, close: str, nests: str | None) -> tu
     return "".join(out), i
 
 
-def _tokens(value: str) -> list[_Token]:
-    tokens: list[_Token] = []
+def tokens(value: str, is_space: Callable[[str], bool] = str.isspace) -> list[Token]:
+    """The RFC 5322 address tokens of a header value: atoms, quoted strings, comments, angle
+    addresses and the specials ``,:;``, each knowing whether space came before it."""
+    found: list[Token] = []
     i = 0
     space = False
     while i < len(value):
         char = value[i]
-        if char.isspace():
+        if is_space(char):
             space = True
             i += 1
             continue
         if char == '"':
-            text, i = _read_delimited(value, i, '"', None)
-            tokens.append(_Token("quoted", text, space))
+            text, i = read_delimited(value, i, '"', None)
+            found.append(Token("quoted", text, space))
         elif char == "(":
-            text, i = _read_delimited(value, i, ")", "(")
-            tokens.append(_Token("comment", text, space))
+            text, i = read_delimited(value, i, ")", "(")
+            found.append(Token("comment", text, space))
         elif char == "<":
             end = value.find(">", i)
             end = len(value) if end < 0 else end
-            tokens.append(_Token("angle", value[i + 1 : end], space))
+            found.append(Token("angle", value[i + 1 : end], space))
             i = end + 1
         elif char in ",:;":
-            tokens.append(_Token(char, char, space))
+            found.append(Token(char, char, space))
             i += 1
         else:
             start = i
-            while i < len(value) and not value[i].isspace() and value[i] not in '"(<,:;':
+            while i < len(value) and not is_space(value[i]) and value[i] not in '"(<,:;':
                 i += 1
-            tokens.append(_Token("atom", value[start:i], space))
+            found.append(Token("atom", value[start:i], space))
         space = False
-    return tokens
+    return found
 
 
-def _phrase(words: list[_Token]) -> str | None:
+def _phrase(words: list[Token]) -> str | None:
     """A display name or group name: encoded words decoded in atoms only, whitespace tidied."""
     parts: list[str] = []
     run: list[str] = []
@@ -95,7 +98,7 @@ def _phrase(words: list[_Token]) -> str | None:
     return name or None
 
 
-def _as_written(word: _Token) -> str:
+def _as_written(word: Token) -> str:
     if word.kind != "quoted":
         return word.text
     escaped = word.text.replace("\\", "\\\\").replace('"', '\\"')
@@ -116,7 +119,7 @@ class _Parser:
     group_name: str | None = None
     in_group: bool = False
     members: list[dict[str, Any]] = field(default_factory=list)
-    words: list[_Token] = field(default_factory=list)
+    words: list[Token] = field(default_factory=list)
     angle: str | None = None
     comment: str | None = None
 
@@ -150,7 +153,7 @@ class _Parser:
             self.groups.append({"name": self.group_name, "addresses": self.members})
         self.members, self.group_name, self.in_group = [], None, False
 
-    def feed(self, token: _Token) -> None:
+    def feed(self, token: Token) -> None:
         if token.kind in ("atom", "quoted"):
             if self.angle is not None:
                 # Text after <addr>: a new mailbox with no comma between them.
@@ -169,7 +172,7 @@ class _Parser:
                 self.end_group()
             self.group_name, self.in_group = name, True
         elif token.kind == ":":
-            self.words.append(_Token("atom", ":", token.space_before))
+            self.words.append(Token("atom", ":", token.space_before))
         elif token.kind == ",":
             self.mailbox()
         elif token.kind == ";":
@@ -182,7 +185,7 @@ class _Parser:
 def grouped_addresses(raw: str) -> list[dict[str, Any]]:
     """EmailAddressGroup[]: mailboxes outside groups form groups with a null name."""
     parser = _Parser()
-    for token in _tokens(unfold(raw)):
+    for token in tokens(unfold(raw)):
         parser.feed(token)
     parser.end_group()
     return parser.groups
