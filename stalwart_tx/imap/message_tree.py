@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 
+from stalwart_tx.mail.body import multipart_spans
 from stalwart_tx.mail.encoded_words import unfold as text_unfold
 from stalwart_tx.mail.headers import split_header_block
 from stalwart_tx.mail.syntax import without_comments
@@ -296,44 +297,3 @@ def _build(raw: bytes, start: int, end: int, default_type: str, depth: int) -> M
         children=children,
         message=message,
     )
-
-
-def multipart_spans(body: bytes, boundary: bytes) -> list[tuple[int, int]] | None:
-    """Where the body parts lie between the ``--boundary`` lines, or None if there is no
-    such line: ``mail.body.split_multipart`` as offsets, by the same rules (RFC 2046 5.1.1)."""
-    delimiter = b"--" + boundary
-    spans: list[tuple[int, int]] = []
-    start: int | None = None
-    found = False
-    pos = 0
-    while True:
-        at = body.find(delimiter, pos)
-        if at < 0:
-            break
-        pos = at + 1
-        if at > 0 and body[at - 1] != 0x0A:
-            continue
-        line_end = body.find(b"\n", at)
-        line_end = len(body) if line_end < 0 else line_end
-        rest = body[at + len(delimiter) : line_end]
-        closing = rest.startswith(b"--")
-        # Only transport padding may follow, or it is a longer boundary that starts the same.
-        if (rest[2:] if closing else rest).strip(b" \t\r"):
-            continue
-        found = True
-        if start is not None:
-            end = at
-            # The line break before a delimiter belongs to the delimiter.
-            if end > start and body[end - 1] == 0x0A:
-                end -= 1
-                if end > start and body[end - 1] == 0x0D:
-                    end -= 1
-            spans.append((start, end))
-        if closing:
-            start = None
-            break
-        start = min(line_end + 1, len(body))
-        pos = start
-    if start is not None:
-        spans.append((start, len(body)))
-    return spans if found else None

@@ -162,11 +162,12 @@ def _location(value: str | None) -> str | None:
     return value or None
 
 
-def split_multipart(body: bytes, boundary: bytes) -> list[bytes] | None:
-    """The body parts between the ``--boundary`` lines (RFC 2046 5.1.1), or None if there
-    is no such line. A missing close delimiter ends the last part at the end of the body."""
+def multipart_spans(body: bytes, boundary: bytes) -> list[tuple[int, int]] | None:
+    """Where the body parts lie between the ``--boundary`` lines (RFC 2046 5.1.1), as (start,
+    end) offsets, or None if there is no such line. A missing close delimiter ends the last
+    part at the end of the body."""
     delimiter = b"--" + boundary
-    chunks: list[bytes] = []
+    spans: list[tuple[int, int]] = []
     start: int | None = None
     found = False
     pos = 0
@@ -192,15 +193,21 @@ def split_multipart(body: bytes, boundary: bytes) -> list[bytes] | None:
                 end -= 1
                 if end > start and body[end - 1] == 0x0D:
                     end -= 1
-            chunks.append(body[start:end])
+            spans.append((start, end))
         if closing:
             start = None
             break
         start = min(line_end + 1, len(body))
         pos = start
     if start is not None:
-        chunks.append(body[start:])
-    return chunks if found else None
+        spans.append((start, len(body)))
+    return spans if found else None
+
+
+def split_multipart(body: bytes, boundary: bytes) -> list[bytes] | None:
+    """The body parts between the ``--boundary`` lines (``multipart_spans``, as bytes)."""
+    spans = multipart_spans(body, boundary)
+    return None if spans is None else [body[start:end] for start, end in spans]
 
 
 def body_structure(raw: bytes) -> BodyPart:

@@ -15,9 +15,9 @@ from stalwart_tx.imap.message_parts import (
     section_bytes,
 )
 from stalwart_tx.imap.message_structure import bodystructure
-from stalwart_tx.imap.message_tree import MimePart, multipart_spans, parse_message
+from stalwart_tx.imap.message_tree import MimePart, parse_message
 from stalwart_tx.imap.message_values import render
-from stalwart_tx.mail.body import body_structure, split_multipart
+from stalwart_tx.mail.body import body_structure
 from tests.imap.test_message_values import read_body, read_envelope
 
 GOLDEN = Path(__file__).parent.parent / "mail" / "golden"
@@ -109,17 +109,3 @@ def test_tree_offsets_nest_and_match_the_jmap_tree(raw: bytes) -> None:
     ours = leaves(root)
     # An empty multipart is one empty part here (IMAP needs one), none there.
     assert ours == jmap or (len(ours) > len(jmap) and "text/plain" in ours)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.lists(st.sampled_from([b"--b", b"--b--", b"--bb", b"\r\n", b"\n", b"x", b" ", b"\r"])).map(
-        b"".join
-    )
-)
-def test_spans_are_split_multipart(body: bytes) -> None:
-    spans = multipart_spans(body, b"b")
-    chunks = split_multipart(body, b"b")
-    assert (spans is None) == (chunks is None)
-    if spans is not None:
-        assert [body[start:end] for start, end in spans] == chunks
