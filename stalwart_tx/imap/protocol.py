@@ -42,6 +42,8 @@ MAX_QUEUED = 32
 AUTHENTICATED_TIMEOUT = 30 * 60.0
 UNAUTHENTICATED_TIMEOUT = 120.0
 MAX_LINE = 65536
+# a command's collected responses leave once they reach this size
+FLUSH_SIZE = 65536
 
 
 @implementer(IPushProducer)
@@ -92,6 +94,11 @@ class ImapServerProtocol(protocol.Protocol):
         self._deflate: Any = None
         self._inflate: Any = None
         self._gate = _WriteGate()
+        # while a command runs its responses collect here and leave in one write when it
+        # ends, so a response never trickles out in pieces that wait on the client's ACKs
+        self._corked = False
+        self._pending: list[bytes] = []
+        self._pending_size = 0
 
     # -- connection -----------------------------------------------------------------------
 
@@ -104,6 +111,10 @@ class ImapServerProtocol(protocol.Protocol):
         self.session = ImapSession(self.server, self, remote_address=address,
                                    tls=self.implicit_tls)
         caps = " ".join(self.session.capabilities())
+        if hasattr(transport, "setTcpNoDelay"):
+            # each command's response leaves in one write already; Nagle would only hold the
+            # last piece of a streamed FETCH back for the client's delayed ACK
+            transport.setTcpNoDelay(True)
         transport.registerProducer(self._gate, True)
         self.send(f"* OK [CAPABILITY {caps}] {self.server.server_name} ready".encode())
         self._touch()
@@ -215,7 +226,12 @@ class ImapServerProtocol(protocol.Protocol):
             self.send(f"{command.tag} BAD {error}".encode())
             self._resume_after(command)
             return
-        await session.execute(parsed)
+        self._corked = True
+        try:
+            await session.execute(parsed)
+        finally:
+            self._corked = False
+            self._flush()
         self._touch()
         if session.state is State.LOGOUT:
             return
@@ -232,27 +248,50 @@ class ImapServerProtocol(protocol.Protocol):
         self.write(line + b"\r\n")
 
     def write(self, data: bytes) -> None:
+        if self._corked:
+            self._pending.append(data)
+            self._pending_size += len(data)
+            if self._pending_size >= FLUSH_SIZE:
+                self._flush()
+        else:
+            self._transmit(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self._pending_size = 0
+            self._transmit(data)
+
+    def _transmit(self, data: bytes) -> None:
         if not self._closed and self.transport is not None:
             if self._deflate is not None:
                 data = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
             self.transport.write(data)
 
     async def drain(self) -> None:
+        self._flush()
         await self._gate.drained()
 
     def read_line(self) -> Deferred[bytes]:
+        # the command now talks with the client (IDLE, AUTHENTICATE): what it sends from here
+        # on, such as IDLE's updates, must leave at once
+        self._corked = False
+        self._flush()
         waiter: Deferred[bytes] = Deferred()
         self._line_waiter = waiter
         self._take(self.reader.expect_line())
         return waiter
 
     def start_tls(self) -> None:
+        self._flush()  # the tagged OK goes out before the handshake, in the clear
         self.reader.take_buffered()  # a client must not pipeline past STARTTLS (RFC 9051 §11.1)
         transport: Any = self.transport
         transport.startTLS(self.tls_options)
 
     def start_compression(self) -> None:
         """COMPRESS=DEFLATE (RFC 4978): raw deflate both ways from the next octet on."""
+        self._flush()  # the tagged OK goes out uncompressed
         self._deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
         self._inflate = zlib.decompressobj(-15)
         pending = self.reader.take_buffered()
@@ -261,6 +300,7 @@ class ImapServerProtocol(protocol.Protocol):
             self.dataReceived(pending)
 
     def close(self) -> None:
+        self._flush()
         if not self._closed and self.transport is not None:
             self.transport.loseConnection()
         self._closed = True

@@ -1,0 +1,68 @@
+"""A command's response leaves in one write, and the socket does not wait on Nagle.
+
+A response that trickles out in pieces across reactor turns makes the client's delayed ACK hold
+the last piece back (about 40 ms on Linux); collecting a command's output and sending it once
+keeps every command's latency at its work.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest_twisted
+
+from tests.imap.conftest import ImapServer, RawConnection, logged_in
+
+
+def server_side(imap_server: ImapServer) -> Any:
+    [connection] = list(imap_server.factory.connections)
+    return connection
+
+
+def record_writes(connection: Any) -> list[bytes]:
+    writes: list[bytes] = []
+    transport = connection.transport
+    original = transport.write
+
+    def write(data: bytes) -> None:
+        writes.append(data)
+        original(data)
+
+    transport.write = write
+    return writes
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_socket_sends_without_delay(imap_server: ImapServer, raw: RawConnection) -> None:
+    handle = server_side(imap_server).transport.getHandle()
+    assert handle.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_select_response_is_one_write(imap_server: ImapServer, raw: RawConnection) -> None:
+    await logged_in(raw)
+    writes = record_writes(server_side(imap_server))
+    lines = await raw.command(b"SELECT INBOX", b"s")
+    assert lines[-1].startswith(b"s OK [READ-WRITE]")
+    # SELECT reads the store several times between its untagged lines
+    assert len(lines) > 5
+    assert len(writes) == 1
+    assert writes[0] == b"".join(line + b"\r\n" for line in lines)
+
+
+@pytest_twisted.ensureDeferred
+async def test_idle_updates_leave_at_once(imap_server: ImapServer, raw: RawConnection) -> None:
+    await logged_in(raw)
+    await raw.command(b"SELECT INBOX", b"s")
+    writes = record_writes(server_side(imap_server))
+    await raw.send(b"i IDLE\r\n")
+    assert (await raw.line()).startswith(b"+")
+    other = await imap_server.client()
+    await other.run(other.imap.append, "INBOX", "", None,
+                    b"From: a@example.com\r\nSubject: hi\r\n\r\nbody\r\n")
+    assert await raw.line() == b"* 1 EXISTS"
+    # the continuation and the update went out as they happened, not at the end of IDLE
+    assert len(writes) >= 2
+    await raw.send(b"DONE\r\n")
+    assert (await raw.until(b"i"))[-1].startswith(b"i OK")
