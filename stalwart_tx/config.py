@@ -328,6 +328,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("analysis-workers", _non_negative_integer, default_analysis_workers(),
             "Processes analysing messages being stored, so imports use every core (default: "
             "one per core, at most 8); 0: analyse in the service's threads only."),
+    Setting("imap-processes", _positive_integer, 1,
+            "Processes serving IMAP on the same listening sockets, this one included, so IMAP "
+            "uses several cores; login rate limits are per process."),
     Setting("access-log", _boolean, False,
             "Log every HTTP request (combined log format) to the service log."),
     Setting("auth-cache-ttl", _non_negative_number, 300.0,
@@ -387,6 +390,7 @@ class ServiceConfig:
     access_log: bool = False
     max_concurrent_requests: int = 16
     analysis_workers: int = field(default_factory=default_analysis_workers)
+    imap_processes: int = 1
     auth_cache_ttl: float = 300.0
     shutdown_grace: float = 10.0
     push_batch_window: float = 0.25
@@ -418,6 +422,21 @@ def _check_tls(parsed: Mapping[str, Any]) -> None:
     imaps = parsed["imaps"]
     if imaps is not None and not imaps.startswith("ssl:") and certificate is None:
         raise ConfigError("imaps: an endpoint other than ssl: needs tls-certificate")
+
+
+def _check_imap_processes(parsed: Mapping[str, Any]) -> None:
+    if parsed["imap-processes"] == 1:
+        return
+    listeners = [parsed[key] for key in ("imap", "imaps") if parsed[key] is not None]
+    if not listeners:
+        raise ConfigError("imap-processes: more than 1, but neither imap nor imaps is set")
+    # the other processes adopt the listening socket and add TLS themselves, from
+    # tls-certificate; the options of an ssl: endpoint cannot be handed to them
+    if any(listener.lower().startswith("ssl:") for listener in listeners):
+        raise ConfigError(
+            "imap-processes: more than 1 needs imap and imaps as plain endpoints (e.g. "
+            "imaps = tcp:993 with tls-certificate), not ssl: endpoints"
+        )
 
 
 def read_config_file(path: Path) -> dict[str, object]:
@@ -452,6 +471,7 @@ def build_config(
     public_url = parsed["public-url"] or default_public_url(parsed["jmap"])
     _check_smtp_relay(parsed)
     _check_tls(parsed)
+    _check_imap_processes(parsed)
     return ServiceConfig(
         data=Path(parsed["data"]),
         redis=parsed["redis"],
@@ -469,6 +489,7 @@ def build_config(
         access_log=parsed["access-log"],
         max_concurrent_requests=parsed["max-concurrent-requests"],
         analysis_workers=parsed["analysis-workers"],
+        imap_processes=parsed["imap-processes"],
         auth_cache_ttl=parsed["auth-cache-ttl"],
         shutdown_grace=parsed["shutdown-grace"],
         push_batch_window=parsed["push-batch-window"],

@@ -15,10 +15,7 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 
-from stalwart_tx.auth.cache import VerifiedCredentialsCache
-from stalwart_tx.auth.checkers import parse_auth_option
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
 from stalwart_tx.blob_sweeper import BlobSweeper
 from stalwart_tx.config import ServiceConfig
@@ -26,49 +23,30 @@ from stalwart_tx.http.app import JMAPHttpApp
 from stalwart_tx.http.eventsource import EventStreams
 from stalwart_tx.http.site import UPLOAD_PATH, DrainableSite
 from stalwart_tx.http.websocket import JMAPWebSockets
+from stalwart_tx.imap.processes import ImapProcesses
 from stalwart_tx.imap.service import imap_services
+from stalwart_tx.imap.worker_spec import worker_settings
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.mail.analysis_workers import AnalysisWorkers
 from stalwart_tx.jmap.mail.email_submission_scheduler import SubmissionScheduler
-from stalwart_tx.jmap.methods import default_registry
 from stalwart_tx.jmap.push_hub import PushHub
 from stalwart_tx.jmap.push_state import push_data_types
 from stalwart_tx.mail.smtp_relay import relay_config
 from stalwart_tx.push.service import PushDeliveryService
+from stalwart_tx.service_parts import (
+    SequentialMultiService,
+    ThreadPoolService,
+    authentication,
+    method_registry,
+    store_service,
+)
 from stalwart_tx.store.embedded import EmbeddedRedisService
-from stalwart_tx.store_service import StoreService
+
+__all__ = ["DrainingListenerService", "SequentialMultiService", "ThreadPoolService",
+           "makeService"]
 
 # Seconds an idle keep-alive connection is kept; long-lived push streams will send pings.
 HTTP_IDLE_TIMEOUT = 300
-
-
-class SequentialMultiService(MultiService):
-    """Stops its children one at a time, last started first."""
-
-    def stopService(self) -> Deferred[None]:  # type: ignore[override]
-        Service.stopService(self)
-        return Deferred.fromCoroutine(self._stop_in_turn())
-
-    async def _stop_in_turn(self) -> None:
-        for child in reversed(list(self)):
-            try:
-                await maybeDeferred(child.stopService)
-            except Exception:
-                Logger().failure("Error while stopping {service}", service=child)
-
-
-class ThreadPoolService(Service):
-    def __init__(self, pool: ThreadPool) -> None:
-        self.pool = pool
-
-    def startService(self) -> None:
-        super().startService()
-        self.pool.start()
-
-    def stopService(self) -> None:  # type: ignore[override]
-        super().stopService()
-        # Joins the workers; each finishes at most one hash, well under a second.
-        self.pool.stop()
 
 
 class DrainingListenerService(Service):
@@ -122,19 +100,11 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
 
         reactor = global_reactor
     top = SequentialMultiService()
-    # argon2id spends 64 MiB and ~0.2 s per check: a pool of its own keeps a login flood from
-    # starving the reactor's shared pool (DNS lookups and other deferToThread work).
-    hashing = ThreadPoolService(ThreadPool(minthreads=0, maxthreads=2, name="password-hashing"))
-    hashing.setServiceParent(top)
-    # Successful password logins are remembered for auth-cache-ttl seconds (auth/cache.py), so
-    # clients that send Basic auth with every request do not pay a verification each time.
-    auth_cache = VerifiedCredentialsCache(reactor, ttl=config.auth_cache_ttl)
-    checkers = [
-        parse_auth_option(spec, reactor=reactor, threadpool=hashing.pool, cache=auth_cache)
-        for spec in config.auth
-    ]
+    auth = authentication(config, reactor)
+    auth.hashing.setServiceParent(top)
     redis_url = config.redis
     wait_for = None
+    redis_ready = None
     if redis_url is None:
         embedded = EmbeddedRedisService(
             config.data, reactor, redis_server_path=config.redis_server, fsync=config.redis_fsync
@@ -142,11 +112,8 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
         embedded.setServiceParent(top)
         redis_url = embedded.url
         wait_for = partial(when_ready_or_stop, embedded, reactor)
-    store = StoreService(
-        redis_url, reactor, config.redis_timeout, checkers,
-        auto_provision=config.auto_provision, wait_for=wait_for, hashing_pool=hashing.pool,
-        max_tombstones=config.changelog_max_tombstones, auth_cache=auth_cache,
-    )
+        redis_ready = embedded.whenReady
+    store = store_service(config, redis_url, reactor, auth, wait_for)
     store.setServiceParent(top)
     BlobSweeper(store.store, reactor, config.blob_expiry).setServiceParent(top)
     # after the store, so it stops (cancelling pushes in flight) before the store closes
@@ -163,10 +130,7 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
     analyzer.setServiceParent(top)
 
     limiter = LoginRateLimiter(clock=reactor)
-    limits = CoreLimits(maxConcurrentRequests=config.max_concurrent_requests)
-    registry = default_registry(
-        limits, public_url=config.public_url, relay=relay, analyzer=analyzer
-    )
+    limits, registry = method_registry(config, relay, analyzer)
     # after the store and before the listener: stops once streams have ended, before the store
     hub = PushHub(store.store, reactor, data_types=push_data_types(registry))
     hub.setServiceParent(top)
@@ -186,10 +150,18 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
     listener = endpoint_service(config.jmap, site, reactor=reactor)
     DrainingListenerService(listener, site, reactor, config.shutdown_grace).setServiceParent(top)
     # the IMAP bridge: another client of the same method registry, store and push hub
-    for imap in imap_services(
+    imap_listeners = imap_services(
         plain=config.imap, implicit=config.imaps, registry=registry, limits=limits,
         store=store.store, portal=store.portal, limiter=limiter, hub=hub, reactor=reactor,
         public_url=config.public_url, certificate=config.tls_certificate, key=config.tls_key,
-    ):
+    )
+    for imap in imap_listeners:
         imap.setServiceParent(top)
+    if config.imap_processes > 1 and imap_listeners:
+        # last: the children stop (telling their sessions BYE) before this process's IMAP
+        # listeners, the store and the embedded Redis they use
+        ImapProcesses(
+            reactor, config.imap_processes - 1, imap_listeners,
+            worker_settings(config, redis_url), ready=redis_ready, grace=config.shutdown_grace,
+        ).setServiceParent(top)
     return top

@@ -3,15 +3,19 @@ configured) and ``imaps`` (implicit TLS), sharing one ServerContext."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from twisted.application.service import IService, Service
 from twisted.application.strports import service as endpoint_service
 from twisted.internet import ssl
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.interfaces import IListeningPort
 from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python.failure import Failure
 
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
 from stalwart_tx.imap.bridge_context import BridgeContext
@@ -56,6 +60,102 @@ class ImapListenerService(Service):
             connection.close()
         return stopped
 
+    def listening(self) -> Deferred[IListeningPort]:
+        """The listening port, once the endpoint listens (the service must have started)."""
+        waiting: Deferred[IListeningPort] | None = getattr(self.listener, "_waitingForPort", None)
+        if waiting is None:
+            raise RuntimeError("the IMAP listener has not started")
+        port: Deferred[IListeningPort] = Deferred()
+
+        def tell(result: Any) -> Any:
+            # passed on unchanged: the endpoint service stops the port through this Deferred
+            if isinstance(result, Failure):
+                port.errback(result)
+            elif result is None:  # the endpoint service logged why it could not listen
+                port.errback(RuntimeError("the IMAP listener could not listen"))
+            else:
+                port.callback(result)
+            return result
+
+        waiting.addBoth(tell)
+        return port
+
+
+class AdoptedPortService(Service):
+    """Listens on a socket another process opened (inherited as ``fileno``)."""
+
+    def __init__(self, reactor: Any, fileno: int, family: int, factory: Any) -> None:
+        self.reactor = reactor
+        self.fileno = fileno
+        self.family = family
+        self.factory = factory
+        self.port: IListeningPort | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self.port = self.reactor.adoptStreamPort(self.fileno, self.family, self.factory)
+        # the adopted port listens on a duplicate; this one is no longer needed
+        os.close(self.fileno)
+
+    def stopService(self) -> Deferred[None]:  # type: ignore[override]
+        super().stopService()
+        port, self.port = self.port, None
+        if port is None:
+            return succeed(None)
+        stopped: Deferred[None] | None = port.stopListening()
+        return stopped if stopped is not None else succeed(None)
+
+
+@dataclass(frozen=True)
+class ImapFactories:
+    """The protocol factories of the two listeners; ``implicit_wrapped`` is what the implicit
+    TLS socket is given (``implicit`` inside TLS, unless its endpoint does TLS itself)."""
+
+    plain: ImapServerFactory | None
+    implicit: ImapServerFactory | None
+    implicit_wrapped: Any
+
+
+def imap_factories(
+    *,
+    plain: bool,
+    implicit: bool,
+    implicit_endpoint_tls: bool,
+    registry: MethodRegistry,
+    limits: CoreLimits,
+    store: Callable[[], StoreBundle],
+    portal: Callable[[], Any],
+    limiter: LoginRateLimiter,
+    hub: PushHub | None,
+    reactor: Any,
+    public_url: str,
+    certificate: Path | None = None,
+    key: Path | None = None,
+    append_limit: int = DEFAULT_APPEND_LIMIT,
+) -> ImapFactories:
+    api = JMAPApi(
+        registry, limits, store=store, reactor=reactor, urls=SessionUrls.under(public_url),
+        concurrency=RequestConcurrencyLimiter(IMAP_CONCURRENCY), context_factory=BridgeContext,
+    )
+    options = tls_options(certificate, key) if certificate is not None else None
+    plain_factory = None
+    if plain:
+        context = ServerContext(portal=portal, limiter=limiter, api=api,
+                                tls_available=options is not None, append_limit=append_limit,
+                                hub=hub)
+        plain_factory = ImapServerFactory(context, reactor, tls_options=options)
+    implicit_factory = None
+    wrapped: Any = None
+    if implicit:
+        context = ServerContext(portal=portal, limiter=limiter, api=api, tls_available=False,
+                                append_limit=append_limit, hub=hub)
+        implicit_factory = wrapped = ImapServerFactory(context, reactor, implicit_tls=True)
+        if not implicit_endpoint_tls:
+            if options is None:
+                raise ValueError("imaps needs tls-certificate (or an ssl: endpoint)")
+            wrapped = TLSMemoryBIOFactory(options, False, implicit_factory)
+    return ImapFactories(plain_factory, implicit_factory, wrapped)
+
 
 def imap_services(
     *,
@@ -72,31 +172,22 @@ def imap_services(
     certificate: Path | None = None,
     key: Path | None = None,
     append_limit: int = DEFAULT_APPEND_LIMIT,
-) -> list[IService]:
-    api = JMAPApi(
-        registry, limits, store=store, reactor=reactor, urls=SessionUrls.under(public_url),
-        concurrency=RequestConcurrencyLimiter(IMAP_CONCURRENCY), context_factory=BridgeContext,
+) -> list[ImapListenerService]:
+    factories = imap_factories(
+        plain=plain is not None, implicit=implicit is not None,
+        implicit_endpoint_tls=implicit is not None and implicit.startswith("ssl:"),
+        registry=registry, limits=limits, store=store, portal=portal, limiter=limiter, hub=hub,
+        reactor=reactor, public_url=public_url, certificate=certificate, key=key,
+        append_limit=append_limit,
     )
-    options = tls_options(certificate, key) if certificate is not None else None
-    services: list[IService] = []
-    if plain is not None:
-        context = ServerContext(portal=portal, limiter=limiter, api=api,
-                                tls_available=options is not None, append_limit=append_limit,
-                                hub=hub)
-        factory = ImapServerFactory(context, reactor, tls_options=options)
+    services: list[ImapListenerService] = []
+    if plain is not None and factories.plain is not None:
         services.append(ImapListenerService(
-            endpoint_service(plain, factory, reactor=reactor), factory
+            endpoint_service(plain, factories.plain, reactor=reactor), factories.plain
         ))
-    if implicit is not None:
-        context = ServerContext(portal=portal, limiter=limiter, api=api, tls_available=False,
-                                append_limit=append_limit, hub=hub)
-        factory = ImapServerFactory(context, reactor, implicit_tls=True)
-        wrapped: Any = factory
-        if not implicit.startswith("ssl:"):
-            if options is None:
-                raise ValueError("imaps needs tls-certificate (or an ssl: endpoint)")
-            wrapped = TLSMemoryBIOFactory(options, False, factory)
+    if implicit is not None and factories.implicit is not None:
         services.append(ImapListenerService(
-            endpoint_service(implicit, wrapped, reactor=reactor), factory
+            endpoint_service(implicit, factories.implicit_wrapped, reactor=reactor),
+            factories.implicit,
         ))
     return services

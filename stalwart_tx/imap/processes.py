@@ -1,0 +1,205 @@
+"""Extra processes serving IMAP on the main process's listening sockets (``imap-processes``).
+
+Each child runs ``python -P -m stalwart_tx.imap.worker`` with the listening sockets as its file
+descriptors 3 (imap) and 4 (imaps), and reads a WorkerSpec line from its stdin; the kernel hands
+each new connection to whichever process accepts it first. Everything sessions must agree on
+(UIDs, MODSEQ, \\Recent, change notifications) is in Redis, so it does not matter which one.
+
+* Children start once the embedded Redis answers and the main process's ports listen.
+* A child's stderr lines (``<level> <text>``) are logged here at that level, with its pid.
+* A child that exits while the service runs is started again, after a delay that doubles with
+  each quick death (FIRST_DELAY up to MAX_DELAY; a child that lived STABLE_AFTER seconds resets
+  it).
+* Stopping sends SIGTERM (a child tells its sessions BYE, closes its store, exits 0), then
+  SIGKILL to those still running after the shutdown grace. The child's stdin stays open until
+  then: its end of input means the main process is gone, and the child stops too.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.error import ProcessExitedAlready
+from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.protocol import ProcessProtocol
+from twisted.logger import InvalidLogLevelError, Logger, LogLevel
+from twisted.python.failure import Failure
+
+from stalwart_tx.imap.service import ImapListenerService
+from stalwart_tx.imap.worker_spec import IMPLICIT_FD, PLAIN_FD, InheritedSocket, WorkerSpec
+from stalwart_tx.jmap.mail.analysis_workers import worker_environment
+
+WORKER_MODULE: Final = "stalwart_tx.imap.worker"
+FIRST_DELAY: Final = 0.5
+MAX_DELAY: Final = 30.0
+STABLE_AFTER: Final = 30.0
+
+log = Logger()
+
+
+class _ChildProtocol(ProcessProtocol):
+    def __init__(self, owner: ImapProcesses, spec: bytes) -> None:
+        self.owner = owner
+        self.spec = spec
+        self.pid: int | None = None
+        self.started = owner.reactor.seconds()
+        self.buffers: dict[int, bytes] = {1: b"", 2: b""}
+        self.ended: Deferred[None] = Deferred()
+        self.kill_call: IDelayedCall | None = None
+
+    def connectionMade(self) -> None:
+        # the transport forgets its pid once the child is reaped; logs want it after that
+        self.pid = getattr(self.transport, "pid", None)
+        assert self.transport is not None
+        # stdin is never closed: its end tells the child that this process is gone
+        self.transport.write(self.spec)
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
+        *lines, self.buffers[childFD] = (self.buffers.get(childFD, b"") + data).split(b"\n")
+        for line in lines:
+            self._log_line(line)
+
+    def _log_line(self, line: bytes) -> None:
+        text = line.decode("utf-8", "replace").rstrip()
+        if not text:
+            return
+        name, _, rest = text.partition(" ")
+        try:
+            level = LogLevel.levelWithName(name)
+        except InvalidLogLevelError:
+            level, rest = LogLevel.warn, text  # not a log line: Python's own last words
+        log.emit(level, "IMAP process {pid}: {line}", pid=self.pid, line=rest)
+
+    def signal(self, name: str) -> None:
+        try:
+            if self.transport is not None:
+                self.transport.signalProcess(name)
+        except ProcessExitedAlready:
+            pass
+
+    def processEnded(self, reason: Failure) -> None:
+        for rest in self.buffers.values():
+            self._log_line(rest)
+        if self.kill_call is not None and self.kill_call.active():
+            self.kill_call.cancel()
+        self.owner._ended(self, reason)
+        self.ended.callback(None)
+
+
+class ImapProcesses(Service):
+    """``count`` child processes accepting IMAP connections on ``listeners``' sockets."""
+
+    def __init__(
+        self, reactor: Any, count: int, listeners: Sequence[ImapListenerService],
+        settings: dict[str, Any], *, ready: Callable[[], Deferred[None]] | None = None,
+        grace: float = 10.0, executable: str = sys.executable,
+    ) -> None:
+        if count < 1:
+            raise ValueError("ImapProcesses needs at least one child")
+        self.reactor = reactor
+        self.count = count
+        self.listeners = tuple(listeners)
+        self.settings = settings
+        self.ready = ready
+        self.grace = grace
+        self.executable = executable
+        self._children: list[_ChildProtocol] = []
+        self._restarts: list[IDelayedCall] = []
+        self._quick_deaths = 0
+        self._starting: Deferred[None] | None = None
+        self._spec: bytes = b""
+        self._fds: dict[int, int] = {}
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """The process ids of the running children."""
+        return tuple(c.pid for c in self._children if c.pid is not None)
+
+    def startService(self) -> None:
+        super().startService()
+        self._starting = Deferred.fromCoroutine(self._start())
+        self._starting.addErrback(self._not_started)
+
+    async def _start(self) -> None:
+        if self.ready is not None:
+            await self.ready()
+        plain = implicit = None
+        for listener in self.listeners:
+            port = await listener.listening()
+            family = int(getattr(port, "addressFamily"))  # noqa: B009 (not in IListeningPort)
+            fileno = int(getattr(port, "fileno")())  # noqa: B009
+            if listener.factory.implicit_tls:
+                implicit = InheritedSocket(IMPLICIT_FD, family)
+                self._fds[IMPLICIT_FD] = fileno
+            else:
+                plain = InheritedSocket(PLAIN_FD, family)
+                self._fds[PLAIN_FD] = fileno
+        self._spec = WorkerSpec(self.settings, plain, implicit).to_line()
+        for _ in range(self.count):
+            self._spawn()
+
+    def _not_started(self, failure: Failure) -> None:
+        if self.running:
+            log.failure("The extra IMAP processes cannot start", failure=failure)
+
+    def _spawn(self) -> None:
+        if not self.running:
+            return
+        child = _ChildProtocol(self, self._spec)
+        try:
+            self.reactor.spawnProcess(
+                # -P: only PYTHONPATH (the parent's own package first) decides what is imported
+                child, self.executable, [self.executable, "-P", "-m", WORKER_MODULE],
+                env=worker_environment(), childFDs={0: "w", 1: "r", 2: "r", **self._fds},
+            )
+        except Exception:
+            log.failure("Cannot start an IMAP process")
+            self._restart_later(None)
+            return
+        self._children.append(child)
+        log.info("IMAP process {pid} started", pid=child.pid)
+
+    def _ended(self, child: _ChildProtocol, reason: Failure) -> None:
+        if child in self._children:
+            self._children.remove(child)
+        if not self.running:
+            return
+        if self.reactor.seconds() - child.started >= STABLE_AFTER:
+            self._quick_deaths = 0
+        self._restart_later(child.pid, reason)
+
+    def _restart_later(self, pid: int | None, reason: Failure | None = None) -> None:
+        delay = min(MAX_DELAY, FIRST_DELAY * 2 ** self._quick_deaths)
+        self._quick_deaths += 1
+        log.warn(
+            "IMAP process {pid} ended ({reason}); starting another in {delay} s",
+            pid=pid, reason=reason.getErrorMessage() if reason else "not started", delay=delay,
+        )
+        call: IDelayedCall | None = None
+
+        def restart() -> None:
+            if call in self._restarts:
+                self._restarts.remove(call)
+            self._spawn()
+
+        call = self.reactor.callLater(delay, restart)
+        self._restarts.append(call)
+
+    def stopService(self) -> Deferred[Any]:  # type: ignore[override]
+        super().stopService()
+        if self._starting is not None and not self._starting.called:
+            self._starting.cancel()
+        for call in self._restarts:
+            if call.active():
+                call.cancel()
+        self._restarts.clear()
+        ended = [child.ended for child in self._children]
+        for child in self._children:
+            # the child tells its sessions BYE and closes its store; the grace bounds that
+            child.signal("TERM")
+            child.kill_call = self.reactor.callLater(self.grace, child.signal, "KILL")
+        return DeferredList(ended)
