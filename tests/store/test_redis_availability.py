@@ -400,3 +400,23 @@ async def test_unreadable_tls_files_are_reported_at_start(tmp_path: Path) -> Non
         await open_redis_store(f"rediss://localhost:1/0?cert={not_pem}", reactor)
     with pytest.raises(ValueError):
         await open_redis_store("redis://localhost:0/0", reactor)
+
+
+@pytest_twisted.ensureDeferred
+async def test_tcp_connections_send_without_delay(tmp_path: Path) -> None:
+    """Commands of concurrent requests go out back to back; Nagle must not hold them."""
+    from stalwart_tx.store.redis.connection import RedisConnection
+    from stalwart_tx.store.redis.url import parse_redis_url
+
+    port = free_port()
+    with running_redis(tmp_path / "redis", "--port", str(port), "--bind", "127.0.0.1"):
+        connection = RedisConnection(parse_redis_url(f"redis://127.0.0.1:{port}"), reactor)
+        try:
+            await connection.execute("PING")
+            pool = connection._handler._factory.pool
+            assert pool
+            for member in pool:
+                handle = member.transport.getHandle()
+                assert handle.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        finally:
+            await connection.close()

@@ -137,6 +137,11 @@ class _Resilient:
 class _TrackedPool(_Resilient):
     def addConnection(self, conn: Any) -> None:
         super().addConnection(conn)  # type: ignore[misc]
+        transport: Any = getattr(conn, "transport", None)
+        if hasattr(transport, "setTcpNoDelay"):
+            # commands of concurrent requests follow each other before the last one's reply;
+            # Nagle would hold each back until the server acknowledged the one before
+            transport.setTcpNoDelay(True)
         if conn in self.pool:
             # proves the server answers before any request does
             conn.ping().addCallbacks(lambda _: self.availability.succeeded(), lambda _: None)
