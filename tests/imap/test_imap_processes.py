@@ -15,11 +15,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
+from twisted.logger import formatEvent, globalLogPublisher
+from twisted.python.failure import Failure
 
 from stalwart_tx.config import ConfigError, build_config
 from stalwart_tx.imap.processes import ImapProcesses
+from stalwart_tx.imap.worker_spec import InheritedSocket, WorkerSpec
 from tests.service_process import (
     RunningService,
     admin,
@@ -307,6 +314,123 @@ def test_implicit_tls_is_served_by_every_process(tmp_path: Path) -> None:
         for tls in tls_clients:
             tls.close()
         running.service.kill()
+
+
+def test_processes_exit_when_the_main_process_dies(tmp_path: Path) -> None:
+    running = start_imap_service(tmp_path, "--imap-processes", "2")
+    try:
+        [worker] = running.wait_for_workers(1)
+        session = running.client_in(worker)
+        os.kill(running.main, signal.SIGKILL)
+        # its stdin ends with the main process: it stops as on SIGTERM
+        session.sock.settimeout(10)
+        assert session.line().startswith(b"* BYE")
+        deadline = time.monotonic() + 10
+        while pid_alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pid_alive(worker), "an IMAP process outlived the main process"
+    finally:
+        for client in running.clients:
+            client.close()
+        running.service.kill()
+
+
+# -- restarts and stopping, on a fake reactor ------------------------------------------------------
+
+class FakeTransport:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.signals: list[str] = []
+        self.written = b""
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def signalProcess(self, name: str) -> None:
+        self.signals.append(name)
+
+
+class FakeReactor(Clock):
+    def __init__(self) -> None:
+        super().__init__()
+        self.spawned: list[tuple[Any, dict[int, Any]]] = []
+
+    def spawnProcess(self, protocol: Any, executable: str, args: list[str], env: Any,
+                     childFDs: dict[int, Any]) -> None:
+        assert args[1:] == ["-P", "-m", "stalwart_tx.imap.worker"]
+        protocol.makeConnection(FakeTransport(1000 + len(self.spawned)))
+        self.spawned.append((protocol, childFDs))
+
+
+class FakeListener:
+    def __init__(self, implicit_tls: bool, fileno: int) -> None:
+        self.factory = SimpleNamespace(implicit_tls=implicit_tls)
+        self.port = SimpleNamespace(addressFamily=socket.AF_INET6, fileno=lambda: fileno)
+
+    def listening(self) -> Deferred[Any]:
+        return succeed(self.port)
+
+
+def end(protocol: Any, code: int | None = None, signal_name: int | None = None) -> None:
+    from twisted.internet.error import ProcessTerminated
+
+    protocol.processEnded(Failure(ProcessTerminated(code, signal_name)))
+
+
+def test_a_child_that_keeps_dying_is_restarted_later_each_time() -> None:
+    reactor = FakeReactor()
+    ready: Deferred[None] = Deferred()
+    processes = ImapProcesses(
+        reactor, 2, [FakeListener(False, 12), FakeListener(True, 13)],  # type: ignore[list-item]
+        {"redis": "unix:///r.sock"}, ready=lambda: ready, grace=5.0,
+    )
+    events: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        processes.startService()
+        assert reactor.spawned == [], "nothing starts before Redis answers"
+        ready.callback(None)
+        assert len(reactor.spawned) == 2
+        first, fds = reactor.spawned[0]
+        assert fds == {0: "w", 1: "r", 2: "r", 3: 12, 4: 13}
+        spec = WorkerSpec.from_line(first.transport.written)
+        assert spec.plain == InheritedSocket(3, socket.AF_INET6)
+        assert spec.implicit == InheritedSocket(4, socket.AF_INET6)
+        assert spec.settings == {"redis": "unix:///r.sock"}
+
+        delays = []
+        for _ in range(4):
+            protocol = reactor.spawned[-1][0]
+            end(protocol, signal_name=9)
+            spawned = len(reactor.spawned)
+            waited = 0.0
+            while len(reactor.spawned) == spawned:
+                reactor.advance(0.25)
+                waited += 0.25
+            delays.append(waited)
+        assert delays == [0.5, 1.0, 2.0, 4.0]
+        assert any("ended (A process has ended with a probable error condition: process "
+                   "ended by signal 9.); starting another in 4.0 s" in formatEvent(e)
+                   for e in events)
+        # a child that ran a while resets the delay
+        reactor.advance(60)
+        end(reactor.spawned[-1][0], code=1)
+        reactor.advance(0.5)
+        assert len(reactor.spawned) == 7
+
+        stopped = processes.stopService()
+        running = [p for p, _ in reactor.spawned if p.transport.signals == ["TERM"]]
+        assert len(running) == 2
+        end(running[0], code=0)
+        reactor.advance(5.0)
+        assert running[1].transport.signals == ["TERM", "KILL"]
+        assert not stopped.called
+        end(running[1], signal_name=9)
+        assert stopped.called
+        reactor.advance(60)
+        assert len(reactor.spawned) == 7, "nothing restarts once stopped"
+    finally:
+        globalLogPublisher.removeObserver(events.append)
 
 
 # -- configuration ----------------------------------------------------------------------------
