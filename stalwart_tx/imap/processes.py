@@ -129,9 +129,9 @@ class ImapProcesses(Service):
             await self.ready()
         plain = implicit = None
         for listener in self.listeners:
-            port = await listener.listening()
-            family = int(getattr(port, "addressFamily"))  # noqa: B009 (not in IListeningPort)
-            fileno = int(getattr(port, "fileno")())  # noqa: B009
+            # a tcp or unix Port: IListeningPort itself has neither attribute
+            port: Any = await listener.listening()
+            family, fileno = int(port.addressFamily), int(port.fileno())
             if listener.factory.implicit_tls:
                 implicit = InheritedSocket(IMPLICIT_FD, family)
                 self._fds[IMPLICIT_FD] = fileno
@@ -167,6 +167,8 @@ class ImapProcesses(Service):
         if child in self._children:
             self._children.remove(child)
         if not self.running:
+            log.info("IMAP process {pid} stopped: {reason}", pid=child.pid,
+                     reason=reason.getErrorMessage())
             return
         if self.reactor.seconds() - child.started >= STABLE_AFTER:
             self._quick_deaths = 0

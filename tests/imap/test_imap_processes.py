@@ -277,6 +277,8 @@ def test_stopping_the_service_ends_every_process_and_session(three: ImapService)
         assert client.line().startswith(b"* BYE"), pid
     for pid in workers:
         assert not pid_alive(pid), f"IMAP process {pid} outlived the service"
+        assert f"IMAP process {pid} stopped: A process has ended without apparent errors: " \
+            "process finished with exit code 0." in three.service.log()
     assert "Traceback" not in three.service.log()
 
 
