@@ -40,6 +40,12 @@ class IAccountStore(Interface):
         Missing ids are simply absent from the result.
         """
 
+    async def get_with_state(
+        account_id: str, type_name: str, ids: list[str] | None
+    ) -> tuple[str, dict[str, JSONObject]]:
+        """The type's state (as IChangeLog.current_state gives it) and ``get``'s objects, both
+        read at one instant: the objects are exactly those of that state."""
+
     async def list_ids(account_id: str, type_name: str) -> list[str]:
         """Every object id of the type, in no particular order."""
 

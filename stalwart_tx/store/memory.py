@@ -281,6 +281,17 @@ class MemoryAccountStore:
         wanted: Iterable[str] = data.objects if ids is None else ids
         return {i: json.loads(data.objects[i]) for i in wanted if i in data.objects}
 
+    async def get_with_state(
+        self, account_id: str, type_name: str, ids: list[str] | None
+    ) -> tuple[str, dict[str, JSONObject]]:
+        # no await in between: nothing else runs while both are read
+        state = self._account(account_id).state(type_name)
+        data = self._account(account_id).types.get(type_name)
+        if data is None:
+            return state, {}
+        wanted: Iterable[str] = data.objects if ids is None else ids
+        return state, {i: json.loads(data.objects[i]) for i in wanted if i in data.objects}
+
     async def list_ids(self, account_id: str, type_name: str) -> list[str]:
         data = self._account(account_id).types.get(type_name)
         return list(data.objects) if data is not None else []

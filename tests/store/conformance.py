@@ -182,6 +182,35 @@ class AccountStoreConformance:
         assert await log.modseqs("acct2", "Foo", ["a"]) == {}
 
     @pytest_twisted.ensureDeferred
+    async def test_get_with_state(self, store: StoreBundle) -> None:
+        accounts, log = store.accounts, store.changes
+        assert await accounts.get_with_state(A, "Foo", None) == ("0", {})
+        assert await accounts.get_with_state(A, "Foo", ["a"]) == ("0", {})
+        assert await accounts.get_with_state(A, "Foo", []) == ("0", {})
+        await accounts.write(A, WriteBatch().create("Foo", "a", {"n": 1}).create("Foo", "b", {}))
+        await accounts.write(A, WriteBatch().create("Bar", "a", {"other": True}))
+        state = await log.current_state(A, "Foo")
+        assert await accounts.get_with_state(A, "Foo", ["b", "zz", "a", "b"]) == (
+            state, {"a": {"n": 1}, "b": {}})
+        assert await accounts.get_with_state(A, "Foo", None) == (
+            state, {"a": {"n": 1}, "b": {}})
+        assert await accounts.get_with_state("acct2", "Foo", ["a"]) == ("0", {})
+        # more ids than one slice of the script's reads
+        many = [f"x{n}" for n in range(2500)]
+        batch = WriteBatch()
+        for n, object_id in enumerate(many):
+            batch.create("Many", object_id, {"n": n})
+        await accounts.write(A, batch)
+        many_state, found = await accounts.get_with_state(A, "Many", [*many, "missing"])
+        assert many_state == await log.current_state(A, "Many")
+        assert found == {object_id: {"n": n} for n, object_id in enumerate(many)}
+        # the state moves with the data it describes
+        await accounts.write(A, WriteBatch().update("Foo", "a", {"n": 2}))
+        later, objects = await accounts.get_with_state(A, "Foo", ["a"])
+        assert later != state and later == await log.current_state(A, "Foo")
+        assert objects == {"a": {"n": 2}}
+
+    @pytest_twisted.ensureDeferred
     async def test_empty_account(self, store: StoreBundle) -> None:
         assert await store.accounts.get(A, "Email", None) == {}
         assert await store.accounts.get(A, "Email", ["x"]) == {}

@@ -35,9 +35,11 @@ async def get(data_type: DataType, ctx: RequestContext, arguments: dict[str, Any
         # ids find and whichever properties are asked for.
         await data_type.compute(call, {}, frozenset())
 
-    # the state is read before the objects: a write in between makes the state older than
-    # the data, so a later /changes repeats that change rather than missing it
-    state = await ctx.store.changes.current_state(account_id, data_type.name)
+    # the state is read before the objects (or with them): a write in between makes the state
+    # older than the data, so a later /changes repeats that change rather than missing it
+    state: str | None = None
+    if requested_ids is None and not data_type.singleton:
+        state = await ctx.store.changes.current_state(account_id, data_type.name)
     not_found: list[str] = []
     ids: list[str]
     if requested_ids is None:
@@ -61,7 +63,12 @@ async def get(data_type: DataType, ctx: RequestContext, arguments: dict[str, Any
         ids = list(dict.fromkeys(ids))
 
     lookup = [i for i in ids if not data_type.singleton or i == SINGLETON_ID]
-    stored = await ctx.store.accounts.get(account_id, data_type.name, lookup) if lookup else {}
+    if state is None:
+        state, stored = await ctx.store.accounts.get_with_state(
+            account_id, data_type.name, lookup
+        )
+    else:
+        stored = await ctx.store.accounts.get(account_id, data_type.name, lookup) if lookup else {}
     if data_type.singleton and SINGLETON_ID in lookup and SINGLETON_ID not in stored:
         stored[SINGLETON_ID] = data_type.default_object()  # the singleton always exists
     rendered = await render(call, stored, properties)

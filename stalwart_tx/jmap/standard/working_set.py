@@ -74,8 +74,7 @@ class WorkingSet:
             if (type_name, i) not in self._staged and i not in stored
         ]
         if wanted and type_name not in self._complete:
-            await self.state(type_name)
-            found = await self.store.accounts.get(self.account_id, type_name, wanted)
+            found = await self._read(type_name, wanted)
             for object_id in wanted:
                 stored[object_id] = found.get(object_id)
         result: dict[str, JSONObject] = {}
@@ -91,8 +90,7 @@ class WorkingSet:
     async def get_all(self, type_name: str) -> dict[str, JSONObject]:
         """Every object of the type (staged writes included)."""
         if type_name not in self._complete:
-            await self.state(type_name)
-            found = await self.store.accounts.get(self.account_id, type_name, None)
+            found = await self._read(type_name, None)
             stored = self._stored.setdefault(type_name, {})
             stored.update(found)
             for object_id, value in list(stored.items()):
@@ -102,6 +100,14 @@ class WorkingSet:
         ids = set(self._stored.get(type_name, {}))
         ids.update(i for (t, i) in self._staged if t == type_name)
         return await self.get(type_name, sorted(ids))
+
+    async def _read(self, type_name: str, ids: list[str] | None) -> dict[str, JSONObject]:
+        """Objects from the store; the first read of a type records its state with it."""
+        if type_name in self._states:
+            return await self.store.accounts.get(self.account_id, type_name, ids)
+        state, found = await self.store.accounts.get_with_state(self.account_id, type_name, ids)
+        self._states[type_name] = state
+        return found
 
     async def exists(self, type_name: str, object_id: str) -> bool:
         return await self.get_one(type_name, object_id) is not None

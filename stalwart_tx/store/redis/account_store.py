@@ -99,6 +99,20 @@ class RedisAccountStore:
             found = list(zip(ids, await self._redis.execute("HMGET", key, *ids), strict=True))
         return {as_text(i): json.loads(as_text(v)) for i, v in found if v is not None}
 
+    async def get_with_state(
+        self, account_id: str, type_name: str, ids: list[str] | None
+    ) -> tuple[str, dict[str, JSONObject]]:
+        keys = self._keys(account_id)
+        if ids is not None:
+            ids = list(dict.fromkeys(ids))
+        reply = await self._redis.run_script(
+            scripts.GET_WITH_STATE, [keys.states, keys.objects(type_name)],
+            [type_name, "all" if ids is None else "ids", *(ids or ())],
+        )
+        state = as_text(reply[0]) if reply[0] is not None else "0"
+        found = pairs(reply[1:]) if ids is None else zip(ids, reply[1:], strict=True)
+        return state, {as_text(i): json.loads(as_text(v)) for i, v in found if v is not None}
+
     async def list_ids(self, account_id: str, type_name: str) -> list[str]:
         key = self._keys(account_id).objects(type_name)
         return [as_text(i) for i in await self._redis.execute("HKEYS", key)]

@@ -612,6 +612,27 @@ end
 return out
 """)
 
+# KEYS: the account's states, the objects of one type.  ARGV: type name, "all" or "ids", ids.
+# Reply: the type's state (false when never written), then the values of the ids in order
+# (false where missing), or for "all" every id and value in turn.
+GET_WITH_STATE = Script("get_with_state", r"""
+local state = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[2] == 'all' then
+  local all = redis.call('HGETALL', KEYS[2])
+  table.insert(all, 1, state)
+  return all
+end
+local out = {state}
+-- in slices: unpack has a limit on how many values it spreads
+for first = 3, #ARGV, 1000 do
+  local values = redis.call('HMGET', KEYS[2], unpack(ARGV, first, math.min(first + 999, #ARGV)))
+  for _, value in ipairs(values) do
+    out[#out + 1] = value
+  end
+end
+return out
+""")
+
 # KEYS: the map, the account's set of derived keys.  ARGV: field, value.
 # Reply: what the field held ("0" when nothing); the field becomes value if that is more.
 MAP_RAISE = Script("map_raise", r"""
