@@ -47,6 +47,15 @@ class ObjectExists(StoreError):
         self.object_id = object_id
 
 
+class TooManyObjects(StoreError):
+    """A read of every object of a type found more than the caller would take."""
+
+    def __init__(self, type_name: str, count: int) -> None:
+        super().__init__(f"{count} {type_name} objects")
+        self.type_name = type_name
+        self.count = count
+
+
 class CannotCalculateChanges(StoreError):
     """The asked-for state is unknown or older than what the change log still holds."""
 

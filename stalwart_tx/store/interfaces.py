@@ -41,10 +41,14 @@ class IAccountStore(Interface):
         """
 
     async def get_with_state(
-        account_id: str, type_name: str, ids: list[str] | None
+        account_id: str, type_name: str, ids: list[str] | None, at_most: int | None = None
     ) -> tuple[str, dict[str, JSONObject]]:
         """The type's state (as IChangeLog.current_state gives it) and ``get``'s objects, both
-        read at one instant: the objects are exactly those of that state."""
+        read at one instant: the objects are exactly those of that state.
+
+        With ``ids=None`` and ``at_most``, a type of more objects than that raises TooManyObjects
+        (with their number) having read none of them.
+        """
 
     async def list_ids(account_id: str, type_name: str) -> list[str]:
         """Every object id of the type, in no particular order."""

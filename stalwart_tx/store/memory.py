@@ -28,6 +28,7 @@ from stalwart_tx.store.errors import (
     ObjectExists,
     ObjectNotFound,
     StateMismatch,
+    TooManyObjects,
 )
 from stalwart_tx.store.interfaces import (
     IAccountStore,
@@ -282,13 +283,15 @@ class MemoryAccountStore:
         return {i: json.loads(data.objects[i]) for i in wanted if i in data.objects}
 
     async def get_with_state(
-        self, account_id: str, type_name: str, ids: list[str] | None
+        self, account_id: str, type_name: str, ids: list[str] | None, at_most: int | None = None
     ) -> tuple[str, dict[str, JSONObject]]:
         # no await in between: nothing else runs while both are read
         state = self._account(account_id).state(type_name)
         data = self._account(account_id).types.get(type_name)
         if data is None:
             return state, {}
+        if ids is None and at_most is not None and len(data.objects) > at_most:
+            raise TooManyObjects(type_name, len(data.objects))
         wanted: Iterable[str] = data.objects if ids is None else ids
         return state, {i: json.loads(data.objects[i]) for i in wanted if i in data.objects}
 

@@ -35,6 +35,7 @@ from stalwart_tx.store.errors import (
     PrincipalNotFound,
     StateMismatch,
     TokenNotFound,
+    TooManyObjects,
 )
 from stalwart_tx.store.interfaces import (
     IAccountStore,
@@ -204,6 +205,14 @@ class AccountStoreConformance:
         many_state, found = await accounts.get_with_state(A, "Many", [*many, "missing"])
         assert many_state == await log.current_state(A, "Many")
         assert found == {object_id: {"n": n} for n, object_id in enumerate(many)}
+        # every object, unless there are more than the caller takes
+        assert await accounts.get_with_state(A, "Foo", None, at_most=2) == (
+            state, {"a": {"n": 1}, "b": {}})
+        with pytest.raises(TooManyObjects) as raised:
+            await accounts.get_with_state(A, "Foo", None, at_most=1)
+        assert raised.value.count == 2 and raised.value.type_name == "Foo"
+        assert await accounts.get_with_state(A, "Nothing", None, at_most=0) == ("0", {})
+        assert (await accounts.get_with_state(A, "Foo", ["a"], at_most=0))[1] == {"a": {"n": 1}}
         # the state moves with the data it describes
         await accounts.write(A, WriteBatch().update("Foo", "a", {"n": 2}))
         later, objects = await accounts.get_with_state(A, "Foo", ["a"])

@@ -14,7 +14,8 @@ same path as every client: it builds a Request, the API runs the calls. Their da
   already shows, never miss anything. A mailbox made before IMAP state existed gets it here,
   its emails numbered in receivedAt order.
 * ``ImapEmail/get`` ``{accountId, mailboxId, ids}``: per live email its MODSEQ and, when
-  ``mailboxId`` is given, its UID there (null when it is not in it).
+  ``mailboxId`` is given, its UID there (null when it is not in it); ``state`` is the Email
+  state read before them (null when no ids were asked: then nothing is read at all).
 * ``ImapMailbox/vanished`` ``{accountId, mailboxId, sinceModseq}``: the UIDs that left the
   mailbox after that modseq (QRESYNC).
 * ``ImapEmail/query``: Email/query exactly, without the cap on how many ids one answer holds.
@@ -28,8 +29,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, cast
 
+from stalwart_tx.gathering import gather
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError
 from stalwart_tx.jmap.mail.email_model import EMAIL, SEEN, keyword_index, mailbox_index
@@ -125,11 +127,48 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
     if not isinstance(first_unseen, bool):
         raise MethodError.invalid_arguments("'firstUnseen' must be a Boolean")
     state = await ctx.store.changes.current_state(account, EMAIL)
-    mailboxes = await ctx.store.accounts.get(account, MAILBOX, ids)
+
+    async def uids_of(mailbox_id: str) -> list[list[Any]]:
+        plan = (ScoreRange(uid_index(mailbox_id), float(above + 1), None) if above
+                else Index(uid_index(mailbox_id)))
+        page = await ctx.store.indexes.index_query(account, plan)
+        return [[int(score), email_id] for email_id, score in page.members]
+
+    async def first_unseen_of(mailbox_id: str) -> int | None:
+        # the difference keeps the UID index's scores: the lowest first
+        unseen = await ctx.store.indexes.index_query(account, Difference(
+            Index(uid_index(mailbox_id)), Index(keyword_index(SEEN)),
+        ), limit=1, count=False)
+        return int(unseen.members[0][1]) if unseen.members else None
+
+    async def mailboxes_read() -> dict[str, JSONObject]:
+        return await ctx.store.accounts.get(account, MAILBOX, ids)
+
+    # every read after the state and before the state after it; side by side, as the reads
+    # of one instant need not be in any order among themselves
+    reads: list[Any] = [mailboxes_read()]
+    for mailbox_id in ids:
+        if with_uids:
+            reads.append(uids_of(mailbox_id))
+        if first_unseen:
+            reads.append(first_unseen_of(mailbox_id))
+    results = iter(await gather(*reads))
+    mailboxes: dict[str, JSONObject] = next(results)
+    per_mailbox = {
+        mailbox_id: (next(results) if with_uids else None,
+                     next(results) if first_unseen else None)
+        for mailbox_id in ids
+    }
     if any(imap_state_of(m) is None for m in mailboxes.values()):
         await _ensure_imap_state(ctx, account, sorted(mailboxes))
+        # read again, in turn: a first sight of an old mailbox is rare
         state = await ctx.store.changes.current_state(account, EMAIL)
         mailboxes = await ctx.store.accounts.get(account, MAILBOX, ids)
+        per_mailbox = {
+            mailbox_id: (await uids_of(mailbox_id) if with_uids else None,
+                         await first_unseen_of(mailbox_id) if first_unseen else None)
+            for mailbox_id in ids
+        }
     found: list[JSONObject] = []
     for mailbox_id in ids:
         value = mailboxes.get(mailbox_id)
@@ -139,17 +178,11 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
         entry: JSONObject = {
             "id": mailbox_id, "uidValidity": imap.uid_validity, "uidNext": imap.uid_next,
         }
+        uids, unseen_uid = per_mailbox[mailbox_id]
         if with_uids:
-            plan = (ScoreRange(uid_index(mailbox_id), float(above + 1), None) if above
-                    else Index(uid_index(mailbox_id)))
-            page = await ctx.store.indexes.index_query(account, plan)
-            entry["uids"] = [[int(score), email_id] for email_id, score in page.members]
+            entry["uids"] = uids
         if first_unseen:
-            # the difference keeps the UID index's scores: the lowest first
-            unseen = await ctx.store.indexes.index_query(account, Difference(
-                Index(uid_index(mailbox_id)), Index(keyword_index(SEEN)),
-            ), limit=1, count=False)
-            entry["firstUnseen"] = int(unseen.members[0][1]) if unseen.members else None
+            entry["firstUnseen"] = unseen_uid
         found.append(entry)
     listed = {entry["id"] for entry in found}
     # read again after: equal to ``state``, nothing was written while the UIDs were read
@@ -165,11 +198,19 @@ async def imap_email_get(ctx: RequestContext, arguments: JSONObject) -> JSONObje
     account = account_argument(ctx, arguments)
     ids = _ids(arguments, "ids")
     mailbox_id = _id(arguments, "mailboxId", nullable=True)
+    if not ids:
+        return {"accountId": account, "state": None, "list": [], "notFound": []}
     state = await ctx.store.changes.current_state(account, EMAIL)
-    modseqs = await ctx.store.changes.modseqs(account, EMAIL, ids)
+    modseqs: dict[str, int]
     uids: dict[str, float] = {}
-    if mailbox_id is not None:
-        uids = await ctx.store.indexes.index_scores(account, uid_index(mailbox_id), ids)
+    if mailbox_id is None:
+        modseqs = await ctx.store.changes.modseqs(account, EMAIL, ids)
+    else:
+        read_modseqs, read_uids = await gather(
+            ctx.store.changes.modseqs(account, EMAIL, ids),
+            ctx.store.indexes.index_scores(account, uid_index(mailbox_id), ids),
+        )
+        modseqs, uids = cast(dict[str, int], read_modseqs), cast(dict[str, float], read_uids)
     found = [
         {"id": i, "modseq": modseqs[i], "uid": int(uids[i]) if i in uids else None}
         for i in ids if i in modseqs

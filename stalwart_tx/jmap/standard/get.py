@@ -12,6 +12,7 @@ from stalwart_tx.jmap.standard.calls import MethodCall
 from stalwart_tx.jmap.standard.hooks import with_response_hook
 from stalwart_tx.jmap.standard.references import resolve_id
 from stalwart_tx.jmap.standard.rendering import all_properties, render
+from stalwart_tx.store.errors import TooManyObjects
 from stalwart_tx.store.records import JSONObject
 
 KNOWN_ARGUMENTS = ("accountId", "ids", "properties")
@@ -38,20 +39,23 @@ async def get(data_type: DataType, ctx: RequestContext, arguments: dict[str, Any
     # the state is read before the objects (or with them): a write in between makes the state
     # older than the data, so a later /changes repeats that change rather than missing it
     state: str | None = None
-    if requested_ids is None and not data_type.singleton:
-        state = await ctx.store.changes.current_state(account_id, data_type.name)
+    stored: dict[str, JSONObject] = {}
     not_found: list[str] = []
     ids: list[str]
     if requested_ids is None:
         if data_type.singleton:
             ids = [SINGLETON_ID]
         else:
-            ids = await ctx.store.accounts.list_ids(account_id, data_type.name)
-            if len(ids) > ctx.limits.maxObjectsInGet:
-                raise MethodError.request_too_large(
-                    f"there are {len(ids)} objects, more than the {ctx.limits.maxObjectsInGet}"
-                    " one call returns; ask for them by id"
+            try:
+                state, stored = await ctx.store.accounts.get_with_state(
+                    account_id, data_type.name, None, at_most=ctx.limits.maxObjectsInGet
                 )
+            except TooManyObjects as many:
+                raise MethodError.request_too_large(
+                    f"there are {many.count} objects, more than the "
+                    f"{ctx.limits.maxObjectsInGet} one call returns; ask for them by id"
+                ) from None
+            ids = list(stored)
     else:
         ids = []
         for given in dict.fromkeys(requested_ids):  # an id asked for twice is answered once
@@ -67,8 +71,6 @@ async def get(data_type: DataType, ctx: RequestContext, arguments: dict[str, Any
         state, stored = await ctx.store.accounts.get_with_state(
             account_id, data_type.name, lookup
         )
-    else:
-        stored = await ctx.store.accounts.get(account_id, data_type.name, lookup) if lookup else {}
     if data_type.singleton and SINGLETON_ID in lookup and SINGLETON_ID not in stored:
         stored[SINGLETON_ID] = data_type.default_object()  # the singleton always exists
     rendered = await render(call, stored, properties)

@@ -16,6 +16,7 @@ from stalwart_tx.store.errors import (
     ObjectNotFound,
     StateMismatch,
     StoreError,
+    TooManyObjects,
 )
 from stalwart_tx.store.interfaces import IAccountStore, IChangeLog, IIndexStore
 from stalwart_tx.store.memory import (
@@ -100,16 +101,20 @@ class RedisAccountStore:
         return {as_text(i): json.loads(as_text(v)) for i, v in found if v is not None}
 
     async def get_with_state(
-        self, account_id: str, type_name: str, ids: list[str] | None
+        self, account_id: str, type_name: str, ids: list[str] | None, at_most: int | None = None
     ) -> tuple[str, dict[str, JSONObject]]:
         keys = self._keys(account_id)
         if ids is not None:
             ids = list(dict.fromkeys(ids))
+            mode: list[object] = ["ids", *ids]
+        else:
+            mode = ["all", -1 if at_most is None else at_most]
         reply = await self._redis.run_script(
-            scripts.GET_WITH_STATE, [keys.states, keys.objects(type_name)],
-            [type_name, "all" if ids is None else "ids", *(ids or ())],
+            scripts.GET_WITH_STATE, [keys.states, keys.objects(type_name)], [type_name, *mode]
         )
         state = as_text(reply[0]) if reply[0] is not None else "0"
+        if ids is None and len(reply) == 2:
+            raise TooManyObjects(type_name, int(reply[1]))
         found = pairs(reply[1:]) if ids is None else zip(ids, reply[1:], strict=True)
         return state, {as_text(i): json.loads(as_text(v)) for i, v in found if v is not None}
 

@@ -612,12 +612,21 @@ end
 return out
 """)
 
-# KEYS: the account's states, the objects of one type.  ARGV: type name, "all" or "ids", ids.
+# KEYS: the account's states, the objects of one type.
+# ARGV: type name, then "ids" and the ids, or "all" and the most objects to read (-1: no limit).
 # Reply: the type's state (false when never written), then the values of the ids in order
-# (false where missing), or for "all" every id and value in turn.
+# (false where missing), or for "all" every id and value in turn, or only how many there are
+# when that is more than the limit.
 GET_WITH_STATE = Script("get_with_state", r"""
 local state = redis.call('HGET', KEYS[1], ARGV[1])
 if ARGV[2] == 'all' then
+  local limit = tonumber(ARGV[3])
+  if limit >= 0 then
+    local count = redis.call('HLEN', KEYS[2])
+    if count > limit then
+      return {state, count}
+    end
+  end
   local all = redis.call('HGETALL', KEYS[2])
   table.insert(all, 1, state)
   return all

@@ -113,13 +113,16 @@ async def test_modseq_follows_every_change_of_the_email(emails: Emails) -> None:
     first = await modseqs()
     assert first[a][1] == 1 and first[b][1] == 2
     assert first[a][0] < first[b][0] <= int(
-        (await v.ok("ImapEmail/get", ids=[]))["state"]
+        (await v.ok("ImapEmail/get", ids=[a]))["state"]
     )
+    # no ids: nothing read, not even the state
+    assert (await v.ok("ImapEmail/get", ids=[])) == {
+        "accountId": v.account, "state": None, "list": [], "notFound": []}
     await v.move(a, {"keywords/$seen": True})
     second = await modseqs()
     assert second[a][0] > first[b][0]
     assert second[b] == first[b]
-    assert str(second[a][0]) == (await v.ok("ImapEmail/get", ids=[]))["state"]
+    assert str(second[a][0]) == (await v.ok("ImapEmail/get", ids=[b]))["state"]
 
 
 @pytest_twisted.ensureDeferred
