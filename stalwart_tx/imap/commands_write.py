@@ -123,12 +123,14 @@ async def _report_flags(
 ) -> None:
     client = session.mail()
     ids = [email_id for _, _, email_id in done]
+    # the MODSEQ before the flags: a change landing between them is then announced again
+    # later (its MODSEQ is newer than the one recorded), never taken as already told
     answers = await client.request(
-        ("Email/get", {"ids": ids, "properties": ["keywords"]}),
         ("ImapEmail/get", {"ids": ids}),
+        ("Email/get", {"ids": ids, "properties": ["keywords"]}),
     )
-    keywords = {e["id"]: e["keywords"] for e in answers[0][1]["list"]}
-    modseqs = {e["id"]: e["modseq"] for e in answers[1][1]["list"]}
+    modseqs = {e["id"]: e["modseq"] for e in answers[0][1]["list"]}
+    keywords = {e["id"]: e["keywords"] for e in answers[1][1]["list"]}
     quiet = command.silent and not session.condstore
     if not command.silent:
         announce_keywords(session, (flags_of(k) for k in keywords.values()))

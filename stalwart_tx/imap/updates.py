@@ -84,12 +84,14 @@ async def send_flags(session: ImapSession, email_ids: list[str]) -> None:
     view = session.selected
     client = session.client
     assert view is not None and client is not None
+    # the MODSEQ before the flags: a change landing between them is then announced again
+    # later (its MODSEQ is newer than the one recorded), never taken as already told
     answers = await client.request(
-        ("Email/get", {"ids": email_ids, "properties": ["keywords"]}),
         ("ImapEmail/get", {"ids": email_ids}),
+        ("Email/get", {"ids": email_ids, "properties": ["keywords"]}),
     )
-    keywords = {e["id"]: e["keywords"] for e in answers[0][1]["list"]}
-    modseqs = {e["id"]: e["modseq"] for e in answers[1][1]["list"]}
+    modseqs = {e["id"]: e["modseq"] for e in answers[0][1]["list"]}
+    keywords = {e["id"]: e["keywords"] for e in answers[1][1]["list"]}
     announce_keywords(session, (flags_of(k) for k in keywords.values()))
     lines = []
     for email_id in email_ids:
