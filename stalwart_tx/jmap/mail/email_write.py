@@ -296,7 +296,11 @@ class EmailWork:
             error = await self.check_mailboxes(new.get("mailboxIds") or {})
             if error is not None:
                 return error
-        await self._snapshot(str(old["threadId"]))
+        if (new.get("mailboxIds") != old.get("mailboxIds")
+                or is_unread(new) != is_unread(old)):
+            # the thread's counts depend on nothing else of this email: a change of other
+            # keywords ($flagged, $deleted...) leaves every mailbox count as it is
+            await self._snapshot(str(old["threadId"]))
         self._index(email_id, old, new)
         return None
 

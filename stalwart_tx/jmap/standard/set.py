@@ -410,6 +410,10 @@ async def set_objects(
         call = SetCall(
             ctx, data_type, SET, request.account_id, arguments, request.extras, objects=objects
         )
+        known = [i for i in (*request.update, *request.destroy) if not i.startswith("#")]
+        if known:
+            # the objects to change are read anyway; read first, they come with the state
+            await objects.get(data_type.name, known)
         old_state = await objects.state(data_type.name)
         if request.if_in_state is not None and request.if_in_state != old_state:
             raise MethodError(
