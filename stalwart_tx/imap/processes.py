@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Final
 
 from twisted.application.service import Service
@@ -29,6 +30,7 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import InvalidLogLevelError, Logger, LogLevel
 from twisted.python.failure import Failure
 
+from stalwart_tx.imap.fair_accept import FairAccept
 from stalwart_tx.imap.service import ImapListenerService
 from stalwart_tx.imap.worker_spec import IMPLICIT_FD, PLAIN_FD, InheritedSocket, WorkerSpec
 from stalwart_tx.jmap.mail.analysis_workers import worker_environment
@@ -132,6 +134,7 @@ class ImapProcesses(Service):
             # a tcp or unix Port: IListeningPort itself has neither attribute
             port: Any = await listener.listening()
             family, fileno = int(port.addressFamily), int(port.fileno())
+            FairAccept(port, partial(len, listener.factory.connections), self.reactor)
             if listener.factory.implicit_tls:
                 implicit = InheritedSocket(IMPLICIT_FD, family)
                 self._fds[IMPLICIT_FD] = fileno

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from twisted.python.failure import Failure
 
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
 from stalwart_tx.imap.bridge_context import BridgeContext
+from stalwart_tx.imap.fair_accept import FairAccept
 from stalwart_tx.imap.protocol import ImapServerFactory
 from stalwart_tx.imap.session import DEFAULT_APPEND_LIMIT, ServerContext
 from stalwart_tx.jmap.api import JMAPApi
@@ -90,16 +92,22 @@ class AdoptedPortService(Service):
         self.family = family
         self.factory = factory
         self.port: IListeningPort | None = None
+        self.fair: FairAccept | None = None
 
     def startService(self) -> None:
         super().startService()
         self.port = self.reactor.adoptStreamPort(self.fileno, self.family, self.factory)
+        # the main process and the other extra ones listen on the same socket
+        connections = getattr(self.factory, "wrappedFactory", self.factory).connections
+        self.fair = FairAccept(self.port, partial(len, connections), self.reactor)
         # the adopted port listens on a duplicate; this one is no longer needed
         os.close(self.fileno)
 
     def stopService(self) -> Deferred[None]:  # type: ignore[override]
         super().stopService()
         port, self.port = self.port, None
+        if self.fair is not None:
+            self.fair.stop()
         if port is None:
             return succeed(None)
         stopped: Deferred[None] | None = port.stopListening()
