@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from collections import Counter
 import ssl
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
