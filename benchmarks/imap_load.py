@@ -167,7 +167,8 @@ class Stalwart(Server):
 
     name = "stalwart-tx"
 
-    def __init__(self) -> None:
+    def __init__(self, processes: int = 1) -> None:
+        self.processes = processes
         self.data = Path(tempfile.mkdtemp(prefix="stalwart-imap-bench-"))
         self.user, self.password = "bench", "bench-password-1234"
         self.port = free_port()
@@ -184,7 +185,8 @@ class Stalwart(Server):
         self.process = subprocess.Popen(
             [twistd, "-n", "--pidfile=", "stalwart", "--data", str(self.data),
              "--jmap", f"tcp:{free_port()}:interface=127.0.0.1",
-             "--imap", f"tcp:{self.port}:interface=127.0.0.1"],
+             "--imap", f"tcp:{self.port}:interface=127.0.0.1",
+             "--imap-processes", str(self.processes)],
             cwd=self.data, stdout=log, stderr=subprocess.STDOUT, env=repo_env())
         # Ready when a LOGIN succeeds: the listener greets before the store is reachable, and a
         # LOGIN then answers NO [UNAVAILABLE].
@@ -195,7 +197,7 @@ class Stalwart(Server):
                                  f"{self.data}/service.log")
             time.sleep(0.3)
         print(f"stalwart-tx: IMAP 127.0.0.1:{self.port} (twistd pid {self.process.pid}, "
-              f"data {self.data})", file=sys.stderr, flush=True)
+              f"{self.processes} IMAP processes, data {self.data})", file=sys.stderr, flush=True)
 
     def pid(self) -> int:
         assert self.process is not None
@@ -589,7 +591,7 @@ def report(row: dict[str, object], phase: Phase) -> None:
 
 def start_profile(out: Path, pid: int, seconds: float) -> subprocess.Popen[bytes]:
     py_spy = str(Path(PYTHON).with_name("py-spy"))
-    return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--duration",
+    return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--subprocesses", "--duration",
                              str(max(1, int(seconds))), "--format", "raw", "-o", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -631,6 +633,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--messages", type=int, default=200, help="messages seeded into INBOX")
     parser.add_argument("--only", choices=["stalwart", "dovecot"])
+    parser.add_argument("--imap-processes", type=int, default=os.cpu_count() or 1,
+                        help="stalwart-tx's imap-processes (default: one per CPU)")
     parser.add_argument("--profile", type=Path,
                         help="py-spy raw profile of stalwart-tx during its sessions phase")
     parser.add_argument("--json", type=Path, help="append one JSON line per server and phase")
@@ -638,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, interrupted)
     makers: list[Callable[[], Server]] = []
     if args.only != "dovecot":
-        makers.append(Stalwart)
+        makers.append(lambda: Stalwart(args.imap_processes))
     if args.only != "stalwart":
         makers.append(Dovecot)
     print(f"{args.clients} clients, {args.duration:g} s per phase, {args.messages} messages in "
