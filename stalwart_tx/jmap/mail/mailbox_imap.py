@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from stalwart_tx.jmap.mail.email_model import EMAIL
+from stalwart_tx.jmap.mail.email_model import EMAIL, mailbox_index
 from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX
 from stalwart_tx.jmap.standard.working_set import WorkingSet
 from stalwart_tx.store.records import Index, JSONObject, WriteBatch
@@ -162,7 +162,9 @@ class MailboxImapWork:
             value = mailboxes.get(mailbox_id)
             if value is None:
                 continue  # the email check refused it; nothing of it is staged
-            await self._stage_entered(mailbox_id, value, email_ids)
+            await self._stage_entered(
+                mailbox_id, value, email_ids, left.get(mailbox_id, [])
+            )
 
     async def _stage_left(self, mailbox_id: str, email_ids: list[str], marker: float) -> None:
         uids = await self.objects.store.indexes.index_scores(
@@ -180,17 +182,28 @@ class MailboxImapWork:
         self.objects.stage_derived(write)
 
     async def _stage_entered(
-        self, mailbox_id: str, value: JSONObject, email_ids: list[str]
+        self, mailbox_id: str, value: JSONObject, email_ids: list[str], leaving: list[str]
     ) -> None:
         state = imap_state_of(value)
+        earlier: list[str] = []
         if state is None:
-            value[IMAP_KEY] = await self.new_state()
+            # a mailbox from before IMAP state: the emails it holds get their UIDs first, in
+            # receivedAt order (as on first sight), so none is left without one
+            await self.objects.state(EMAIL)  # the mailbox index is then a precondition
+            page = await self.objects.store.indexes.index_query(
+                self.objects.account_id, Index(mailbox_index(mailbox_id))
+            )
+            skip = {*email_ids, *leaving}
+            earlier = [i for i in page.ids if i not in skip]
+            value[IMAP_KEY] = {**await self.new_state(), "uidNext": len(earlier) + 1}
             state = imap_state_of(value)
             assert state is not None
         first = state.uid_next
         index = uid_index(mailbox_id)
 
         def write(batch: WriteBatch) -> None:
+            for uid, email_id in enumerate(earlier, start=1):
+                batch.index_add(index, email_id, float(uid))
             for offset, email_id in enumerate(email_ids):
                 batch.index_add(index, email_id, float(first + offset))
 
