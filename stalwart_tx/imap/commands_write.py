@@ -206,13 +206,13 @@ async def copy(session: ImapSession, command: syntax.Copy | syntax.Move) -> str:
                if email_id in emails and (email_id in created or email_id in updates)]
     source_uids = [uid for _, uid, email_id in targets
                    if email_id in emails and (email_id in created or email_id in updates)]
-    answer = await client.call("ImapEmail/get", ids=new_ids, mailboxId=target.id)
+    answer = await uids_in(client, new_ids, target.id)
     uid_of = {e["id"]: e["uid"] for e in answer["list"]}
-    validity = (await client.call("ImapMailbox/get", ids=[target.id]))["list"][0]["uidValidity"]
+    validity = answer.get("uidValidity")
     pairs = [(s, uid_of[n]) for s, n in zip(source_uids, new_ids, strict=True)
              if uid_of.get(n) is not None]
     code = ""
-    if pairs:
+    if pairs and validity is not None:
         code = (f"[COPYUID {validity} {_uid_list([s for s, _ in pairs])} "
                 f"{_uid_list([d for _, d in pairs])}] ")
     if moving:
@@ -350,15 +350,24 @@ async def append(session: ImapSession, command: syntax.Append) -> str:
         problem = next(iter(answer["notCreated"].values()))
         raise CommandFailed.no(problem.get("description") or "cannot append", _code(problem))
     ids = [created[f"m{n}"]["id"] for n in range(len(command.messages))]
-    view = await client.call("ImapMailbox/get", ids=[target.id])
-    uids = await client.call("ImapEmail/get", ids=ids, mailboxId=target.id)
+    uids = await uids_in(client, ids, target.id)
     uid_of = {e["id"]: e["uid"] for e in uids["list"]}
     if session.selected is not None and session.selected.mailbox_id == target.id:
         session.dirty = True
     listed = [uid_of[i] for i in ids if uid_of.get(i) is not None]
-    if len(listed) != len(ids) or not view["list"]:
+    if len(listed) != len(ids) or uids.get("uidValidity") is None:
         return "APPEND completed"
-    return f"[APPENDUID {view['list'][0]['uidValidity']} {_uid_list(listed)}] APPEND completed"
+    return f"[APPENDUID {uids['uidValidity']} {_uid_list(listed)}] APPEND completed"
+
+
+async def uids_in(client: MailClient, ids: list[str], mailbox_id: str) -> dict[str, Any]:
+    """ImapEmail/get of the emails in the mailbox (their UIDs, its UIDVALIDITY); a mailbox made
+    before IMAP state existed gets it first (ImapMailbox/get numbers its emails)."""
+    answer = await client.call("ImapEmail/get", ids=ids, mailboxId=mailbox_id)
+    if ids and answer.get("uidValidity") is None:
+        await client.call("ImapMailbox/get", ids=[mailbox_id])
+        answer = await client.call("ImapEmail/get", ids=ids, mailboxId=mailbox_id)
+    return answer
 
 
 def _check_octets(literal: Literal, chunk: bytes) -> None:

@@ -16,7 +16,7 @@ from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError, SetError
 from stalwart_tx.jmap.mail.email_create import created_entry
 from stalwart_tx.jmap.mail.email_get import check_arguments, is_header_property, parsed_values
-from stalwart_tx.jmap.mail.email_model import EMAIL, is_keyword, utc_date
+from stalwart_tx.jmap.mail.email_model import EMAIL, THREAD, is_keyword, utc_date
 from stalwart_tx.jmap.mail.email_write import NewEmail
 from stalwart_tx.jmap.mail.message_analysis import AnalyzedMessage, parse
 from stalwart_tx.jmap.mail.message_analyzer import MessageAnalyzer, analyzer_or_default
@@ -124,6 +124,8 @@ async def email_import(
 
     async def attempt() -> tuple[dict[str, JSONObject], dict[str, SetError], str, str]:
         objects = WorkingSet(ctx.store, account_id)
+        # threading reads the Thread link map next, under the Thread state
+        await objects.read_states(EMAIL, THREAD)
         old_state = await objects.state(EMAIL)
         if if_in_state is not None and if_in_state != old_state:
             raise MethodError(

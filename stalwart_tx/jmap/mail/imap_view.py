@@ -14,7 +14,8 @@ same path as every client: it builds a Request, the API runs the calls. Their da
   already shows, never miss anything. A mailbox made before IMAP state existed gets it here,
   its emails numbered in receivedAt order.
 * ``ImapEmail/get`` ``{accountId, mailboxId, ids}``: per live email its MODSEQ and, when
-  ``mailboxId`` is given, its UID there (null when it is not in it); ``state`` is the Email
+  ``mailboxId`` is given, its UID there (null when it is not in it) and the mailbox's
+  ``uidValidity`` (null when it has no IMAP state yet or is gone); ``state`` is the Email
   state read before them (null when no ids were asked: then nothing is read at all).
 * ``ImapMailbox/vanished`` ``{accountId, mailboxId, sinceModseq}``: the UIDs that left the
   mailbox after that modseq (QRESYNC).
@@ -203,22 +204,25 @@ async def imap_email_get(ctx: RequestContext, arguments: JSONObject) -> JSONObje
     state = await ctx.store.changes.current_state(account, EMAIL)
     modseqs: dict[str, int]
     uids: dict[str, float] = {}
+    answer: JSONObject = {"accountId": account, "state": state}
     if mailbox_id is None:
         modseqs = await ctx.store.changes.modseqs(account, EMAIL, ids)
     else:
-        read_modseqs, read_uids = await gather(
+        read_modseqs, read_uids, read_mailbox = await gather(
             ctx.store.changes.modseqs(account, EMAIL, ids),
             ctx.store.indexes.index_scores(account, uid_index(mailbox_id), ids),
+            ctx.store.accounts.get(account, MAILBOX, [mailbox_id]),
         )
         modseqs, uids = cast(dict[str, int], read_modseqs), cast(dict[str, float], read_uids)
-    found = [
+        mailbox = cast(dict[str, JSONObject], read_mailbox).get(mailbox_id)
+        imap = imap_state_of(mailbox) if mailbox is not None else None
+        answer["uidValidity"] = imap.uid_validity if imap is not None else None
+    answer["list"] = [
         {"id": i, "modseq": modseqs[i], "uid": int(uids[i]) if i in uids else None}
         for i in ids if i in modseqs
     ]
-    return {
-        "accountId": account, "state": state, "list": found,
-        "notFound": [i for i in ids if i not in modseqs],
-    }
+    answer["notFound"] = [i for i in ids if i not in modseqs]
+    return answer
 
 
 async def imap_mailbox_vanished(ctx: RequestContext, arguments: JSONObject) -> JSONObject:

@@ -66,6 +66,17 @@ class WorkingSet:
             )
         return self._states[type_name]
 
+    async def read_states(self, *type_names: str) -> None:
+        """Record the states of these types now, in one read, for a computation that is going
+        to look at all of them (each would otherwise be one read of its own)."""
+        wanted = [t for t in dict.fromkeys(type_names) if t not in self._states]
+        if len(wanted) == 1:
+            await self.state(wanted[0])
+        elif wanted:
+            self._states.update(
+                await self.store.changes.current_states(self.account_id, wanted)
+            )
+
     async def get(self, type_name: str, ids: list[str]) -> dict[str, JSONObject]:
         """The objects of those ids that exist (staged writes included)."""
         stored = self._stored.setdefault(type_name, {})

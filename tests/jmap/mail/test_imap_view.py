@@ -112,6 +112,10 @@ async def test_modseq_follows_every_change_of_the_email(emails: Emails) -> None:
 
     first = await modseqs()
     assert first[a][1] == 1 and first[b][1] == 2
+    # with a mailbox, its UIDVALIDITY too (as ImapMailbox/get gives it)
+    with_mailbox = await v.ok("ImapEmail/get", ids=[a], mailboxId=inbox)
+    assert with_mailbox["uidValidity"] == (await v.view(inbox))["uidValidity"]
+    assert "uidValidity" not in await v.ok("ImapEmail/get", ids=[a])
     assert first[a][0] < first[b][0] <= int(
         (await v.ok("ImapEmail/get", ids=[a]))["state"]
     )
