@@ -363,10 +363,12 @@ async def append(session: ImapSession, command: syntax.Append) -> str:
 async def uids_in(client: MailClient, ids: list[str], mailbox_id: str) -> dict[str, Any]:
     """ImapEmail/get of the emails in the mailbox (their UIDs, its UIDVALIDITY); a mailbox made
     before IMAP state existed gets it first (ImapMailbox/get numbers its emails)."""
-    answer = await client.call("ImapEmail/get", ids=ids, mailboxId=mailbox_id)
+    answer = await client.call("ImapEmail/get", ids=ids, mailboxId=mailbox_id, uidValidity=True)
     if ids and answer.get("uidValidity") is None:
         await client.call("ImapMailbox/get", ids=[mailbox_id])
-        answer = await client.call("ImapEmail/get", ids=ids, mailboxId=mailbox_id)
+        answer = await client.call(
+            "ImapEmail/get", ids=ids, mailboxId=mailbox_id, uidValidity=True
+        )
     return answer
 
 

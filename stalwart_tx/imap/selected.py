@@ -173,8 +173,8 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
         answers = await client.request(
             ("Email/changes", {"sinceState": view.state, "maxChanges": CHANGES_PAGE}),
             ("ImapMailbox/get", {"ids": [view.mailbox_id], "uids": True, "uidsAbove": last}),
-            ("ImapEmail/get", {"#ids": _ref("/updated"), "mailboxId": view.mailbox_id}),
-            ("ImapEmail/get", {"#ids": _ref("/created"), "mailboxId": view.mailbox_id}),
+            ("ImapEmail/get", {"#ids": _ref("/updated"), "#alsoIds": _ref("/created"),
+                               "mailboxId": view.mailbox_id}),
             ("ImapEmail/get", {"ids": sorted(view.ahead), "mailboxId": view.mailbox_id}),
         )
     except JmapCallError as error:
@@ -183,8 +183,8 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
         raise
     changes = answers[0][1]
     state = changes["newState"]
-    destroyed = list(changes["destroyed"]) + list(answers[4][1]["notFound"])
-    entries = answers[2][1]["list"] + answers[3][1]["list"] + answers[4][1]["list"]
+    destroyed = list(changes["destroyed"]) + list(answers[3][1]["notFound"])
+    entries = answers[2][1]["list"] + answers[3][1]["list"]
     if changes["hasMoreChanges"]:
         # a long absence: the rest of the log, page by page, then their UIDs
         rest = await changed_since(client, state)

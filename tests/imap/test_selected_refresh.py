@@ -46,16 +46,16 @@ async def test_an_email_seen_ahead_of_the_state_and_destroyed_later_is_expunged(
                            state="4")
     client = Scripted([
         # E is created after the changes were read (state 5) but before the UIDs (6)
-        [changes("5"), uids("5", "6", [[10, "E"]]), emails([]), emails([]), emails([])],
+        [changes("5"), uids("5", "6", [[10, "E"]]), emails([]), emails([])],
         # E is destroyed at 7: from state 5 the change log mentions it nowhere
-        [changes("7"), uids("7", "7", []), emails([]), emails([]), emails([], ["E"])],
+        [changes("7"), uids("7", "7", []), emails([]), emails([], ["E"])],
     ])
     first = await refresh(client, view)  # type: ignore[arg-type]
     assert first.added == [(10, "E")]
     view.append(10, "E")
     assert view.ahead == {"E": 6}
     second = await refresh(client, view)  # type: ignore[arg-type]
-    assert client.asked[1][4][1]["ids"] == ["E"]  # checked by id, though the log is silent
+    assert client.asked[1][3][1]["ids"] == ["E"]  # checked by id, though the log is silent
     assert second.expunged == [10]
     assert view.ahead == {}
 
@@ -65,8 +65,8 @@ async def test_an_email_seen_ahead_stops_being_checked_once_the_state_passes_it(
     view = SelectedMailbox(mailbox_id="M", name="INBOX", uid_validity=1, readonly=False,
                            state="4")
     client = Scripted([
-        [changes("5"), uids("5", "6", [[10, "E"]]), emails([]), emails([]), emails([])],
-        [changes("8"), uids("8", "8", []), emails([]), emails([]),
+        [changes("5"), uids("5", "6", [[10, "E"]]), emails([]), emails([])],
+        [changes("8"), uids("8", "8", []), emails([]),
          emails([{"id": "E", "uid": 10, "modseq": 6}])],
     ])
     await refresh(client, view)  # type: ignore[arg-type]

@@ -13,10 +13,12 @@ same path as every client: it builds a Request, the API runs the calls. Their da
   *before* anything else, so replaying the changes since it can only repeat what the answer
   already shows, never miss anything. A mailbox made before IMAP state existed gets it here,
   its emails numbered in receivedAt order.
-* ``ImapEmail/get`` ``{accountId, mailboxId, ids}``: per live email its MODSEQ and, when
-  ``mailboxId`` is given, its UID there (null when it is not in it) and the mailbox's
-  ``uidValidity`` (null when it has no IMAP state yet or is gone); ``state`` is the Email
-  state read before them (null when no ids were asked: then nothing is read at all).
+* ``ImapEmail/get`` ``{accountId, mailboxId, ids, alsoIds, uidValidity}``: per live email of
+  ``ids`` and ``alsoIds`` (two lists, so two result references can fill one call) its MODSEQ
+  and, when ``mailboxId`` is given, its UID there (null when it is not in it), and with
+  ``uidValidity: true`` the mailbox's UIDVALIDITY (null when it has no IMAP state yet or is
+  gone); ``state`` is the Email state read before them (null when no ids were asked: then
+  nothing is read at all).
 * ``ImapMailbox/vanished`` ``{accountId, mailboxId, sinceModseq}``: the UIDs that left the
   mailbox after that modseq (QRESYNC).
 * ``ImapEmail/query``: Email/query exactly, without the cap on how many ids one answer holds.
@@ -195,10 +197,15 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
 
 
 async def imap_email_get(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
-    _known(arguments, "ids", "mailboxId")
+    _known(arguments, "ids", "alsoIds", "mailboxId", "uidValidity")
     account = account_argument(ctx, arguments)
     ids = _ids(arguments, "ids")
+    if arguments.get("alsoIds") is not None:
+        ids = list(dict.fromkeys([*ids, *_ids(arguments, "alsoIds")]))
     mailbox_id = _id(arguments, "mailboxId", nullable=True)
+    with_validity = arguments.get("uidValidity", False)
+    if not isinstance(with_validity, bool):
+        raise MethodError.invalid_arguments("'uidValidity' must be a Boolean")
     if not ids:
         return {"accountId": account, "state": None, "list": [], "notFound": []}
     state = await ctx.store.changes.current_state(account, EMAIL)
@@ -208,15 +215,18 @@ async def imap_email_get(ctx: RequestContext, arguments: JSONObject) -> JSONObje
     if mailbox_id is None:
         modseqs = await ctx.store.changes.modseqs(account, EMAIL, ids)
     else:
-        read_modseqs, read_uids, read_mailbox = await gather(
+        reads: list[Any] = [
             ctx.store.changes.modseqs(account, EMAIL, ids),
             ctx.store.indexes.index_scores(account, uid_index(mailbox_id), ids),
-            ctx.store.accounts.get(account, MAILBOX, [mailbox_id]),
-        )
-        modseqs, uids = cast(dict[str, int], read_modseqs), cast(dict[str, float], read_uids)
-        mailbox = cast(dict[str, JSONObject], read_mailbox).get(mailbox_id)
-        imap = imap_state_of(mailbox) if mailbox is not None else None
-        answer["uidValidity"] = imap.uid_validity if imap is not None else None
+        ]
+        if with_validity:
+            reads.append(ctx.store.accounts.get(account, MAILBOX, [mailbox_id]))
+        read = await gather(*reads)
+        modseqs, uids = cast(dict[str, int], read[0]), cast(dict[str, float], read[1])
+        if with_validity:
+            mailbox = cast(dict[str, JSONObject], read[2]).get(mailbox_id)
+            imap = imap_state_of(mailbox) if mailbox is not None else None
+            answer["uidValidity"] = imap.uid_validity if imap is not None else None
     answer["list"] = [
         {"id": i, "modseq": modseqs[i], "uid": int(uids[i]) if i in uids else None}
         for i in ids if i in modseqs

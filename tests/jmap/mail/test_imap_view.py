@@ -113,9 +113,12 @@ async def test_modseq_follows_every_change_of_the_email(emails: Emails) -> None:
     first = await modseqs()
     assert first[a][1] == 1 and first[b][1] == 2
     # with a mailbox, its UIDVALIDITY too (as ImapMailbox/get gives it)
-    with_mailbox = await v.ok("ImapEmail/get", ids=[a], mailboxId=inbox)
+    with_mailbox = await v.ok("ImapEmail/get", ids=[a], mailboxId=inbox, uidValidity=True)
     assert with_mailbox["uidValidity"] == (await v.view(inbox))["uidValidity"]
-    assert "uidValidity" not in await v.ok("ImapEmail/get", ids=[a])
+    assert "uidValidity" not in await v.ok("ImapEmail/get", ids=[a], mailboxId=inbox)
+    # two lists in one call, each id answered once
+    both = await v.ok("ImapEmail/get", ids=[a, "nope"], alsoIds=[b, a], mailboxId=inbox)
+    assert [e["id"] for e in both["list"]] == [a, b] and both["notFound"] == ["nope"]
     assert first[a][0] < first[b][0] <= int(
         (await v.ok("ImapEmail/get", ids=[a]))["state"]
     )
