@@ -43,7 +43,7 @@ from stalwart_tx.store.redis import scripts
 from stalwart_tx.store.redis.blobs import note_unreferenced_after_write
 from stalwart_tx.store.redis.connection import RedisConnection, as_text, pairs
 from stalwart_tx.store.redis.indexes import compile_query, parse_page, score_arg
-from stalwart_tx.store.redis.keys import AccountKeys, changes_channel
+from stalwart_tx.store.redis.keys import AccountKeys, account_keys, changes_channel
 
 # a state is checked against the account's modseq inside the script; here only its form
 _ANY_MODSEQ = 2**63
@@ -85,7 +85,7 @@ class RedisAccountStore:
         self.clock: SecondsClock = clock if clock is not None else connection.reactor
 
     def _keys(self, account_id: str) -> AccountKeys:
-        return AccountKeys(self._prefix, account_id)
+        return account_keys(self._prefix, account_id)
 
     async def get(
         self, account_id: str, type_name: str, ids: list[str] | None

@@ -37,7 +37,7 @@ from stalwart_tx.store.memory import (
 from stalwart_tx.store.records import BlobInfo
 from stalwart_tx.store.redis import scripts
 from stalwart_tx.store.redis.connection import RedisConnection, as_bytes, as_text
-from stalwart_tx.store.redis.keys import AccountKeys, blob_sweep_index
+from stalwart_tx.store.redis.keys import AccountKeys, account_keys, blob_sweep_index
 
 # ids are made here from a digest; anything else cannot name a blob (nor smuggle a key)
 
@@ -162,7 +162,7 @@ class RedisBlobStore:
         self._prefix = prefix
 
     def _keys(self, account_id: str) -> AccountKeys:
-        return AccountKeys(self._prefix, account_id)
+        return account_keys(self._prefix, account_id)
 
     def _blob_key(self, account_id: str, blob_id: str) -> str:
         keys = self._keys(account_id)

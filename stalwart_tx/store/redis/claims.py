@@ -9,7 +9,7 @@ from zope.interface import implementer
 from stalwart_tx.store.interfaces import IClaims
 from stalwart_tx.store.memory import check_claim
 from stalwart_tx.store.redis.connection import RedisConnection
-from stalwart_tx.store.redis.keys import AccountKeys
+from stalwart_tx.store.redis.keys import account_keys
 
 
 @implementer(IClaims)
@@ -26,7 +26,7 @@ class RedisClaims:
 
     async def claim(self, account_id: str, name: str, ttl: float) -> bool:
         check_claim(account_id, name, ttl)
-        key = AccountKeys(self._prefix, account_id).claim(name)
+        key = account_keys(self._prefix, account_id).claim(name)
         # PX takes whole milliseconds; rounding up keeps a tiny ttl from becoming 0 (an error)
         reply = await self._redis.execute("SET", key, "1", "NX", "PX", math.ceil(ttl * 1000))
         return reply is not None

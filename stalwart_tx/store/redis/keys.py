@@ -7,6 +7,8 @@ configurable prefix, so several stores can share one Redis.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 
 def check_prefix(prefix: str) -> str:
     # a brace in the prefix would become the hash tag instead of ours
@@ -135,3 +137,9 @@ class DirectoryKeys:
 
     def principal_addresses(self, principal_id: str) -> str:
         return f"{self.base}principal_addresses:{principal_id}"
+
+
+@lru_cache(maxsize=4096)
+def account_keys(prefix: str, account_id: str) -> AccountKeys:
+    """The AccountKeys of an account, made once (every store call of an account needs them)."""
+    return AccountKeys(prefix, account_id)
