@@ -5,7 +5,8 @@
     .venv/bin/python benchmarks/imap_load.py --profile /tmp/imap.txt   # py-spy on stalwart-tx
 
 Each server is started fresh: stalwart-tx as ``twistd -n stalwart`` on a new ``--data`` directory
-(embedded Redis, JMAP and IMAP on free loopback ports, user ``bench`` made with stalwart-admin);
+(embedded Redis, JMAP and IMAP on free loopback ports, ``--imap-processes`` one per CPU unless
+given, user ``bench`` made with stalwart-admin);
 Dovecot with ``../shared/peers/dovecot.sh start PORT`` (any user, password ``pass``; a new user
 name per run, so its maildir starts empty; a Dovecot already running from that script is used as
 it is and left running). Then, one server after the other:
