@@ -32,6 +32,22 @@ def test_what_one_request_made_sure_of_is_skipped_by_the_next_for_a_minute(
     assert context("acct-a").ensured == set()  # checked again after a minute
 
 
+def test_accounts_that_make_no_more_requests_are_forgotten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [5000.0]
+    monkeypatch.setattr(bridge_context.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(bridge_context, "_recently_ensured", {})
+    monkeypatch.setattr(bridge_context, "_next_sweep", 0.0)
+    ensure: Any = object()
+    for n in range(100):
+        context(f"acct-{n}").ensured.add((ensure, f"acct-{n}"))
+    assert len(bridge_context._recently_ensured) == 100
+    now[0] += ENSURED_FOR + 1
+    context("acct-new")  # any request sweeps once a minute
+    assert bridge_context._recently_ensured == {}
+
+
 def test_structure_cache_keeps_the_most_recent_within_its_size() -> None:
     cache = StructureCache(max_bytes=10)
     cache.put("b1", "ENVELOPE", b"12345")
