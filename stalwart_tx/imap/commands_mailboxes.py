@@ -141,16 +141,30 @@ async def status_values(
     client: MailClient, mailbox: ImapMailbox, items: tuple[str, ...], append_limit: int
 ) -> list[tuple[str, int | str]]:
     wanted = set(items)
-    needs_view = wanted & {"UIDNEXT", "UIDVALIDITY", "RECENT", "HIGHESTMODSEQ", "SIZE"}
+    # what the items need, asked in one request
+    calls: dict[str, tuple[str, dict[str, Any]]] = {}
+    if wanted & {"UIDNEXT", "UIDVALIDITY", "RECENT", "HIGHESTMODSEQ", "SIZE"}:
+        calls["view"] = ("ImapMailbox/get", {
+            "ids": [mailbox.id], "uids": bool(wanted & {"RECENT", "SIZE"}),
+        })
+    if "RECENT" in wanted:
+        # a claim of 0 only reads the mark
+        calls["recent"] = ("ImapMailbox/claimRecent", {"mailboxId": mailbox.id, "uid": 0})
+    for item, condition in (("UNSEEN", {"notKeyword": "$seen"}),
+                            ("DELETED", {"hasKeyword": "$deleted"})):
+        if item in wanted:
+            calls[item] = ("Email/query", {
+                "filter": {"inMailbox": mailbox.id, **condition}, "calculateTotal": True,
+                "limit": 1,
+            })
+    answers = dict(zip(calls, [a for _, a in await client.request(*calls.values())],
+                       strict=True)) if calls else {}
     view: dict[str, Any] = {}
     state = ""
-    if needs_view:
-        answer = await client.call(
-            "ImapMailbox/get", ids=[mailbox.id], uids=bool(wanted & {"RECENT", "SIZE"})
-        )
-        if not answer["list"]:
+    if "view" in answers:
+        if not answers["view"]["list"]:
             raise CommandFailed.no("the mailbox is gone", "NONEXISTENT")
-        view, state = answer["list"][0], answer["state"]
+        view, state = answers["view"]["list"][0], answers["view"]["state"]
     values: list[tuple[str, int | str]] = []
     for item in items:
         if item == "MESSAGES":
@@ -159,13 +173,11 @@ async def status_values(
             values.append((item, view["uidNext"]))
         elif item == "UIDVALIDITY":
             values.append((item, view["uidValidity"]))
-        elif item == "UNSEEN":
-            values.append((item, await _count(client, mailbox.id, {"notKeyword": "$seen"})))
-        elif item == "DELETED":
-            values.append((item, await _count(client, mailbox.id, {"hasKeyword": "$deleted"})))
+        elif item in ("UNSEEN", "DELETED"):
+            values.append((item, int(answers[item]["total"])))
         elif item == "RECENT":
-            answer = await client.call("ImapMailbox/claimRecent", mailboxId=mailbox.id, uid=0)
-            values.append((item, sum(1 for uid, _ in view["uids"] if uid > answer["previous"])))
+            previous = answers["recent"]["previous"]
+            values.append((item, sum(1 for uid, _ in view["uids"] if uid > previous)))
         elif item == "HIGHESTMODSEQ":
             values.append((item, int(state.partition(":")[0])))
         elif item == "SIZE":
@@ -188,14 +200,6 @@ async def _status_line(
     values = await status_values(client, mailbox, items, session.server.append_limit)
     text = " ".join(f"{name} {value}" for name, value in values)
     session.untagged(b"STATUS " + session.mailbox_name(mailbox.name) + f" ({text})".encode())
-
-
-async def _count(client: MailClient, mailbox_id: str, condition: dict[str, Any]) -> int:
-    answer = await client.call(
-        "Email/query", filter={"inMailbox": mailbox_id, **condition}, calculateTotal=True,
-        limit=1,
-    )
-    return int(answer["total"])
 
 
 async def create(session: ImapSession, command: syntax.Create) -> str:
