@@ -107,10 +107,42 @@ async def send_vanished_since(
         "ImapMailbox/vanished", mailboxId=view.mailbox_id, sinceModseq=modseq
     )
     largest = view.uids[-1] if view.uids else 0
+    if not answer.get("complete", True):
+        # the records that old were dropped: every UID the client may know of that is not
+        # here now (RFC 7162 §3.2.5.2 allows answering from the known UIDs)
+        top = max(view.uid_next - 1, largest)
+        spans = within.resolve(top) if within is not None else [(1, top)]
+        text = absent_ranges(spans, view.uids)
+        if text:
+            session.untagged(b"VANISHED (EARLIER) " + text)
+        return
     gone = [uid for uid in answer["uids"] if view.seq_of(uid) is None
             and (within is None or within.contains(uid, max(largest, uid)))]
     if gone:
         session.untagged(b"VANISHED (EARLIER) " + sequence_text(gone))
+
+
+def absent_ranges(spans: list[tuple[int, int]], present: list[int]) -> bytes:
+    """The numbers of the sorted inclusive ``spans`` that are not in ``present`` (ascending),
+    as a sequence set; ranges are written without listing every number."""
+    parts: list[bytes] = []
+    index = 0
+    for first, last in spans:
+        start = first
+        while index < len(present) and present[index] < first:
+            index += 1
+        while index < len(present) and present[index] <= last:
+            if present[index] > start:
+                parts.append(_span(start, present[index] - 1))
+            start = present[index] + 1
+            index += 1
+        if start <= last:
+            parts.append(_span(start, last))
+    return b",".join(parts)
+
+
+def _span(first: int, last: int) -> bytes:
+    return b"%d" % first if first == last else b"%d:%d" % (first, last)
 
 
 async def changed_since(

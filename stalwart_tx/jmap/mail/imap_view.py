@@ -20,7 +20,8 @@ same path as every client: it builds a Request, the API runs the calls. Their da
   gone); ``state`` is the Email state read before them (null when no ids were asked: then
   nothing is read at all).
 * ``ImapMailbox/vanished`` ``{accountId, mailboxId, sinceModseq}``: the UIDs that left the
-  mailbox after that modseq (QRESYNC).
+  mailbox after that modseq (QRESYNC); ``complete`` is false when records that old were
+  dropped (``mailbox_imap.MAX_EXPUNGED``), and the list may then miss some.
 * ``ImapEmail/query``: Email/query exactly, without the cap on how many ids one answer holds.
 * ``ImapMailbox/claimRecent`` ``{accountId, mailboxId, uid}``: takes the UIDs up to ``uid`` as
   \\Recent for the calling session; answers the highest UID some session had taken before, so
@@ -241,10 +242,15 @@ async def imap_mailbox_vanished(ctx: RequestContext, arguments: JSONObject) -> J
     mailbox_id = _id(arguments, "mailboxId")
     assert mailbox_id is not None
     since = _unsigned(arguments, "sinceModseq")
+    # the floor first: a trim between the two reads then shows as incomplete, never as whole
+    mailboxes = await ctx.store.accounts.get(account, MAILBOX, [mailbox_id])
+    imap = imap_state_of(mailboxes[mailbox_id]) if mailbox_id in mailboxes else None
     page = await ctx.store.indexes.index_query(
         account, ScoreRange(expunged_index(mailbox_id), float(since + 1), None)
     )
-    return {"accountId": account, "uids": sorted(int(uid) for uid in page.ids)}
+    floor = imap.vanished_floor if imap is not None else 0
+    return {"accountId": account, "uids": sorted(int(uid) for uid in page.ids),
+            "complete": since >= floor}
 
 
 async def imap_mailbox_claim_recent(ctx: RequestContext, arguments: JSONObject) -> JSONObject:

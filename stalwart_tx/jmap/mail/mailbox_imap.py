@@ -11,7 +11,11 @@ data they describe, so no IMAP session keeps numbers of its own that could drift
 * index ``Email:expunged:<mailbox id>``: UIDs that left the mailbox, each scored by a modseq
   greater than every modseq a client could have seen before the removal and not greater than
   the Email state after it (the Email state the write was computed from, plus one), which is
-  what QRESYNC's VANISHED (EARLIER) needs (RFC 7162 §3.2.5);
+  what QRESYNC's VANISHED (EARLIER) needs (RFC 7162 §3.2.5). At most ``MAX_EXPUNGED`` of them
+  are kept per mailbox (the Mailbox's hidden value counts them, ``expunged``): a write that
+  takes the count past ``MAX_EXPUNGED + EXPUNGED_SLACK`` drops the oldest down to
+  ``MAX_EXPUNGED`` and raises ``vanishedFloor`` to the highest score it dropped, below which
+  the records are no longer complete;
 * map ``Mailbox:imap``, field ``uidValidity``: the last UIDVALIDITY the account handed out, so a
   mailbox created again under an old name never gets an old UIDVALIDITY back;
 * map ``Mailbox:recent``: per mailbox the highest UID some session has already taken as
@@ -41,6 +45,9 @@ ACCOUNT_MAP: Final = "Mailbox:imap"
 RECENT_MAP: Final = "Mailbox:recent"
 WORK_KEY: Final = "mailbox-imap"
 MAX_UID: Final = 2**32 - 1
+# expunge records kept per mailbox, and how far past that a mailbox goes before a trim
+MAX_EXPUNGED: Final = 10_000
+EXPUNGED_SLACK: Final = 1_000
 
 
 def uid_index(mailbox_id: str) -> str:
@@ -55,6 +62,9 @@ def expunged_index(mailbox_id: str) -> str:
 class ImapMailboxState:
     uid_validity: int
     uid_next: int
+    # expunge records held, and the modseq at or below which some were dropped (0: none)
+    expunged: int = 0
+    vanished_floor: int = 0
 
 
 def imap_state_of(stored: Mapping[str, Any]) -> ImapMailboxState | None:
@@ -62,7 +72,10 @@ def imap_state_of(stored: Mapping[str, Any]) -> ImapMailboxState | None:
     found = stored.get(IMAP_KEY)
     if not isinstance(found, dict):
         return None
-    return ImapMailboxState(int(found["uidValidity"]), int(found["uidNext"]))
+    return ImapMailboxState(
+        int(found["uidValidity"]), int(found["uidNext"]), int(found.get("expunged", 0)),
+        int(found.get("vanishedFloor", 0)),
+    )
 
 
 def keep_imap_state(old: JSONObject, new: JSONObject) -> None:
@@ -157,6 +170,8 @@ class MailboxImapWork:
             marker = float(int(email_state.partition(":")[0]) + 1)
         for mailbox_id, email_ids in sorted(left.items()):
             await self._stage_left(mailbox_id, email_ids, marker)
+        if left:
+            await self._trim_expunged(sorted(left))
         mailboxes = await self.objects.get(MAILBOX, sorted(entered))
         for mailbox_id, email_ids in sorted(entered.items()):
             value = mailboxes.get(mailbox_id)
@@ -180,6 +195,37 @@ class MailboxImapWork:
                     batch.index_add(expunged, str(int(uids[email_id])), marker)
 
         self.objects.stage_derived(write)
+        recorded = sum(1 for email_id in email_ids if email_id in uids)
+        value = await self.objects.get_one(MAILBOX, mailbox_id) if not gone else None
+        if recorded and value is not None and isinstance(value.get(IMAP_KEY), dict):
+            imap = value[IMAP_KEY]
+            value[IMAP_KEY] = {**imap, "expunged": int(imap.get("expunged", 0)) + recorded}
+            self.objects.update(MAILBOX, mailbox_id, value)
+
+    async def _trim_expunged(self, mailbox_ids: list[str]) -> None:
+        """Drop the oldest expunge records of a mailbox holding too many (module docstring)."""
+        mailboxes = await self.objects.get(MAILBOX, mailbox_ids)
+        for mailbox_id, value in sorted(mailboxes.items()):
+            state = imap_state_of(value)
+            if state is None or state.expunged <= MAX_EXPUNGED + EXPUNGED_SLACK:
+                continue
+            log = expunged_index(mailbox_id)
+            # the oldest stored, not counting the ones this write adds (they are the newest)
+            oldest = await self.objects.store.indexes.index_query(
+                self.objects.account_id, Index(log), limit=state.expunged - MAX_EXPUNGED,
+                count=False,
+            )
+            dropped = [(uid, score) for uid, score in oldest.members]
+            floor = max([state.vanished_floor, *(int(score) for _, score in dropped)])
+
+            def write(batch: WriteBatch, log: str = log, dropped: list[Any] = dropped) -> None:
+                for uid, _ in dropped:
+                    batch.index_remove(log, uid)
+
+            self.objects.stage_derived(write)
+            value[IMAP_KEY] = {**value[IMAP_KEY], "expunged": state.expunged - len(dropped),
+                               "vanishedFloor": floor}
+            self.objects.update(MAILBOX, mailbox_id, value)
 
     async def _stage_entered(
         self, mailbox_id: str, value: JSONObject, email_ids: list[str], leaving: list[str]
@@ -208,7 +254,8 @@ class MailboxImapWork:
                 batch.index_add(index, email_id, float(first + offset))
 
         self.objects.stage_derived(write)
-        value[IMAP_KEY] = {"uidValidity": state.uid_validity, "uidNext": first + len(email_ids)}
+        value[IMAP_KEY] = {**value[IMAP_KEY], "uidValidity": state.uid_validity,
+                           "uidNext": first + len(email_ids)}
         self.objects.update(MAILBOX, mailbox_id, value)
 
     async def _forget_mailbox(self, mailbox_id: str) -> None:
