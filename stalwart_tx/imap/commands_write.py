@@ -53,15 +53,27 @@ async def store(session: ImapSession, command: syntax.Store) -> str:
     keywords = keywords_of(command.flags)
     modified: list[int] = []
     before: dict[str, int] = {}
+    # the Email state the view reaches by this command's own writes, while they follow each
+    # other from the view's state with no one else's in between
+    reached: str | None = view.state
     for start in range(0, len(targets), UPDATE_BATCH):
         chunk = targets[start:start + UPDATE_BATCH]
-        chunk_modified, chunk_before = await _store_chunk(client, chunk, command, keywords)
+        chunk_modified, chunk_before, moved = await _store_chunk(
+            client, chunk, command, keywords
+        )
         modified += chunk_modified
         before.update(chunk_before)
+        if moved is not None and reached is not None:
+            reached = moved[1] if moved[0] == reached else None
     skipped = set(modified)
     done = [m for m in targets if m[1] not in skipped]
     if done:
         await _report_flags(session, view, done, command, before)
+    if reached is not None and session.selected is view:
+        # the flags just reported are all that changed since the view's state: the view is
+        # at the state after the writes without asking again (the notification of them is
+        # then no news, see ImapSession.changed)
+        view.state = reached
     if modified:
         text = sequence_text(modified if command.uid else
                              [seq for seq, uid, _ in targets if uid in skipped])
@@ -72,17 +84,18 @@ async def store(session: ImapSession, command: syntax.Store) -> str:
 async def _store_chunk(
     client: MailClient, chunk: list[tuple[int, int, str]], command: syntax.Store,
     keywords: dict[str, bool],
-) -> tuple[list[int], dict[str, int]]:
-    """Apply the flag change to these messages: the UIDs UNCHANGEDSINCE kept unchanged, and
-    for each changed message the MODSEQ it had before, when the change is known to have been
-    made on exactly that version (empty when another writer came between)."""
+) -> tuple[list[int], dict[str, int], tuple[str, str] | None]:
+    """Apply the flag change to these messages: the UIDs UNCHANGEDSINCE kept unchanged, for
+    each changed message the MODSEQ it had before, when the change is known to have been made
+    on exactly that version (empty when another writer came between), and the Email state
+    before and after the write (None when it is not known)."""
     conditional = command.unchanged_since is not None or command.silent
     if not conditional:
         # a message expunged meanwhile is just not updated (notUpdated), as if done before
-        await client.call("Email/set", update={
+        answer = await client.call("Email/set", update={
             e: _patch(command.mode, keywords) for _, _, e in chunk
         })
-        return [], {}
+        return [], {}, (answer["oldState"], answer["newState"])
     for _attempt in range(CONDITIONAL_ATTEMPTS):
         found = await client.call("ImapEmail/get", ids=[e for _, _, e in chunk])
         modseqs = {e["id"]: e["modseq"] for e in found["list"]}
@@ -93,21 +106,21 @@ async def _store_chunk(
         ids = [e for _, uid, e in chunk if uid not in modified and e in modseqs]
         update = {email_id: _patch(command.mode, keywords) for email_id in ids}
         if not update:
-            return modified, {}
+            return modified, {}, None
         try:
-            await client.call("Email/set", update=update, ifInState=found["state"])
+            answer = await client.call("Email/set", update=update, ifInState=found["state"])
         except JmapCallError as error:
             if error.type == "stateMismatch":
                 continue
             raise
-        return modified, {e: modseqs[e] for e in ids}
+        return modified, {e: modseqs[e] for e in ids}, (answer["oldState"], answer["newState"])
     if command.unchanged_since is not None:
         raise CommandFailed.no("the messages keep changing, try again", "INUSE")
     # a silent STORE racing other writers still happens; its flags are announced later
     await client.call("Email/set", update={
         e: _patch(command.mode, keywords) for _, _, e in chunk
     })
-    return [], {}
+    return [], {}, None
 
 
 def _patch(mode: str, keywords: dict[str, bool]) -> dict[str, Any]:

@@ -106,8 +106,10 @@ class ImapSession:
     saved_uids: list[int] = field(default_factory=list)  # SEARCHRES ``$``
     # keywords the selected mailbox's FLAGS response has listed to the client so far
     keywords_announced: set[str] = field(default_factory=set)
-    # set by the change notifier: the mailbox may have changed since the last refresh
+    # set by a command: the mailbox may have changed since the last refresh
     dirty: bool = True
+    # the highest Email state the change notifier told of since the last refresh
+    notified: str | None = None
     compressing: bool = False
     # fired by the change notifier while the session is in IDLE
     wakeup: Deferred[None] | None = None
@@ -219,7 +221,7 @@ class ImapSession:
         if self.selected is None or self.client is None or self.state is State.LOGOUT:
             return
         may_expunge = _may_expunge(command)
-        if (isinstance(command, syntax.Noop | syntax.Check | syntax.Idle) or self.dirty
+        if (isinstance(command, syntax.Noop | syntax.Check | syntax.Idle) or self.needs_look()
                 or (may_expunge and self.selected.pending_expunge)):
             await announce(self, allow_expunge=may_expunge)
 
@@ -241,16 +243,37 @@ class ImapSession:
 
     def changed(self, account_id: str, states: Mapping[str, str]) -> None:
         # the view follows Emails alone (a mailbox's end shows as its emails leaving it)
-        if "Email" in states:
-            self.dirty = True
+        state = states.get("Email")
+        if state is not None:
+            if self.notified is None or not _position_below(state, self.notified):
+                self.notified = state
             wakeup, self.wakeup = self.wakeup, None
             if wakeup is not None:
                 wakeup.callback(None)
+
+    def needs_look(self) -> bool:
+        """Whether the selected mailbox may have changed since the view last caught up: a
+        command said so, or the notifier told of an Email state the view is not at yet (a
+        STORE moves the view past its own write, so that write's notice is no news)."""
+        if self.dirty:
+            return True
+        view, notified = self.selected, self.notified
+        if notified is None:
+            return False
+        return view is None or not _position_below(notified, view.state, or_equal=True)
 
     def closed(self) -> None:
         if self._unwatch is not None:
             self._unwatch()
             self._unwatch = None
+
+
+def _position_below(state: str, other: str, *, or_equal: bool = False) -> bool:
+    """Whether the Email state ``state`` comes before ``other`` (or is it); False when either
+    is not a plain position (an intermediate state of a long catch-up)."""
+    if not state.isdigit() or not other.isdigit():
+        return False
+    return int(state) <= int(other) if or_equal else int(state) < int(other)
 
 
 def _may_expunge(command: syntax.ParsedCommand) -> bool:

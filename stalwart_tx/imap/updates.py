@@ -26,6 +26,7 @@ async def announce(session: ImapSession, *, allow_expunge: bool) -> None:
     if view is None or client is None:
         return
     session.dirty = False
+    session.notified = None
     delta = await refresh(client, view)
     await apply_delta(session, delta, allow_expunge=allow_expunge)
 

@@ -1,0 +1,93 @@
+"""A session does not catch its view up again after its own STORE: the flags it reported are
+all that changed, so the view moves past the write, and the write's notification is no news.
+Another session's change still makes it look."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
+
+from stalwart_tx.imap import updates
+from tests.imap.conftest import ImapServer, RawConnection
+from tests.imap.test_concurrent_sessions import append, session, untagged
+
+
+def session_of(server: ImapServer, connection: RawConnection) -> Any:
+    port = connection.sock.getsockname()[1]
+    [found] = [c.session for c in server.factory.connections
+               if c.transport.getPeer().port == port]
+    return found
+
+
+def count_catch_ups(monkeypatch: pytest.MonkeyPatch, watched: Any) -> list[int]:
+    """The catch-ups of one session's view."""
+    calls: list[int] = []
+    original = updates.refresh
+
+    async def counted(client: Any, view: Any) -> Any:
+        if view is watched.selected:
+            calls.append(1)
+        return await original(client, view)
+
+    monkeypatch.setattr(updates, "refresh", counted)
+    return calls
+
+
+async def settle_notifications() -> None:
+    # long enough for the store's change notification to reach the sessions
+    await deferLater(reactor, 0.3, lambda: None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_own_store_needs_no_catch_up_but_another_sessions_does(
+    imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = await session(imap_server)
+    await append(a, 2)
+    b = await session(imap_server)
+    await a.command(b"NOOP")
+    await settle_notifications()
+    await a.command(b"NOOP")
+    catch_ups = count_catch_ups(monkeypatch, session_of(imap_server, a))
+
+    before = len(catch_ups)
+    stored = await a.command(b"STORE 1 +FLAGS (\\Flagged)", b"s")
+    assert b"* 1 FETCH (FLAGS (\\Recent \\Flagged))" in stored
+    await settle_notifications()
+    fetched = await a.command(b"FETCH 1:2 (FLAGS)", b"f")
+    assert untagged(fetched) == [
+        b"* 1 FETCH (FLAGS (\\Recent \\Flagged))", b"* 2 FETCH (FLAGS (\\Recent))"]
+    assert len(catch_ups) == before  # neither the STORE nor the FETCH after it looked again
+
+    await b.command(b"STORE 2 +FLAGS (\\Seen)", b"s")
+    await settle_notifications()
+    noticed = await a.command(b"FETCH 1 (FLAGS)", b"f")
+    assert len(catch_ups) == before + 1
+    assert b"* 2 FETCH (UID 2 FLAGS (\\Recent \\Seen))" in noticed, noticed
+    a.close()
+    b.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_store_racing_another_writer_still_learns_its_change(
+    imap_server: ImapServer,
+) -> None:
+    a = await session(imap_server)
+    await append(a, 1)
+    b = await session(imap_server)
+    await a.command(b"NOOP")
+    for round_number in range(10):
+        flag = b"k%d" % round_number
+        # b writes between a's view state and a's own write: a must not skip past it
+        await b.command(b"STORE 1 +FLAGS (" + flag + b")", b"s")
+        lines = await a.command(b"STORE 1 +FLAGS (\\Flagged)", b"s")
+        await settle_notifications()
+        lines += await a.command(b"NOOP", b"n")
+        told = [line for line in lines if b"FETCH" in line][-1]
+        assert flag in told, lines
+    a.close()
+    b.close()
