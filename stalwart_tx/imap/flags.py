@@ -46,11 +46,24 @@ def flag_of(keyword: str) -> str:
     return WELL_KNOWN.get(keyword, keyword)
 
 
+# keyword sets seen -> their flags: a FETCH of a folder's flags meets the same few sets
+# hundreds of times over
+_FLAGS_OF: dict[frozenset[str], tuple[str, ...]] = {}
+_FLAGS_OF_SIZE: Final = 4096
+
+
 def flags_of(keywords: Mapping[str, Any] | None) -> list[str]:
     """The IMAP flags of an Email's keywords, system flags first, each once."""
-    found = [flag_of(k) for k in sorted(keywords or {})]
-    system = [f for f in MAILBOX_FLAGS if f in found]
-    return system + [f for f in found if not f.startswith("\\")]
+    key = frozenset(keywords) if keywords else frozenset()
+    flags = _FLAGS_OF.get(key)
+    if flags is None:
+        found = [flag_of(k) for k in sorted(key)]
+        system = [f for f in MAILBOX_FLAGS if f in found]
+        flags = (*system, *(f for f in found if not f.startswith("\\")))
+        if len(_FLAGS_OF) >= _FLAGS_OF_SIZE:
+            _FLAGS_OF.clear()
+        _FLAGS_OF[key] = flags
+    return list(flags)
 
 
 def keywords_of(flags: Iterable[str]) -> dict[str, bool]:
