@@ -136,6 +136,7 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
     if any(a.name == "FLAGS" for a in atts):
         announce_keywords(session, (flags_of(e.get("keywords")) for e in emails.values()))
     missing = False
+    with_flags = any(a.name == "FLAGS" for a in atts)
     for seq, uid, email_id in targets:
         email = emails.get(email_id)
         if email is None:
@@ -143,7 +144,7 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
             continue
         await _respond(session, seq, uid, email, modseqs.get(email_id), atts)
         await session.out.drain()
-        if email_id in modseqs and any(a.name == "FLAGS" for a in atts):
+        if with_flags and email_id in modseqs:
             view.reported[email_id] = modseqs[email_id]
     if missing and not command.uid:
         # a UID FETCH may announce the expunge itself, right after (RFC 9051 §7.5.2)

@@ -270,7 +270,10 @@ class ImapServerProtocol(protocol.Protocol):
             self.transport.write(data)
 
     async def drain(self) -> None:
-        self._flush()
+        """Wait while the client is slow to take what was sent; what is collected stays until
+        there is a piece worth sending (a FETCH drains after each of many short answers)."""
+        if self._pending_size >= FLUSH_SIZE or not self._corked:
+            self._flush()
         await self._gate.drained()
 
     def read_line(self) -> Deferred[bytes]:

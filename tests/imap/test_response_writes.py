@@ -66,3 +66,19 @@ async def test_idle_updates_leave_at_once(imap_server: ImapServer, raw: RawConne
     assert len(writes) >= 2
     await raw.send(b"DONE\r\n")
     assert (await raw.until(b"i"))[-1].startswith(b"i OK")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_fetch_of_many_short_answers_is_one_write(
+    imap_server: ImapServer, raw: RawConnection
+) -> None:
+    await logged_in(raw)
+    message = b"From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n"
+    for _ in range(5):
+        await raw.send(b"a APPEND INBOX {%d+}\r\n" % len(message) + message + b"\r\n")
+        assert (await raw.until(b"a"))[-1].startswith(b"a OK")
+    await raw.command(b"SELECT INBOX", b"s")
+    writes = record_writes(server_side(imap_server))
+    lines = await raw.command(b"FETCH 1:5 (UID FLAGS)", b"f")
+    assert len([line for line in lines if line.startswith(b"* ")]) == 5
+    assert len(writes) == 1
