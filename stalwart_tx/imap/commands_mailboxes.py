@@ -143,13 +143,19 @@ async def status_values(
     wanted = set(items)
     # what the items need, asked in one request
     calls: dict[str, tuple[str, dict[str, Any]]] = {}
-    if wanted & {"UIDNEXT", "UIDVALIDITY", "RECENT", "HIGHESTMODSEQ", "SIZE"}:
-        calls["view"] = ("ImapMailbox/get", {
-            "ids": [mailbox.id], "uids": bool(wanted & {"RECENT", "SIZE"}),
-        })
     if "RECENT" in wanted:
         # a claim of 0 only reads the mark
         calls["recent"] = ("ImapMailbox/claimRecent", {"mailboxId": mailbox.id, "uid": 0})
+    if wanted & {"UIDNEXT", "UIDVALIDITY", "RECENT", "HIGHESTMODSEQ", "SIZE"}:
+        view_arguments: dict[str, Any] = {
+            "ids": [mailbox.id], "uids": bool(wanted & {"RECENT", "SIZE"}),
+        }
+        if "RECENT" in wanted and "SIZE" not in wanted:
+            # only the UIDs above the mark: the recent ones, not the whole mailbox's
+            view_arguments["#uidsAbove"] = {
+                "resultOf": "c0", "name": "ImapMailbox/claimRecent", "path": "/previous",
+            }
+        calls["view"] = ("ImapMailbox/get", view_arguments)
     for item, condition in (("UNSEEN", {"notKeyword": "$seen"}),
                             ("DELETED", {"hasKeyword": "$deleted"})):
         if item in wanted:

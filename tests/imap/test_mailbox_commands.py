@@ -153,6 +153,32 @@ async def test_status_items(raw: RawConnection) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_status_recent_counts_what_no_session_has_taken(
+    imap_server: ImapServer, raw: RawConnection
+) -> None:
+    await logged_in(raw)
+    for _ in range(3):
+        await append(raw, b"INBOX")
+
+    async def recent() -> bytes:
+        status = await raw.command(b"STATUS INBOX (RECENT UIDNEXT)")
+        found = re.search(rb"RECENT (\d+)", status[0])
+        assert found, status
+        return found.group(1)
+
+    assert await recent() == b"3"
+    assert await recent() == b"3"  # STATUS only looks
+    other = RawConnection(imap_server)
+    await other.line()
+    await logged_in(other)
+    await other.command(b"SELECT INBOX")  # takes the three
+    assert await recent() == b"0"
+    await append(raw, b"INBOX")
+    assert await recent() == b"1"
+    other.close()
+
+
+@pytest_twisted.ensureDeferred
 async def test_non_ascii_names_in_modified_utf7_and_utf8(raw: RawConnection) -> None:
     await logged_in(raw)
     assert (await raw.command(b"CREATE &AMk-t&AOk-"))[-1].endswith(b"CREATE completed")
