@@ -24,7 +24,7 @@ from stalwart_tx.http.eventsource import EventStreams
 from stalwart_tx.http.site import UPLOAD_PATH, DrainableSite
 from stalwart_tx.http.websocket import JMAPWebSockets
 from stalwart_tx.imap.processes import ImapProcesses
-from stalwart_tx.imap.service import imap_services
+from stalwart_tx.imap.service import ImapParts, imap_services
 from stalwart_tx.imap.worker_spec import worker_settings
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.mail.analysis_workers import AnalysisWorkers
@@ -150,11 +150,11 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
     listener = endpoint_service(config.jmap, site, reactor=reactor)
     DrainingListenerService(listener, site, reactor, config.shutdown_grace).setServiceParent(top)
     # the IMAP bridge: another client of the same method registry, store and push hub
-    imap_listeners = imap_services(
-        plain=config.imap, implicit=config.imaps, registry=registry, limits=limits,
-        store=store.store, portal=store.portal, limiter=limiter, hub=hub, reactor=reactor,
-        public_url=config.public_url, certificate=config.tls_certificate, key=config.tls_key,
-    )
+    imap_listeners = imap_services(ImapParts(
+        registry=registry, limits=limits, store=store.store, portal=store.portal,
+        limiter=limiter, hub=hub, reactor=reactor, public_url=config.public_url,
+        certificate=config.tls_certificate, key=config.tls_key,
+    ), plain=config.imap, implicit=config.imaps)
     for imap in imap_listeners:
         imap.setServiceParent(top)
     if config.imap_processes > 1 and imap_listeners:

@@ -124,40 +124,49 @@ class ImapFactories:
     implicit_wrapped: Any
 
 
+@dataclass(frozen=True)
+class ImapParts:
+    """What every IMAP listener of a process is built from, whichever sockets it serves."""
+
+    registry: MethodRegistry
+    limits: CoreLimits
+    store: Callable[[], StoreBundle]
+    portal: Callable[[], Any]
+    limiter: LoginRateLimiter
+    hub: PushHub | None
+    reactor: Any
+    public_url: str
+    certificate: Path | None = None
+    key: Path | None = None
+    append_limit: int = DEFAULT_APPEND_LIMIT
+
+
 def imap_factories(
-    *,
-    plain: bool,
-    implicit: bool,
-    implicit_endpoint_tls: bool,
-    registry: MethodRegistry,
-    limits: CoreLimits,
-    store: Callable[[], StoreBundle],
-    portal: Callable[[], Any],
-    limiter: LoginRateLimiter,
-    hub: PushHub | None,
-    reactor: Any,
-    public_url: str,
-    certificate: Path | None = None,
-    key: Path | None = None,
-    append_limit: int = DEFAULT_APPEND_LIMIT,
+    parts: ImapParts, *, plain: bool, implicit: bool, implicit_endpoint_tls: bool
 ) -> ImapFactories:
     api = JMAPApi(
-        registry, limits, store=store, reactor=reactor, urls=SessionUrls.under(public_url),
+        parts.registry, parts.limits, store=parts.store, reactor=parts.reactor,
+        urls=SessionUrls.under(parts.public_url),
         concurrency=RequestConcurrencyLimiter(IMAP_CONCURRENCY), context_factory=BridgeContext,
     )
-    options = tls_options(certificate, key) if certificate is not None else None
+    options = tls_options(parts.certificate, parts.key) if parts.certificate is not None else None
+
+    def context(tls_available: bool) -> ServerContext:
+        return ServerContext(portal=parts.portal, limiter=parts.limiter, api=api,
+                             tls_available=tls_available, append_limit=parts.append_limit,
+                             hub=parts.hub)
+
     plain_factory = None
     if plain:
-        context = ServerContext(portal=portal, limiter=limiter, api=api,
-                                tls_available=options is not None, append_limit=append_limit,
-                                hub=hub)
-        plain_factory = ImapServerFactory(context, reactor, tls_options=options)
+        plain_factory = ImapServerFactory(
+            context(options is not None), parts.reactor, tls_options=options
+        )
     implicit_factory = None
     wrapped: Any = None
     if implicit:
-        context = ServerContext(portal=portal, limiter=limiter, api=api, tls_available=False,
-                                append_limit=append_limit, hub=hub)
-        implicit_factory = wrapped = ImapServerFactory(context, reactor, implicit_tls=True)
+        implicit_factory = wrapped = ImapServerFactory(
+            context(False), parts.reactor, implicit_tls=True
+        )
         if not implicit_endpoint_tls:
             if options is None:
                 raise ValueError("imaps needs tls-certificate (or an ssl: endpoint)")
@@ -166,28 +175,13 @@ def imap_factories(
 
 
 def imap_services(
-    *,
-    plain: str | None,
-    implicit: str | None,
-    registry: MethodRegistry,
-    limits: CoreLimits,
-    store: Callable[[], StoreBundle],
-    portal: Callable[[], Any],
-    limiter: LoginRateLimiter,
-    hub: PushHub | None,
-    reactor: Any,
-    public_url: str,
-    certificate: Path | None = None,
-    key: Path | None = None,
-    append_limit: int = DEFAULT_APPEND_LIMIT,
+    parts: ImapParts, *, plain: str | None, implicit: str | None
 ) -> list[ImapListenerService]:
     factories = imap_factories(
-        plain=plain is not None, implicit=implicit is not None,
+        parts, plain=plain is not None, implicit=implicit is not None,
         implicit_endpoint_tls=implicit is not None and implicit.startswith("ssl:"),
-        registry=registry, limits=limits, store=store, portal=portal, limiter=limiter, hub=hub,
-        reactor=reactor, public_url=public_url, certificate=certificate, key=key,
-        append_limit=append_limit,
     )
+    reactor = parts.reactor
     services: list[ImapListenerService] = []
     if plain is not None and factories.plain is not None:
         services.append(ImapListenerService(

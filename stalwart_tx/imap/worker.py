@@ -19,7 +19,12 @@ from twisted.python.failure import Failure
 
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
 from stalwart_tx.config import ServiceConfig
-from stalwart_tx.imap.service import AdoptedPortService, ImapListenerService, imap_factories
+from stalwart_tx.imap.service import (
+    AdoptedPortService,
+    ImapListenerService,
+    ImapParts,
+    imap_factories,
+)
 from stalwart_tx.imap.worker_spec import WorkerSpec
 from stalwart_tx.jmap.push_hub import PushHub
 from stalwart_tx.jmap.push_state import push_data_types
@@ -45,12 +50,12 @@ def worker_service(config: ServiceConfig, spec: WorkerSpec, reactor: Any) -> Mul
     limits, registry = method_registry(config, relay_config(config), analyzer=None)
     hub = PushHub(store.store, reactor, data_types=push_data_types(registry))
     hub.setServiceParent(top)
-    factories = imap_factories(
-        plain=spec.plain is not None, implicit=spec.implicit is not None,
-        implicit_endpoint_tls=False, registry=registry, limits=limits, store=store.store,
-        portal=store.portal, limiter=LoginRateLimiter(clock=reactor), hub=hub, reactor=reactor,
+    factories = imap_factories(ImapParts(
+        registry=registry, limits=limits, store=store.store, portal=store.portal,
+        limiter=LoginRateLimiter(clock=reactor), hub=hub, reactor=reactor,
         public_url=config.public_url, certificate=config.tls_certificate, key=config.tls_key,
-    )
+    ), plain=spec.plain is not None, implicit=spec.implicit is not None,
+        implicit_endpoint_tls=False)
     if spec.plain is not None and factories.plain is not None:
         ImapListenerService(
             AdoptedPortService(reactor, spec.plain.fd, spec.plain.family, factories.plain),

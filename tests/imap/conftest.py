@@ -22,7 +22,7 @@ from stalwart_tx.auth import passwords
 from stalwart_tx.auth.portal import build_portal
 from stalwart_tx.auth.ratelimit import LoginRateLimiter
 from stalwart_tx.imap.protocol import ImapServerFactory
-from stalwart_tx.imap.service import imap_services
+from stalwart_tx.imap.service import ImapParts, imap_services
 from stalwart_tx.jmap.api import JMAPApi
 from stalwart_tx.jmap.limits import CoreLimits
 from stalwart_tx.jmap.methods import default_registry
@@ -151,12 +151,11 @@ async def start_imap(redis_url: str) -> AsyncIterator[StartImap]:
     services: list[Any] = []
 
     async def start(**options: Any) -> ImapServer:
-        [service] = imap_services(
-            plain="tcp:0:interface=127.0.0.1", implicit=None, registry=registry, limits=limits,
-            store=lambda: bundle, portal=lambda: portal, limiter=options.pop(
-                "limiter", LoginRateLimiter(Clock())),
-            hub=hub, reactor=reactor, public_url="http://localhost", **options,
-        )
+        [service] = imap_services(ImapParts(
+            registry=registry, limits=limits, store=lambda: bundle, portal=lambda: portal,
+            limiter=options.pop("limiter", LoginRateLimiter(Clock())), hub=hub,
+            reactor=reactor, public_url="http://localhost", **options,
+        ), plain="tcp:0:interface=127.0.0.1", implicit=None)
         service.startService()
         services.append(service)
         port = await service.listener._waitingForPort

@@ -123,7 +123,7 @@ async def test_imaps_speaks_tls_from_the_first_byte(redis_url: str, tmp_path: Pa
 
     from stalwart_tx.auth import passwords
     from stalwart_tx.auth.portal import build_portal
-    from stalwart_tx.imap.service import imap_services
+    from stalwart_tx.imap.service import ImapParts, imap_services
     from stalwart_tx.jmap.push_hub import PushHub
     from tests.certificates import make_certificates
 
@@ -133,13 +133,12 @@ async def test_imaps_speaks_tls_from_the_first_byte(redis_url: str, tmp_path: Pa
     limits = CoreLimits()
     portal = build_portal(bundle.directory)
     hub = PushHub(lambda: bundle, reactor)
-    [service] = imap_services(
-        plain=None, implicit="tcp:0:interface=127.0.0.1", registry=default_registry(limits),
-        limits=limits, store=lambda: bundle, portal=lambda: portal,
-        limiter=LoginRateLimiter(Clock()), hub=hub, reactor=reactor,
+    [service] = imap_services(ImapParts(
+        registry=default_registry(limits), limits=limits, store=lambda: bundle,
+        portal=lambda: portal, limiter=LoginRateLimiter(Clock()), hub=hub, reactor=reactor,
         public_url="http://localhost", certificate=Path(files["server"]),
         key=Path(files["server_key"]),
-    )
+    ), plain=None, implicit="tcp:0:interface=127.0.0.1")
     service.startService()
     try:
         port = (await service.listener._waitingForPort).getHost().port  # type: ignore[attr-defined]
