@@ -1,0 +1,85 @@
+"""The pool connection's request path against a real Redis: commands sent at once while nothing
+waits before them, the rest in order behind them, and every reply paired with its own command,
+also after a reply came too late and the connection was dropped for it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest_twisted
+from twisted.internet import defer, reactor
+
+from stalwart_tx.store.errors import StoreUnavailable
+from stalwart_tx.store.redis.connection import RedisConnection
+from stalwart_tx.store.redis.url import parse_redis_url
+from tests.redis_process import redis_command, running_redis
+from tests.store.test_redis_availability import fails_in_time
+
+
+def _gather(*calls: object) -> defer.Deferred[list[object]]:
+    return defer.gatherResults(
+        [defer.Deferred.fromCoroutine(c) for c in calls],  # type: ignore[arg-type]
+        consumeErrors=True,
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_large_command_and_many_small_ones_keep_their_order(tmp_path: Path) -> None:
+    # 8 MB cannot leave in one send: the rest must go out before the commands issued after it
+    big = os.urandom(8 * 2**20)
+    with running_redis(tmp_path / "redis") as path:
+        connection = RedisConnection(parse_redis_url(f"unix://{path}"), reactor)
+        try:
+            await connection.execute("PING")
+            calls = [connection.execute("SET", "big", big)]
+            calls += [connection.execute("INCR", f"n{i % 7}") for i in range(300)]
+            calls += [connection.execute("SET", f"k{i}", f"v{i}") for i in range(100)]
+            answers = await _gather(*calls)
+            assert answers[0] == "OK"
+            counts = answers[1:301]
+            for key in range(7):  # each key's INCRs answered 1, 2, 3, ... in the order sent
+                mine = [counts[i] for i in range(300) if i % 7 == key]
+                assert mine == list(range(1, len(mine) + 1))
+            assert answers[301:] == ["OK"] * 100
+            stored = await connection.execute("GET", "big")
+            assert (stored.encode() if isinstance(stored, str) else stored) == big
+            got = await _gather(*(connection.execute("GET", f"k{i}") for i in range(100)))
+            assert got == [f"v{i}" for i in range(100)]
+        finally:
+            await connection.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_reply_too_late_is_never_taken_for_a_later_command(tmp_path: Path) -> None:
+    with running_redis(tmp_path / "redis") as path:
+        connection = RedisConnection(
+            parse_redis_url(f"unix://{path}"), reactor, timeout=0.5
+        )
+        try:
+            await connection.execute("SET", "early", "early value")
+            await connection.execute("SET", "late", "late value")
+            # Redis stops answering for a while: the calls sent meanwhile time out
+            info = redis_command(path, "INFO", "server").decode()
+            pid = int(info.split("process_id:")[1].split()[0])
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                late = [connection.execute("GET", "early") for _ in range(3)]
+                for call in late:
+                    await fails_in_time(call, timeout=0.5)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            # the answers to the timed-out calls arrive now; none may answer the next calls
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    assert await connection.execute("GET", "late") == "late value"
+                    break
+                except StoreUnavailable:
+                    assert time.monotonic() < deadline, "Redis never came back"
+            got = await _gather(*(connection.execute("GET", k) for k in ("late", "early") * 20))
+            assert got == ["late value", "early value"] * 20
+        finally:
+            await connection.close()
