@@ -156,7 +156,7 @@ async def idle(session: ImapSession, command: syntax.Idle) -> str:
 
     line.addBoth(line_came)
     while not line.called:
-        if session.needs_look() and session.selected is not None:
+        if session.needs_look(at_once=True) and session.selected is not None:
             await announce(session, allow_expunge=True)
             continue
         wakeup: Deferred[None] = Deferred()

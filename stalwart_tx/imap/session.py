@@ -9,6 +9,7 @@ client gets ``NO [SERVERBUG]``, never a traceback; a store outage is ``NO [UNAVA
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,6 +32,10 @@ log = Logger()
 
 # APPENDLIMIT and the largest literal a client may send (the reader refuses bigger ones unread)
 DEFAULT_APPEND_LIMIT = 50 * 2**20
+# others' changes are caught up with at most this often (seconds) after a command that does
+# not ask for them (NOOP, CHECK and IDLE do, and so does the session's own change): in a busy
+# mailbox a catch-up per command is most of the work, and RFC 3501 §5.2 leaves the when to us
+LOOK_INTERVAL = 0.1
 
 
 class State(enum.Enum):
@@ -110,6 +115,8 @@ class ImapSession:
     dirty: bool = True
     # the highest Email state the change notifier told of since the last refresh
     notified: str | None = None
+    # when the view last caught up (time.monotonic)
+    looked_at: float = 0.0
     compressing: bool = False
     # fired by the change notifier while the session is in IDLE
     wakeup: Deferred[None] | None = None
@@ -251,16 +258,19 @@ class ImapSession:
             if wakeup is not None:
                 wakeup.callback(None)
 
-    def needs_look(self) -> bool:
-        """Whether the selected mailbox may have changed since the view last caught up: a
-        command said so, or the notifier told of an Email state the view is not at yet (a
-        STORE moves the view past its own write, so that write's notice is no news)."""
+    def needs_look(self, *, at_once: bool = False) -> bool:
+        """Whether to catch the view up now: a command said so, or the notifier told of an
+        Email state the view is not at yet (a STORE moves the view past its own write, so that
+        write's notice is no news) and the last catch-up was LOOK_INTERVAL ago (or
+        ``at_once``, as in IDLE)."""
         if self.dirty:
             return True
         view, notified = self.selected, self.notified
         if notified is None:
             return False
-        return view is None or not _position_below(notified, view.state, or_equal=True)
+        if view is not None and _position_below(notified, view.state, or_equal=True):
+            return False
+        return at_once or time.monotonic() - self.looked_at >= LOOK_INTERVAL
 
     def closed(self) -> None:
         if self._unwatch is not None:

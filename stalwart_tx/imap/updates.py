@@ -9,6 +9,7 @@ still numbered, until a command that may.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ async def announce(session: ImapSession, *, allow_expunge: bool) -> None:
         return
     session.dirty = False
     session.notified = None
+    session.looked_at = time.monotonic()
     delta = await refresh(client, view)
     await apply_delta(session, delta, allow_expunge=allow_expunge)
 

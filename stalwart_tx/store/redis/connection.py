@@ -3,9 +3,9 @@
 Every command runs under a deadline (txredisapi's reply timeout on a ready connection, which
 then drops that connection; ours, on the injected reactor, while none is ready), so no call can
 hang; every failure of txredisapi or of the network is translated into a typed store error here
-and only here. The pool reconnects with backoff forever (also after a refused password or a missing database,
-which an operator may fix while the service runs), and the outage is logged once when it starts
-and once when it ends.
+and only here. The pool reconnects with backoff forever (also after a refused password or a
+missing database, which an operator may fix while the service runs), and the outage is logged
+once when it starts and once when it ends.
 """
 
 from __future__ import annotations
