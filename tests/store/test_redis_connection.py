@@ -1,6 +1,7 @@
 """The pool connection's request path against a real Redis: commands sent at once while nothing
 waits before them, the rest in order behind them, and every reply paired with its own command,
-also after a reply came too late and the connection was dropped for it."""
+also after a reply came too late and the connection was dropped for it; and its encoding of
+commands and decoding of replies, the same as txredisapi's own."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 import pytest_twisted
+import txredisapi
 from twisted.internet import defer, reactor
 
 from stalwart_tx.store.errors import StoreUnavailable
-from stalwart_tx.store.redis.connection import RedisConnection
+from stalwart_tx.store.redis.connection import RedisConnection, _PoolProtocol
 from stalwart_tx.store.redis.url import parse_redis_url
 from tests.redis_process import redis_command, running_redis
 from tests.store.test_redis_availability import fails_in_time
@@ -83,3 +86,28 @@ async def test_a_reply_too_late_is_never_taken_for_a_later_command(tmp_path: Pat
             assert got == ["late value", "early value"] * 20
         finally:
             await connection.close()
+
+
+@pytest.mark.parametrize("command", [
+    ("SET", "k", "v"),
+    ("EVALSHA", "abc", 2, "k1", b"\xff\x00", 1.5, 0, -3, "ü€ 陈", "", b""),
+    ("X", True, None, bytearray(b"ab"), 10**20, 3.0e-7),
+])
+def test_commands_are_the_bytes_txredisapi_would_send(command: tuple[object, ...]) -> None:
+    library = txredisapi.RedisProtocol(charset="utf-8", convertNumbers=False)
+    ours = _PoolProtocol(charset="utf-8", convertNumbers=False)
+    assert ours._build_command(*command) == library._build_command(*command)
+
+
+def test_a_lone_surrogate_is_refused_as_txredisapi_refuses_it() -> None:
+    with pytest.raises(txredisapi.InvalidData):
+        _PoolProtocol(charset="utf-8")._build_command("SET", "k", "\ud800")
+
+
+@pytest.mark.parametrize("reply", [
+    b"abc", b"\xff\xfe", [b"a", [b"\xc3\xa9", 5, None, b"\x80"], 1.5], 7, None,
+])
+def test_replies_decode_as_txredisapi_decodes_them(reply: object) -> None:
+    library = txredisapi.RedisProtocol(charset="utf-8", convertNumbers=False)
+    ours = _PoolProtocol(charset="utf-8", convertNumbers=False)
+    assert repr(ours.tryConvertData(reply)) == repr(library.tryConvertData(reply))

@@ -172,6 +172,56 @@ class _SendingNow:
         return getattr(self._transport, name)
 
 
+class _LeanCodec:
+    """txredisapi's encoding of commands and decoding of replies, the same bytes and values
+    for what the pool sends (no pipelining, no number conversion), written for speed: they were
+    a tenth of an IMAP process's CPU (a command of 200 ids went argument by argument through
+    a bytearray)."""
+
+    errors: str
+
+    def _build_command(self, *args: Any, **kwargs: Any) -> bytes:
+        parts = [b"*%d\r\n" % len(args)]
+        append = parts.append
+        for arg in args:
+            kind = type(arg)
+            if kind is str:
+                try:
+                    data = arg.encode("utf-8", self.errors)
+                except UnicodeEncodeError as error:
+                    raise txredisapi.InvalidData(
+                        f"Error encoding unicode value {arg!r}: {error}"
+                    ) from None
+            elif kind is bytes:
+                data = arg
+            elif kind is int:
+                data = b"%d" % arg
+            else:
+                data = self._encode_value(arg)  # type: ignore[attr-defined]
+            append(b"$%d\r\n%s\r\n" % (len(data), data))
+        return b"".join(parts)
+
+    def tryConvertData(self, data: Any) -> Any:
+        kind = type(data)
+        if kind is bytes:
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError:
+                return data
+        if kind is list:
+            convert = self.tryConvertData
+            return [convert(item) for item in data]
+        return data
+
+
+class _PoolProtocol(_LeanCodec, txredisapi.RedisProtocol):  # type: ignore[misc]
+    pass
+
+
+class _SentinelPoolProtocol(_LeanCodec, txredisapi.SentinelRedisProtocol):  # type: ignore[misc]
+    pass
+
+
 class _TrackedPool(_Resilient):
     def addConnection(self, conn: Any) -> None:
         transport: Any = getattr(conn, "transport", None)
@@ -193,11 +243,11 @@ class _TrackedPool(_Resilient):
 
 
 class _PoolFactory(_TrackedPool, txredisapi.RedisFactory):  # type: ignore[misc]
-    pass
+    protocol = _PoolProtocol
 
 
 class _SentinelPoolFactory(_TrackedPool, txredisapi.SentinelConnectionFactory):  # type: ignore[misc]
-    pass
+    protocol = _SentinelPoolProtocol
 
 
 class SubscriptionHooks(Protocol):
