@@ -274,6 +274,38 @@ class TestRedisIndexStore(IndexStoreConformance):
         assert page.ids == ["e0000"] and page.total == 1
 
     @pytest_twisted.ensureDeferred
+    async def test_the_first_of_a_difference_is_found_without_computing_it(
+        self, store: StoreBundle, raw: redis_py.Redis
+    ) -> None:
+        # a mailbox of 3,000 UIDs and a keyword most of them have: the first without it (as
+        # SELECT's first unseen) is walked to, not computed as the whole difference
+        batch = WriteBatch()
+        for n in range(3000):
+            batch.index_add("uids", f"e{n:04}", float(n + 1))
+            if n not in (40, 41, 2999):
+                batch.index_add("seen", f"e{n:04}", 1.0)
+        await store.accounts.write(A, batch)
+        plan: Plan = Difference(Index("uids"), Index("seen"))
+        for descending, expected in ((False, ["e0040"]), (True, ["e2999"])):
+            raw.config_resetstat()
+            page = await store.indexes.index_query(
+                A, plan, descending=descending, limit=1, count=False
+            )
+            assert "zdiffstore" not in self.command_calls(raw)
+            assert page.ids == expected and page.total is None
+        counted = await store.indexes.index_query(A, plan, limit=2)
+        assert counted.ids == ["e0040", "e0041"] and counted.total == 3
+        # past the walk's budget: the whole difference is computed, the answer the same
+        batch = WriteBatch()
+        for n in (40, 41):
+            batch.index_add("seen", f"e{n:04}", 1.0)
+        await store.accounts.write(A, batch)
+        raw.config_resetstat()
+        page = await store.indexes.index_query(A, plan, limit=1, count=False)
+        assert page.ids == ["e2999"]
+        assert self.command_calls(raw).get("zdiffstore") == 1
+
+    @pytest_twisted.ensureDeferred
     async def test_keys_of_indexes_and_maps(self, store: StoreBundle, raw: redis_py.Redis) -> None:
         await store.accounts.write(
             A, WriteBatch().index_add("ix", "a", 0.1).index_add("ix", "b", 2)

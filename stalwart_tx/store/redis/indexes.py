@@ -176,11 +176,19 @@ def _lazy(node: _Node, descending: bool, leaf: Any) -> list[Any]:
     without computing its whole result: the script walks those indexes' members in order,
     merged, and keeps each one the rest of the plan holds (a membership test per member:
     ZSCORE), until the window is full. The result's order is the first part's (an
-    Intersection's score is its first part's), a union's score the highest of its members';
-    walking upwards meets a member's lowest score first, so an ascending walk needs a single
-    index. Arguments: the walked leaves, then the test of the rest as a postfix program.
+    Intersection's score is its first part's, a Difference's its base's), a union's score the
+    highest of its members'; walking upwards meets a member's lowest score first, so an
+    ascending walk needs a single index. Arguments: the walked leaves, then the test of the
+    rest as a postfix program (for a Difference, the whole difference: in the base and not in
+    the excluded part).
     """
-    first = node.parts[0] if isinstance(node, _Combine) and node.op == "I" else node
+    if isinstance(node, _Combine) and node.op == "D":
+        # the first member of a mailbox without a keyword, say: found without computing them all
+        first: _Node = node.parts[0]
+        rest: tuple[_Node, ...] = (node,)
+    else:
+        first = node.parts[0] if isinstance(node, _Combine) and node.op == "I" else node
+        rest = node.parts[1:] if isinstance(node, _Combine) and node.op == "I" else ()
     if isinstance(first, _Leaf):
         walked = [first]
     elif isinstance(first, _Combine) and first.op == "U" and all(
@@ -191,7 +199,6 @@ def _lazy(node: _Node, descending: bool, leaf: Any) -> list[Any]:
         return []
     if not descending and len(walked) > 1:
         return []
-    rest = node.parts[1:] if isinstance(node, _Combine) and node.op == "I" else ()
     if first is node and isinstance(node, _Leaf):
         return []  # a lone index pages directly
     test: list[Any] = []
