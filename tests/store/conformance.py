@@ -183,6 +183,23 @@ class AccountStoreConformance:
         assert await log.modseqs("acct2", "Foo", ["a"]) == {}
 
     @pytest_twisted.ensureDeferred
+    async def test_modseqs_of_many_objects(self, store: StoreBundle) -> None:
+        # more ids than one slice of a store that reads them in slices
+        batch = WriteBatch()
+        for n in range(1200):
+            batch.create("Foo", f"o{n}", {"n": n})
+        await store.accounts.write(A, batch)
+        destroyed = WriteBatch()
+        for n in range(0, 1200, 7):
+            destroyed.destroy("Foo", f"o{n}")
+        await store.accounts.write(A, destroyed)
+        asked = [f"o{n}" for n in range(2500)]
+        found = await store.changes.modseqs(A, "Foo", asked)
+        assert set(found) == {f"o{n}" for n in range(1200) if n % 7}
+        assert await store.changes.modseqs(A, "Foo", asked[::-1]) == found
+        assert len(set(found.values())) == len(found)  # each its own modseq
+
+    @pytest_twisted.ensureDeferred
     async def test_get_with_state(self, store: StoreBundle) -> None:
         accounts, log = store.accounts, store.changes
         assert await accounts.get_with_state(A, "Foo", None) == ("0", {})

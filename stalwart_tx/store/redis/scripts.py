@@ -601,12 +601,19 @@ return result
 # Reply: per id, its last-change modseq as text, or false when it is not a live logged object.
 MODSEQS = Script("modseqs", r"""
 local out = {}
-for i, id in ipairs(ARGV) do
-  local score = redis.call('ZSCORE', KEYS[1], id)
-  if score and redis.call('SISMEMBER', KEYS[2], id) == 0 then
-    out[i] = string.format('%d', tonumber(score))
-  else
-    out[i] = false
+-- in slices (unpack has a limit on how many values it spreads), two commands a slice rather
+-- than two per id: a FETCH of 200 flags spent 0.7 ms of Redis CPU in 400 calls
+for first = 1, #ARGV, 1000 do
+  local last = math.min(first + 999, #ARGV)
+  local scores = redis.call('ZMSCORE', KEYS[1], unpack(ARGV, first, last))
+  local dead = redis.call('SMISMEMBER', KEYS[2], unpack(ARGV, first, last))
+  for i = 1, last - first + 1 do
+    local score = scores[i]
+    if score and dead[i] == 0 then
+      out[first + i - 1] = string.format('%d', tonumber(score))
+    else
+      out[first + i - 1] = false
+    end
   end
 end
 return out
