@@ -42,6 +42,9 @@ CONTENT = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEAD
 SETS_SEEN = frozenset({"RFC822", "RFC822.TEXT"})
 # items kept in the structure cache (BODY only without a section: the structure, not content)
 CACHED = frozenset({"ENVELOPE", "BODYSTRUCTURE"})
+# items made of the message's facts alone (_simple_item)
+SIMPLE = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ", "EMAILID",
+                    "THREADID", "SAVEDATE", "PREVIEW"})
 
 
 def internal_date(received_at: str) -> str:
@@ -137,13 +140,24 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
         announce_keywords(session, (flags_of(e.get("keywords")) for e in emails.values()))
     missing = False
     with_flags = any(a.name == "FLAGS" for a in atts)
-    for seq, uid, email_id in targets:
+    simple = all(a.name in SIMPLE for a in atts)
+    for n, (seq, uid, email_id) in enumerate(targets):
         email = emails.get(email_id)
         if email is None:
             missing = True
             continue
-        await _respond(session, seq, uid, email, modseqs.get(email_id), atts)
-        await session.out.drain()
+        if simple:
+            # the flag sync of a whole mailbox: nothing to read, so no coroutine per message
+            modseq = modseqs.get(email_id)
+            recent = uid in view.recent
+            session.send(b"* %d FETCH (" % seq + b" ".join(
+                _simple_item(a.name, uid, email, modseq, recent) for a in atts
+            ) + b")")
+            if n % 64 == 63:
+                await session.out.drain()
+        else:
+            await _respond(session, seq, uid, email, modseqs.get(email_id), atts)
+            await session.out.drain()
         if with_flags and email_id in modseqs:
             view.reported[email_id] = modseqs[email_id]
     if missing and not command.uid:
@@ -176,30 +190,11 @@ async def _respond(
         pieces.append(text if first else b" " + text)
         first = False
 
-    view = session.view()
+    recent = uid in session.view().recent
     for att in atts:
         name = att.name
-        if name == "UID":
-            add(b"UID %d" % uid)
-        elif name == "FLAGS":
-            flags = flags_of(email.get("keywords"))
-            if uid in view.recent:
-                flags = ["\\Recent", *flags]
-            add(b"FLAGS (" + " ".join(flags).encode() + b")")
-        elif name == "INTERNALDATE":
-            add(b'INTERNALDATE "' + internal_date(str(email["receivedAt"])).encode() + b'"')
-        elif name == "RFC822.SIZE":
-            add(b"RFC822.SIZE %d" % size)
-        elif name == "MODSEQ":
-            add(b"MODSEQ (%d)" % (modseq or 0))
-        elif name == "EMAILID":
-            add(b"EMAILID (" + str(email["id"]).encode() + b")")
-        elif name == "THREADID":
-            add(b"THREADID (" + str(email["threadId"]).encode() + b")")
-        elif name == "SAVEDATE":
-            add(b"SAVEDATE NIL")
-        elif name == "PREVIEW":
-            add(b"PREVIEW " + render(str(email.get("preview") or "")))
+        if name in SIMPLE:
+            add(_simple_item(name, uid, email, modseq, recent))
         elif _whole(att) and size > STREAM_ABOVE and raw is None:
             label = att.label().replace(".PEEK", "").encode()
             binary = name == "BINARY"
@@ -228,6 +223,33 @@ async def _respond(
             add(rendered)
     pieces.append(b")")
     session.send(b"".join(pieces))
+
+
+def _simple_item(
+    name: str, uid: int, email: dict[str, Any], modseq: int | None, recent: bool
+) -> bytes:
+    """A FETCH item that needs nothing but the message's facts (``SIMPLE``)."""
+    if name == "UID":
+        return b"UID %d" % uid
+    if name == "FLAGS":
+        flags = flags_of(email.get("keywords"))
+        if recent:
+            flags = ["\\Recent", *flags]
+        return b"FLAGS (" + " ".join(flags).encode() + b")"
+    if name == "INTERNALDATE":
+        return b'INTERNALDATE "' + internal_date(str(email["receivedAt"])).encode() + b'"'
+    if name == "RFC822.SIZE":
+        return b"RFC822.SIZE %d" % int(email["size"])
+    if name == "MODSEQ":
+        return b"MODSEQ (%d)" % (modseq or 0)
+    if name == "EMAILID":
+        return b"EMAILID (" + str(email["id"]).encode() + b")"
+    if name == "THREADID":
+        return b"THREADID (" + str(email["threadId"]).encode() + b")"
+    if name == "SAVEDATE":
+        return b"SAVEDATE NIL"
+    assert name == "PREVIEW"
+    return b"PREVIEW " + render(str(email.get("preview") or ""))
 
 
 def _cache_key(att: FetchAtt) -> str:

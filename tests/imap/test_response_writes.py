@@ -82,3 +82,28 @@ async def test_a_fetch_of_many_short_answers_is_one_write(
     lines = await raw.command(b"FETCH 1:5 (UID FLAGS)", b"f")
     assert len([line for line in lines if line.startswith(b"* ")]) == 5
     assert len(writes) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_fetch_of_facts_alone_answers_as_one_with_content(
+    imap_server: ImapServer, raw: RawConnection
+) -> None:
+    # a FETCH of facts only (UID, FLAGS, sizes, dates, ids) is answered without reading any
+    # message; its items must read exactly as when content is asked beside them
+    await logged_in(raw)
+    message = b"From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n"
+    for flags in (b"", b" (\\Seen)", b" (\\Flagged $Custom)"):
+        await raw.send(b"a APPEND INBOX%s {%d+}\r\n" % (flags, len(message)) + message + b"\r\n")
+        assert (await raw.until(b"a"))[-1].startswith(b"a OK")
+    await raw.command(b"ENABLE CONDSTORE", b"e")
+    await raw.command(b"SELECT INBOX", b"s")
+    facts = b"UID FLAGS RFC822.SIZE INTERNALDATE MODSEQ EMAILID THREADID SAVEDATE PREVIEW"
+    alone = [line for line in await raw.command(b"FETCH 1:3 (%s)" % facts, b"f")
+             if b" FETCH (" in line]
+    with_content = [line for line in await raw.command(b"FETCH 1:3 (%s RFC822.HEADER)" % facts,
+                                                       b"g") if b" FETCH (" in line]
+    assert len(alone) == 3
+    assert b"\\Flagged" in alone[2] and b"\\Seen" in alone[1] and b"MODSEQ (" in alone[0]
+    for lone, full in zip(alone, with_content, strict=True):
+        assert lone.endswith(b")")
+        assert full.startswith(lone[:-1] + b" RFC822.HEADER {"), (lone, full)
