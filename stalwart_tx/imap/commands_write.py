@@ -363,10 +363,18 @@ async def append(session: ImapSession, command: syntax.Append) -> str:
         problem = next(iter(answer["notCreated"].values()))
         raise CommandFailed.no(problem.get("description") or "cannot append", _code(problem))
     ids = [created[f"m{n}"]["id"] for n in range(len(command.messages))]
+    view = session.selected
+    if view is not None and view.mailbox_id == target.id:
+        # RFC 3501 §6.3.11: the new messages are announced at once; the view then knows
+        # their UIDs (the same mailbox id, so the same UIDVALIDITY)
+        session.dirty = True
+        await announce(session, allow_expunge=True)
+        seen = [view.uid_of(i) for i in ids]
+        if session.selected is view and all(uid is not None for uid in seen):
+            listed = [uid for uid in seen if uid is not None]
+            return f"[APPENDUID {view.uid_validity} {_uid_list(listed)}] APPEND completed"
     uids = await uids_in(client, ids, target.id)
     uid_of = {e["id"]: e["uid"] for e in uids["list"]}
-    if session.selected is not None and session.selected.mailbox_id == target.id:
-        session.dirty = True
     listed = [uid_of[i] for i in ids if uid_of.get(i) is not None]
     if len(listed) != len(ids) or uids.get("uidValidity") is None:
         return "APPEND completed"

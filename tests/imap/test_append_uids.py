@@ -86,3 +86,30 @@ async def test_copyuid_for_a_mailbox_without_imap_state(
     validity, uids = await selected(raw, b"Archive")
     assert (int(found.group(1)), int(found.group(2))) == (validity, uids[-1])
     assert len(uids) == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_append_into_the_selected_mailbox_after_anothers(
+    imap_server: ImapServer, raw: RawConnection
+) -> None:
+    # the APPEND announces the other session's message and its own (EXISTS), and its
+    # APPENDUID names the UID its message has in the view
+    await logged_in(raw)
+    other = RawConnection(imap_server)
+    try:
+        await other.line()
+        await logged_in(other)
+        await append(raw, b"INBOX")
+        await raw.command(b"SELECT INBOX", b"s")
+        theirs = await append(other, b"INBOX")
+        await raw.send(b"a APPEND INBOX {%d+}\r\n" % len(MESSAGE) + MESSAGE + b"\r\n")
+        lines = await raw.until(b"a")
+        assert b"* 3 EXISTS" in lines, lines
+        found = re.search(rb"\[APPENDUID (\d+) (\d+)\]", lines[-1])
+        assert found, lines
+        validity, uids = await selected(raw, b"INBOX")
+        assert int(found.group(1)) == validity and theirs[0] == validity
+        assert uids == [uids[0], theirs[1], int(found.group(2))]
+        assert uids[0] < theirs[1] < int(found.group(2))
+    finally:
+        other.close()
