@@ -8,7 +8,7 @@ import pytest
 import pytest_twisted
 
 from stalwart_tx.imap import session as session_module
-from tests.imap.conftest import ImapServer
+from tests.imap.conftest import ImapServer, RawConnection
 from tests.imap.test_concurrent_sessions import MESSAGE, append, session, untagged
 from tests.imap.test_own_writes import settle_notifications
 
@@ -18,15 +18,24 @@ def told_flags(lines: list[bytes], seq: int, flag: bytes) -> bool:
                for line in lines)
 
 
+async def two_sessions(
+    server: ImapServer, monkeypatch: pytest.MonkeyPatch, messages: int
+) -> tuple[RawConnection, RawConnection]:
+    """A, which appended the messages and has just looked, and B; from now on A looks again
+    only when a command asks it to (the interval is an hour)."""
+    a = await session(server)
+    await append(a, messages)
+    b = await session(server)
+    await a.command(b"NOOP")
+    monkeypatch.setattr(session_module, "LOOK_INTERVAL", 3600.0)
+    return a, b
+
+
 @pytest_twisted.ensureDeferred
 async def test_others_changes_wait_for_the_interval_but_not_for_noop(
     imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    a = await session(imap_server)
-    await append(a, 2)
-    b = await session(imap_server)
-    await a.command(b"NOOP")
-    monkeypatch.setattr(session_module, "LOOK_INTERVAL", 3600.0)
+    a, b = await two_sessions(imap_server, monkeypatch, 2)
 
     await b.command(b"STORE 2 +FLAGS (\\Flagged)", b"s")
     await settle_notifications()
@@ -48,11 +57,7 @@ async def test_others_changes_wait_for_the_interval_but_not_for_noop(
 async def test_a_held_back_change_comes_with_the_first_command_after_the_interval(
     imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    a = await session(imap_server)
-    await append(a, 1)
-    b = await session(imap_server)
-    await a.command(b"NOOP")
-    monkeypatch.setattr(session_module, "LOOK_INTERVAL", 3600.0)
+    a, b = await two_sessions(imap_server, monkeypatch, 1)
     await append(b, 1)
     await settle_notifications()
     held = await a.command(b"FETCH 1 (UID)", b"f")
@@ -69,11 +74,7 @@ async def test_a_held_back_change_comes_with_the_first_command_after_the_interva
 async def test_idle_and_own_changes_do_not_wait(
     imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    a = await session(imap_server)
-    await append(a, 1)
-    b = await session(imap_server)
-    await a.command(b"NOOP")
-    monkeypatch.setattr(session_module, "LOOK_INTERVAL", 3600.0)
+    a, b = await two_sessions(imap_server, monkeypatch, 1)
 
     # the session's own APPEND into the selected mailbox is announced with it
     await a.send(b"ap APPEND INBOX {%d+}\r\n" % len(MESSAGE) + MESSAGE + b"\r\n")

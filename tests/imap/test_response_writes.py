@@ -20,6 +20,14 @@ def server_side(imap_server: ImapServer) -> Any:
     return connection
 
 
+async def append_messages(raw: RawConnection, flags: list[bytes]) -> None:
+    """One short message into INBOX per entry, with those flags (b"" or b" (...)")."""
+    message = b"From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n"
+    for given in flags:
+        await raw.send(b"a APPEND INBOX%s {%d+}\r\n" % (given, len(message)) + message + b"\r\n")
+        assert (await raw.until(b"a"))[-1].startswith(b"a OK")
+
+
 def record_writes(connection: Any) -> list[bytes]:
     writes: list[bytes] = []
     transport = connection.transport
@@ -73,10 +81,7 @@ async def test_a_fetch_of_many_short_answers_is_one_write(
     imap_server: ImapServer, raw: RawConnection
 ) -> None:
     await logged_in(raw)
-    message = b"From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n"
-    for _ in range(5):
-        await raw.send(b"a APPEND INBOX {%d+}\r\n" % len(message) + message + b"\r\n")
-        assert (await raw.until(b"a"))[-1].startswith(b"a OK")
+    await append_messages(raw, [b""] * 5)
     await raw.command(b"SELECT INBOX", b"s")
     writes = record_writes(server_side(imap_server))
     lines = await raw.command(b"FETCH 1:5 (UID FLAGS)", b"f")
@@ -91,10 +96,7 @@ async def test_a_fetch_of_facts_alone_answers_as_one_with_content(
     # a FETCH of facts only (UID, FLAGS, sizes, dates, ids) is answered without reading any
     # message; its items must read exactly as when content is asked beside them
     await logged_in(raw)
-    message = b"From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n"
-    for flags in (b"", b" (\\Seen)", b" (\\Flagged $Custom)"):
-        await raw.send(b"a APPEND INBOX%s {%d+}\r\n" % (flags, len(message)) + message + b"\r\n")
-        assert (await raw.until(b"a"))[-1].startswith(b"a OK")
+    await append_messages(raw, [b"", b" (\\Seen)", b" (\\Flagged $Custom)"])
     await raw.command(b"ENABLE CONDSTORE", b"e")
     await raw.command(b"SELECT INBOX", b"s")
     facts = b"UID FLAGS RFC822.SIZE INTERNALDATE MODSEQ EMAILID THREADID SAVEDATE PREVIEW"
