@@ -36,8 +36,9 @@ from stalwart_tx.store.redis.url import RedisURL
 
 log = Logger()
 
-# commands are pipelined, and scripts run one at a time in Redis anyway; a second connection
-# keeps a large blob reply from delaying everything else
+# commands are pipelined, and scripts run one at a time in Redis anyway: every command goes to
+# the first ready connection (so commands run in the order issued), and the second stands ready
+# to take over at once when the first is dropped
 POOL_SIZE = 2
 # first retry soon (a restart is usually quick), then every few seconds at most
 RECONNECT_INITIAL_DELAY = 0.1
