@@ -29,7 +29,9 @@ def test_the_floor_is_the_sum_of_its_pieces(tmp_path: Path) -> None:
     assert all(figures[name] > 0 for name in pieces), figures
     assert figures["sum_ms"] == pytest.approx(sum(figures[name] for name in pieces), rel=1e-3)
     assert figures["redis_set_ms"] < figures["redis_ms"], "the terms' ZADDs cost Redis something"
-    assert figures["ceiling"] == round(2000 / figures["sum_ms"])
+    # the JSON line rounds sum_ms to four places, the ceiling was rounded from the exact sum:
+    # near a half the two roundings may land on neighbouring integers
+    assert abs(figures["ceiling"] - 2000 / figures["sum_ms"]) <= 0.5 + 1e-3
     assert figures["terms_per_message"] > 10
     # the private redis-server and the bare web server are gone with the script
     leftovers = subprocess.run(["pgrep", "-f", "import-floor-"], capture_output=True, text=True)
