@@ -106,6 +106,12 @@ class IChangeLog(Interface):
         Objects that do not exist (never created, or destroyed) are left out. Read at one instant.
         """
 
+    async def state_and_modseqs(
+        account_id: str, type_name: str, ids: list[str]
+    ) -> tuple[str, dict[str, int]]:
+        """The type's state and ``modseqs`` of the ids, both read at one instant (one read where
+        a caller would otherwise ask for the state first and the modseqs after)."""
+
     async def compact(account_id: str, type_name: str, keep_after_state: str) -> None:
         """Forget destroyed-object records at or before ``keep_after_state``.
 

@@ -426,6 +426,12 @@ class MemoryAccountStore:
             if i in data.objects and i in data.log and not data.log[i].destroyed
         }
 
+    async def state_and_modseqs(
+        self, account_id: str, type_name: str, ids: list[str]
+    ) -> tuple[str, dict[str, int]]:
+        return (self._account(account_id).state(type_name),
+                await self.modseqs(account_id, type_name, ids))
+
     async def current_state(self, account_id: str, type_name: str) -> str:
         return self._account(account_id).state(type_name)
 

@@ -183,6 +183,26 @@ class AccountStoreConformance:
         assert await log.modseqs("acct2", "Foo", ["a"]) == {}
 
     @pytest_twisted.ensureDeferred
+    async def test_state_and_modseqs(self, store: StoreBundle) -> None:
+        log = store.changes
+        assert await log.state_and_modseqs(A, "Foo", ["a"]) == ("0", {})
+        assert await log.state_and_modseqs(A, "Foo", []) == ("0", {})
+        first = await store.accounts.write(
+            A, WriteBatch().create("Foo", "a", {"n": 1}).create("Foo", "b", {"n": 2})
+        )
+        state, modseqs = await log.state_and_modseqs(A, "Foo", ["b", "zz", "a", "b"])
+        assert state == first.new_states["Foo"] == await log.current_state(A, "Foo")
+        assert modseqs == await log.modseqs(A, "Foo", ["a", "b"]) and set(modseqs) == {"a", "b"}
+        await store.accounts.write(A, WriteBatch().destroy("Foo", "b"))
+        state, modseqs = await log.state_and_modseqs(A, "Foo", ["a", "b"])
+        assert state == await log.current_state(A, "Foo") != first.new_states["Foo"]
+        assert modseqs == await log.modseqs(A, "Foo", ["a"]) and set(modseqs) == {"a"}
+        # another type's write moves neither this type's state nor its modseqs
+        await store.accounts.write(A, WriteBatch().create("Bar", "a", {}))
+        assert await log.state_and_modseqs(A, "Foo", ["a", "b"]) == (state, modseqs)
+        assert await log.state_and_modseqs("acct2", "Foo", ["a"]) == ("0", {})
+
+    @pytest_twisted.ensureDeferred
     async def test_modseqs_of_many_objects(self, store: StoreBundle) -> None:
         # more ids than one slice of a store that reads them in slices
         batch = WriteBatch()
@@ -198,6 +218,8 @@ class AccountStoreConformance:
         assert set(found) == {f"o{n}" for n in range(1200) if n % 7}
         assert await store.changes.modseqs(A, "Foo", asked[::-1]) == found
         assert len(set(found.values())) == len(found)  # each its own modseq
+        assert await store.changes.state_and_modseqs(A, "Foo", asked) == (
+            await store.changes.current_state(A, "Foo"), found)
 
     @pytest_twisted.ensureDeferred
     async def test_get_with_state(self, store: StoreBundle) -> None:

@@ -209,25 +209,30 @@ async def imap_email_get(ctx: RequestContext, arguments: JSONObject) -> JSONObje
         raise MethodError.invalid_arguments("'uidValidity' must be a Boolean")
     if not ids:
         return {"accountId": account, "state": None, "list": [], "notFound": []}
-    state = await ctx.store.changes.current_state(account, EMAIL)
+    # the state with the modseqs, then the rest (a later read: newer, never older, than both)
+    state: str
     modseqs: dict[str, int]
     uids: dict[str, float] = {}
-    answer: JSONObject = {"accountId": account, "state": state}
+    validity: int | None = None
     if mailbox_id is None:
-        modseqs = await ctx.store.changes.modseqs(account, EMAIL, ids)
+        state, modseqs = await ctx.store.changes.state_and_modseqs(account, EMAIL, ids)
     else:
         reads: list[Any] = [
-            ctx.store.changes.modseqs(account, EMAIL, ids),
+            ctx.store.changes.state_and_modseqs(account, EMAIL, ids),
             ctx.store.indexes.index_scores(account, uid_index(mailbox_id), ids),
         ]
         if with_validity:
             reads.append(ctx.store.accounts.get(account, MAILBOX, [mailbox_id]))
         read = await gather(*reads)
-        modseqs, uids = cast(dict[str, int], read[0]), cast(dict[str, float], read[1])
+        state, modseqs = cast(tuple[str, dict[str, int]], read[0])
+        uids = cast(dict[str, float], read[1])
         if with_validity:
             mailbox = cast(dict[str, JSONObject], read[2]).get(mailbox_id)
             imap = imap_state_of(mailbox) if mailbox is not None else None
-            answer["uidValidity"] = imap.uid_validity if imap is not None else None
+            validity = imap.uid_validity if imap is not None else None
+    answer: JSONObject = {"accountId": account, "state": state}
+    if mailbox_id is not None and with_validity:
+        answer["uidValidity"] = validity
     answer["list"] = [
         {"id": i, "modseq": modseqs[i], "uid": int(uids[i]) if i in uids else None}
         for i in ids if i in modseqs

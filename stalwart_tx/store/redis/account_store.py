@@ -275,6 +275,20 @@ class RedisAccountStore:
             i: int(as_text(m)) for i, m in zip(wanted, reply, strict=True) if m is not None
         }
 
+    async def state_and_modseqs(
+        self, account_id: str, type_name: str, ids: list[str]
+    ) -> tuple[str, dict[str, int]]:
+        keys = self._keys(account_id)
+        wanted = list(dict.fromkeys(ids))
+        reply = await self._redis.run_script(
+            scripts.MODSEQS, [keys.log(type_name), keys.dead(type_name), keys.states],
+            [type_name, *wanted],
+        )
+        state = as_text(reply[0]) if reply[0] is not None else "0"
+        return state, {
+            i: int(as_text(m)) for i, m in zip(wanted, reply[1:], strict=True) if m is not None
+        }
+
     async def current_state(self, account_id: str, type_name: str) -> str:
         state = await self._redis.execute("HGET", self._keys(account_id).states, type_name)
         return as_text(state) if state is not None else "0"
