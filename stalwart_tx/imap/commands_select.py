@@ -30,14 +30,10 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
     if command.condstore:
         session.condstore = True
     mailbox = await find_mailbox(client, command.mailbox)
-    # a write while the UIDs are read may list emails newer than the state the view starts
-    # from; read again a few times for a still moment, else check those emails by id later
-    for _attempt in range(3):
-        answer = await client.call(
-            "ImapMailbox/get", ids=[mailbox.id], uids=True, firstUnseen=not session.rev2
-        )
-        if answer["stateAfter"] == answer["state"]:
-            break
+    # the UIDs are read at the very state the view starts from (one read of the store)
+    answer = await client.call(
+        "ImapMailbox/get", ids=[mailbox.id], uids=True, firstUnseen=not session.rev2
+    )
     if not answer["list"]:
         raise CommandFailed.no("the mailbox is gone", "NONEXISTENT")
     entry = answer["list"][0]
@@ -47,9 +43,6 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
         uids=[uid for uid, _ in entry["uids"]], ids=[e for _, e in entry["uids"]],
         uid_next=entry["uidNext"],
     )
-    if answer["stateAfter"] != answer["state"]:
-        after = int(answer["stateAfter"].partition(":")[0])
-        view.ahead = dict.fromkeys(view.ids, after)
     session.dirty = False
     flags = " ".join(MAILBOX_FLAGS)
     session.untagged(f"FLAGS ({flags})")

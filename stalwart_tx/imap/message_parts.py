@@ -33,11 +33,12 @@ def section_bytes(
     HEADER, TEXT and HEADER.FIELDS apply to the message or to a message/rfc822 part; MIME
     needs a part number.
     """
-    root = parse_message(raw)
     kind = None if text is None else text.upper()
+    if not part and kind is None:
+        return raw  # the whole message: nothing to parse
+    root = parse_message(raw)
     if not part:
-        if kind is None:
-            return raw
+        assert kind is not None
         return _message_section(raw, root, kind, fields)
     node = root.find(part)
     if node is None:

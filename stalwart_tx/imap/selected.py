@@ -250,9 +250,6 @@ async def _resync(client: MailClient, view: SelectedMailbox) -> Delta:
         delta.expunged = list(view.uids)
         return delta
     listed = {uid: email_id for uid, email_id in answer["list"][0]["uids"]}
-    after = _position(answer["stateAfter"])
-    if after > _position(answer["state"]):
-        view.ahead.update(dict.fromkeys(listed.values(), after))
     delta.expunged = [uid for uid in view.uids if uid not in listed]
     delta.added = sorted((u, e) for u, e in listed.items() if view.email_at(u) is None)
     delta.changed = [e for u, e in zip(view.uids, view.ids, strict=True) if u in listed]

@@ -16,9 +16,11 @@ from stalwart_tx.store.records import (
     BlobInfo,
     Changes,
     IndexPage,
+    IndexRequest,
     JSONObject,
     Plan,
     Principal,
+    Snapshot,
     StateChange,
     TokenRecord,
     WriteBatch,
@@ -112,6 +114,12 @@ class IChangeLog(Interface):
         """The type's state and ``modseqs`` of the ids, both read at one instant (one read where
         a caller would otherwise ask for the state first and the modseqs after)."""
 
+    async def state_modseqs_and_scores(
+        account_id: str, type_name: str, ids: list[str], index: str
+    ) -> tuple[str, dict[str, int], dict[str, float]]:
+        """``state_and_modseqs``, and the ids' scores in the index (as IIndexStore.index_scores
+        gives them), all read at one instant: an IMAP view's MODSEQs and UIDs in one read."""
+
     async def compact(account_id: str, type_name: str, keep_after_state: str) -> None:
         """Forget destroyed-object records at or before ``keep_after_state``.
 
@@ -145,6 +153,17 @@ class IIndexStore(Interface):
 
         The plan is evaluated at one instant. Raises ValueError for a malformed or too big plan
         (``records.check_plan``) or a negative offset or limit.
+        """
+
+    async def snapshot(
+        account_id: str, type_name: str, queries: list[IndexRequest],
+        objects: tuple[str, list[str]] | None = None,
+    ) -> Snapshot:
+        """The state of ``type_name``, the objects ``objects`` names (a type and ids, as
+        IAccountStore.get gives them) and each query's page (as index_query gives it), all read
+        at one instant: what a view of the type needs without a state read before and after.
+
+        Raises ValueError as index_query does, having read nothing.
         """
 
     async def index_size(account_id: str, index: str) -> int:

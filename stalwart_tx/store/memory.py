@@ -45,8 +45,10 @@ from stalwart_tx.store.records import (
     BlobInfo,
     Changes,
     IndexPage,
+    IndexRequest,
     JSONObject,
     Plan,
+    Snapshot,
     StateChange,
     WriteBatch,
     WriteResult,
@@ -391,6 +393,23 @@ class MemoryAccountStore:
             plan, descending=descending, offset=offset, limit=limit
         )
 
+    async def snapshot(
+        self, account_id: str, type_name: str, queries: list[IndexRequest],
+        objects: tuple[str, list[str]] | None = None,
+    ) -> Snapshot:
+        # no await in between: nothing else runs while all of it is read
+        account = self._account(account_id)
+        pages = tuple(
+            account.derived.query(q.plan, descending=q.descending, offset=q.offset, limit=q.limit)
+            for q in queries
+        )
+        found: dict[str, JSONObject] = {}
+        if objects is not None:
+            data = account.types.get(objects[0])
+            if data is not None:
+                found = {i: json.loads(data.objects[i]) for i in objects[1] if i in data.objects}
+        return Snapshot(account.state(type_name), found, pages)
+
     async def index_size(self, account_id: str, index: str) -> int:
         check_name(index)
         return len(self._account(account_id).derived.indexes.get(index, {}))
@@ -431,6 +450,12 @@ class MemoryAccountStore:
     ) -> tuple[str, dict[str, int]]:
         return (self._account(account_id).state(type_name),
                 await self.modseqs(account_id, type_name, ids))
+
+    async def state_modseqs_and_scores(
+        self, account_id: str, type_name: str, ids: list[str], index: str
+    ) -> tuple[str, dict[str, int], dict[str, float]]:
+        state, modseqs = await self.state_and_modseqs(account_id, type_name, ids)
+        return state, modseqs, await self.index_scores(account_id, index, ids)
 
     async def current_state(self, account_id: str, type_name: str) -> str:
         return self._account(account_id).state(type_name)

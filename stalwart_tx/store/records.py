@@ -316,6 +316,27 @@ class IndexPage:
 
 
 @dataclass(frozen=True)
+class IndexRequest:
+    """One query of IIndexStore.snapshot, with index_query's window arguments."""
+
+    plan: Plan
+    descending: bool = False
+    offset: int = 0
+    limit: int | None = None
+    count: bool = True
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What IIndexStore.snapshot read at one instant: a type's state, objects (of the type
+    asked for them), and one IndexPage per query, in order."""
+
+    state: str
+    objects: Mapping[str, JSONObject]
+    pages: tuple[IndexPage, ...]
+
+
+@dataclass(frozen=True)
 class WriteResult:
     """What an applied batch did.
 

@@ -57,9 +57,11 @@ from stalwart_tx.store.records import (
     Difference,
     Index,
     IndexPage,
+    IndexRequest,
     Intersection,
     Plan,
     ScoreRange,
+    Snapshot,
     StateChange,
     TokenRecord,
     Union,
@@ -220,6 +222,36 @@ class AccountStoreConformance:
         assert len(set(found.values())) == len(found)  # each its own modseq
         assert await store.changes.state_and_modseqs(A, "Foo", asked) == (
             await store.changes.current_state(A, "Foo"), found)
+        scored = WriteBatch()
+        for n in range(0, 2500, 3):
+            scored.index_add("ix", f"o{n}", n + 0.5)
+        await store.accounts.write(A, scored)
+        state, modseqs, scores = await store.changes.state_modseqs_and_scores(
+            A, "Foo", asked, "ix"
+        )
+        assert (state, modseqs) == await store.changes.state_and_modseqs(A, "Foo", asked)
+        assert scores == await store.indexes.index_scores(A, "ix", asked)
+        assert len(scores) == len(range(0, 2500, 3))
+
+    @pytest_twisted.ensureDeferred
+    async def test_state_modseqs_and_scores(self, store: StoreBundle) -> None:
+        log = store.changes
+        assert await log.state_modseqs_and_scores(A, "Foo", ["a"], "ix") == ("0", {}, {})
+        assert await log.state_modseqs_and_scores(A, "Foo", [], "ix") == ("0", {}, {})
+        written = await store.accounts.write(
+            A, WriteBatch().create("Foo", "a", {}).create("Foo", "b", {}).index_add("ix", "b", 7)
+            .index_add("ix", "gone", 2.25)
+        )
+        state, modseqs, scores = await log.state_modseqs_and_scores(
+            A, "Foo", ["b", "zz", "gone", "a", "b"], "ix"
+        )
+        assert state == written.new_states["Foo"]
+        assert modseqs == await log.modseqs(A, "Foo", ["a", "b"]) and set(modseqs) == {"a", "b"}
+        # an index member need not be a live object, and an object need not be in the index
+        assert scores == {"b": 7.0, "gone": 2.25}
+        assert all(type(s) is float for s in scores.values())
+        assert await log.state_modseqs_and_scores(A, "Foo", ["a"], "none") == (
+            state, {"a": modseqs["a"]}, {})
 
     @pytest_twisted.ensureDeferred
     async def test_get_with_state(self, store: StoreBundle) -> None:
@@ -1746,6 +1778,61 @@ class IndexStoreConformance:
             defer.Deferred.fromCoroutine(x.map_raise(A, "marks", "m", 7)) for _ in range(8)
         ])
         assert sorted(results) == [0] + [7] * 7
+
+    @pytest_twisted.ensureDeferred
+    async def test_snapshot_reads_what_each_read_would(self, store: StoreBundle) -> None:
+        x = store.indexes
+        empty = await x.snapshot(A, "Email", [IndexRequest(Index("ix"))], objects=("Box", ["b"]))
+        assert empty == Snapshot("0", {}, (IndexPage((), 0),))
+        batch = WriteBatch().create("Box", "b1", {"n": 1}).create("Box", "b2", {"n": [2]})
+        batch.create("Email", "e1", {})
+        for n in range(1, 41):
+            batch.index_add("uids", f"m{n:02}", n)
+            if n % 3 == 0:
+                batch.index_add("seen", f"m{n:02}", 0)
+        await store.accounts.write(A, batch)
+        requests = [
+            IndexRequest(Index("uids")),
+            IndexRequest(ScoreRange("uids", 38, None)),
+            IndexRequest(Difference(Index("uids"), Index("seen")), limit=1, count=False),
+            IndexRequest(Difference(Index("uids"), Index("seen")), descending=True, offset=2,
+                         limit=3),
+            IndexRequest(Union((Index("nothing"), Index("none")))),
+            IndexRequest(Intersection((Index("uids"), Index("seen"))), limit=2),
+        ]
+        taken = await x.snapshot(A, "Email", requests, objects=("Box", ["b2", "zz", "b1", "b2"]))
+        assert taken.state == await store.changes.current_state(A, "Email")
+        assert taken.objects == {"b1": {"n": 1}, "b2": {"n": [2]}}
+        assert len(taken.pages) == len(requests)
+        for request, page in zip(requests, taken.pages, strict=True):
+            alone = await x.index_query(
+                A, request.plan, descending=request.descending, offset=request.offset,
+                limit=request.limit, count=request.count,
+            )
+            assert page.members == alone.members
+            if request.count:
+                assert page.total == alone.total
+        assert taken.pages[2].members == (("m01", 1.0),)
+        assert [m for m, _ in taken.pages[1].members] == ["m38", "m39", "m40"]
+        # no objects, no queries: the state alone; another type's state is its own
+        alone = await x.snapshot(A, "Box", [])
+        assert alone == Snapshot(await store.changes.current_state(A, "Box"), {}, ())
+        assert (await x.snapshot("acct2", "Email", [], objects=("Box", ["b1"]))).objects == {}
+        with pytest.raises(ValueError):
+            await x.snapshot(A, "Email", [IndexRequest(Index("uids"), offset=-1)])
+
+    @pytest_twisted.ensureDeferred
+    async def test_snapshot_moves_with_writes(self, store: StoreBundle) -> None:
+        x = store.indexes
+        for n in range(1, 6):
+            await store.accounts.write(
+                A, WriteBatch().create("Email", f"e{n}", {"n": n}).index_add("ix", f"e{n}", n)
+            )
+            taken = await x.snapshot(A, "Email", [IndexRequest(Index("ix"))],
+                                     objects=("Email", [f"e{n}"]))
+            assert taken.state == await store.changes.current_state(A, "Email")
+            assert taken.objects == {f"e{n}": {"n": n}}
+            assert taken.pages[0].ids == [f"e{k}" for k in range(1, n + 1)]
 
     @pytest_twisted.ensureDeferred
     async def test_nothing_exists_at_first(self, store: StoreBundle) -> None:

@@ -7,11 +7,12 @@ same path as every client: it builds a Request, the API runs the calls. Their da
 
 * ``ImapMailbox/get`` ``{accountId, ids, uids, uidsAbove}``: per mailbox its UIDVALIDITY and
   UIDNEXT and, with ``uids``, every ``[uid, emailId]`` in UID order (only those above
-  ``uidsAbove`` when given), read at one instant; with ``firstUnseen`` the lowest UID without
-  ``$seen`` (null when none); ``stateAfter`` is the Email state read after the UIDs (when it
-  differs, some listed emails may be newer than ``state``); ``state`` is the Email state read
-  *before* anything else, so replaying the changes since it can only repeat what the answer
-  already shows, never miss anything. A mailbox made before IMAP state existed gets it here,
+  ``uidsAbove`` when given); with ``firstUnseen`` the lowest UID without ``$seen`` (null when
+  none); ``state`` is the Email state all of it was read at, in one read
+  (``IIndexStore.snapshot``), so replaying the changes since it neither misses nor repeats
+  anything; ``stateAfter`` is the same state (callers of an earlier version compared the two,
+  when the state was read before the UIDs and again after). A mailbox made before IMAP state
+  existed gets it here,
   its emails numbered in receivedAt order.
 * ``ImapEmail/get`` ``{accountId, mailboxId, ids, alsoIds, uidValidity}``: per live email of
   ``ids`` and ``alsoIds`` (two lists, so two result references can fill one call) its MODSEQ
@@ -54,7 +55,7 @@ from stalwart_tx.jmap.standard.arguments import account_id as account_argument
 from stalwart_tx.jmap.standard.retry import optimistically
 from stalwart_tx.jmap.standard.values import MAX_SAFE_INT, is_id, is_int
 from stalwart_tx.jmap.standard.working_set import WorkingSet
-from stalwart_tx.store.records import Difference, Index, ScoreRange, WriteBatch
+from stalwart_tx.store.records import Difference, Index, IndexRequest, ScoreRange, WriteBatch
 
 IMAP_VIEW: Final = "urn:stalwart-tx:imap-view"
 
@@ -130,49 +131,44 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
     first_unseen = arguments.get("firstUnseen", False)
     if not isinstance(first_unseen, bool):
         raise MethodError.invalid_arguments("'firstUnseen' must be a Boolean")
-    state = await ctx.store.changes.current_state(account, EMAIL)
-
-    async def uids_of(mailbox_id: str) -> list[list[Any]]:
-        plan = (ScoreRange(uid_index(mailbox_id), float(above + 1), None) if above
-                else Index(uid_index(mailbox_id)))
-        page = await ctx.store.indexes.index_query(account, plan)
-        return [[int(score), email_id] for email_id, score in page.members]
-
-    async def first_unseen_of(mailbox_id: str) -> int | None:
-        # the difference keeps the UID index's scores: the lowest first
-        unseen = await ctx.store.indexes.index_query(account, Difference(
-            Index(uid_index(mailbox_id)), Index(keyword_index(SEEN)),
-        ), limit=1, count=False)
-        return int(unseen.members[0][1]) if unseen.members else None
-
-    async def mailboxes_read() -> dict[str, JSONObject]:
-        return await ctx.store.accounts.get(account, MAILBOX, ids)
-
-    # every read after the state and before the state after it; side by side, as the reads
-    # of one instant need not be in any order among themselves
-    reads: list[Any] = [mailboxes_read()]
-    for mailbox_id in ids:
+    def requests_of(mailbox_id: str) -> list[IndexRequest]:
+        wanted: list[IndexRequest] = []
         if with_uids:
-            reads.append(uids_of(mailbox_id))
+            wanted.append(IndexRequest(
+                ScoreRange(uid_index(mailbox_id), float(above + 1), None) if above
+                else Index(uid_index(mailbox_id))
+            ))
         if first_unseen:
-            reads.append(first_unseen_of(mailbox_id))
-    results = iter(await gather(*reads))
-    mailboxes: dict[str, JSONObject] = next(results)
-    per_mailbox = {
-        mailbox_id: (next(results) if with_uids else None,
-                     next(results) if first_unseen else None)
-        for mailbox_id in ids
-    }
+            # the difference keeps the UID index's scores: the lowest first
+            wanted.append(IndexRequest(
+                Difference(Index(uid_index(mailbox_id)), Index(keyword_index(SEEN))),
+                limit=1, count=False,
+            ))
+        return wanted
+
+    async def read() -> tuple[str, dict[str, JSONObject], dict[str, tuple[Any, Any]]]:
+        # the mailboxes, their UIDs and first unseen, and the Email state they belong to, all
+        # at one instant
+        taken = await ctx.store.indexes.snapshot(
+            account, EMAIL, [r for i in ids for r in requests_of(i)], objects=(MAILBOX, ids)
+        )
+        pages = iter(taken.pages)
+        per_mailbox: dict[str, tuple[Any, Any]] = {}
+        for mailbox_id in ids:
+            uids = ([[int(score), email_id] for email_id, score in next(pages).members]
+                    if with_uids else None)
+            unseen: int | None = None
+            if first_unseen:
+                found = next(pages).members
+                unseen = int(found[0][1]) if found else None
+            per_mailbox[mailbox_id] = (uids, unseen)
+        return taken.state, dict(taken.objects), per_mailbox
+
+    state, mailboxes, per_mailbox = await read()
     if any(imap_state_of(m) is None for m in mailboxes.values()):
         await _ensure_imap_state(ctx, account, sorted(mailboxes))
-        # read again, in turn: a first sight of an old mailbox is rare
-        state = await ctx.store.changes.current_state(account, EMAIL)
-        mailboxes = await ctx.store.accounts.get(account, MAILBOX, ids)
-        per_mailbox = {
-            mailbox_id: (await uids_of(mailbox_id) if with_uids else None,
-                         await first_unseen_of(mailbox_id) if first_unseen else None)
-            for mailbox_id in ids
-        }
+        # read again: a first sight of an old mailbox is rare
+        state, mailboxes, per_mailbox = await read()
     found: list[JSONObject] = []
     for mailbox_id in ids:
         value = mailboxes.get(mailbox_id)
@@ -189,10 +185,9 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
             entry["firstUnseen"] = unseen_uid
         found.append(entry)
     listed = {entry["id"] for entry in found}
-    # read again after: equal to ``state``, nothing was written while the UIDs were read
-    after = await ctx.store.changes.current_state(account, EMAIL)
     return {
-        "accountId": account, "state": state, "stateAfter": after, "list": found,
+        # one read: the UIDs are those of ``state`` exactly (callers of old compared the two)
+        "accountId": account, "state": state, "stateAfter": state, "list": found,
         "notFound": [i for i in ids if i not in listed],
     }
 
@@ -218,16 +213,14 @@ async def imap_email_get(ctx: RequestContext, arguments: JSONObject) -> JSONObje
         state, modseqs = await ctx.store.changes.state_and_modseqs(account, EMAIL, ids)
     else:
         reads: list[Any] = [
-            ctx.store.changes.state_and_modseqs(account, EMAIL, ids),
-            ctx.store.indexes.index_scores(account, uid_index(mailbox_id), ids),
+            ctx.store.changes.state_modseqs_and_scores(account, EMAIL, ids, uid_index(mailbox_id))
         ]
         if with_validity:
             reads.append(ctx.store.accounts.get(account, MAILBOX, [mailbox_id]))
         read = await gather(*reads)
-        state, modseqs = cast(tuple[str, dict[str, int]], read[0])
-        uids = cast(dict[str, float], read[1])
+        state, modseqs, uids = cast(tuple[str, dict[str, int], dict[str, float]], read[0])
         if with_validity:
-            mailbox = cast(dict[str, JSONObject], read[2]).get(mailbox_id)
+            mailbox = cast(dict[str, JSONObject], read[1]).get(mailbox_id)
             imap = imap_state_of(mailbox) if mailbox is not None else None
             validity = imap.uid_validity if imap is not None else None
     answer: JSONObject = {"accountId": account, "state": state}

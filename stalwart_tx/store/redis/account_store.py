@@ -33,8 +33,10 @@ from stalwart_tx.store.memory import (
 from stalwart_tx.store.records import (
     Changes,
     IndexPage,
+    IndexRequest,
     JSONObject,
     Plan,
+    Snapshot,
     WriteBatch,
     WriteResult,
     check_name,
@@ -228,6 +230,36 @@ class RedisAccountStore:
             return IndexPage(members=(), total=0)
         return parse_page(await self._redis.run_script(scripts.INDEX_QUERY, query.keys, query.args))
 
+    async def snapshot(
+        self, account_id: str, type_name: str, queries: list[IndexRequest],
+        objects: tuple[str, list[str]] | None = None,
+    ) -> Snapshot:
+        keys = self._keys(account_id)
+        compiled = [
+            compile_query(q.plan, keys, descending=q.descending, offset=q.offset,
+                          limit=q.limit, count=q.count)
+            for q in queries
+        ]
+        ids = list(dict.fromkeys(objects[1])) if objects is not None else []
+        objects_key = keys.objects(objects[0]) if objects is not None else keys.states
+        script_keys = [keys.states, objects_key]
+        args: list[Any] = [type_name, len(ids), *ids, sum(c is not None for c in compiled)]
+        for query in compiled:
+            if query is not None:
+                script_keys += query.keys
+                args += [len(query.keys), len(query.args), *query.args]
+        reply = await self._redis.run_script(scripts.SNAPSHOT, script_keys, args)
+        state = as_text(reply[0]) if reply[0] is not None else "0"
+        found = {
+            i: json.loads(as_text(v)) for i, v in zip(ids, reply[1], strict=True) if v is not None
+        }
+        answers = iter(reply[2:])
+        pages = tuple(
+            IndexPage(members=(), total=0) if query is None else parse_page(next(answers))
+            for query in compiled
+        )
+        return Snapshot(state, found, pages)
+
     async def index_size(self, account_id: str, index: str) -> int:
         key = self._keys(account_id).index(check_name(index))
         return int(await self._redis.execute("ZCARD", key))
@@ -288,6 +320,29 @@ class RedisAccountStore:
         return state, {
             i: int(as_text(m)) for i, m in zip(wanted, reply[1:], strict=True) if m is not None
         }
+
+    async def state_modseqs_and_scores(
+        self, account_id: str, type_name: str, ids: list[str], index: str
+    ) -> tuple[str, dict[str, int], dict[str, float]]:
+        keys = self._keys(account_id)
+        wanted = list(dict.fromkeys(ids))
+        reply = await self._redis.run_script(
+            scripts.MODSEQS,
+            [keys.log(type_name), keys.dead(type_name), keys.states,
+             keys.index(check_name(index))],
+            [type_name, *wanted],
+        )
+        state = as_text(reply[0]) if reply[0] is not None else "0"
+        count = len(wanted)
+        modseqs = {
+            i: int(as_text(m)) for i, m in zip(wanted, reply[1:count + 1], strict=True)
+            if m is not None
+        }
+        scores = {
+            i: float(as_text(s)) for i, s in zip(wanted, reply[count + 1:], strict=True)
+            if s is not None
+        }
+        return state, modseqs, scores
 
     async def current_state(self, account_id: str, type_name: str) -> str:
         state = await self._redis.execute("HGET", self._keys(account_id).states, type_name)

@@ -348,7 +348,7 @@ return 1
 #   (both reversed when descending), and how many members the result has.
 # Cost: O(log n + window) for 'key', O(log n + offset + window) for 'range'. A program's writes
 # (to its scratch keys only) are not replicated: nothing of them outlives the script.
-INDEX_QUERY = Script("index_query", r"""
+_INDEX_QUERY_BODY = r"""
 local mode = ARGV[1]
 local rev = ARGV[2] == '1'
 local offset = tonumber(ARGV[3])
@@ -593,21 +593,60 @@ if not ok then
   return redis.error_reply(tostring(result))
 end
 return result
+"""
+INDEX_QUERY = Script("index_query", _INDEX_QUERY_BODY)
+
+# KEYS: the account's states, the objects of the type whose ids ARGV names (any key when none),
+#   then each query's keys as INDEX_QUERY takes them.
+# ARGV: type name, how many ids, the ids, how many queries, then per query: how many keys and
+#   how many arguments it has, and its arguments as INDEX_QUERY takes them.
+# Reply: {state (false when never written), {value or false per id}, then each query's reply
+#   as INDEX_QUERY gives it}; an error of any query is the reply.
+# (index_query is the INDEX_QUERY script itself, its KEYS and ARGV those of one query)
+_INDEX_QUERY_FUNCTION = "local function index_query(KEYS, ARGV)\n" + _INDEX_QUERY_BODY + "end\n"
+SNAPSHOT = Script("snapshot", _INDEX_QUERY_FUNCTION + r"""
+
+local state = redis.call('HGET', KEYS[1], ARGV[1])
+local nids = tonumber(ARGV[2])
+local values = {}
+-- in slices: unpack has a limit on how many values it spreads
+for first = 3, nids + 2, 1000 do
+  local found = redis.call('HMGET', KEYS[2], unpack(ARGV, first, math.min(first + 999, nids + 2)))
+  for i = 1, #found do values[#values + 1] = found[i] end
+end
+local out = {state, values}
+local p = nids + 3
+local k = 3
+for _ = 1, tonumber(ARGV[p]) do
+  local nkeys, nargs = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
+  local qkeys, qargs = {}, {}
+  for i = 1, nkeys do qkeys[i] = KEYS[k + i - 1] end
+  for i = 1, nargs do qargs[i] = ARGV[p + 2 + i] end
+  k = k + nkeys
+  p = p + 2 + nargs
+  local page = index_query(qkeys, qargs)
+  if type(page) == 'table' and page.err then return page end
+  out[#out + 1] = page
+end
+return out
 """)
 
 # KEYS: blob, blob index, referrer set, unreferenced index.  ARGV: blob id, content, now.
 # Reply: size.  An unclaimed blob is stamped unreferenced now (again, if it was already).
-# KEYS: log, dead of one type (and the account's states).  ARGV: (the type name, then) object ids.
+# KEYS: log, dead of one type (and the account's states, and then an index).
+# ARGV: (the type name, then) object ids.
 # Reply: per id, its last-change modseq as text, or false when it is not a live logged object;
-# with the states key, the type's state (false when never written) comes first.
+# with the states key, the type's state (false when never written) comes first; with the index,
+# per id its score there (false when it is not in it) follows.
 MODSEQS = Script("modseqs", r"""
 local out = {}
 local start = 1
-if #KEYS == 3 then
+if #KEYS >= 3 then
   out[1] = redis.call('HGET', KEYS[3], ARGV[1])
   start = 2
 end
 local base = #out - start + 1
+local nids = #ARGV - start + 1
 -- in slices (unpack has a limit on how many values it spreads), two commands a slice rather
 -- than two per id: a FETCH of 200 flags spent 0.7 ms of Redis CPU in 400 calls
 for first = start, #ARGV, 1000 do
@@ -620,6 +659,12 @@ for first = start, #ARGV, 1000 do
       out[base + first + i - 1] = string.format('%d', tonumber(score))
     else
       out[base + first + i - 1] = false
+    end
+  end
+  if #KEYS == 4 then
+    local found = redis.call('ZMSCORE', KEYS[4], unpack(ARGV, first, last))
+    for i = 1, last - first + 1 do
+      out[base + nids + first + i - 1] = found[i] or false
     end
   end
 end
