@@ -13,9 +13,8 @@ from typing import Any
 
 from stalwart_tx.imap import syntax
 from stalwart_tx.imap.commands_write import _targets
-from stalwart_tx.imap.email_facts import FACTS, FACTS_CACHE
+from stalwart_tx.imap.email_facts import email_facts
 from stalwart_tx.imap.flags import SEEN, flags_of
-from stalwart_tx.imap.mail_client import MailClient
 from stalwart_tx.imap.message_envelope import envelope
 from stalwart_tx.imap.message_parts import (
     UnknownEncoding,
@@ -66,29 +65,6 @@ def _whole(att: FetchAtt) -> bool:
     if att.name in ("BODY", "BINARY") and att.section is not None:
         return att.section.part == () and att.section.text is None
     return False
-
-
-async def email_facts(
-    client: MailClient, ids: list[str]
-) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
-    """The facts FETCH needs of these emails and their MODSEQs, from the cache where the MODSEQ
-    still matches (see ``email_facts``); emails that no longer exist are left out."""
-    found = await client.call("ImapEmail/get", ids=ids)
-    modseqs = {e["id"]: e["modseq"] for e in found["list"]}
-    emails: dict[str, dict[str, Any]] = {}
-    missing: list[str] = []
-    for email_id, modseq in modseqs.items():
-        kept = FACTS_CACHE.get(client.account_id, email_id, modseq)
-        if kept is None:
-            missing.append(email_id)
-        else:
-            emails[email_id] = kept
-    if missing:
-        read = await client.call("Email/get", ids=missing, properties=list(FACTS))
-        for email in read["list"]:
-            emails[email["id"]] = email
-            FACTS_CACHE.put(client.account_id, email, modseqs[email["id"]])
-    return emails, modseqs
 
 
 async def fetch(session: ImapSession, command: syntax.Fetch) -> str:

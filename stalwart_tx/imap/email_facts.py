@@ -13,7 +13,11 @@ moves the MODSEQ past the kept one, so such an entry is never served.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from stalwart_tx.imap.mail_client import MailClient
 
 FACTS: Final = ("keywords", "size", "receivedAt", "blobId", "threadId", "preview")
 MAX_ENTRIES: Final = 50_000
@@ -42,3 +46,33 @@ class EmailFacts:
 
 
 FACTS_CACHE = EmailFacts()
+
+
+async def email_facts(
+    client: MailClient, ids: list[str], modseqs: Mapping[str, int] | None = None
+) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """The facts of these emails and their MODSEQs, from the cache where the MODSEQ still
+    matches; emails that no longer exist are left out.
+
+    ``modseqs``, when the caller read them already, spares reading them again: they were read
+    before the values, as the cache needs (see above), even if a while before.
+    """
+    if modseqs is None or any(i not in modseqs for i in ids):
+        found = await client.call("ImapEmail/get", ids=ids)
+        modseqs = {e["id"]: e["modseq"] for e in found["list"]}
+    else:
+        modseqs = {i: modseqs[i] for i in ids}
+    emails: dict[str, dict[str, Any]] = {}
+    missing: list[str] = []
+    for email_id, modseq in modseqs.items():
+        kept = FACTS_CACHE.get(client.account_id, email_id, modseq)
+        if kept is None:
+            missing.append(email_id)
+        else:
+            emails[email_id] = kept
+    if missing:
+        read = await client.call("Email/get", ids=missing, properties=list(FACTS))
+        for email in read["list"]:
+            emails[email["id"]] = email
+            FACTS_CACHE.put(client.account_id, email, modseqs[email["id"]])
+    return emails, modseqs

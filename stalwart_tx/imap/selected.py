@@ -31,6 +31,8 @@ class Delta:
     expunged: list[int] = field(default_factory=list)  # UIDs
     added: list[tuple[int, str]] = field(default_factory=list)  # (UID, Email id), ascending
     changed: list[str] = field(default_factory=list)  # Email ids whose data may have changed
+    # the MODSEQs of the changed ones, read with the changes (before any value of theirs)
+    modseqs: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -217,6 +219,8 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
             delta.expunged.append(old)
         elif view.reported.get(email_id) != modseqs.get(email_id):
             delta.changed.append(email_id)
+            if email_id in modseqs:
+                delta.modseqs[email_id] = modseqs[email_id]
     read_after = _position(answers[1][1]["stateAfter"])
     for uid, email_id in listed[0]["uids"]:
         old = view.uid_of(email_id)

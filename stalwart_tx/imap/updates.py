@@ -10,9 +10,10 @@ still numbered, until a command that may.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from stalwart_tx.imap.email_facts import email_facts
 from stalwart_tx.imap.flags import MAILBOX_FLAGS, flags_of
 from stalwart_tx.imap.selected import Delta, refresh
 from stalwart_tx.imap.sequence_text import sequence_text
@@ -64,7 +65,7 @@ async def apply_delta(session: ImapSession, delta: Delta, *, allow_expunge: bool
             session.untagged(b"%d RECENT" % len(view.recent))
     changed = [e for e in delta.changed if view.uid_of(e) is not None]
     if changed:
-        await send_flags(session, changed)
+        await send_flags(session, changed, delta.modseqs)
 
 
 def announce_keywords(session: ImapSession, flag_lists: Iterable[list[str]]) -> None:
@@ -82,19 +83,19 @@ def announce_keywords(session: ImapSession, flag_lists: Iterable[list[str]]) -> 
         session.untagged(f"OK [PERMANENTFLAGS ({listed} \\*)] flags that stay")
 
 
-async def send_flags(session: ImapSession, email_ids: list[str]) -> None:
-    """Untagged FETCH (UID FLAGS [MODSEQ]) of these messages, as they are now."""
+async def send_flags(
+    session: ImapSession, email_ids: list[str], modseqs: Mapping[str, int] | None = None
+) -> None:
+    """Untagged FETCH (UID FLAGS [MODSEQ]) of these messages, as they are now; ``modseqs``
+    read before, when the caller has them."""
     view = session.selected
     client = session.client
     assert view is not None and client is not None
     # the MODSEQ before the flags: a change landing between them is then announced again
-    # later (its MODSEQ is newer than the one recorded), never taken as already told
-    answers = await client.request(
-        ("ImapEmail/get", {"ids": email_ids}),
-        ("Email/get", {"ids": email_ids, "properties": ["keywords"]}),
-    )
-    modseqs = {e["id"]: e["modseq"] for e in answers[0][1]["list"]}
-    keywords = {e["id"]: e["keywords"] for e in answers[1][1]["list"]}
+    # later (its MODSEQ is newer than the one recorded), never taken as already told; the
+    # flags of a MODSEQ some session of this process read already are kept (email_facts)
+    facts, modseqs = await email_facts(client, email_ids, modseqs)
+    keywords = {i: e.get("keywords") or {} for i, e in facts.items()}
     announce_keywords(session, (flags_of(k) for k in keywords.values()))
     lines = []
     for email_id in email_ids:
