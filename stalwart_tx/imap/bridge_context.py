@@ -1,19 +1,33 @@
-"""The RequestContext of the bridge's JMAP requests: first-use checks made once a minute.
+"""The RequestContext of the bridge's JMAP requests: first-use checks made once a minute, and
+the facts of written emails kept.
 
 Every mail method first makes sure the account has its default mailboxes (``first_use``), a
 store read per request. An IMAP session sends a request or more per command, so the bridge
 remembers, per process, which accounts were made sure of in the last minute and lets those
 requests skip the read. A minute later the check runs again, so an account a JMAP client left
 with no mailbox still gets its defaults back.
+
+The bridge's requests write through an account store that, after a write, keeps the facts of
+every email it wrote (``email_facts``) under the MODSEQ the write gave it: what the value is at
+that MODSEQ is exactly what was written, so the flags a STORE reports, and those every other
+session of the process announces after it, need no read of the email.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, replace
+from typing import Any, Final
 
+from zope.interface import implementer
+
+from stalwart_tx.imap.email_facts import FACTS_CACHE, facts_of_stored
 from stalwart_tx.jmap.context import RequestContext
+from stalwart_tx.store.backend import StoreBundle
+from stalwart_tx.store.interfaces import IAccountStore
+from stalwart_tx.store.records import WriteBatch, WriteResult
+
+EMAIL: Final = "Email"
 
 ENSURED_FOR: Final = 60.0
 # account -> (ensure function, account) -> when it was made sure of (monotonic seconds); by
@@ -31,10 +45,45 @@ class _Remembered(set[tuple[object, str]]):
         _recently_ensured.setdefault(key[1], {})[key] = time.monotonic()
 
 
+@implementer(IAccountStore)
+class _FactsKeepingAccounts:
+    """The account store, whose writes also keep the facts of the emails they wrote."""
+
+    def __init__(self, inner: IAccountStore) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def write(self, account_id: str, batch: WriteBatch) -> WriteResult:
+        result = await self._inner.write(account_id, batch)
+        for type_name, object_id, value in (*batch.creates, *batch.updates):
+            modseq = result.modseqs.get((type_name, object_id))
+            if type_name == EMAIL and modseq is not None:
+                facts = facts_of_stored(object_id, value)
+                if facts is not None:
+                    FACTS_CACHE.put(account_id, facts, modseq)
+        return result
+
+
+# the last store bundle seen and the same with the facts-keeping account store (a process has
+# one bundle: its requests share one wrapped copy)
+_wrapped: tuple[StoreBundle, StoreBundle] | None = None
+
+
+def _facts_keeping(store: StoreBundle) -> StoreBundle:
+    global _wrapped
+    if _wrapped is None or _wrapped[0] is not store:
+        _wrapped = (store, replace(store, accounts=_FactsKeepingAccounts(store.accounts)))
+    return _wrapped[1]
+
+
 @dataclass
 class BridgeContext(RequestContext):
     def __post_init__(self) -> None:
         global _next_sweep
+        if isinstance(self.store, StoreBundle):
+            self.store = _facts_keeping(self.store)
         now = time.monotonic()
         if now >= _next_sweep:
             _next_sweep = now + ENSURED_FOR

@@ -10,6 +10,7 @@ from typing import Any
 
 from stalwart_tx.imap import syntax
 from stalwart_tx.imap.commands_mailboxes import mailbox_tree
+from stalwart_tx.imap.email_facts import email_facts
 from stalwart_tx.imap.flags import DELETED, flag_of, flags_of, keyword_of, keywords_of
 from stalwart_tx.imap.grammar import SequenceSet
 from stalwart_tx.imap.mail_client import JmapCallError, MailClient
@@ -137,13 +138,10 @@ async def _report_flags(
     client = session.mail()
     ids = [email_id for _, _, email_id in done]
     # the MODSEQ before the flags: a change landing between them is then announced again
-    # later (its MODSEQ is newer than the one recorded), never taken as already told
-    answers = await client.request(
-        ("ImapEmail/get", {"ids": ids}),
-        ("Email/get", {"ids": ids, "properties": ["keywords"]}),
-    )
-    modseqs = {e["id"]: e["modseq"] for e in answers[0][1]["list"]}
-    keywords = {e["id"]: e["keywords"] for e in answers[1][1]["list"]}
+    # later (its MODSEQ is newer than the one recorded), never taken as already told; the
+    # flags at the MODSEQ of this command's own write are kept from the write (BridgeContext)
+    facts, modseqs = await email_facts(client, ids)
+    keywords = {i: e.get("keywords") or {} for i, e in facts.items()}
     quiet = command.silent and not session.condstore
     if not command.silent:
         announce_keywords(session, (flags_of(k) for k in keywords.values()))

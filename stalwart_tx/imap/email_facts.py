@@ -48,6 +48,18 @@ class EmailFacts:
 FACTS_CACHE = EmailFacts()
 
 
+def facts_of_stored(email_id: str, stored: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The facts of an email as Email/get gives them, from its stored value (they are all
+    stored properties; keywords default to none); None when the value lacks one."""
+    facts: dict[str, Any] = {"id": email_id, "keywords": stored.get("keywords") or {}}
+    for name in FACTS:
+        if name != "keywords":
+            if name not in stored:
+                return None
+            facts[name] = stored[name]
+    return facts
+
+
 async def email_facts(
     client: MailClient, ids: list[str], modseqs: Mapping[str, int] | None = None
 ) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:

@@ -91,3 +91,42 @@ async def test_a_store_racing_another_writer_still_learns_its_change(
         assert flag in told, lines
     a.close()
     b.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_write_keeps_the_facts_it_wrote_and_the_flag_reports_need_no_read(
+    imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stalwart_tx.imap import bridge_context, email_facts
+    from stalwart_tx.jmap.api import JMAPApi
+
+    kept = email_facts.EmailFacts()
+    monkeypatch.setattr(email_facts, "FACTS_CACHE", kept)
+    monkeypatch.setattr(bridge_context, "FACTS_CACHE", kept)
+    a = await session(imap_server)
+    await append(a, 2)
+    b = await session(imap_server)
+    await a.command(b"NOOP")
+    await b.command(b"NOOP")
+    methods: list[str] = []
+    original = JMAPApi._call
+
+    async def counted(self: Any, ctx: Any, name: str, *rest: Any) -> Any:
+        methods.append(name)
+        return await original(self, ctx, name, *rest)
+
+    monkeypatch.setattr(JMAPApi, "_call", counted)
+    stored = await a.command(b"STORE 2 +FLAGS (\\Flagged $Work)", b"s")
+    assert b"* 2 FETCH (FLAGS (\\Recent \\Flagged $work))" in stored  # keywords lower-cased
+    seen = untagged(await b.command(b"NOOP"))
+    assert any(b"2 FETCH (UID " in line and b"FLAGS (\\Flagged $work)" in line for line in seen)
+    # neither the report of the STORE nor the other session's announcement read the email
+    assert "Email/get" not in methods, methods
+    # and what the write kept is what Email/get gives, at the MODSEQ the email has
+    monkeypatch.setattr(JMAPApi, "_call", original)
+    ids = (await imap_server.jmap("Email/query", sort=[{"property": "receivedAt"}]))["ids"]
+    [read] = (await imap_server.jmap("Email/get", ids=[ids[1]],
+                                     properties=list(email_facts.FACTS)))["list"]
+    [entry] = (await imap_server.jmap("ImapEmail/get", ids=[ids[1]]))["list"]
+    assert kept.get(imap_server.account, ids[1], entry["modseq"]) == read
+    assert read["keywords"] == {"$flagged": True, "$work": True}
