@@ -57,6 +57,14 @@ class EmailSetComputation(SetComputation):
         self.analyzer = analyzer_or_default(analyzer, call.ctx.reactor)
         self.memo = CallMemo() if memo is None else memo
 
+    async def destroy_all(self, destroys: dict[str, str | None]) -> None:
+        from stalwart_tx.jmap.mail.email import email_work
+
+        ids = [i for i in destroys.values() if i]
+        olds = await self.objects.get(self.data_type.name, ids)
+        await email_work(self.objects).prepare_removal(olds)
+        await super().destroy_all(destroys)
+
     async def add_computed_to_created(self) -> None:
         """§4.6: ``created`` has id, blobId, threadId and size only, set by ``_create``."""
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from stalwart_tx.gathering import gather
 from stalwart_tx.jmap.datatype import random_id
 from stalwart_tx.jmap.errors import SetError
 from stalwart_tx.jmap.mail.capability import MAX_MAILBOXES_PER_EMAIL
@@ -46,7 +47,7 @@ from stalwart_tx.jmap.mail.email_model import (
 from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX, counts_of, stage_counts
 from stalwart_tx.jmap.mail.mailbox_imap import mailbox_imap_work
 from stalwart_tx.jmap.mail.message_analysis import AnalyzedMessage
-from stalwart_tx.jmap.mail.quota_usage import check_quota, stage_usage
+from stalwart_tx.jmap.mail.quota_usage import QUOTA, RESOURCES, check_quota, stage_usage
 from stalwart_tx.jmap.mail.threads import (
     LINKS_MAP,
     email_ids,
@@ -122,6 +123,8 @@ class EmailWork:
     _created: set[str] = field(default_factory=set)
     # languages this computation has recorded in the languages map already
     _languages: set[str] = field(default_factory=set)
+    # email id -> its packed search postings (None: none), as read for removals
+    _terms: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def _store(self) -> Any:
@@ -312,6 +315,40 @@ class EmailWork:
         (Email/set refuses such a destroy; the client destroys it in its next call)."""
         return email_id in self._created
 
+    async def prepare_removal(self, olds: Mapping[str, JSONObject]) -> None:
+        """Read at once what removing these emails will read one by one: their threads, the
+        links of their message ids, their search postings, their mailboxes and the quotas,
+        side by side after one read of the states they depend on, then the threads' emails.
+        Optional: remove() and finish() read whatever they still lack."""
+        if not olds:
+            return
+        # the states first, so that every read below is under them (the maps' content is then
+        # a precondition of the write, as _load_links has it)
+        await self.objects.read_states(THREAD, MAILBOX, QUOTA)
+        thread_ids = sorted({str(o["threadId"]) for o in olds.values() if o.get("threadId")})
+        message_ids: set[str] = set()
+        mailbox_ids: set[str] = set()
+        for old in olds.values():
+            message_ids |= links_of(old).ids
+            mailbox_ids.update(old.get("mailboxIds") or {})
+        read = await gather(
+            self.objects.get(THREAD, thread_ids),
+            self._load_links(message_ids),
+            self._load_terms(list(olds)),
+            self.objects.get(MAILBOX, sorted(mailbox_ids)),
+            self.objects.get(QUOTA, list(RESOURCES)),
+        )
+        threads = cast(dict[str, JSONObject], read[0])
+        await self.objects.get(EMAIL, [e for t in threads.values() for e in email_ids(t)])
+
+    async def _load_terms(self, ids: Sequence[str]) -> None:
+        wanted = [i for i in dict.fromkeys(ids) if i not in self._terms]
+        if not wanted:
+            return
+        found = await self._store.indexes.map_get(self.objects.account_id, TERMS_MAP, wanted)
+        for email_id in wanted:
+            self._terms[email_id] = found.get(email_id)
+
     async def remove(self, email_id: str, old: JSONObject) -> None:
         """Stage what destroying the Email implies (the caller stages the destroy itself)."""
         thread_id = str(old["threadId"])
@@ -333,10 +370,10 @@ class EmailWork:
             else:
                 self.objects.destroy(THREAD, thread_id)
         self._index(email_id, old, None)
-        account = self.objects.account_id
-        found = await self._store.indexes.map_get(account, TERMS_MAP, [email_id])
-        if email_id in found:
-            postings = _decode_postings(found[email_id])
+        await self._load_terms([email_id])
+        packed = self._terms.pop(email_id)
+        if packed is not None:
+            postings = _decode_postings(packed)
             self._stage(lambda b: _remove_postings(b, email_id, postings))
         await stage_usage(self.objects, -int(old["size"]), -1)
 
