@@ -183,15 +183,23 @@ class EmailWork:
 
     # -- adding ---------------------------------------------------------------------------
 
-    async def prepare(self, messages: Iterable[AnalyzedMessage]) -> None:
+    async def prepare(
+        self, messages: Iterable[AnalyzedMessage], mailbox_ids: Iterable[str] = ()
+    ) -> None:
         """Read at once what adding these emails will read one by one (their links, the
-        threads those name and the emails of those threads), so a call adding many emails
-        makes a few store round trips instead of a few per email. Optional: add() reads
-        whatever it still lacks."""
+        threads those name and the emails of those threads, and the mailboxes they go to and
+        the quotas, side by side), so a call adding many emails makes a few store round trips
+        instead of a few per email. Optional: add() reads whatever it still lacks."""
         ids: set[str] = set()
         for message in messages:
             ids |= links_of(message.fields).ids
-        await self._load_links(ids)
+        # the states before the maps and objects read under them (see prepare_removal)
+        await self.objects.read_states(THREAD, MAILBOX, QUOTA)
+        await gather(
+            self._load_links(ids),
+            self.objects.get(MAILBOX, sorted(set(mailbox_ids))),
+            self.objects.get(QUOTA, list(RESOURCES)),
+        )
         thread_ids = sorted({t for i in ids for t in self._links.get(i, [])})
         if thread_ids:
             threads = await self.objects.get(THREAD, thread_ids)
