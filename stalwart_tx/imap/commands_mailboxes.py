@@ -146,9 +146,11 @@ async def status_values(
     if "RECENT" in wanted:
         # a claim of 0 only reads the mark
         calls["recent"] = ("ImapMailbox/claimRecent", {"mailboxId": mailbox.id, "uid": 0})
-    if wanted & {"UIDNEXT", "UIDVALIDITY", "RECENT", "HIGHESTMODSEQ", "SIZE"}:
+    if wanted & {"UIDNEXT", "UIDVALIDITY", "RECENT", "HIGHESTMODSEQ", "SIZE", "UNSEEN"}:
         view_arguments: dict[str, Any] = {
             "ids": [mailbox.id], "uids": bool(wanted & {"RECENT", "SIZE"}),
+            # counted in the same read of the mailbox's UIDs (drafts count: IMAP's UNSEEN)
+            "unseenCount": "UNSEEN" in wanted,
         }
         if "RECENT" in wanted and "SIZE" not in wanted:
             # only the UIDs above the mark: the recent ones, not the whole mailbox's
@@ -156,8 +158,7 @@ async def status_values(
                 "resultOf": "c0", "name": "ImapMailbox/claimRecent", "path": "/previous",
             }
         calls["view"] = ("ImapMailbox/get", view_arguments)
-    for item, condition in (("UNSEEN", {"notKeyword": "$seen"}),
-                            ("DELETED", {"hasKeyword": "$deleted"})):
+    for item, condition in (("DELETED", {"hasKeyword": "$deleted"}),):
         if item in wanted:
             calls[item] = ("Email/query", {
                 "filter": {"inMailbox": mailbox.id, **condition}, "calculateTotal": True,
@@ -179,7 +180,9 @@ async def status_values(
             values.append((item, view["uidNext"]))
         elif item == "UIDVALIDITY":
             values.append((item, view["uidValidity"]))
-        elif item in ("UNSEEN", "DELETED"):
+        elif item == "UNSEEN":
+            values.append((item, int(view["unseenCount"])))
+        elif item == "DELETED":
             values.append((item, int(answers[item]["total"])))
         elif item == "RECENT":
             previous = answers["recent"]["previous"]

@@ -8,7 +8,8 @@ same path as every client: it builds a Request, the API runs the calls. Their da
 * ``ImapMailbox/get`` ``{accountId, ids, uids, uidsAbove}``: per mailbox its UIDVALIDITY and
   UIDNEXT and, with ``uids``, every ``[uid, emailId]`` in UID order (only those above
   ``uidsAbove`` when given); with ``firstUnseen`` the lowest UID without ``$seen`` (null when
-  none); ``state`` is the Email state all of it was read at, in one read
+  none); with ``unseenCount`` how many messages lack ``$seen`` (drafts too: IMAP's UNSEEN, not
+  the Mailbox's unreadEmails); ``state`` is the Email state all of it was read at, in one read
   (``IIndexStore.snapshot``), so replaying the changes since it neither misses nor repeats
   anything; ``stateAfter`` is the same state (callers of an earlier version compared the two,
   when the state was read before the UIDs and again after). A mailbox made before IMAP state
@@ -121,7 +122,7 @@ async def _ensure_imap_state(ctx: RequestContext, account: str, mailbox_ids: lis
 
 
 async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
-    _known(arguments, "ids", "uids", "uidsAbove", "firstUnseen")
+    _known(arguments, "ids", "uids", "uidsAbove", "firstUnseen", "unseenCount")
     account = account_argument(ctx, arguments)
     ids = _ids(arguments, "ids")
     with_uids = arguments.get("uids", False)
@@ -131,6 +132,9 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
     first_unseen = arguments.get("firstUnseen", False)
     if not isinstance(first_unseen, bool):
         raise MethodError.invalid_arguments("'firstUnseen' must be a Boolean")
+    unseen_count = arguments.get("unseenCount", False)
+    if not isinstance(unseen_count, bool):
+        raise MethodError.invalid_arguments("'unseenCount' must be a Boolean")
     def requests_of(mailbox_id: str) -> list[IndexRequest]:
         wanted: list[IndexRequest] = []
         if with_uids:
@@ -144,16 +148,20 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
                 Difference(Index(uid_index(mailbox_id)), Index(keyword_index(SEEN))),
                 limit=1, count=False,
             ))
+        if unseen_count:
+            wanted.append(IndexRequest(
+                Difference(Index(uid_index(mailbox_id)), Index(keyword_index(SEEN))), limit=0,
+            ))
         return wanted
 
-    async def read() -> tuple[str, dict[str, JSONObject], dict[str, tuple[Any, Any]]]:
+    async def read() -> tuple[str, dict[str, JSONObject], dict[str, tuple[Any, Any, Any]]]:
         # the mailboxes, their UIDs and first unseen, and the Email state they belong to, all
         # at one instant
         taken = await ctx.store.indexes.snapshot(
             account, EMAIL, [r for i in ids for r in requests_of(i)], objects=(MAILBOX, ids)
         )
         pages = iter(taken.pages)
-        per_mailbox: dict[str, tuple[Any, Any]] = {}
+        per_mailbox: dict[str, tuple[Any, Any, Any]] = {}
         for mailbox_id in ids:
             uids = ([[int(score), email_id] for email_id, score in next(pages).members]
                     if with_uids else None)
@@ -161,7 +169,8 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
             if first_unseen:
                 found = next(pages).members
                 unseen = int(found[0][1]) if found else None
-            per_mailbox[mailbox_id] = (uids, unseen)
+            count = next(pages).total if unseen_count else None
+            per_mailbox[mailbox_id] = (uids, unseen, count)
         return taken.state, dict(taken.objects), per_mailbox
 
     state, mailboxes, per_mailbox = await read()
@@ -178,11 +187,13 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
         entry: JSONObject = {
             "id": mailbox_id, "uidValidity": imap.uid_validity, "uidNext": imap.uid_next,
         }
-        uids, unseen_uid = per_mailbox[mailbox_id]
+        uids, unseen_uid, count = per_mailbox[mailbox_id]
         if with_uids:
             entry["uids"] = uids
         if first_unseen:
             entry["firstUnseen"] = unseen_uid
+        if unseen_count:
+            entry["unseenCount"] = count
         found.append(entry)
     listed = {entry["id"] for entry in found}
     return {

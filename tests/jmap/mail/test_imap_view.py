@@ -242,3 +242,28 @@ async def test_first_unseen_is_the_lowest_uid_without_seen(emails: Emails) -> No
     assert await first_unseen() == 3
     await v.move(ids[1], {"keywords/$seen": None})
     assert await first_unseen() == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_unseen_count_counts_drafts_unlike_unread_emails(emails: Emails) -> None:
+    v = await _view(emails)
+    inbox = await v.inbox()
+
+    async def counted(**extra: Any) -> dict[str, Any]:
+        answer = await v.ok("ImapMailbox/get", ids=[inbox], unseenCount=True, **extra)
+        assert answer["state"] == answer["stateAfter"]
+        [entry] = answer["list"]
+        return entry  # type: ignore[no-any-return]
+
+    assert (await counted())["unseenCount"] == 0
+    ids = [(await v.import_raw(message(f"m{n}"), keywords=keywords))["id"]
+           for n, keywords in enumerate([{"$seen": True}, {}, {"$draft": True}, {}])]
+    assert (await counted())["unseenCount"] == 3
+    [mailbox] = (await v.ok("Mailbox/get", ids=[inbox]))["list"]
+    assert mailbox["unreadEmails"] == 2  # JMAP leaves the draft out
+    await v.move(ids[1], {"keywords/$seen": True})
+    # with the other views of the same read: UIDs above a mark, the first unseen
+    entry = await counted(uids=True, uidsAbove=3, firstUnseen=True)
+    assert entry["unseenCount"] == 2 and entry["firstUnseen"] == 3
+    assert [uid for uid, _ in entry["uids"]] == [4]
+    await v.error("ImapMailbox/get", "invalidArguments", ids=[inbox], unseenCount=1)
