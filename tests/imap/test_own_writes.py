@@ -124,9 +124,9 @@ async def test_a_write_keeps_the_facts_it_wrote_and_the_flag_reports_need_no_rea
     assert "Email/get" not in methods, methods
     # and what the write kept is what Email/get gives, at the MODSEQ the email has
     monkeypatch.setattr(JMAPApi, "_call", original)
-    ids = (await imap_server.jmap("Email/query", sort=[{"property": "receivedAt"}]))["ids"]
-    [read] = (await imap_server.jmap("Email/get", ids=[ids[1]],
+    [stored] = (await imap_server.jmap("Email/query", filter={"hasKeyword": "$work"}))["ids"]
+    [read] = (await imap_server.jmap("Email/get", ids=[stored],
                                      properties=list(email_facts.FACTS)))["list"]
-    [entry] = (await imap_server.jmap("ImapEmail/get", ids=[ids[1]]))["list"]
-    assert kept.get(imap_server.account, ids[1], entry["modseq"]) == read
+    [entry] = (await imap_server.jmap("ImapEmail/get", ids=[stored]))["list"]
+    assert kept.get(imap_server.account, stored, entry["modseq"]) == read
     assert read["keywords"] == {"$flagged": True, "$work": True}

@@ -326,7 +326,8 @@ class EmailWork:
     async def prepare_removal(self, olds: Mapping[str, JSONObject]) -> None:
         """Read at once what removing these emails will read one by one: their threads, the
         links of their message ids, their search postings, their mailboxes and the quotas,
-        side by side after one read of the states they depend on, then the threads' emails.
+        and their UIDs there, side by side after one read of the states they depend on, then
+        the threads' emails.
         Optional: remove() and finish() read whatever they still lack."""
         if not olds:
             return
@@ -335,16 +336,19 @@ class EmailWork:
         await self.objects.read_states(THREAD, MAILBOX, QUOTA)
         thread_ids = sorted({str(o["threadId"]) for o in olds.values() if o.get("threadId")})
         message_ids: set[str] = set()
-        mailbox_ids: set[str] = set()
-        for old in olds.values():
+        leaving: dict[str, list[str]] = {}  # mailbox -> the emails that leave it
+        for email_id, old in olds.items():
             message_ids |= links_of(old).ids
-            mailbox_ids.update(old.get("mailboxIds") or {})
+            for mailbox_id in old.get("mailboxIds") or {}:
+                leaving.setdefault(mailbox_id, []).append(email_id)
+        imap = mailbox_imap_work(self.objects)
         read = await gather(
             self.objects.get(THREAD, thread_ids),
             self._load_links(message_ids),
             self._load_terms(list(olds)),
-            self.objects.get(MAILBOX, sorted(mailbox_ids)),
+            self.objects.get(MAILBOX, sorted(leaving)),
             self.objects.get(QUOTA, list(RESOURCES)),
+            *(imap.read_uids(m, ids) for m, ids in sorted(leaving.items())),
         )
         threads = cast(dict[str, JSONObject], read[0])
         await self.objects.get(EMAIL, [e for t in threads.values() for e in email_ids(t)])

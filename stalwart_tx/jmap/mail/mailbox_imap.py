@@ -101,6 +101,8 @@ class MailboxImapWork:
     _created_mailboxes: dict[str, None] = field(default_factory=dict)
     _destroyed_mailboxes: set[str] = field(default_factory=set)
     _last_validity: int | None = None
+    # (mailbox id, email id) -> the email's UID there (None: none), as read
+    _uids: dict[tuple[str, str], float | None] = field(default_factory=dict)
 
     # -- what the computation does --------------------------------------------------------
 
@@ -181,10 +183,21 @@ class MailboxImapWork:
                 mailbox_id, value, email_ids, left.get(mailbox_id, [])
             )
 
+    async def read_uids(self, mailbox_id: str, email_ids: list[str]) -> dict[str, float]:
+        """The UIDs the emails have in the mailbox (those that have one); read once per
+        computation, so a caller that knows which emails will leave can read them early,
+        beside its other reads (EmailWork.prepare_removal)."""
+        wanted = [i for i in dict.fromkeys(email_ids) if (mailbox_id, i) not in self._uids]
+        if wanted:
+            found = await self.objects.store.indexes.index_scores(
+                self.objects.account_id, uid_index(mailbox_id), wanted
+            )
+            for email_id in wanted:
+                self._uids[(mailbox_id, email_id)] = found.get(email_id)
+        return {i: uid for i in email_ids if (uid := self._uids[(mailbox_id, i)]) is not None}
+
     async def _stage_left(self, mailbox_id: str, email_ids: list[str], marker: float) -> None:
-        uids = await self.objects.store.indexes.index_scores(
-            self.objects.account_id, uid_index(mailbox_id), email_ids
-        )
+        uids = await self.read_uids(mailbox_id, email_ids)
         index, expunged = uid_index(mailbox_id), expunged_index(mailbox_id)
         gone = mailbox_id in self._destroyed_mailboxes
 
