@@ -23,11 +23,10 @@ from zope.interface import implementer
 
 from stalwart_tx.imap.email_facts import FACTS_CACHE, facts_of_stored
 from stalwart_tx.jmap.context import RequestContext
+from stalwart_tx.jmap.mail.email_model import EMAIL
 from stalwart_tx.store.backend import StoreBundle
 from stalwart_tx.store.interfaces import IAccountStore
 from stalwart_tx.store.records import WriteBatch, WriteResult
-
-EMAIL: Final = "Email"
 
 ENSURED_FOR: Final = 60.0
 # account -> (ensure function, account) -> when it was made sure of (monotonic seconds); by

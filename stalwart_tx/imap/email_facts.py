@@ -7,7 +7,9 @@ uses it again only while the store still gives that MODSEQ: any change of the em
 
 The MODSEQ is always read *before* the values (``ImapEmail/get`` then ``Email/get``): values
 are then at least as new as the MODSEQ they are kept under, and a change between the two reads
-moves the MODSEQ past the kept one, so such an entry is never served.
+moves the MODSEQ past the kept one, so such an entry is never served. The bridge's own writes
+put what they wrote under the MODSEQ the write gave it (``facts_of_stored``, BridgeContext):
+the value at that MODSEQ is exactly that.
 """
 
 from __future__ import annotations

@@ -310,28 +310,24 @@ class RedisAccountStore:
     async def state_and_modseqs(
         self, account_id: str, type_name: str, ids: list[str]
     ) -> tuple[str, dict[str, int]]:
-        keys = self._keys(account_id)
-        wanted = list(dict.fromkeys(ids))
-        reply = await self._redis.run_script(
-            scripts.MODSEQS, [keys.log(type_name), keys.dead(type_name), keys.states],
-            [type_name, *wanted],
-        )
-        state = as_text(reply[0]) if reply[0] is not None else "0"
-        return state, {
-            i: int(as_text(m)) for i, m in zip(wanted, reply[1:], strict=True) if m is not None
-        }
+        state, modseqs, _ = await self._modseqs_read(account_id, type_name, ids, None)
+        return state, modseqs
 
     async def state_modseqs_and_scores(
         self, account_id: str, type_name: str, ids: list[str], index: str
     ) -> tuple[str, dict[str, int], dict[str, float]]:
+        return await self._modseqs_read(account_id, type_name, ids, check_name(index))
+
+    async def _modseqs_read(
+        self, account_id: str, type_name: str, ids: list[str], index: str | None
+    ) -> tuple[str, dict[str, int], dict[str, float]]:
+        """The modseqs script with the states key (and the index's key, when given)."""
         keys = self._keys(account_id)
         wanted = list(dict.fromkeys(ids))
-        reply = await self._redis.run_script(
-            scripts.MODSEQS,
-            [keys.log(type_name), keys.dead(type_name), keys.states,
-             keys.index(check_name(index))],
-            [type_name, *wanted],
-        )
+        script_keys = [keys.log(type_name), keys.dead(type_name), keys.states]
+        if index is not None:
+            script_keys.append(keys.index(index))
+        reply = await self._redis.run_script(scripts.MODSEQS, script_keys, [type_name, *wanted])
         state = as_text(reply[0]) if reply[0] is not None else "0"
         count = len(wanted)
         modseqs = {
@@ -341,7 +337,7 @@ class RedisAccountStore:
         scores = {
             i: float(as_text(s)) for i, s in zip(wanted, reply[count + 1:], strict=True)
             if s is not None
-        }
+        } if index is not None else {}
         return state, modseqs, scores
 
     async def current_state(self, account_id: str, type_name: str) -> str:
