@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any, Final
 
@@ -32,7 +33,15 @@ from twisted.python.failure import Failure
 
 from stalwart_tx.imap.fair_accept import FairAccept
 from stalwart_tx.imap.service import ImapListenerService
-from stalwart_tx.imap.worker_spec import IMPLICIT_FD, PLAIN_FD, InheritedSocket, WorkerSpec
+from stalwart_tx.imap.session_board import SessionBoard
+from stalwart_tx.imap.worker_spec import (
+    BOARD_FD,
+    IMPLICIT_FD,
+    PLAIN_FD,
+    BoardPlace,
+    InheritedSocket,
+    WorkerSpec,
+)
 from stalwart_tx.jmap.mail.analysis_workers import worker_environment
 
 WORKER_MODULE: Final = "stalwart_tx.imap.worker"
@@ -44,9 +53,10 @@ log = Logger()
 
 
 class _ChildProtocol(ProcessProtocol):
-    def __init__(self, owner: ImapProcesses, spec: bytes) -> None:
+    def __init__(self, owner: ImapProcesses, spec: bytes, slot: int) -> None:
         self.owner = owner
         self.spec = spec
+        self.slot = slot
         self.pid: int | None = None
         self.started = owner.reactor.seconds()
         self.buffers: dict[int, bytes] = {1: b"", 2: b""}
@@ -113,8 +123,9 @@ class ImapProcesses(Service):
         self._restarts: list[IDelayedCall] = []
         self._quick_deaths = 0
         self._starting: Deferred[None] | None = None
-        self._spec: bytes = b""
+        self._spec: WorkerSpec | None = None
         self._fds: dict[int, int] = {}
+        self._board: SessionBoard | None = None
 
     @property
     def pids(self) -> tuple[int, ...]:
@@ -130,29 +141,40 @@ class ImapProcesses(Service):
         if self.ready is not None:
             await self.ready()
         plain = implicit = None
+        # slot 0 is this process's, then one per child
+        self._board = board = SessionBoard.create(self.count + 1)
+        self._fds[BOARD_FD] = board.fd
+        listeners = self.listeners
+
+        def total() -> int:
+            return sum(len(listener.factory.connections) for listener in listeners)
+
         for listener in self.listeners:
             # a tcp or unix Port: IListeningPort itself has neither attribute
             port: Any = await listener.listening()
             family, fileno = int(port.addressFamily), int(port.fileno())
-            FairAccept(port, partial(len, listener.factory.connections), self.reactor)
+            FairAccept(port, partial(len, listener.factory.connections), self.reactor,
+                       board=board, total=total)
             if listener.factory.implicit_tls:
                 implicit = InheritedSocket(IMPLICIT_FD, family)
                 self._fds[IMPLICIT_FD] = fileno
             else:
                 plain = InheritedSocket(PLAIN_FD, family)
                 self._fds[PLAIN_FD] = fileno
-        self._spec = WorkerSpec(self.settings, plain, implicit).to_line()
-        for _ in range(self.count):
-            self._spawn()
+        self._spec = WorkerSpec(self.settings, plain, implicit)
+        for slot in range(1, self.count + 1):
+            self._spawn(slot)
 
     def _not_started(self, failure: Failure) -> None:
         if self.running:
             log.failure("The extra IMAP processes cannot start", failure=failure)
 
-    def _spawn(self) -> None:
-        if not self.running:
+    def _spawn(self, slot: int) -> None:
+        if not self.running or self._spec is None or self._board is None:
             return
-        child = _ChildProtocol(self, self._spec)
+        place = BoardPlace(BOARD_FD, self._board.slots, slot)
+        spec = replace(self._spec, board=place).to_line()
+        child = _ChildProtocol(self, spec, slot)
         try:
             self.reactor.spawnProcess(
                 # -P: only PYTHONPATH (the parent's own package first) decides what is imported
@@ -161,7 +183,7 @@ class ImapProcesses(Service):
             )
         except Exception:
             log.failure("Cannot start an IMAP process")
-            self._restart_later(None)
+            self._restart_later(None, slot)
             return
         self._children.append(child)
         log.info("IMAP process {pid} started", pid=child.pid)
@@ -169,15 +191,19 @@ class ImapProcesses(Service):
     def _ended(self, child: _ChildProtocol, reason: Failure) -> None:
         if child in self._children:
             self._children.remove(child)
+        if self._board is not None:
+            self._board.clear(child.slot)  # its sessions ended with it
         if not self.running:
             log.info("IMAP process {pid} stopped: {reason}", pid=child.pid,
                      reason=reason.getErrorMessage())
             return
         if self.reactor.seconds() - child.started >= STABLE_AFTER:
             self._quick_deaths = 0
-        self._restart_later(child.pid, reason)
+        self._restart_later(child.pid, child.slot, reason)
 
-    def _restart_later(self, pid: int | None, reason: Failure | None = None) -> None:
+    def _restart_later(
+        self, pid: int | None, slot: int, reason: Failure | None = None
+    ) -> None:
         delay = min(MAX_DELAY, FIRST_DELAY * 2 ** self._quick_deaths)
         self._quick_deaths += 1
         log.warn(
@@ -189,7 +215,7 @@ class ImapProcesses(Service):
         def restart() -> None:
             if call in self._restarts:
                 self._restarts.remove(call)
-            self._spawn()
+            self._spawn(slot)
 
         call = self.reactor.callLater(delay, restart)
         self._restarts.append(call)

@@ -23,6 +23,7 @@ from stalwart_tx.imap.bridge_context import BridgeContext
 from stalwart_tx.imap.fair_accept import FairAccept
 from stalwart_tx.imap.protocol import ImapServerFactory
 from stalwart_tx.imap.session import DEFAULT_APPEND_LIMIT, ServerContext
+from stalwart_tx.imap.session_board import SessionBoard
 from stalwart_tx.jmap.api import JMAPApi
 from stalwart_tx.jmap.concurrency import RequestConcurrencyLimiter
 from stalwart_tx.jmap.limits import CoreLimits
@@ -86,11 +87,16 @@ class ImapListenerService(Service):
 class AdoptedPortService(Service):
     """Listens on a socket another process opened (inherited as ``fileno``)."""
 
-    def __init__(self, reactor: Any, fileno: int, family: int, factory: Any) -> None:
+    def __init__(
+        self, reactor: Any, fileno: int, family: int, factory: Any, *,
+        board: SessionBoard | None = None, total: Callable[[], int] | None = None,
+    ) -> None:
         self.reactor = reactor
         self.fileno = fileno
         self.family = family
         self.factory = factory
+        self.board = board
+        self.total = total
         self.port: IListeningPort | None = None
         self.fair: FairAccept | None = None
 
@@ -99,7 +105,8 @@ class AdoptedPortService(Service):
         self.port = self.reactor.adoptStreamPort(self.fileno, self.family, self.factory)
         # the main process and the other extra ones listen on the same socket
         connections = getattr(self.factory, "wrappedFactory", self.factory).connections
-        self.fair = FairAccept(self.port, partial(len, connections), self.reactor)
+        self.fair = FairAccept(self.port, partial(len, connections), self.reactor,
+                               board=self.board, total=self.total)
         # the adopted port listens on a duplicate; this one is no longer needed
         os.close(self.fileno)
 

@@ -25,6 +25,7 @@ from stalwart_tx.imap.service import (
     ImapParts,
     imap_factories,
 )
+from stalwart_tx.imap.session_board import SessionBoard
 from stalwart_tx.imap.worker_spec import WorkerSpec
 from stalwart_tx.jmap.push_hub import PushHub
 from stalwart_tx.jmap.push_state import push_data_types
@@ -56,15 +57,24 @@ def worker_service(config: ServiceConfig, spec: WorkerSpec, reactor: Any) -> Mul
         public_url=config.public_url, certificate=config.tls_certificate, key=config.tls_key,
     ), plain=spec.plain is not None, implicit=spec.implicit is not None,
         implicit_endpoint_tls=False)
+    board = None if spec.board is None else SessionBoard(
+        spec.board.fd, spec.board.slots, spec.board.slot
+    )
+    served = [f for f in (factories.plain, factories.implicit) if f is not None]
+
+    def total() -> int:
+        return sum(len(factory.connections) for factory in served)
+
     if spec.plain is not None and factories.plain is not None:
         ImapListenerService(
-            AdoptedPortService(reactor, spec.plain.fd, spec.plain.family, factories.plain),
+            AdoptedPortService(reactor, spec.plain.fd, spec.plain.family, factories.plain,
+                               board=board, total=total),
             factories.plain,
         ).setServiceParent(top)
     if spec.implicit is not None and factories.implicit is not None:
         ImapListenerService(
             AdoptedPortService(reactor, spec.implicit.fd, spec.implicit.family,
-                               factories.implicit_wrapped),
+                               factories.implicit_wrapped, board=board, total=total),
             factories.implicit,
         ).setServiceParent(top)
     return top

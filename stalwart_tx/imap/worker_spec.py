@@ -14,6 +14,8 @@ from stalwart_tx.config import ServiceConfig, build_config
 # the child's file descriptors of the inherited listening sockets
 PLAIN_FD: Final = 3
 IMPLICIT_FD: Final = 4
+# the child's file descriptor of the SessionBoard's memory
+BOARD_FD: Final = 5
 
 # settings an IMAP process uses, as the main process resolved them (by setting name)
 IMAP_SETTINGS: Final = (
@@ -34,23 +36,41 @@ class InheritedSocket:
 
 
 @dataclass(frozen=True)
+class BoardPlace:
+    """The SessionBoard the child maps (inherited as ``fd``) and its slot there."""
+
+    fd: int
+    slots: int
+    slot: int
+
+
+@dataclass(frozen=True)
 class WorkerSpec:
     # setting name -> value, read again with build_config by the child
     settings: dict[str, Any]
     plain: InheritedSocket | None
     implicit: InheritedSocket | None
+    board: BoardPlace | None = None
 
     def to_line(self) -> bytes:
+        board = self.board
         return json.dumps({
             "settings": self.settings,
             "plain": _socket_json(self.plain),
             "implicit": _socket_json(self.implicit),
+            "board": None if board is None else
+            {"fd": board.fd, "slots": board.slots, "slot": board.slot},
         }).encode() + b"\n"
 
     @classmethod
     def from_line(cls, line: bytes) -> WorkerSpec:
         data = json.loads(line)
-        return cls(data["settings"], _socket(data["plain"]), _socket(data["implicit"]))
+        board = data.get("board")
+        return cls(
+            data["settings"], _socket(data["plain"]), _socket(data["implicit"]),
+            None if board is None else
+            BoardPlace(int(board["fd"]), int(board["slots"]), int(board["slot"])),
+        )
 
     def config(self) -> ServiceConfig:
         """The child's ServiceConfig; the listeners are the inherited sockets, not settings."""

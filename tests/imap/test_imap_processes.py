@@ -27,7 +27,8 @@ from twisted.python.failure import Failure
 
 from stalwart_tx.config import ConfigError, build_config
 from stalwart_tx.imap.processes import ImapProcesses
-from stalwart_tx.imap.worker_spec import InheritedSocket, WorkerSpec
+from stalwart_tx.imap.session_board import SessionBoard
+from stalwart_tx.imap.worker_spec import BoardPlace, InheritedSocket, WorkerSpec
 from tests.service_process import (
     RunningService,
     admin,
@@ -232,6 +233,27 @@ def test_connections_are_served_by_several_processes(three: ImapService) -> None
     assert len(counts) == 3 and counts[-1] - counts[0] <= 2, owners
 
 
+def test_sessions_opened_one_after_another_spread_evenly(three: ImapService) -> None:
+    workers = three.wait_for_workers(2)
+    pids = workers | {three.main}
+    for client in three.clients:
+        client.close()
+    three.clients.clear()
+    time.sleep(0.3)  # the closed sessions end, and the next accepts count them out
+    # each logs in before the next connects, as the sessions of a client starting up, or of
+    # users arriving over time: every connection comes to processes that are all awake
+    clients = []
+    for _ in range(12):
+        client = three.client()
+        client.login()
+        clients.append(client)
+    counts = Counter(three.owner(client) for client in clients)
+    assert set(counts) == pids and max(counts.values()) - min(counts.values()) <= 1, counts
+    for client in clients:
+        client.close()
+    three.clients.clear()
+
+
 def test_a_session_in_one_process_sees_an_append_in_another(three: ImapService) -> None:
     watcher = three.client_in(min(three.wait_for_workers(2)))
     writer = three.client_in(three.main)
@@ -400,8 +422,16 @@ def test_a_child_that_keeps_dying_is_restarted_later_each_time() -> None:
         ready.callback(None)
         assert len(reactor.spawned) == 2
         first, fds = reactor.spawned[0]
+        board_fd = fds.pop(5)
         assert fds == {0: "w", 1: "r", 2: "r", 3: 12, 4: 13}
         spec = WorkerSpec.from_line(first.transport.written)
+        # the session board: slot 0 is this process's, then one per child
+        assert spec.board == BoardPlace(5, 3, 1)
+        assert WorkerSpec.from_line(reactor.spawned[1][0].transport.written).board == (
+            BoardPlace(5, 3, 2)
+        )
+        board = SessionBoard(board_fd, 3, 2)
+        board.publish(7)
         assert spec.plain == InheritedSocket(3, socket.AF_INET6)
         assert spec.implicit == InheritedSocket(4, socket.AF_INET6)
         assert spec.settings == {"redis": "unix:///r.sock"}
@@ -417,6 +447,10 @@ def test_a_child_that_keeps_dying_is_restarted_later_each_time() -> None:
                 waited += 0.25
             delays.append(waited)
         assert delays == [0.5, 1.0, 2.0, 4.0]
+        # the child replaced takes the slot of the one that ended, which now counts nothing
+        replaced = WorkerSpec.from_line(reactor.spawned[-1][0].transport.written).board
+        assert replaced == BoardPlace(5, 3, 2)
+        assert board.count(2) == 0
         assert any("ended (A process has ended with a probable error condition: process "
                    "ended by signal 9.); starting another in 4.0 s" in formatEvent(e)
                    for e in events)
