@@ -311,6 +311,12 @@ class MemoryAccountStore:
             actual = account.state(type_name)
             if actual != expected:
                 raise StateMismatch(type_name, expected, actual)
+        for type_name, object_id, position in batch.unchanged_since:
+            data = account.type(type_name)
+            entry = data.log.get(object_id)
+            last = data.floor if data.floor > position else entry.last if entry else 0
+            if last > position:
+                raise StateMismatch(type_name, str(position), str(last))
         for type_name, object_id, _ in creates:
             if object_id in account.type(type_name).objects:
                 raise ObjectExists(type_name, object_id)
@@ -329,11 +335,16 @@ class MemoryAccountStore:
         if batch.has_derived_writes():
             account.derived.apply(batch)
             self._accounts[account_id] = account
+        listed = [*batch.if_in_state, *(t for t, _, _ in creates), *(t for t, _, _ in updates),
+                  *(t for t, _ in batch.destroys)]
+        old_states = {t: account.state(t) for t in listed}
         if batch.is_empty():
+            self._add_state_scored(account, batch)
             return WriteResult(
                 new_states={t: account.state(t) for t in batch.if_in_state},
                 modseqs={},
                 account_modseq=account.modseq,
+                old_states={t: old_states[t] for t in batch.if_in_state},
             )
 
         self._accounts[account_id] = account
@@ -373,11 +384,22 @@ class MemoryAccountStore:
                 tombstones_to_drop(len(data.tombs), added, self.max_tombstones)
             )
 
+        self._add_state_scored(account, batch)
         new_states = {t: account.state(t) for t in batch.if_in_state}
         new_states.update(touched)
-        result = WriteResult(new_states=new_states, modseqs=modseqs, account_modseq=account.modseq)
+        result = WriteResult(new_states=new_states, modseqs=modseqs, account_modseq=account.modseq,
+                             old_states={t: old_states[t] for t in new_states})
         await self.notifier.publish(StateChange(account_id, dict(touched)))
         return result
+
+    @staticmethod
+    def _add_state_scored(account: _Account, batch: WriteBatch) -> None:
+        """The index adds scored by a type's state after the batch, after its other writes."""
+        if batch.state_scored_adds:
+            scored = WriteBatch()
+            for names, member, type_name in batch.state_scored_adds:
+                scored.index_add_many(names, member, float(account.state(type_name)))
+            account.derived.apply(scored)
 
     async def destroy_account(self, account_id: str) -> None:
         check_account_id(account_id)

@@ -37,6 +37,12 @@ class WriteBatch:
     ``if_in_state`` whose state moved raises StateMismatch. An id appears at most once per type in
     a batch.
 
+    A write computed from a few objects of a type, rather than from the whole type, can require
+    just those to be as read: ``require_unchanged(type, ids, position)`` raises StateMismatch
+    when one of them (created, updated or destroyed) changed after the modseq ``position`` (the
+    state it was read at), or when the type's log no longer reaches back to ``position`` (its
+    floor is above it). Other objects of the type may have changed meanwhile.
+
     Blob references ride along, atomic with the object writes: ``claim_blob`` records that an
     object (type, id) now references a blob of the account, ``release_blob`` that it no longer
     does. A claim of a blob the account does not hold raises BlobNotFound, with nothing applied.
@@ -46,7 +52,9 @@ class WriteBatch:
     releases are applied even in a batch without any.
 
     Derived data rides along too (see IIndexStore): ``index_add`` puts a member with a score
-    into a sorted index of the account (replacing its score if it is there), ``index_remove``
+    into a sorted index of the account (replacing its score if it is there); ``index_add_at_state``
+    does the same with the score the state of a type has once the batch is applied (a modseq
+    only the store knows, when the batch is not conditional on that state); ``index_remove``
     takes it out; ``map_set`` and ``map_delete`` do the same for string maps. They are applied
     in the same atomic step, removes and deletes before adds and sets; they move no state and
     leave no change-log entry (they are derived from the objects written beside them). Like
@@ -63,6 +71,8 @@ class WriteBatch:
     updates: list[tuple[str, str, JSONObject]] = field(default_factory=list)
     destroys: list[tuple[str, str]] = field(default_factory=list)
     if_in_state: dict[str, str] = field(default_factory=dict)
+    # (type name, object id, modseq): the object unchanged since that modseq
+    unchanged_since: list[tuple[str, str, int]] = field(default_factory=list)
     # (blob id, type name, object id): which object starts or stops referencing which blob
     blob_claims: list[tuple[str, str, str]] = field(default_factory=list)
     blob_releases: list[tuple[str, str, str]] = field(default_factory=list)
@@ -73,6 +83,8 @@ class WriteBatch:
     # (map name, field, value) / (map name, field)
     map_sets: list[tuple[str, str, str]] = field(default_factory=list)
     map_deletes: list[tuple[str, str]] = field(default_factory=list)
+    # (index names, member, type name): scored by that type's state after the batch
+    state_scored_adds: list[tuple[Sequence[str], str, str]] = field(default_factory=list)
 
     def create(self, type_name: str, object_id: str, value: JSONObject) -> WriteBatch:
         self.creates.append((type_name, object_id, value))
@@ -88,6 +100,12 @@ class WriteBatch:
 
     def require_state(self, type_name: str, state: str) -> WriteBatch:
         self.if_in_state[type_name] = state
+        return self
+
+    def require_unchanged(
+        self, type_name: str, object_ids: Iterable[str], position: int
+    ) -> WriteBatch:
+        self.unchanged_since += [(type_name, i, position) for i in object_ids]
         return self
 
     def claim_blob(self, blob_id: str, type_name: str, object_id: str) -> WriteBatch:
@@ -108,6 +126,11 @@ class WriteBatch:
         run = (names, check_name(member), check_score(score))
         if names:
             self.index_add_runs.append(run)
+        return self
+
+    def index_add_at_state(self, index: str, member: str, type_name: str) -> WriteBatch:
+        """``index_add`` with the score ``type_name``'s state has once the batch is applied."""
+        self.state_scored_adds.append(((check_name(index),), check_name(member), type_name))
         return self
 
     def index_remove(self, index: str, member: str) -> WriteBatch:
@@ -148,12 +171,14 @@ class WriteBatch:
         self.updates += other.updates
         self.destroys += other.destroys
         self.if_in_state.update(other.if_in_state)
+        self.unchanged_since += other.unchanged_since
         self.blob_claims += other.blob_claims
         self.blob_releases += other.blob_releases
         self.index_add_runs += other.index_add_runs
         self.index_remove_runs += other.index_remove_runs
         self.map_sets += other.map_sets
         self.map_deletes += other.map_deletes
+        self.state_scored_adds += other.state_scored_adds
         return self
 
     def is_empty(self) -> bool:
@@ -162,6 +187,7 @@ class WriteBatch:
     def has_derived_writes(self) -> bool:
         return bool(
             self.index_add_runs or self.index_remove_runs or self.map_sets or self.map_deletes
+            or self.state_scored_adds
         )
 
 
@@ -340,7 +366,8 @@ class Snapshot:
 class WriteResult:
     """What an applied batch did.
 
-    ``new_states`` has the state of every type the batch touched. ``modseqs`` gives each written
+    ``new_states`` has the state of every type the batch touched (or required a state of), and
+    ``old_states`` the state each of those had just before the batch. ``modseqs`` gives each written
     object (type, id) the account modification sequence it was stamped with; every object change in
     an account gets a distinct, increasing modseq, which later serves as IMAP MODSEQ.
     """
@@ -348,6 +375,7 @@ class WriteResult:
     new_states: Mapping[str, str]
     modseqs: Mapping[tuple[str, str], int]
     account_modseq: int
+    old_states: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

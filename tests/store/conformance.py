@@ -427,6 +427,75 @@ class AccountStoreConformance:
         assert dict(result.new_states) == {"Email": "2", "Mailbox": "0"}
 
     @pytest_twisted.ensureDeferred
+    async def test_objects_unchanged_since_a_position(self, store: StoreBundle) -> None:
+        w = store.accounts.write
+        await w(A, WriteBatch().create("Email", "e1", {}).create("Email", "e2", {})
+                .create("Email", "e3", {}))  # 1, 2, 3
+        await w(A, WriteBatch().update("Email", "e2", {"v": 1}))  # 4
+        # e1 and e3 are as they were at 3, and an id never used is unchanged too: the write
+        # goes ahead though the type's state moved on
+        result = await w(A, WriteBatch().update("Email", "e1", {"v": 1})
+                         .require_unchanged("Email", ["e1", "e3", "never"], 3))  # 5
+        assert dict(result.new_states) == {"Email": "5"}
+        assert dict(result.old_states) == {"Email": "4"}, "the state just before the batch"
+        assert await store.accounts.get(A, "Email", ["e1"]) == {"e1": {"v": 1}}
+        # e2 changed after 3: refused, with the modseq of its change, nothing applied
+        with pytest.raises(StateMismatch) as mismatch:
+            await w(A, WriteBatch().update("Email", "e3", {"v": 9})
+                    .require_unchanged("Email", ["e3", "e2"], 3))
+        assert (mismatch.value.type_name, mismatch.value.expected, mismatch.value.actual) == (
+            "Email", "3", "4")
+        assert await store.accounts.get(A, "Email", ["e3"]) == {"e3": {}}
+        # created since, destroyed since: changed as well
+        await w(A, WriteBatch().create("Email", "new", {}).destroy("Email", "e3"))  # 6, 7
+        for gone in ("new", "e3"):
+            with pytest.raises(StateMismatch):
+                await w(A, WriteBatch().update("Email", "e1", {"v": 2})
+                        .require_unchanged("Email", [gone], 5))
+        await w(A, WriteBatch().update("Email", "e1", {"v": 2})
+                .require_unchanged("Email", ["new", "e3"], 7))
+        assert await store.changes.current_state(A, "Email") == "8"
+
+    @pytest_twisted.ensureDeferred
+    async def test_unchanged_objects_below_the_floor_are_not_known(
+        self, open_store: StoreFactory
+    ) -> None:
+        store = await open_store(1, space="unchanged-floor")
+        w = store.accounts.write
+        await w(A, WriteBatch().create("T", "a", {}).create("T", "b", {})
+                .create("T", "kept", {}))  # 1, 2, 3
+        await w(A, WriteBatch().destroy("T", "a"))  # 4
+        await w(A, WriteBatch().destroy("T", "b"))  # 5: a's tombstone goes, the floor is 4
+        await assert_floor(store, A, "T", 4)
+        # from 3, the log no longer tells whether an id changed: refused, even for kept
+        with pytest.raises(StateMismatch):
+            await w(A, WriteBatch().update("T", "kept", {"v": 1})
+                    .require_unchanged("T", ["kept"], 3))
+        await w(A, WriteBatch().update("T", "kept", {"v": 1})
+                .require_unchanged("T", ["kept", "a"], 4))
+
+    @pytest_twisted.ensureDeferred
+    async def test_index_add_scored_by_the_state_after_the_batch(self, store: StoreBundle) -> None:
+        w = store.accounts.write
+        await w(A, WriteBatch().create("Email", "e1", {}).create("Mailbox", "m", {}))  # 1, 2
+        # the score is the type's state once the batch is applied, whatever was read before
+        await w(A, WriteBatch().destroy("Email", "e1").update("Mailbox", "m", {"v": 1})
+                .index_add_at_state("gone", "7", "Email").index_add("gone", "8", 1.5))
+        # updates are stamped before destroys: m 3, e1 4
+        assert await store.indexes.index_scores(A, "gone", ["7", "8"]) == {"7": 4.0, "8": 1.5}
+        # a type the batch does not write: its current state; in a batch of derived writes only
+        await w(A, WriteBatch().index_add_at_state("gone", "9", "Mailbox"))
+        await w(A, WriteBatch().index_add_at_state("other", "x", "Thread"))
+        assert await store.indexes.index_scores(A, "gone", ["9"]) == {"9": 3.0}
+        assert await store.indexes.index_scores(A, "other", ["x"]) == {"x": 0.0}
+        # applied after the batch's removes: the member stays, with the new score
+        await w(A, WriteBatch().create("Email", "e2", {}).index_remove("gone", "7")
+                .index_add_at_state("gone", "7", "Email"))  # 5
+        assert await store.indexes.index_scores(A, "gone", ["7"]) == {"7": 5.0}
+        with pytest.raises(ValueError):
+            WriteBatch().index_add_at_state("", "x", "Email")
+
+    @pytest_twisted.ensureDeferred
     async def test_empty_batch(self, store: StoreBundle) -> None:
         await store.accounts.write(A, WriteBatch().create("Email", "e1", {}))
         result = await store.accounts.write(
@@ -1964,7 +2033,8 @@ class IndexStoreConformance:
             A, WriteBatch().index_add("ix", "e1", 1).map_set("Email", "e1", "t")
             .require_state("Email", "1")
         )
-        assert result == WriteResult(new_states={"Email": "1"}, modseqs={}, account_modseq=1)
+        assert result == WriteResult(new_states={"Email": "1"}, modseqs={}, account_modseq=1,
+                                     old_states={"Email": "1"})
         assert await snapshot(store, A, ["Email", "ix"]) == before
         assert await store.indexes.index_size(A, "ix") == 1
         # beside object writes, only the objects move states and enter the log

@@ -56,17 +56,20 @@ def derived_payload(batch: WriteBatch) -> str:
     else one JSON array of four lists of runs, each run some names and the items that go to
     each of those keys: index removes ``[names, member]``, map deletes ``[[name], field]``,
     index adds ``[names, score, member]`` (the score as exact decimal text), map sets
-    ``[[name], field, value]``. The script applies a list run by run, name by name, in order
+    ``[[name], field, value]``; and a fifth when there are index adds scored by a type's
+    state after the batch, ``[names, member, type name]`` (applied last). The script applies a list run by run, name by name, in order
     (grouped into one command per key), so a later write of a member or field wins, as it
     would one by one."""
     if not batch.has_derived_writes():
         return ""
-    payload = [
+    payload: list[Any] = [
         batch.index_remove_runs,
         [((name,), field_name) for name, field_name in batch.map_deletes],
         [(names, score_arg(score), member) for names, member, score in batch.index_add_runs],
         [((name,), field_name, value) for name, field_name, value in batch.map_sets],
     ]
+    if batch.state_scored_adds:
+        payload.append(batch.state_scored_adds)
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
@@ -135,9 +138,12 @@ class RedisAccountStore:
         updates = [(index(t), i, encode_value(t, i, v)) for t, i, v in batch.updates]
         destroys = [(index(t), i) for t, i in batch.destroys]
         conditions = [(index(t), s) for t, s in batch.if_in_state.items()]
+        unchanged = [(index(t), i, position) for t, i, position in batch.unchanged_since]
+        for _, _, type_name in batch.state_scored_adds:
+            index(type_name)  # its state is read after the batch
 
         args: list[Any] = [self._channel, account_id, len(types), *types]
-        for group in (creates, updates, destroys, conditions):
+        for group in (creates, updates, destroys, conditions, unchanged):
             args.append(len(group))
             for item in group:
                 args.extend(item)
@@ -166,14 +172,16 @@ class RedisAccountStore:
             await note_unreferenced_after_write(self._redis, self._prefix, account_id, now)
 
         account_modseq = int(reply[1])
-        states = dict(zip(types, reply[2:], strict=True))
+        states = dict(zip(types, reply[2:2 + len(types)], strict=True))
+        before = dict(zip(types, reply[2 + len(types):], strict=True))
         written = [(t, i) for t, i, _ in batch.creates] + [(t, i) for t, i, _ in batch.updates]
         written += list(batch.destroys)
         first = account_modseq - len(written) + 1
         modseqs = {item: first + n for n, item in enumerate(written)}
         touched = {t for t, _ in written}
         new_states = {t: s for t, s in states.items() if t in touched or t in batch.if_in_state}
-        return WriteResult(new_states=new_states, modseqs=modseqs, account_modseq=account_modseq)
+        return WriteResult(new_states=new_states, modseqs=modseqs, account_modseq=account_modseq,
+                           old_states={t: before[t] for t in new_states})
 
     @staticmethod
     def _add_blob_references(

@@ -68,6 +68,7 @@ local creates = group(3)
 local updates = group(3)
 local destroys = group(2)
 local conditions = group(2)
+local unchanged = group(3)
 local function key(t, k) return KEYS[4 + (t - 1) * 5 + k] end
 local now = ARGV[p]
 p = p + 1
@@ -98,6 +99,15 @@ local key_base = ARGV[p + 1]
 for _, c in ipairs(conditions) do
   local actual = redis.call('HGET', KEYS[2], types[c[1]]) or '0'
   if actual ~= c[2] then return {'mismatch', types[c[1]], c[2], actual} end
+end
+-- an object read at a modseq is unchanged if its last change is not above it, and the log
+-- still reaches back there (the floor: changes below it may be forgotten)
+for _, c in ipairs(unchanged) do
+  local position = tonumber(c[3])
+  local last = tonumber(redis.call('ZSCORE', key(c[1], 2), c[2]) or '0')
+  local floor = tonumber(redis.call('HGET', KEYS[4], types[c[1]]) or '0')
+  if floor > position and floor > last then last = floor end
+  if last > position then return {'mismatch', types[c[1]], c[3], string.format('%d', last)} end
 end
 for _, c in ipairs(creates) do
   if redis.call('HEXISTS', key(c[1], 1), c[2]) == 1 then return {'exists', types[c[1]], c[2]} end
@@ -172,6 +182,8 @@ if derived then
   end
 end
 
+local before = {}
+for i = 1, ntypes do before[i] = redis.call('HGET', KEYS[2], types[i]) or '0' end
 local total = #creates + #updates + #destroys
 local counter
 if total == 0 then
@@ -231,8 +243,20 @@ else
   end
   redis.call('PUBLISH', ARGV[1], cjson.encode({account = ARGV[2], changed = changed}))
 end
+-- index adds scored by a type's state after the batch: the last derived writes
+if derived and derived[5] then
+  for _, run in ipairs(derived[5]) do
+    local score = redis.call('HGET', KEYS[2], run[3]) or '0'
+    for _, name in ipairs(run[1]) do
+      local k = key_base .. 'ix:' .. name
+      redis.call('ZADD', k, score, run[2])
+      redis.call('SADD', derived_set, k)
+    end
+  end
+end
 local reply = {'ok', string.format('%d', counter)}
 for i = 1, ntypes do reply[i + 2] = redis.call('HGET', KEYS[2], types[i]) or '0' end
+for i = 1, ntypes do reply[ntypes + i + 2] = before[i] end
 return reply
 """)
 
