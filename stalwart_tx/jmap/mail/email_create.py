@@ -25,7 +25,7 @@ from stalwart_tx.jmap.registry import MethodSpec
 from stalwart_tx.jmap.standard import set_errors
 from stalwart_tx.jmap.standard.calls import SetCall
 from stalwart_tx.jmap.standard.references import resolver
-from stalwart_tx.jmap.standard.set import SetComputation, set_objects
+from stalwart_tx.jmap.standard.set import SetComputation, SetRequest, set_objects
 from stalwart_tx.jmap.standard.values import UnresolvedReference, UTCDate
 from stalwart_tx.store.errors import BlobNotFound
 from stalwart_tx.store.records import JSONObject
@@ -198,9 +198,27 @@ def message_id_domain(ctx: Any) -> str:
 def email_set_method(data_type: DataType, analyzer: MessageAnalyzer | None = None) -> MethodSpec:
     async def email_set(ctx: RequestContext, arguments: dict[str, Any]) -> JSONObject:
         computation = partial(EmailSetComputation, analyzer=analyzer, memo=CallMemo())
-        return await set_objects(data_type, ctx, arguments, computation_class=computation)
+        return await set_objects(data_type, ctx, arguments, computation_class=computation,
+                                 take_turn=_not_just_keywords)
 
     return MethodSpec(
         name=data_type.method_name(SET), capability=data_type.capability, handler=email_set,
         writes=True,
+    )
+
+
+def _not_just_keywords(request: SetRequest) -> bool:
+    """Whether an Email/set waits its turn among the account's writers in this process: all but
+    changes of keywords other than $seen do. Those read just the emails they change, conditions
+    one by one, so flag changes of several sessions run side by side instead of queueing. ($seen
+    moves the counts of the email's thread and mailboxes, conditions as a whole that every other
+    such change would conflict with.)"""
+    if request.create or request.destroy or request.if_in_state is not None:
+        return True
+    return not all(
+        isinstance(patch, dict) and all(
+            isinstance(path, str) and path.startswith("keywords/")
+            and path.lower() != "keywords/$seen" for path in patch
+        )
+        for patch in request.update.values()
     )

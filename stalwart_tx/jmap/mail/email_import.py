@@ -128,8 +128,13 @@ async def email_import(
         objects = WorkingSet(ctx.store, account_id)
         # threading reads the Thread link map next, under the Thread state; the mailboxes and
         # quotas are read with it (EmailWork.prepare)
-        await objects.read_states(EMAIL, THREAD, MAILBOX, QUOTA)
-        old_state = await objects.state(EMAIL)
+        # (the Email state a condition only with ifInState: emails are conditions one by one)
+        if if_in_state is None:
+            await objects.read_states(THREAD, MAILBOX, QUOTA, peek=(EMAIL,))
+            old_state = await objects.peek_state(EMAIL)
+        else:
+            await objects.read_states(EMAIL, THREAD, MAILBOX, QUOTA)
+            old_state = await objects.state(EMAIL)
         if if_in_state is not None and if_in_state != old_state:
             raise MethodError(
                 "stateMismatch", f"ifInState is {if_in_state!r}, the state is {old_state!r}"
@@ -161,7 +166,8 @@ async def email_import(
         if batch.is_empty():
             return created, not_created, old_state, old_state
         result = await ctx.store.accounts.write(account_id, batch)
-        return created, not_created, old_state, result.new_states[EMAIL]
+        return (created, not_created, result.old_states.get(EMAIL, old_state),
+                result.new_states.get(EMAIL, old_state))
 
     created, not_created, old_state, new_state = await optimistically(
         ctx, attempt, account_id=account_id

@@ -57,12 +57,19 @@ from stalwart_tx.jmap.mail.threads import (
     without_member,
 )
 from stalwart_tx.jmap.standard import set_errors
-from stalwart_tx.jmap.standard.working_set import WorkingSet
+from stalwart_tx.jmap.standard.working_set import WorkingSet, condition_per_object
 from stalwart_tx.mail.thread_linking import MessageLinks, decide_thread, message_links
 from stalwart_tx.store.records import JSONObject, WriteBatch
 
 # (emails, unread emails, thread present, thread unread) per mailbox
 Contribution = dict[str, tuple[int, int, int, int]]
+
+# Every Email change goes through here, and nothing here depends on more of the Email type than
+# the emails it reads (their links, postings and UIDs change only with them) unless it asks for
+# the Email state: so a write is conditional on those emails alone, and changes of other emails
+# meanwhile do not make it start over (the threads, mailboxes and quotas it reads stay
+# conditions as a whole)
+condition_per_object(EMAIL)
 
 
 @dataclass(frozen=True)

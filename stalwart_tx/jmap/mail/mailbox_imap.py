@@ -10,8 +10,9 @@ data they describe, so no IMAP session keeps numbers of its own that could drift
 * index ``Email:uid:<mailbox id>``: the emails of the mailbox, each scored by its UID there;
 * index ``Email:expunged:<mailbox id>``: UIDs that left the mailbox, each scored by a modseq
   greater than every modseq a client could have seen before the removal and not greater than
-  the Email state after it (the Email state the write was computed from, plus one), which is
-  what QRESYNC's VANISHED (EARLIER) needs (RFC 7162 §3.2.5). At most ``MAX_EXPUNGED`` of them
+  the Email state after it (that state itself: ``WriteBatch.index_add_at_state``, as the write
+  need not be conditional on the Email state), which is what QRESYNC's VANISHED (EARLIER)
+  needs (RFC 7162 §3.2.5). At most ``MAX_EXPUNGED`` of them
   are kept per mailbox (the Mailbox's hidden value counts them, ``expunged``): a write that
   takes the count past ``MAX_EXPUNGED + EXPUNGED_SLACK`` drops the oldest down to
   ``MAX_EXPUNGED`` and raises ``vanishedFloor`` to the highest score it dropped, below which
@@ -167,11 +168,8 @@ class MailboxImapWork:
                 entered.setdefault(mailbox_id, []).append(email_id)
         self._original.clear()
         self._entered.clear()
-        if left:
-            email_state = await self.objects.state(EMAIL)
-            marker = float(int(email_state.partition(":")[0]) + 1)
         for mailbox_id, email_ids in sorted(left.items()):
-            await self._stage_left(mailbox_id, email_ids, marker)
+            await self._stage_left(mailbox_id, email_ids)
         if left:
             await self._trim_expunged(sorted(left))
         mailboxes = await self.objects.get(MAILBOX, sorted(entered))
@@ -196,7 +194,7 @@ class MailboxImapWork:
                 self._uids[(mailbox_id, email_id)] = found.get(email_id)
         return {i: uid for i in email_ids if (uid := self._uids[(mailbox_id, i)]) is not None}
 
-    async def _stage_left(self, mailbox_id: str, email_ids: list[str], marker: float) -> None:
+    async def _stage_left(self, mailbox_id: str, email_ids: list[str]) -> None:
         uids = await self.read_uids(mailbox_id, email_ids)
         index, expunged = uid_index(mailbox_id), expunged_index(mailbox_id)
         gone = mailbox_id in self._destroyed_mailboxes
@@ -205,7 +203,8 @@ class MailboxImapWork:
             for email_id in email_ids:
                 batch.index_remove(index, email_id)
                 if email_id in uids and not gone:
-                    batch.index_add(expunged, str(int(uids[email_id])), marker)
+                    # scored by the Email state the write itself reaches (the module docstring)
+                    batch.index_add_at_state(expunged, str(int(uids[email_id])), EMAIL)
 
         self.objects.stage_derived(write)
         recorded = sum(1 for email_id in email_ids if email_id in uids)

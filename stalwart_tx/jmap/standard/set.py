@@ -402,7 +402,11 @@ async def set_objects(
     arguments: dict[str, Any],
     *,
     computation_class: Callable[[SetCall], SetComputation] = SetComputation,
+    take_turn: Callable[[SetRequest], bool] = lambda request: True,
 ) -> JSONObject:
+    """``take_turn(request)``: whether the call waits for the account's other writers in this
+    process (see ``retry.optimistically``); a type whose calls of some kind compute from a few
+    objects of their own, conditional on just those, can let them run alongside."""
     request = parse_set_request(data_type, ctx, arguments)
 
     async def attempt() -> tuple[SetComputation, str, str]:
@@ -414,11 +418,17 @@ async def set_objects(
         if known:
             # the objects to change are read anyway; read first, they come with the state
             await objects.get(data_type.name, known)
-        old_state = await objects.state(data_type.name)
-        if request.if_in_state is not None and request.if_in_state != old_state:
-            raise MethodError(
-                "stateMismatch", f"ifInState is {request.if_in_state!r}, the state is {old_state!r}"
-            )
+        if request.if_in_state is None:
+            # of a per-object type, not a condition: oldState is then the state just before
+            # the write, which may be newer (others changed other objects in between)
+            old_state = await objects.peek_state(data_type.name)
+        else:
+            old_state = await objects.state(data_type.name)
+            if request.if_in_state != old_state:
+                raise MethodError(
+                    "stateMismatch",
+                    f"ifInState is {request.if_in_state!r}, the state is {old_state!r}",
+                )
         computation = computation_class(call)
         await computation.create_all(request.create)
         destroys = computation.resolve_destroys(request.destroy)
@@ -433,10 +443,12 @@ async def set_objects(
         if batch.is_empty():
             return computation, old_state, old_state
         result = await ctx.store.accounts.write(request.account_id, batch)
-        return computation, old_state, result.new_states[data_type.name]
+        name = data_type.name
+        return (computation, result.old_states.get(name, old_state),
+                result.new_states.get(name, old_state))
 
     computation, old_state, new_state = await optimistically(
-        ctx, attempt, account_id=request.account_id
+        ctx, attempt, account_id=request.account_id if take_turn(request) else None
     )
     ctx.created_ids.update(computation.outcome.created_ids)
     await computation.add_computed_to_created()

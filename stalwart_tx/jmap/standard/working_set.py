@@ -4,6 +4,14 @@ Every type the computation reads gets its state recorded *before* its first read
 WriteBatch requires each of those states. So the batch applies only if nothing it was computed
 from moved in between; otherwise the store raises StateMismatch and the method computes again
 (optimistic concurrency, see ``stalwart_tx.jmap.standard.retry``).
+
+A type registered with ``condition_per_object`` (Email: ten sessions of one account change
+flags of different messages at once) is conditional on the objects read, each unchanged since
+the state it was read at, rather than on the type's state: a change of another object of the
+type does not make the computation start over. Anything that depends on more of the type than
+the objects read (an index, a query, all of it) asks for the type's state with ``state``, which
+makes that state a condition as before; reading all of it (``get_all``) does so too. What a
+method reports as its oldState without being conditional on it comes from ``peek_state``.
 """
 
 from __future__ import annotations
@@ -40,6 +48,15 @@ class Savepoint:
     derived: int
 
 
+# types whose objects are conditions one by one (see the module docstring)
+_PER_OBJECT: set[str] = set()
+
+
+def condition_per_object(type_name: str) -> None:
+    """Make computations conditional on the objects of ``type_name`` they read, one by one."""
+    _PER_OBJECT.add(type_name)
+
+
 class WorkingSet:
     """Objects of one account as they will be once the staged writes are applied.
 
@@ -50,6 +67,9 @@ class WorkingSet:
         self.store = store
         self.account_id = account_id
         self._states: dict[str, str] = {}
+        # per-object types: id -> the modseq it was read at; the first state seen of each
+        self._read_at: dict[str, dict[str, int]] = {}
+        self._seen: dict[str, str] = {}
         self._stored: dict[str, dict[str, JSONObject | None]] = {}
         self._complete: set[str] = set()
         self._staged: dict[tuple[str, str], _Staged] = {}
@@ -66,16 +86,33 @@ class WorkingSet:
             )
         return self._states[type_name]
 
-    async def read_states(self, *type_names: str) -> None:
-        """Record the states of these types now, in one read, for a computation that is going
-        to look at all of them (each would otherwise be one read of its own)."""
-        wanted = [t for t in dict.fromkeys(type_names) if t not in self._states]
-        if len(wanted) == 1:
-            await self.state(wanted[0])
-        elif wanted:
-            self._states.update(
-                await self.store.changes.current_states(self.account_id, wanted)
+    async def peek_state(self, type_name: str) -> str:
+        """The state of the type as this working set first saw it, without making it a
+        condition of the write (for a per-object type; of any other it is one anyway)."""
+        if type_name in self._states:
+            return self._states[type_name]
+        if type_name not in _PER_OBJECT:
+            return await self.state(type_name)
+        if type_name not in self._seen:
+            self._seen[type_name] = await self.store.changes.current_state(
+                self.account_id, type_name
             )
+        return self._seen[type_name]
+
+    async def read_states(self, *type_names: str, peek: tuple[str, ...] = ()) -> None:
+        """Record the states of these types now, in one read, for a computation that is going
+        to look at all of them (each would otherwise be one read of its own); those of
+        ``peek`` too, as ``peek_state`` would, without making them conditions."""
+        peeked = [t for t in peek if t in _PER_OBJECT and t not in self._states]
+        wanted = [t for t in dict.fromkeys([*type_names, *(t for t in peek if t not in peeked)])
+                  if t not in self._states]
+        unseen = [t for t in peeked if t not in self._seen]
+        if len(wanted) == 1 and not unseen:
+            await self.state(wanted[0])
+        elif wanted or unseen:
+            found = await self.store.changes.current_states(self.account_id, wanted + unseen)
+            self._states.update({t: found[t] for t in wanted})
+            self._seen.update({t: found[t] for t in unseen})
 
     async def get(self, type_name: str, ids: list[str]) -> dict[str, JSONObject]:
         """The objects of those ids that exist (staged writes included)."""
@@ -113,11 +150,19 @@ class WorkingSet:
         return await self.get(type_name, sorted(ids))
 
     async def _read(self, type_name: str, ids: list[str] | None) -> dict[str, JSONObject]:
-        """Objects from the store; the first read of a type records its state with it."""
+        """Objects from the store; the first read of a type records its state with it (of a
+        per-object type, each read records the state its objects were read at)."""
         if type_name in self._states:
             return await self.store.accounts.get(self.account_id, type_name, ids)
         state, found = await self.store.accounts.get_with_state(self.account_id, type_name, ids)
-        self._states[type_name] = state
+        if ids is None or type_name not in _PER_OBJECT:
+            self._states[type_name] = state
+            return found
+        self._seen.setdefault(type_name, state)
+        read_at = self._read_at.setdefault(type_name, {})
+        position = int(state)
+        for object_id in ids:
+            read_at.setdefault(object_id, position)
         return found
 
     async def exists(self, type_name: str, object_id: str) -> bool:
@@ -221,6 +266,13 @@ class WorkingSet:
                 batch.destroy(type_name, object_id)
         for type_name, state in self._states.items():
             batch.require_state(type_name, state)
+        # kept beside a state recorded later: an object read before it may have changed between
+        for type_name, read_at in self._read_at.items():
+            by_position: dict[int, list[str]] = {}
+            for object_id, position in read_at.items():
+                by_position.setdefault(position, []).append(object_id)
+            for position, object_ids in sorted(by_position.items()):
+                batch.require_unchanged(type_name, object_ids, position)
         for derived in self._derived:
             batch.extend(derived)
         return batch

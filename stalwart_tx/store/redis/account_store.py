@@ -57,9 +57,9 @@ def derived_payload(batch: WriteBatch) -> str:
     each of those keys: index removes ``[names, member]``, map deletes ``[[name], field]``,
     index adds ``[names, score, member]`` (the score as exact decimal text), map sets
     ``[[name], field, value]``; and a fifth when there are index adds scored by a type's
-    state after the batch, ``[names, member, type name]`` (applied last). The script applies a list run by run, name by name, in order
-    (grouped into one command per key), so a later write of a member or field wins, as it
-    would one by one."""
+    state after the batch, ``[names, member, type name]`` (applied last). The script applies
+    a list run by run, name by name, in order (grouped into one command per key), so a later
+    write of a member or field wins, as it would one by one."""
     if not batch.has_derived_writes():
         return ""
     payload: list[Any] = [

@@ -28,12 +28,14 @@ class Script:
 #   release, the blob's key and its referrer set; then the account's set of derived keys.
 # ARGV: channel, account id, type count, type names..., then four counted groups:
 #   creates (type index, id, json), updates (type index, id, json), destroys (type index, id),
-#   conditions (type index, expected state); then the time now (unix s) and two counted groups:
+#   conditions (type index, expected state), unchanged objects (type index, id, modseq); then
+#   the time now (unix s) and two counted groups:
 #   blob claims (blob id, referrer "Type/id"), blob releases (blob id, referrer); then the
 #   tombstones a type keeps at most, and how many a write may drop beyond those it added; then
 #   the derived writes ("" when none: account_store.derived_payload), one JSON array of four
 #   lists of runs [names, items...], the items going to the key of each name: index removes
-#   (member), map deletes (field), index adds (score, member), map sets (field, value); then the
+#   (member), map deletes (field), index adds (score, member), map sets (field, value), and a
+#   fifth when some index adds are scored by a type's state after the write; then the
 #   account's key base ("P{a:A}:"). An index or map key is that base + "ix:" or "map:" + its
 #   name: built here, not passed in KEYS (tens of thousands of postings would make as many
 #   arguments), and in the declared keys' hash slot, since the base carries the account's tag.

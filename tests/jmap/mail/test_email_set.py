@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import pytest_twisted
-from twisted.internet import defer
+from twisted.internet import defer, reactor, task
 
 from tests.jmap.mail.conftest import ConflictOnce, Emails, message
 
@@ -210,6 +212,85 @@ async def test_writers_of_one_account_take_turns_in_a_process(emails: Emails) ->
     # each computed on what the one before wrote: none had to start over
     assert conflicts == []
     assert (await emails.counts(inbox))["unreadEmails"] == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_flag_changes_other_than_seen_do_not_wait_for_the_account_turn(
+    emails: Emails,
+) -> None:
+    from stalwart_tx.jmap.standard import retry
+
+    first = await emails.import_raw(message("a", message_id="turn1@x"))
+    second = await emails.import_raw(message("b", message_id="turn2@x"))
+    turn = await retry._WRITERS.acquire(emails.account)  # another writer's turn, held
+    try:
+        flagged = defer.Deferred.fromCoroutine(emails.ok("Email/set", update={
+            first["id"]: {"keywords/$flagged": True, "keywords/$Custom": True},
+            second["id"]: {"keywords/$answered": True},
+        }))
+        seen = defer.Deferred.fromCoroutine(
+            emails.ok("Email/set", update={first["id"]: {"keywords/$seen": True}})
+        )
+        replaced = defer.Deferred.fromCoroutine(
+            emails.ok("Email/set", update={second["id"]: {"keywords": {"$draft": True}}})
+        )
+        for _ in range(50):
+            if flagged.called:
+                break
+            await task.deferLater(reactor, 0.01, lambda: None)
+        assert flagged.called, "a flag change runs beside the writer holding the turn"
+        assert not seen.called and not replaced.called, "$seen (counts) and all keywords wait"
+    finally:
+        retry._WRITERS.release(emails.account, turn)
+    await defer.gatherResults([seen, replaced])
+    assert (await emails.get_email(first["id"], "keywords"))["keywords"] == {
+        "$flagged": True, "$custom": True, "$seen": True}
+    assert (await emails.get_email(second["id"], "keywords"))["keywords"] == {"$draft": True}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_flag_change_is_conditional_on_its_own_emails_alone(
+    emails: Emails, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = await emails.import_raw(message("mine", message_id="own1@x"))
+    other = await emails.import_raw(message("other", message_id="own2@x"))
+    store = emails.server.store
+    real_write = store.accounts.write
+    cutting_in: list[str] = []  # the email another writer changes before the next write of ours
+    attempts: list[str] = []
+    just_before: list[str] = []  # the Email state when each write of ours is made
+
+    async def others_first(account_id: str, batch: Any) -> Any:
+        if batch.updates and batch.updates[0][1] == mine["id"] and "cutting" not in attempts:
+            attempts.append("ours")
+            if cutting_in:
+                target = cutting_in.pop()
+                attempts.append("cutting")
+                await emails.ok("Email/set", update={target: {"keywords/$junk": True}})
+                attempts.remove("cutting")
+            just_before.append(await store.changes.current_state(account_id, "Email"))
+        return await real_write(account_id, batch)
+
+    monkeypatch.setattr(store.accounts, "write", others_first)
+    # another email changes between the read and the write: no conflict, one attempt
+    cutting_in.append(other["id"])
+    before = await store.changes.current_state(emails.account, "Email")
+    answer = await emails.ok("Email/set", update={mine["id"]: {"keywords/$flagged": True}})
+    assert attempts == ["ours"]
+    # oldState is the state just before this write (after the other one), not the one read
+    assert answer["oldState"] == just_before[-1] != before
+    assert answer["newState"] == await store.changes.current_state(emails.account, "Email")
+    changes = await emails.ok("Email/changes", sinceState=answer["oldState"])
+    assert changes["updated"] == [mine["id"]]
+    # the email itself changes between them: the write is refused and computed again, and
+    # both changes stand
+    attempts.clear()
+    cutting_in.append(mine["id"])
+    await emails.ok("Email/set", update={mine["id"]: {"keywords/$important": True}})
+    assert attempts == ["ours", "ours"], "refused once, then written"
+    assert (await emails.get_email(mine["id"], "keywords"))["keywords"] == {
+        "$flagged": True, "$junk": True, "$important": True}
+    assert (await emails.get_email(other["id"], "keywords"))["keywords"] == {"$junk": True}
 
 
 @pytest_twisted.ensureDeferred
