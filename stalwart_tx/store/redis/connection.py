@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import txredisapi
+from hiredis import pack_command
 from twisted.internet import defer
 from twisted.internet import error as net_error
 from twisted.internet.abstract import FileDescriptor
@@ -182,6 +183,14 @@ class _LeanCodec:
     errors: str
 
     def _build_command(self, *args: Any, **kwargs: Any) -> bytes:
+        try:
+            # hiredis's C encoder: the same bytes for str (strict UTF-8), bytes and int (a
+            # float as its shortest text, where txredisapi gave six decimals), at a fraction of
+            # the cost (this was 3 % of an IMAP process's samples); anything else, and text it
+            # cannot encode (an InvalidData below), goes the long way
+            return pack_command(args)  # type: ignore[no-any-return]
+        except (TypeError, UnicodeEncodeError):
+            pass
         parts = [b"*%d\r\n" % len(args)]
         append = parts.append
         for arg in args:
@@ -197,6 +206,8 @@ class _LeanCodec:
                 data = arg
             elif kind is int:
                 data = b"%d" % arg
+            elif kind is float:
+                data = repr(arg).encode()  # as pack_command writes it
             else:
                 data = self._encode_value(arg)  # type: ignore[attr-defined]
             append(b"$%d\r\n%s\r\n" % (len(data), data))
