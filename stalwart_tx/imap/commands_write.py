@@ -57,6 +57,7 @@ async def store(session: ImapSession, command: syntax.Store) -> str:
     # the Email state the view reaches by this command's own writes, while they follow each
     # other from the view's state with no one else's in between
     reached: str | None = view.state
+    written: dict[str, int] = {}
     for start in range(0, len(targets), UPDATE_BATCH):
         chunk = targets[start:start + UPDATE_BATCH]
         chunk_modified, chunk_before, moved = await _store_chunk(
@@ -64,12 +65,14 @@ async def store(session: ImapSession, command: syntax.Store) -> str:
         )
         modified += chunk_modified
         before.update(chunk_before)
-        if moved is not None and reached is not None:
-            reached = moved[1] if moved[0] == reached else None
+        if moved is not None:
+            written.update(_written_modseqs(chunk, moved))
+            if reached is not None:
+                reached = moved[1] if moved[0] == reached else None
     skipped = set(modified)
     done = [m for m in targets if m[1] not in skipped]
     if done:
-        await _report_flags(session, view, done, command, before)
+        await _report_flags(session, view, done, command, before, written)
     if reached is not None and session.selected is view:
         # the flags just reported are all that changed since the view's state: the view is
         # at the state after the writes without asking again (the notification of them is
@@ -131,16 +134,30 @@ def _patch(mode: str, keywords: dict[str, bool]) -> dict[str, Any]:
     return {f"keywords/{keyword}": value for keyword in keywords}
 
 
+def _written_modseqs(
+    chunk: list[tuple[int, int, str]], moved: tuple[str, str]
+) -> dict[str, int]:
+    """The MODSEQ this command's write gave a message, where the write's Email states tell it:
+    a write of one message's keywords moves the Email state to that message's MODSEQ (a write
+    of several numbers them in an order the answer does not give; those are read)."""
+    old, new = moved
+    if len(chunk) != 1 or old == new or not new.isdigit():
+        return {}
+    return {chunk[0][2]: int(new)}
+
+
 async def _report_flags(
     session: ImapSession, view: SelectedMailbox, done: list[tuple[int, int, str]],
-    command: syntax.Store, before: dict[str, int],
+    command: syntax.Store, before: dict[str, int], written: dict[str, int],
 ) -> None:
     client = session.mail()
     ids = [email_id for _, _, email_id in done]
     # the MODSEQ before the flags: a change landing between them is then announced again
     # later (its MODSEQ is newer than the one recorded), never taken as already told; the
-    # flags at the MODSEQ of this command's own write are kept from the write (BridgeContext)
-    facts, modseqs = await email_facts(client, ids)
+    # flags at the MODSEQ of this command's own write are kept from the write (BridgeContext),
+    # and that MODSEQ is known when the write tells it (one message)
+    facts, modseqs = await email_facts(client, ids, written if written.keys() >= set(ids)
+                                       else None)
     keywords = {i: e.get("keywords") or {} for i, e in facts.items()}
     quiet = command.silent and not session.condstore
     if not command.silent:

@@ -130,3 +130,40 @@ async def test_a_write_keeps_the_facts_it_wrote_and_the_flag_reports_need_no_rea
     [entry] = (await imap_server.jmap("ImapEmail/get", ids=[stored]))["list"]
     assert kept.get(imap_server.account, stored, entry["modseq"]) == read
     assert read["keywords"] == {"$flagged": True, "$work": True}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_one_message_store_takes_its_modseq_from_its_write(
+    imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stalwart_tx.jmap.api import JMAPApi
+
+    a = await session(imap_server)
+    await append(a, 2)
+    await a.command(b"NOOP")
+    await a.command(b"FETCH 1 (MODSEQ)")  # CONDSTORE on: the reports carry MODSEQ
+    methods: list[str] = []
+    original = JMAPApi._call
+
+    async def counted(self: Any, ctx: Any, name: str, *rest: Any) -> Any:
+        methods.append(name)
+        return await original(self, ctx, name, *rest)
+
+    monkeypatch.setattr(JMAPApi, "_call", counted)
+    stored = untagged(await a.command(b"STORE 1 +FLAGS (\\Flagged)", b"s"))
+    assert methods == ["Email/set"], "the write alone: its states tell the MODSEQ"
+    monkeypatch.setattr(JMAPApi, "_call", original)
+    [email_id] = (await imap_server.jmap("Email/query", filter={"hasKeyword": "$flagged"}))["ids"]
+    [entry] = (await imap_server.jmap("ImapEmail/get", ids=[email_id]))["list"]
+    assert stored == [b"* 1 FETCH (FLAGS (\\Recent \\Flagged) MODSEQ (%d))" % entry["modseq"]]
+    # several messages in one write: their MODSEQs are read
+    monkeypatch.setattr(JMAPApi, "_call", counted)
+    methods.clear()
+    stored = untagged(await a.command(b"STORE 1:2 +FLAGS (\\Seen)", b"s"))
+    assert "ImapEmail/get" in methods
+    monkeypatch.setattr(JMAPApi, "_call", original)
+    found = (await imap_server.jmap("ImapEmail/get", ids=(
+        await imap_server.jmap("Email/query", filter={"hasKeyword": "$seen"}))["ids"]))["list"]
+    assert sorted(int(line.rsplit(b"MODSEQ (", 1)[1].rstrip(b"))")) for line in stored) == (
+        sorted(e["modseq"] for e in found))
+    a.close()
