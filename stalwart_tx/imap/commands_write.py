@@ -334,21 +334,10 @@ async def expunge_deleted(
         allowed = {e for _, _, e in view.messages(limit, True)}
         ids = [e for e in ids if e in allowed]
     for start in range(0, len(ids), UPDATE_BATCH):
-        chunk = ids[start:start + UPDATE_BATCH]
-        emails = await client.call("Email/get", ids=chunk, properties=["mailboxIds"])
-        updates: dict[str, Any] = {}
-        destroys: list[str] = []
-        for email in emails["list"]:
-            if set(email["mailboxIds"]) - {view.mailbox_id}:
-                # one JMAP email is every IMAP copy of it, flags shared: the \Deleted that took
-                # it out of here was meant for here, and must not mark the copies elsewhere
-                # (RFC 3501 §6.4.7: a copy keeps the flags it was copied with)
-                updates[email["id"]] = {
-                    f"mailboxIds/{view.mailbox_id}": None, f"keywords/{DELETED}": None,
-                }
-            else:
-                destroys.append(email["id"])
-        await client.call("Email/set", update=updates, destroy=destroys)
+        # each still \Deleted and still here when the write reads it leaves (destroyed when
+        # in no other mailbox; elsewhere it keeps its copy's flags without \Deleted)
+        await client.call("ImapEmail/expunge", mailboxId=view.mailbox_id,
+                          ids=ids[start:start + UPDATE_BATCH])
 
 
 async def append(session: ImapSession, command: syntax.Append) -> str:

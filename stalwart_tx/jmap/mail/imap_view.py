@@ -25,6 +25,8 @@ same path as every client: it builds a Request, the API runs the calls. Their da
   mailbox after that modseq (QRESYNC); ``complete`` is false when records that old were
   dropped (``mailbox_imap.MAX_EXPUNGED``), and the list may then miss some.
 * ``ImapEmail/query``: Email/query exactly, without the cap on how many ids one answer holds.
+* ``ImapEmail/expunge`` ``{accountId, mailboxId, ids}``: EXPUNGE, decided in the write
+  (``imap_expunge``).
 * ``ImapMailbox/claimRecent`` ``{accountId, mailboxId, uid}``: takes the UIDs up to ``uid`` as
   \\Recent for the calling session; answers the highest UID some session had taken before, so
   exactly one session sees each message as recent.
@@ -286,8 +288,15 @@ def _email_query_uncapped() -> MethodSpec:
     )
 
 
+def _email_expunge() -> MethodSpec:
+    from stalwart_tx.jmap.mail.imap_expunge import imap_email_expunge
+
+    return MethodSpec("ImapEmail/expunge", IMAP_VIEW, imap_email_expunge, writes=True)
+
+
 METHODS = with_default_mailboxes([
     _email_query_uncapped(),
+    _email_expunge(),
     MethodSpec("ImapMailbox/get", IMAP_VIEW, imap_mailbox_get),
     MethodSpec("ImapEmail/get", IMAP_VIEW, imap_email_get),
     MethodSpec("ImapMailbox/vanished", IMAP_VIEW, imap_mailbox_vanished),

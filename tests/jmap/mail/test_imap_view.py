@@ -267,3 +267,54 @@ async def test_unseen_count_counts_drafts_unlike_unread_emails(emails: Emails) -
     assert entry["unseenCount"] == 2 and entry["firstUnseen"] == 3
     assert [uid for uid, _ in entry["uids"]] == [4]
     await v.error("ImapMailbox/get", "invalidArguments", ids=[inbox], unseenCount=1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_expunge_takes_out_what_is_still_deleted_and_here_when_it_writes(
+    emails: Emails,
+) -> None:
+    v = await _view(emails)
+    inbox = await v.inbox()
+    other = await v.create(name="Elsewhere")
+    only_here, also_there, undeleted, not_here, kept = [
+        (await v.import_raw(message(f"x{n}", message_id=f"x{n}@x")))["id"] for n in range(5)
+    ]
+    for email_id in (only_here, also_there, undeleted, not_here):
+        await v.move(email_id, {"keywords/$deleted": True})
+    await v.move(also_there, {f"mailboxIds/{other}": True})
+    # what a query for $deleted in the Inbox found; since then one was undeleted, one moved
+    candidates = [only_here, also_there, undeleted, not_here, kept, "gone1"]
+    await v.move(undeleted, {"keywords/$deleted": None})
+    await v.move(not_here, {f"mailboxIds/{inbox}": None, f"mailboxIds/{other}": True})
+    before = await v.view(inbox)
+    answer = await v.ok("ImapEmail/expunge", mailboxId=inbox, ids=candidates)
+    assert sorted(answer["expunged"]) == sorted([only_here, also_there])
+    assert answer["oldState"] == before["state"] != answer["newState"]
+    got = {e["id"]: e for e in (await v.ok(
+        "Email/get", ids=[only_here, also_there, undeleted, not_here, kept],
+        properties=["mailboxIds", "keywords"]))["list"]}
+    assert only_here not in got, "in no other mailbox: destroyed"
+    # elsewhere it stays, without the \Deleted meant for the Inbox's copy
+    assert got[also_there]["mailboxIds"] == {other: True}
+    assert got[also_there]["keywords"] == {}
+    assert got[undeleted]["mailboxIds"] == {inbox: True}
+    assert got[not_here]["mailboxIds"] == {other: True}
+    assert got[not_here]["keywords"] == {"$deleted": True}
+    assert got[kept]["mailboxIds"] == {inbox: True}
+    uids = {email_id: uid for uid, email_id in before["uids"]}
+    assert await v.uid_map(inbox) == {e: uids[e] for e in (undeleted, kept)}
+    vanished = await v.ok("ImapMailbox/vanished", mailboxId=inbox,
+                          sinceModseq=int(before["state"]))
+    assert sorted(vanished["uids"]) == sorted([uids[only_here], uids[also_there]])
+    # nothing left to do: no write, the state stays
+    again = await v.ok("ImapEmail/expunge", mailboxId=inbox, ids=candidates)
+    assert again["expunged"] == [] and again["oldState"] == again["newState"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_expunge_refuses_bad_arguments(emails: Emails) -> None:
+    v = await _view(emails)
+    inbox = await v.inbox()
+    await v.error("ImapEmail/expunge", "invalidArguments", mailboxId=inbox, ids="x")
+    await v.error("ImapEmail/expunge", "invalidArguments", mailboxId=7, ids=[])
+    await v.error("ImapEmail/expunge", "invalidArguments", mailboxId=inbox, ids=[], extra=1)

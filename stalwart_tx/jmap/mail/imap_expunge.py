@@ -1,0 +1,88 @@
+"""``ImapEmail/expunge``: IMAP's EXPUNGE of some messages of one mailbox, decided in the write.
+
+``{accountId, mailboxId, ids}``: of the emails ``ids`` (the bridge's query for ``$deleted`` in
+the mailbox), each that is still in the mailbox and still has ``$deleted`` when the write reads
+it leaves the mailbox: an email in other mailboxes too just leaves this one (and loses
+``$deleted``, which was meant for this mailbox's copy: RFC 3501 §6.4.7, a copy keeps the flags
+it was copied with), one in no other is destroyed. Every change goes through Email/set's
+computation (threads, counts, UIDs, expunge records, search postings), in one write
+conditional on those emails as read, so an email another session undeleted or moved meanwhile
+is left alone. Answers ``{accountId, oldState, newState, expunged}`` (the ids taken out).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stalwart_tx.jmap.context import RequestContext
+from stalwart_tx.jmap.datatype import SET
+from stalwart_tx.jmap.errors import MethodError
+from stalwart_tx.jmap.mail.email_model import EMAIL
+from stalwart_tx.jmap.registry import JSONObject
+from stalwart_tx.jmap.standard.arguments import account_id as account_argument
+from stalwart_tx.jmap.standard.calls import SetCall
+from stalwart_tx.jmap.standard.retry import optimistically
+from stalwart_tx.jmap.standard.values import is_id
+from stalwart_tx.jmap.standard.working_set import WorkingSet
+
+DELETED = "$deleted"
+KNOWN = ("accountId", "mailboxId", "ids")
+
+
+async def imap_email_expunge(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
+    from stalwart_tx.jmap.mail.email import EMAIL_TYPE
+    from stalwart_tx.jmap.mail.email_create import EmailSetComputation
+
+    unknown = sorted(set(arguments) - set(KNOWN))
+    if unknown:
+        raise MethodError.invalid_arguments(f"unknown arguments: {', '.join(unknown)}")
+    account = account_argument(ctx, arguments)
+    mailbox_id = arguments.get("mailboxId")
+    ids = arguments.get("ids")
+    if not is_id(mailbox_id):
+        raise MethodError.invalid_arguments("'mailboxId' must be an id")
+    if not isinstance(ids, list) or not all(is_id(i) for i in ids):
+        raise MethodError.invalid_arguments("'ids' must be a list of ids")
+    if len(ids) > ctx.limits.maxObjectsInSet:
+        raise MethodError.request_too_large(
+            f"at most {ctx.limits.maxObjectsInSet} emails per call, got {len(ids)}"
+        )
+    wanted = list(dict.fromkeys(ids))
+
+    async def attempt() -> tuple[list[str], str, str]:
+        objects = WorkingSet(ctx.store, account)
+        call = SetCall(ctx, EMAIL_TYPE, SET, account, arguments, {}, objects=objects)
+        emails = await objects.get(EMAIL, wanted)
+        old_state = await objects.peek_state(EMAIL)
+        leaving: dict[str, Any] = {}
+        destroying: list[str] = []
+        for email_id in wanted:
+            email = emails.get(email_id)
+            if email is None:
+                continue
+            mailboxes = email.get("mailboxIds") or {}
+            if mailbox_id not in mailboxes or DELETED not in (email.get("keywords") or {}):
+                continue  # undeleted or moved since the query: not this EXPUNGE's
+            if set(mailboxes) - {mailbox_id}:
+                leaving[email_id] = {f"mailboxIds/{mailbox_id}": None, f"keywords/{DELETED}": None}
+            else:
+                destroying.append(email_id)
+        computation = EmailSetComputation(call)
+        await computation.update_all(leaving, set(destroying))
+        await computation.destroy_all({i: i for i in destroying})
+        outcome = computation.outcome
+        if outcome.not_updated or outcome.not_destroyed:
+            problem = next(iter({**outcome.not_updated, **outcome.not_destroyed}.values()))
+            raise MethodError("serverFail", f"cannot expunge: {problem.to_json()}")
+        await objects.finish()
+        batch = objects.batch()
+        done = [*leaving, *destroying]
+        if batch.is_empty():
+            return done, old_state, old_state
+        result = await ctx.store.accounts.write(account, batch)
+        return (done, result.old_states.get(EMAIL, old_state),
+                result.new_states.get(EMAIL, old_state))
+
+    expunged, old_state, new_state = await optimistically(ctx, attempt, account_id=account)
+    return {"accountId": account, "oldState": old_state, "newState": new_state,
+            "expunged": expunged}
