@@ -148,11 +148,13 @@ ComputeHook = Callable[
 QueryEngine = Callable[["QueryCall"], Awaitable[list[str]]]
 """Every id matching the call's filter, in the order of its sort (ties broken by id)."""
 QueryWindow = Callable[
-    ["QueryCall", int, "int | None", bool], Awaitable["tuple[list[str], int | None] | None"]
+    ["QueryCall", int, "int | None", bool],
+    Awaitable["tuple[list[str], int | None, str] | None"],
 ]
 """A faster /query for calls without anchor and with a position >= 0: (call, position, limit,
-calculateTotal) -> the ids of that window and the total (when asked), or None when it cannot
-answer this call (the query engine's full list is used instead)."""
+calculateTotal) -> the ids of that window, the total (when asked) and the queryState (the
+type's state, read with the window or before it), or None when it cannot answer this call
+(the query engine's full list is used instead)."""
 ResponseHook = Callable[["MethodCall", JSONObject], Awaitable[JSONObject]]
 """Extra properties to add to a method's response (given the response built so far)."""
 

@@ -36,6 +36,7 @@ from stalwart_tx.jmap.standard.sorting import Comparator, sort_ids
 from stalwart_tx.store.records import (
     Difference,
     Index,
+    IndexRequest,
     Intersection,
     JSONObject,
     Plan,
@@ -241,9 +242,10 @@ async def email_query_engine(call: QueryCall) -> list[str]:
 
 async def email_query_window(
     call: QueryCall, position: int, limit: int | None, calculate_total: bool
-) -> tuple[list[str], int | None] | None:
+) -> tuple[list[str], int | None, str] | None:
     """The window straight from the indexes, when the index order is the sort and the plan is
-    exact: a page costs O(log n + page), whatever the mailbox size. None otherwise."""
+    exact: a page costs O(log n + page), whatever the mailbox size; with the Email state read
+    in the same read (before the pages when threads collapse). None otherwise."""
     descending = sorts_by_index(call.sort)
     if descending is None:
         return None
@@ -252,13 +254,14 @@ async def email_query_window(
         return None
     indexes = call.ctx.store.indexes
     if not call.extras.get("collapseThreads"):
-        page = await indexes.index_query(
-            call.account_id, candidates.plan, descending=descending, offset=position,
-            limit=limit, count=calculate_total,
-        )
-        return page.ids, page.total
+        taken = await indexes.snapshot(call.account_id, call.data_type.name, [IndexRequest(
+            candidates.plan, descending=descending, offset=position, limit=limit,
+            count=calculate_total,
+        )])
+        return taken.pages[0].ids, taken.pages[0].total, taken.state
     if calculate_total:
         return None  # counting threads needs every match: the full path does it
+    state = await call.ctx.store.changes.current_state(call.account_id, call.data_type.name)
     wanted = None if limit is None else position + limit
     seen: set[str] = set()
     kept: list[str] = []
@@ -285,7 +288,7 @@ async def email_query_window(
         if len(ids) < chunk:
             break
         chunk = min(2 * chunk, 8 * CHUNK)
-    return kept[position:wanted], None
+    return kept[position:wanted], None, state
 
 
 def _depends_on_thread(call: QueryCall) -> bool:

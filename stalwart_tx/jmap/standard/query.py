@@ -101,13 +101,13 @@ async def query(data_type: DataType, ctx: RequestContext, arguments: dict[str, A
     if cap is not None and (limit is None or limit > cap):
         enforced_limit = cap
 
-    # state before results: if they are newer than the state, /queryChanges from it repeats a
-    # change (harmless: removed and added again) rather than missing one
-    query_state = await ctx.store.changes.current_state(call.account_id, data_type.name)
+    # the state with the results or before them: if they are newer than the state,
+    # /queryChanges from it repeats a change (harmless: removed and added again) rather than
+    # missing one (a window reads it itself, in the same read when it can)
     if anchor is None and position >= 0 and data_type.query_window is not None:
         found = await data_type.query_window(call, position, enforced_limit, calculate_total)
         if found is not None:
-            window_ids, total = found
+            window_ids, total, query_state = found
             windowed: JSONObject = {
                 "accountId": call.account_id,
                 "queryState": query_state,
@@ -120,6 +120,7 @@ async def query(data_type: DataType, ctx: RequestContext, arguments: dict[str, A
             if enforced_limit != limit:
                 windowed["limit"] = enforced_limit
             return await with_response_hook(call, windowed)
+    query_state = await ctx.store.changes.current_state(call.account_id, data_type.name)
     ids = await engine_of(data_type)(call)
     anchor_index = None
     if anchor is not None:

@@ -63,3 +63,30 @@ async def test_windows_agree_with_the_whole_list(emails: Emails) -> None:
         total = await emails.ok("Email/query", filter=filter_, sort=SORT, calculateTotal=True,
                                 collapseThreads=collapse, limit=1)
         assert total["total"] == len(expected)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_window_and_its_query_state_are_one_read(
+    emails: Emails, monkeypatch: Any
+) -> None:
+    inbox = await emails.inbox()
+    for n in range(3):
+        await emails.import_raw(message(f"w{n}", message_id=f"w{n}@x"))
+    store = emails.server.store
+    reads: list[str] = []
+    for holder, name in ((store.changes, "current_state"), (store.indexes, "index_query"),
+                         (store.indexes, "snapshot")):
+        original = getattr(holder, name)
+
+        def counting(*arguments: Any, _name: str = name, _original: Any = original,
+                     **keywords: Any) -> Any:
+            reads.append(_name)
+            return _original(*arguments, **keywords)
+
+        monkeypatch.setattr(holder, name, counting)
+    answer = await emails.ok("Email/query", filter={"inMailbox": inbox},
+                             sort=[{"property": "receivedAt", "isAscending": False}], limit=2)
+    assert reads == ["snapshot"], "the state and the window at one instant"
+    monkeypatch.undo()
+    assert answer["queryState"] == await store.changes.current_state(emails.account, "Email")
+    assert len(answer["ids"]) == 2
