@@ -22,7 +22,6 @@ Everything type-specific is a declaration or a small async callable; the methods
 
 from __future__ import annotations
 
-import copy
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from stalwart_tx.jmap.errors import SetError
 from stalwart_tx.jmap.standard.values import Kind, same_json
-from stalwart_tx.store.records import JSONObject
+from stalwart_tx.store.records import JSONObject, json_copy
 
 if TYPE_CHECKING:
     from stalwart_tx.jmap.standard.calls import MethodCall, QueryCall, SetCall
@@ -248,7 +247,7 @@ class DataType:
         value = dict(stored)
         for name, prop in self.properties.items():
             if not prop.computed and name not in value and prop.has_default:
-                value[name] = copy.deepcopy(prop.default)
+                value[name] = json_copy(prop.default)
         return value
 
     def default_object(self) -> JSONObject:

@@ -8,10 +8,11 @@ Both raise InvalidPatch, which the /set method reports as the invalidPatch SetEr
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+from stalwart_tx.store.records import json_copy
 
 
 class InvalidPatch(ValueError):
@@ -85,7 +86,7 @@ def apply_patch(
     REMOVE, deletes it; deeper down null always deletes. Deleting a key that is not there is a
     no-op. InvalidPatch if a part before the last is missing, not an object, or an array.
     """
-    result: dict[str, Any] = copy.deepcopy(dict(target))
+    result: dict[str, Any] = json_copy(dict(target))
     for operation in operations:
         parent = _parent_of(result, operation)
         name = operation.path[-1]
@@ -95,7 +96,7 @@ def apply_patch(
         if value is REMOVE:
             parent.pop(name, None)
         else:
-            parent[name] = copy.deepcopy(value)
+            parent[name] = json_copy(value)
     return result
 
 

@@ -9,13 +9,13 @@ those with ``resolve_id``.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from stalwart_tx.jmap.errors import MethodError
 from stalwart_tx.jmap.registry import JSONObject
+from stalwart_tx.store.records import json_copy
 
 if TYPE_CHECKING:
     from stalwart_tx.jmap.context import RequestContext
@@ -104,7 +104,7 @@ def resolve_result_references(
             raise MethodError.invalid_arguments(
                 f"The argument {plain!r} is given both directly and as a result reference."
             )
-        resolved[plain] = copy.deepcopy(_resolve_one(name, value, responses))
+        resolved[plain] = json_copy(_resolve_one(name, value, responses))
     return resolved
 
 

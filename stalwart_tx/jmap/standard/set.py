@@ -8,7 +8,6 @@ WriteBatch conditional on every state read (see ``retry``).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +32,7 @@ from stalwart_tx.jmap.standard.rendering import render
 from stalwart_tx.jmap.standard.retry import optimistically
 from stalwart_tx.jmap.standard.values import MapOf, UnresolvedReference, same_json
 from stalwart_tx.jmap.standard.working_set import WorkingSet
-from stalwart_tx.store.records import JSONObject
+from stalwart_tx.store.records import JSONObject, json_copy
 
 KNOWN_ARGUMENTS = ("accountId", "ifInState", "create", "update", "destroy")
 
@@ -243,7 +242,7 @@ class SetComputation:
         try:
             after = apply_patch(before, canonical, reset=lambda name: _reset(data_type, name))
             # what the client asked for, before the server's part
-            requested = copy.deepcopy(after) if canonical == operations else apply_patch(
+            requested = json_copy(after) if canonical == operations else apply_patch(
                 before, operations, reset=lambda name: _reset(data_type, name)
             )
         except InvalidPatch as bad_patch:
@@ -354,7 +353,7 @@ def _canonical_keys(
 def _reset(data_type: DataType, name: str) -> Any:
     prop: Property | None = data_type.properties.get(name)
     if prop is not None and prop.has_default:
-        return copy.deepcopy(prop.default)
+        return json_copy(prop.default)
     return REMOVE
 
 
