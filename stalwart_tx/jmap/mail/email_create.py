@@ -61,7 +61,7 @@ class EmailSetComputation(SetComputation):
         from stalwart_tx.jmap.mail.email import email_work
 
         ids = [i for i in destroys.values() if i]
-        olds = await self.objects.get(self.data_type.name, ids)
+        olds = await self.objects.view(self.data_type.name, ids)
         await email_work(self.objects).prepare_removal(olds)
         await super().destroy_all(destroys)
 

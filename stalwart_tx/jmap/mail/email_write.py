@@ -152,16 +152,22 @@ class EmailWork:
             raw = found.get(message_id)
             self._links[message_id] = list(json.loads(raw)) if raw else []
 
-    async def _thread_emails(self, thread_id: str) -> dict[str, JSONObject]:
-        thread = await self.objects.get_one(THREAD, thread_id)
+    async def _thread_emails(self, thread_id: str, *, to_change: bool = True
+                             ) -> dict[str, JSONObject]:
+        """The emails of the thread: copies to change, or (``to_change`` false) the working
+        set's own values, only to read."""
+        thread = (await self.objects.view(THREAD, [thread_id])).get(thread_id)
         if thread is None:
             return {}
-        return await self.objects.get(EMAIL, email_ids(thread))
+        if to_change:
+            return await self.objects.get(EMAIL, email_ids(thread))
+        return await self.objects.view(EMAIL, email_ids(thread))
 
     async def _snapshot(self, thread_id: str) -> None:
         """Record the thread's contribution before this computation changes it."""
         if thread_id not in self._before:
-            self._before[thread_id] = contribution((await self._thread_emails(thread_id)).values())
+            emails = await self._thread_emails(thread_id, to_change=False)
+            self._before[thread_id] = contribution(emails.values())
 
     async def check_mailboxes(self, mailbox_ids: Mapping[str, Any]) -> SetError | None:
         if not mailbox_ids:
@@ -204,13 +210,13 @@ class EmailWork:
         await self.objects.read_states(THREAD, MAILBOX, QUOTA)
         await gather(
             self._load_links(ids),
-            self.objects.get(MAILBOX, sorted(set(mailbox_ids))),
-            self.objects.get(QUOTA, list(RESOURCES)),
+            self.objects.load(MAILBOX, sorted(set(mailbox_ids))),
+            self.objects.load(QUOTA, list(RESOURCES)),
         )
         thread_ids = sorted({t for i in ids for t in self._links.get(i, [])})
         if thread_ids:
-            threads = await self.objects.get(THREAD, thread_ids)
-            await self.objects.get(EMAIL, [e for t in threads.values() for e in email_ids(t)])
+            threads = await self.objects.view(THREAD, thread_ids)
+            await self.objects.load(EMAIL, [e for t in threads.values() for e in email_ids(t)])
 
     async def add(
         self, new: NewEmail, email_id: str | None = None
@@ -350,15 +356,15 @@ class EmailWork:
                 leaving.setdefault(mailbox_id, []).append(email_id)
         imap = mailbox_imap_work(self.objects)
         read = await gather(
-            self.objects.get(THREAD, thread_ids),
+            self.objects.view(THREAD, thread_ids),
             self._load_links(message_ids),
             self._load_terms(list(olds)),
-            self.objects.get(MAILBOX, sorted(leaving)),
-            self.objects.get(QUOTA, list(RESOURCES)),
+            self.objects.load(MAILBOX, sorted(leaving)),
+            self.objects.load(QUOTA, list(RESOURCES)),
             *(imap.read_uids(m, ids) for m, ids in sorted(leaving.items())),
         )
         threads = cast(dict[str, JSONObject], read[0])
-        await self.objects.get(EMAIL, [e for t in threads.values() for e in email_ids(t)])
+        await self.objects.load(EMAIL, [e for t in threads.values() for e in email_ids(t)])
 
     async def _load_terms(self, ids: Sequence[str]) -> None:
         wanted = [i for i in dict.fromkeys(ids) if i not in self._terms]
@@ -376,7 +382,7 @@ class EmailWork:
         if thread is not None:
             remaining = without_member(thread, email_id)
             still_linked: set[str] = set()
-            others = await self.objects.get(EMAIL, email_ids(remaining))
+            others = await self.objects.view(EMAIL, email_ids(remaining))
             for email in others.values():
                 still_linked |= links_of(email).ids
             gone = links_of(old).ids - still_linked
@@ -433,7 +439,7 @@ class EmailWork:
         """Stage the counts of every mailbox the computation changed, and the link map."""
         deltas: dict[str, list[int]] = {}
         for thread_id, before in self._before.items():
-            after = contribution((await self._thread_emails(thread_id)).values())
+            after = contribution((await self._thread_emails(thread_id, to_change=False)).values())
             for mailbox_id in set(before) | set(after):
                 old = before.get(mailbox_id, (0, 0, 0, 0))
                 new = after.get(mailbox_id, (0, 0, 0, 0))

@@ -155,7 +155,7 @@ class MailboxImapWork:
         return {"uidValidity": validity, "uidNext": 1}
 
     async def _stage_emails(self) -> None:
-        emails = await self.objects.get(EMAIL, list(self._original))
+        emails = await self.objects.view(EMAIL, list(self._original))
         final = {i: frozenset(emails[i].get("mailboxIds") or {}) if i in emails else frozenset()
                  for i in self._original}
         left: dict[str, list[str]] = {}

@@ -194,7 +194,7 @@ class SetComputation:
     async def update_all(self, updates: dict[str, Any], destroying: set[str]) -> None:
         ctx, created_ids = self.call.ctx, self.outcome.created_ids
         resolved = {key: resolve_id(ctx, key, created_ids) for key in updates}
-        await self.objects.get(self.data_type.name, [i for i in resolved.values() if i])
+        await self.objects.load(self.data_type.name, [i for i in resolved.values() if i])
         for key, patch in updates.items():
             savepoint = self.objects.savepoint()
             error = await self._update(resolved[key], patch, destroying)
@@ -301,7 +301,7 @@ class SetComputation:
         }
 
     async def destroy_all(self, destroys: dict[str, str | None]) -> None:
-        await self.objects.get(self.data_type.name, [i for i in destroys.values() if i])
+        await self.objects.load(self.data_type.name, [i for i in destroys.values() if i])
         for key, object_id in destroys.items():
             savepoint = self.objects.savepoint()
             error = await self._destroy(object_id)

@@ -116,6 +116,21 @@ class WorkingSet:
 
     async def get(self, type_name: str, ids: list[str]) -> dict[str, JSONObject]:
         """The objects of those ids that exist (staged writes included)."""
+        return {i: json_copy(v) for i, v in (await self.view(type_name, ids)).items()}
+
+    async def view(self, type_name: str, ids: list[str]) -> dict[str, JSONObject]:
+        """``get`` without the copies, for a caller that only reads them: the values are the
+        working set's own, and must not be changed."""
+        await self.load(type_name, ids)
+        result: dict[str, JSONObject] = {}
+        for object_id in ids:
+            value = self._current(type_name, object_id)
+            if value is not None:
+                result[object_id] = value
+        return result
+
+    async def load(self, type_name: str, ids: list[str]) -> None:
+        """Read those objects now, in one read, for a computation that looks at them later."""
         stored = self._stored.setdefault(type_name, {})
         wanted = [
             i for i in dict.fromkeys(ids)
@@ -125,12 +140,6 @@ class WorkingSet:
             found = await self._read(type_name, wanted)
             for object_id in wanted:
                 stored[object_id] = found.get(object_id)
-        result: dict[str, JSONObject] = {}
-        for object_id in ids:
-            value = self._current(type_name, object_id)
-            if value is not None:
-                result[object_id] = json_copy(value)
-        return result
 
     async def get_one(self, type_name: str, object_id: str) -> JSONObject | None:
         return (await self.get(type_name, [object_id])).get(object_id)
