@@ -37,6 +37,36 @@ def count_catch_ups(monkeypatch: pytest.MonkeyPatch, watched: Any) -> list[int]:
     return calls
 
 
+class JmapCalls:
+    """Counts the JMAP method calls of the process while ``on`` (the names, in order)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from stalwart_tx.jmap.api import JMAPApi
+
+        self.methods: list[str] = []
+        self._monkeypatch = monkeypatch
+        self._original = original = JMAPApi._call
+        methods = self.methods
+
+        async def counted(api: Any, ctx: Any, name: str, *rest: Any) -> Any:
+            methods.append(name)
+            return await original(api, ctx, name, *rest)
+
+        self._counted = counted
+
+    def on(self) -> list[str]:
+        from stalwart_tx.jmap.api import JMAPApi
+
+        self.methods.clear()
+        self._monkeypatch.setattr(JMAPApi, "_call", self._counted)
+        return self.methods
+
+    def off(self) -> None:
+        from stalwart_tx.jmap.api import JMAPApi
+
+        self._monkeypatch.setattr(JMAPApi, "_call", self._original)
+
+
 async def settle_notifications() -> None:
     # long enough for the store's change notification to reach the sessions
     await deferLater(reactor, 0.3, lambda: None)
@@ -98,7 +128,6 @@ async def test_a_write_keeps_the_facts_it_wrote_and_the_flag_reports_need_no_rea
     imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from stalwart_tx.imap import bridge_context, email_facts
-    from stalwart_tx.jmap.api import JMAPApi
 
     kept = email_facts.EmailFacts()
     monkeypatch.setattr(email_facts, "FACTS_CACHE", kept)
@@ -108,14 +137,8 @@ async def test_a_write_keeps_the_facts_it_wrote_and_the_flag_reports_need_no_rea
     b = await session(imap_server)
     await a.command(b"NOOP")
     await b.command(b"NOOP")
-    methods: list[str] = []
-    original = JMAPApi._call
-
-    async def counted(self: Any, ctx: Any, name: str, *rest: Any) -> Any:
-        methods.append(name)
-        return await original(self, ctx, name, *rest)
-
-    monkeypatch.setattr(JMAPApi, "_call", counted)
+    calls = JmapCalls(monkeypatch)
+    methods = calls.on()
     stored = await a.command(b"STORE 2 +FLAGS (\\Flagged $Work)", b"s")
     assert b"* 2 FETCH (FLAGS (\\Recent \\Flagged $work))" in stored  # keywords lower-cased
     seen = untagged(await b.command(b"NOOP"))
@@ -123,7 +146,7 @@ async def test_a_write_keeps_the_facts_it_wrote_and_the_flag_reports_need_no_rea
     # neither the report of the STORE nor the other session's announcement read the email
     assert "Email/get" not in methods, methods
     # and what the write kept is what Email/get gives, at the MODSEQ the email has
-    monkeypatch.setattr(JMAPApi, "_call", original)
+    calls.off()
     [stored] = (await imap_server.jmap("Email/query", filter={"hasKeyword": "$work"}))["ids"]
     [read] = (await imap_server.jmap("Email/get", ids=[stored],
                                      properties=list(email_facts.FACTS)))["list"]
@@ -136,32 +159,23 @@ async def test_a_write_keeps_the_facts_it_wrote_and_the_flag_reports_need_no_rea
 async def test_a_one_message_store_takes_its_modseq_from_its_write(
     imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from stalwart_tx.jmap.api import JMAPApi
-
     a = await session(imap_server)
     await append(a, 2)
     await a.command(b"NOOP")
     await a.command(b"FETCH 1 (MODSEQ)")  # CONDSTORE on: the reports carry MODSEQ
-    methods: list[str] = []
-    original = JMAPApi._call
-
-    async def counted(self: Any, ctx: Any, name: str, *rest: Any) -> Any:
-        methods.append(name)
-        return await original(self, ctx, name, *rest)
-
-    monkeypatch.setattr(JMAPApi, "_call", counted)
+    calls = JmapCalls(monkeypatch)
+    methods = calls.on()
     stored = untagged(await a.command(b"STORE 1 +FLAGS (\\Flagged)", b"s"))
     assert methods == ["Email/set"], "the write alone: its states tell the MODSEQ"
-    monkeypatch.setattr(JMAPApi, "_call", original)
+    calls.off()
     [email_id] = (await imap_server.jmap("Email/query", filter={"hasKeyword": "$flagged"}))["ids"]
     [entry] = (await imap_server.jmap("ImapEmail/get", ids=[email_id]))["list"]
     assert stored == [b"* 1 FETCH (FLAGS (\\Recent \\Flagged) MODSEQ (%d))" % entry["modseq"]]
     # several messages in one write: their MODSEQs are read
-    monkeypatch.setattr(JMAPApi, "_call", counted)
-    methods.clear()
+    methods = calls.on()
     stored = untagged(await a.command(b"STORE 1:2 +FLAGS (\\Seen)", b"s"))
     assert "ImapEmail/get" in methods
-    monkeypatch.setattr(JMAPApi, "_call", original)
+    calls.off()
     found = (await imap_server.jmap("ImapEmail/get", ids=(
         await imap_server.jmap("Email/query", filter={"hasKeyword": "$seen"}))["ids"]))["list"]
     assert sorted(int(line.rsplit(b"MODSEQ (", 1)[1].rstrip(b"))")) for line in stored) == (
