@@ -46,6 +46,8 @@ LANGUAGES_MAP: Final = "Email:languages"
 # §4.1.1: keywords are case-insensitive; the server stores and returns them lower-cased.
 SEEN: Final = "$seen"
 DRAFT: Final = "$draft"
+# IMAP's \Deleted, kept as a keyword until EXPUNGE
+DELETED: Final = "$deleted"
 # RFC 8621 §4.1.1: 1-255 of %x21-%x7E except ( ) { ] % * " \
 _KEYWORD = re.compile(r'[\x21-\x7e]{1,255}')
 _KEYWORD_FORBIDDEN = frozenset('(){]%*"\\')

@@ -17,42 +17,32 @@ from typing import Any
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.datatype import SET
 from stalwart_tx.jmap.errors import MethodError
-from stalwart_tx.jmap.mail.email_model import EMAIL
+from stalwart_tx.jmap.mail.email_model import DELETED, EMAIL
+from stalwart_tx.jmap.mail.imap_arguments import id_list, known_only, one_id
 from stalwart_tx.jmap.registry import JSONObject
 from stalwart_tx.jmap.standard.arguments import account_id as account_argument
 from stalwart_tx.jmap.standard.calls import SetCall
 from stalwart_tx.jmap.standard.retry import optimistically
-from stalwart_tx.jmap.standard.values import is_id
 from stalwart_tx.jmap.standard.working_set import WorkingSet
-
-DELETED = "$deleted"
-KNOWN = ("accountId", "mailboxId", "ids")
 
 
 async def imap_email_expunge(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
     from stalwart_tx.jmap.mail.email import EMAIL_TYPE
     from stalwart_tx.jmap.mail.email_create import EmailSetComputation
 
-    unknown = sorted(set(arguments) - set(KNOWN))
-    if unknown:
-        raise MethodError.invalid_arguments(f"unknown arguments: {', '.join(unknown)}")
+    known_only(arguments, "mailboxId", "ids")
     account = account_argument(ctx, arguments)
-    mailbox_id = arguments.get("mailboxId")
-    ids = arguments.get("ids")
-    if not is_id(mailbox_id):
-        raise MethodError.invalid_arguments("'mailboxId' must be an id")
-    if not isinstance(ids, list) or not all(is_id(i) for i in ids):
-        raise MethodError.invalid_arguments("'ids' must be a list of ids")
-    if len(ids) > ctx.limits.maxObjectsInSet:
+    mailbox_id = one_id(arguments, "mailboxId")
+    wanted = id_list(arguments, "ids")
+    if len(wanted) > ctx.limits.maxObjectsInSet:
         raise MethodError.request_too_large(
-            f"at most {ctx.limits.maxObjectsInSet} emails per call, got {len(ids)}"
+            f"at most {ctx.limits.maxObjectsInSet} emails per call, got {len(wanted)}"
         )
-    wanted = list(dict.fromkeys(ids))
 
     async def attempt() -> tuple[list[str], str, str]:
         objects = WorkingSet(ctx.store, account)
         call = SetCall(ctx, EMAIL_TYPE, SET, account, arguments, {}, objects=objects)
-        emails = await objects.get(EMAIL, wanted)
+        emails = await objects.view(EMAIL, wanted)  # read only: the changes go by patch
         old_state = await objects.peek_state(EMAIL)
         leaving: dict[str, Any] = {}
         destroying: list[str] = []

@@ -34,7 +34,6 @@ same path as every client: it builds a Request, the API runs the calls. Their da
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from functools import partial
 from typing import Any, Final, cast
@@ -43,6 +42,7 @@ from stalwart_tx.gathering import gather
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError
 from stalwart_tx.jmap.mail.email_model import EMAIL, SEEN, keyword_index, mailbox_index
+from stalwart_tx.jmap.mail.imap_arguments import id_list, known_only, one_id, unsigned
 from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX
 from stalwart_tx.jmap.mail.mailbox_defaults import with_default_mailboxes
 from stalwart_tx.jmap.mail.mailbox_imap import (
@@ -56,40 +56,10 @@ from stalwart_tx.jmap.mail.mailbox_imap import (
 from stalwart_tx.jmap.registry import CapabilitySpec, JSONObject, MethodSpec
 from stalwart_tx.jmap.standard.arguments import account_id as account_argument
 from stalwart_tx.jmap.standard.retry import optimistically
-from stalwart_tx.jmap.standard.values import MAX_SAFE_INT, is_id, is_int
 from stalwart_tx.jmap.standard.working_set import WorkingSet
 from stalwart_tx.store.records import Difference, Index, IndexRequest, ScoreRange, WriteBatch
 
 IMAP_VIEW: Final = "urn:stalwart-tx:imap-view"
-
-
-def _ids(arguments: Mapping[str, Any], name: str) -> list[str]:
-    value = arguments.get(name)
-    if not isinstance(value, list) or not all(is_id(i) for i in value):
-        raise MethodError.invalid_arguments(f"{name!r} must be an array of Ids")
-    return list(dict.fromkeys(value))
-
-
-def _id(arguments: Mapping[str, Any], name: str, *, nullable: bool = False) -> str | None:
-    value = arguments.get(name)
-    if value is None and nullable:
-        return None
-    if not is_id(value):
-        raise MethodError.invalid_arguments(f"{name!r} must be an Id")
-    return str(value)
-
-
-def _unsigned(arguments: Mapping[str, Any], name: str) -> int:
-    value: Any = arguments.get(name)
-    if not is_int(value) or not 0 <= value <= MAX_SAFE_INT:
-        raise MethodError.invalid_arguments(f"{name!r} must be an UnsignedInt")
-    return int(value)
-
-
-def _known(arguments: Mapping[str, Any], *names: str) -> None:
-    unknown = sorted(set(arguments) - {"accountId", *names})
-    if unknown:
-        raise MethodError.invalid_arguments(f"unknown argument(s): {', '.join(unknown)}")
 
 
 def _number(index: str, email_ids: list[str], batch: WriteBatch) -> None:
@@ -124,13 +94,13 @@ async def _ensure_imap_state(ctx: RequestContext, account: str, mailbox_ids: lis
 
 
 async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
-    _known(arguments, "ids", "uids", "uidsAbove", "firstUnseen", "unseenCount")
+    known_only(arguments, "ids", "uids", "uidsAbove", "firstUnseen", "unseenCount")
     account = account_argument(ctx, arguments)
-    ids = _ids(arguments, "ids")
+    ids = id_list(arguments, "ids")
     with_uids = arguments.get("uids", False)
     if not isinstance(with_uids, bool):
         raise MethodError.invalid_arguments("'uids' must be a Boolean")
-    above = _unsigned(arguments, "uidsAbove") if arguments.get("uidsAbove") is not None else 0
+    above = unsigned(arguments, "uidsAbove") if arguments.get("uidsAbove") is not None else 0
     first_unseen = arguments.get("firstUnseen", False)
     if not isinstance(first_unseen, bool):
         raise MethodError.invalid_arguments("'firstUnseen' must be a Boolean")
@@ -206,12 +176,12 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
 
 
 async def imap_email_get(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
-    _known(arguments, "ids", "alsoIds", "mailboxId", "uidValidity")
+    known_only(arguments, "ids", "alsoIds", "mailboxId", "uidValidity")
     account = account_argument(ctx, arguments)
-    ids = _ids(arguments, "ids")
+    ids = id_list(arguments, "ids")
     if arguments.get("alsoIds") is not None:
-        ids = list(dict.fromkeys([*ids, *_ids(arguments, "alsoIds")]))
-    mailbox_id = _id(arguments, "mailboxId", nullable=True)
+        ids = list(dict.fromkeys([*ids, *id_list(arguments, "alsoIds")]))
+    mailbox_id = one_id(arguments, "mailboxId", nullable=True)
     with_validity = arguments.get("uidValidity", False)
     if not isinstance(with_validity, bool):
         raise MethodError.invalid_arguments("'uidValidity' must be a Boolean")
@@ -248,11 +218,11 @@ async def imap_email_get(ctx: RequestContext, arguments: JSONObject) -> JSONObje
 
 
 async def imap_mailbox_vanished(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
-    _known(arguments, "mailboxId", "sinceModseq")
+    known_only(arguments, "mailboxId", "sinceModseq")
     account = account_argument(ctx, arguments)
-    mailbox_id = _id(arguments, "mailboxId")
+    mailbox_id = one_id(arguments, "mailboxId")
     assert mailbox_id is not None
-    since = _unsigned(arguments, "sinceModseq")
+    since = unsigned(arguments, "sinceModseq")
     # the floor first: a trim between the two reads then shows as incomplete, never as whole
     mailboxes = await ctx.store.accounts.get(account, MAILBOX, [mailbox_id])
     imap = imap_state_of(mailboxes[mailbox_id]) if mailbox_id in mailboxes else None
@@ -265,11 +235,11 @@ async def imap_mailbox_vanished(ctx: RequestContext, arguments: JSONObject) -> J
 
 
 async def imap_mailbox_claim_recent(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
-    _known(arguments, "mailboxId", "uid")
+    known_only(arguments, "mailboxId", "uid")
     account = account_argument(ctx, arguments)
-    mailbox_id = _id(arguments, "mailboxId")
+    mailbox_id = one_id(arguments, "mailboxId")
     assert mailbox_id is not None
-    uid = _unsigned(arguments, "uid")
+    uid = unsigned(arguments, "uid")
     previous = await ctx.store.indexes.map_raise(account, RECENT_MAP, mailbox_id, uid)
     return {"accountId": account, "previous": previous}
 
