@@ -20,6 +20,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from stalwart_tx import send_now
 from stalwart_tx.imap import syntax
 from stalwart_tx.imap.grammar import ImapSyntaxError, ImapTagError
 from stalwart_tx.imap.parse_search import BadCharsetError
@@ -99,6 +100,7 @@ class ImapServerProtocol(protocol.Protocol):
         self._corked = False
         self._pending: list[bytes] = []
         self._pending_size = 0
+        self._direct = False
 
     # -- connection -----------------------------------------------------------------------
 
@@ -116,6 +118,8 @@ class ImapServerProtocol(protocol.Protocol):
             # last piece of a streamed FETCH back for the client's delayed ACK
             transport.setTcpNoDelay(True)
         transport.registerProducer(self._gate, True)
+        # a response is one write already (the session corks them): it may leave at once
+        self._direct = send_now.direct(transport)
         self.send(f"* OK [CAPABILITY {caps}] {self.server.server_name} ready".encode())
         self._touch()
 
@@ -267,7 +271,10 @@ class ImapServerProtocol(protocol.Protocol):
         if not self._closed and self.transport is not None:
             if self._deflate is not None:
                 data = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
-            self.transport.write(data)
+            if self._direct:
+                send_now.write(self.transport, data)
+            else:
+                self.transport.write(data)
 
     async def drain(self) -> None:
         """Wait while the client is slow to take what was sent; what is collected stays until

@@ -10,8 +10,10 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import pytest
 import pytest_twisted
 
+from stalwart_tx import send_now
 from tests.imap.conftest import ImapServer, RawConnection, logged_in
 
 
@@ -28,16 +30,32 @@ async def append_messages(raw: RawConnection, flags: list[bytes]) -> None:
         assert (await raw.until(b"a"))[-1].startswith(b"a OK")
 
 
-def record_writes(connection: Any) -> list[bytes]:
+def record_writes(connection: Any, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every piece handed to the connection's transport, whether it left through Twisted's
+    write or straight to the socket (``send_now``)."""
     writes: list[bytes] = []
     transport = connection.transport
     original = transport.write
+    original_now = send_now.write
+    sending_now: list[bool] = []
 
     def write(data: bytes) -> None:
-        writes.append(data)
+        if not sending_now:  # not the rest of a piece send_now recorded already
+            writes.append(data)
         original(data)
 
+    def write_now(target: Any, data: bytes) -> None:
+        if target is transport:
+            writes.append(data)
+            sending_now.append(True)
+        try:
+            original_now(target, data)
+        finally:
+            if target is transport:
+                sending_now.pop()
+
     transport.write = write
+    monkeypatch.setattr(send_now, "write", write_now)
     return writes
 
 
@@ -48,9 +66,11 @@ async def test_the_socket_sends_without_delay(imap_server: ImapServer, raw: RawC
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_select_response_is_one_write(imap_server: ImapServer, raw: RawConnection) -> None:
+async def test_a_select_response_is_one_write(
+    imap_server: ImapServer, raw: RawConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await logged_in(raw)
-    writes = record_writes(server_side(imap_server))
+    writes = record_writes(server_side(imap_server), monkeypatch)
     lines = await raw.command(b"SELECT INBOX", b"s")
     assert lines[-1].startswith(b"s OK [READ-WRITE]")
     # SELECT reads the store several times between its untagged lines
@@ -60,10 +80,12 @@ async def test_a_select_response_is_one_write(imap_server: ImapServer, raw: RawC
 
 
 @pytest_twisted.ensureDeferred
-async def test_idle_updates_leave_at_once(imap_server: ImapServer, raw: RawConnection) -> None:
+async def test_idle_updates_leave_at_once(
+    imap_server: ImapServer, raw: RawConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await logged_in(raw)
     await raw.command(b"SELECT INBOX", b"s")
-    writes = record_writes(server_side(imap_server))
+    writes = record_writes(server_side(imap_server), monkeypatch)
     await raw.send(b"i IDLE\r\n")
     assert (await raw.line()).startswith(b"+")
     other = await imap_server.client()
@@ -78,12 +100,12 @@ async def test_idle_updates_leave_at_once(imap_server: ImapServer, raw: RawConne
 
 @pytest_twisted.ensureDeferred
 async def test_a_fetch_of_many_short_answers_is_one_write(
-    imap_server: ImapServer, raw: RawConnection
+    imap_server: ImapServer, raw: RawConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await logged_in(raw)
     await append_messages(raw, [b""] * 5)
     await raw.command(b"SELECT INBOX", b"s")
-    writes = record_writes(server_side(imap_server))
+    writes = record_writes(server_side(imap_server), monkeypatch)
     lines = await raw.command(b"FETCH 1:5 (UID FLAGS)", b"f")
     assert len([line for line in lines if line.startswith(b"* ")]) == 5
     assert len(writes) == 1
@@ -109,3 +131,24 @@ async def test_a_fetch_of_facts_alone_answers_as_one_with_content(
     for lone, full in zip(alone, with_content, strict=True):
         assert lone.endswith(b")")
         assert full.startswith(lone[:-1] + b" RFC822.HEADER {"), (lone, full)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_short_response_leaves_without_waiting_for_the_reactor(
+    imap_server: ImapServer, raw: RawConnection
+) -> None:
+    # queued through Twisted, each response would cost one more reactor turn and two epoll
+    # changes; on a plain socket with nothing queued it is sent by the command itself
+    await logged_in(raw)
+    transport = server_side(imap_server).transport
+    queued: list[bytes] = []
+    original = transport.write
+
+    def write(data: bytes) -> None:
+        queued.append(data)
+        original(data)
+
+    transport.write = write
+    assert (await raw.command(b"NOOP", b"n"))[-1].startswith(b"n OK")
+    assert (await raw.command(b"SELECT INBOX", b"s"))[-1].startswith(b"s OK")
+    assert queued == []
