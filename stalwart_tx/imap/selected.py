@@ -169,24 +169,22 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
     """
     delta = Delta()
     last = view.uids[-1] if view.uids else 0
-    # one request: the changes, the new UIDs, and the UIDs now of what changed (and of what
-    # the view took ahead of its state)
+    # one call, one store read: the changes, the new UIDs, and the UIDs now of what changed
+    # (and of what the view took ahead of its state)
     try:
-        answers = await client.request(
-            ("Email/changes", {"sinceState": view.state, "maxChanges": CHANGES_PAGE}),
-            ("ImapMailbox/get", {"ids": [view.mailbox_id], "uids": True, "uidsAbove": last}),
-            ("ImapEmail/get", {"#ids": _ref("/updated"), "#alsoIds": _ref("/created"),
-                               "mailboxId": view.mailbox_id}),
-            ("ImapEmail/get", {"ids": sorted(view.ahead), "mailboxId": view.mailbox_id}),
+        answer = await client.call(
+            "ImapMailbox/get", ids=[view.mailbox_id], uids=True, uidsAbove=last,
+            emailChangesSince=view.state, maxChanges=CHANGES_PAGE, alsoIds=sorted(view.ahead),
         )
     except JmapCallError as error:
         if error.type == "cannotCalculateChanges":
             return await _resync(client, view)
         raise
-    changes = answers[0][1]
+    changes = answer["emailChanges"]
     state = changes["newState"]
-    destroyed = list(changes["destroyed"]) + list(answers[3][1]["notFound"])
-    entries = answers[2][1]["list"] + answers[3][1]["list"]
+    destroyed = list(changes["destroyed"]) + [e for e in answer["emailsNotFound"]
+                                              if e in view.ahead]
+    entries = answer["emails"]
     if changes["hasMoreChanges"]:
         # a long absence: the rest of the log, page by page, then their UIDs
         rest = await changed_since(client, state)
@@ -201,7 +199,7 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
             entries += more["list"]
     if state == view.state and not view.ahead:
         return delta
-    listed = answers[1][1]["list"]
+    listed = answer["list"]
     if not listed:  # the mailbox is gone: everything left it
         delta.expunged = list(view.uids)
         view.state = state
@@ -221,7 +219,7 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
             delta.changed.append(email_id)
             if email_id in modseqs:
                 delta.modseqs[email_id] = modseqs[email_id]
-    read_after = _position(answers[1][1]["stateAfter"])
+    read_after = _position(answer["stateAfter"])
     for uid, email_id in listed[0]["uids"]:
         old = view.uid_of(email_id)
         if old is not None and old != uid and old not in delta.expunged:
@@ -240,10 +238,6 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
 
 def _position(state: str) -> int:
     return int(state.partition(":")[0])
-
-
-def _ref(path: str) -> dict[str, str]:
-    return {"resultOf": "c0", "name": "Email/changes", "path": path}
 
 
 async def _resync(client: MailClient, view: SelectedMailbox) -> Delta:

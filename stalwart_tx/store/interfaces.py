@@ -15,6 +15,7 @@ from zope.interface import Attribute, Interface
 from stalwart_tx.store.records import (
     BlobInfo,
     Changes,
+    ChangesRequest,
     IndexPage,
     IndexRequest,
     JSONObject,
@@ -157,11 +158,16 @@ class IIndexStore(Interface):
 
     async def snapshot(
         account_id: str, type_name: str, queries: list[IndexRequest],
-        objects: tuple[str, list[str]] | None = None,
+        objects: tuple[str, list[str]] | None = None, changes: ChangesRequest | None = None,
     ) -> Snapshot:
         """The state of ``type_name``, the objects ``objects`` names (a type and ids, as
         IAccountStore.get gives them) and each query's page (as index_query gives it), all read
         at one instant: what a view of the type needs without a state read before and after.
+
+        With ``changes``, the type's changes since a state (as IChangeLog.changes_since gives
+        them) and the modseqs and index scores it asks for, at the same instant: what a view
+        catching up needs, in one read. Raises as changes_since does (InvalidState,
+        CannotCalculateChanges, ValueError), having read nothing.
 
         Raises ValueError as index_query does, having read nothing.
         """

@@ -44,6 +44,7 @@ from stalwart_tx.store.memory_indexes import DerivedData
 from stalwart_tx.store.records import (
     BlobInfo,
     Changes,
+    ChangesRequest,
     IndexPage,
     IndexRequest,
     JSONObject,
@@ -417,10 +418,21 @@ class MemoryAccountStore:
 
     async def snapshot(
         self, account_id: str, type_name: str, queries: list[IndexRequest],
-        objects: tuple[str, list[str]] | None = None,
+        objects: tuple[str, list[str]] | None = None, changes: ChangesRequest | None = None,
     ) -> Snapshot:
-        # no await in between: nothing else runs while all of it is read
+        # nothing awaited here suspends: nothing else runs while all of it is read
         account = self._account(account_id)
+        changed: Changes | None = None
+        modseqs: dict[str, int] = {}
+        scores: dict[str, float] = {}
+        if changes is not None:
+            check_name(changes.index)
+            changed = await self.changes_since(
+                account_id, type_name, changes.since_state, changes.max_changes
+            )
+            ids = list(dict.fromkeys([*changed.created, *changed.updated, *changes.also_ids]))
+            modseqs = await self.modseqs(account_id, type_name, ids)
+            scores = await self.index_scores(account_id, changes.index, list(modseqs))
         pages = tuple(
             account.derived.query(q.plan, descending=q.descending, offset=q.offset, limit=q.limit)
             for q in queries
@@ -430,7 +442,7 @@ class MemoryAccountStore:
             data = account.types.get(objects[0])
             if data is not None:
                 found = {i: json.loads(data.objects[i]) for i in objects[1] if i in data.objects}
-        return Snapshot(account.state(type_name), found, pages)
+        return Snapshot(account.state(type_name), found, pages, changed, modseqs, scores)
 
     async def index_size(self, account_id: str, index: str) -> int:
         check_name(index)

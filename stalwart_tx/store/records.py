@@ -353,13 +353,31 @@ class IndexRequest:
 
 
 @dataclass(frozen=True)
+class ChangesRequest:
+    """What IIndexStore.snapshot reads of the type's change log beside the rest: the changes
+    since ``since_state`` (at most ``max_changes``, None: all), and for each object they list
+    as created or updated, and each of ``also_ids``, its last-change modseq and its score in
+    ``index`` (when it is live and in the index)."""
+
+    since_state: str
+    max_changes: int | None
+    index: str
+    also_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What IIndexStore.snapshot read at one instant: a type's state, objects (of the type
-    asked for them), and one IndexPage per query, in order."""
+    asked for them), and one IndexPage per query, in order; with a ChangesRequest, the
+    changes, and the modseqs and index scores it asked for (objects not live are left out of
+    both, those live but not in the index out of ``scores``)."""
 
     state: str
     objects: Mapping[str, JSONObject]
     pages: tuple[IndexPage, ...]
+    changes: Changes | None = None
+    modseqs: Mapping[str, int] = field(default_factory=dict)
+    scores: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

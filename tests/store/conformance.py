@@ -54,6 +54,7 @@ from stalwart_tx.store.records import (
     MAX_PLAN_DEPTH,
     MAX_PLAN_LEAVES,
     Changes,
+    ChangesRequest,
     Difference,
     Index,
     IndexPage,
@@ -1902,6 +1903,60 @@ class IndexStoreConformance:
             assert taken.state == await store.changes.current_state(A, "Email")
             assert taken.objects == {f"e{n}": {"n": n}}
             assert taken.pages[0].ids == [f"e{k}" for k in range(1, n + 1)]
+
+    @pytest_twisted.ensureDeferred
+    async def test_snapshot_with_changes_reads_what_each_read_would(
+        self, store: StoreBundle
+    ) -> None:
+        x, w = store.indexes, store.accounts.write
+        await w(A, WriteBatch().create("Email", "e1", {}).create("Email", "e2", {})
+                .create("Email", "e3", {}).index_add("uid", "e1", 1).index_add("uid", "e2", 2))
+        since = await store.changes.current_state(A, "Email")
+        await w(A, WriteBatch().update("Email", "e1", {"k": 1}).destroy("Email", "e2")
+                .create("Email", "e4", {}).index_remove("uid", "e2").index_add("uid", "e4", 3))
+        request = ChangesRequest(since, None, "uid", also_ids=("e3", "e1", "gone"))
+        taken = await x.snapshot(A, "Email", [IndexRequest(ScoreRange("uid", 3, None))],
+                                 objects=("Email", ["e4"]), changes=request)
+        alone = await store.changes.changes_since(A, "Email", since, None)
+        assert taken.changes == alone
+        assert taken.changes is not None and taken.changes.created == ("e4",)
+        assert taken.changes.updated == ("e1",) and taken.changes.destroyed == ("e2",)
+        assert taken.state == alone.new_state == await store.changes.current_state(A, "Email")
+        state, modseqs, scores = await store.changes.state_modseqs_and_scores(
+            A, "Email", ["e4", "e1", "e3", "gone"], "uid"
+        )
+        # the created, updated and further ids: live ones get their modseq, and their score
+        # when they are in the index (e3 is not); e2 is destroyed, "gone" never was
+        assert taken.modseqs == modseqs and set(modseqs) == {"e1", "e3", "e4"}
+        assert taken.scores == scores == {"e1": 1.0, "e4": 3.0}
+        assert taken.objects == {"e4": {}} and taken.pages[0].ids == ["e4"]
+        # without a request nothing of the log is read
+        plain = await x.snapshot(A, "Email", [])
+        assert plain.changes is None and plain.modseqs == {} and plain.scores == {}
+
+    @pytest_twisted.ensureDeferred
+    async def test_snapshot_with_changes_pages_and_refuses_as_changes_since(
+        self, store: StoreBundle
+    ) -> None:
+        x, w = store.indexes, store.accounts.write
+        for n in range(1, 6):
+            await w(A, WriteBatch().create("Email", f"e{n}", {}))
+        first = await x.snapshot(A, "Email", [], changes=ChangesRequest("0", 2, "uid"))
+        assert first.changes == await store.changes.changes_since(A, "Email", "0", 2)
+        assert first.changes is not None and first.changes.has_more
+        assert set(first.modseqs) == {"e1", "e2"} and first.scores == {}
+        rest = await x.snapshot(A, "Email", [],
+                                changes=ChangesRequest(first.changes.new_state, None, "uid"))
+        assert rest.changes is not None and rest.changes.created == ("e3", "e4", "e5")
+        assert not rest.changes.has_more and rest.changes.new_state == rest.state
+        with pytest.raises(InvalidState):
+            await x.snapshot(A, "Email", [], changes=ChangesRequest("999", None, "uid"))
+        with pytest.raises(ValueError):
+            await x.snapshot(A, "Email", [], changes=ChangesRequest("0", 0, "uid"))
+        await store.changes.compact(A, "Email", "3")
+        with pytest.raises(CannotCalculateChanges) as raised:
+            await x.snapshot(A, "Email", [], changes=ChangesRequest("1", None, "uid"))
+        assert not isinstance(raised.value, InvalidState)
 
     @pytest_twisted.ensureDeferred
     async def test_nothing_exists_at_first(self, store: StoreBundle) -> None:

@@ -13,8 +13,11 @@ same path as every client: it builds a Request, the API runs the calls. Their da
   (``IIndexStore.snapshot``), so replaying the changes since it neither misses nor repeats
   anything; ``stateAfter`` is the same state (callers of an earlier version compared the two,
   when the state was read before the UIDs and again after). A mailbox made before IMAP state
-  existed gets it here,
-  its emails numbered in receivedAt order.
+  existed gets it here, its emails numbered in receivedAt order. With ``emailChangesSince``
+  (one mailbox only) it also answers, read at the same instant, ``emailChanges`` (what
+  Email/changes would, at most ``maxChanges``) and ``emails``: per live email of those created
+  or updated and of ``alsoIds``, ``{id, modseq, uid}`` as ImapEmail/get gives them
+  (``emailsNotFound`` the others): all a session catching up needs, in one store read.
 * ``ImapEmail/get`` ``{accountId, mailboxId, ids, alsoIds, uidValidity}``: per live email of
   ``ids`` and ``alsoIds`` (two lists, so two result references can fill one call) its MODSEQ
   and, when ``mailboxId`` is given, its UID there (null when it is not in it), and with
@@ -57,7 +60,16 @@ from stalwart_tx.jmap.registry import CapabilitySpec, JSONObject, MethodSpec
 from stalwart_tx.jmap.standard.arguments import account_id as account_argument
 from stalwart_tx.jmap.standard.retry import optimistically
 from stalwart_tx.jmap.standard.working_set import WorkingSet
-from stalwart_tx.store.records import Difference, Index, IndexRequest, ScoreRange, WriteBatch
+from stalwart_tx.store.errors import CannotCalculateChanges
+from stalwart_tx.store.records import (
+    ChangesRequest,
+    Difference,
+    Index,
+    IndexRequest,
+    ScoreRange,
+    Snapshot,
+    WriteBatch,
+)
 
 IMAP_VIEW: Final = "urn:stalwart-tx:imap-view"
 
@@ -93,10 +105,32 @@ async def _ensure_imap_state(ctx: RequestContext, account: str, mailbox_ids: lis
     await optimistically(ctx, attempt, account_id=account)
 
 
+def _changes_request(arguments: JSONObject, ids: list[str]) -> ChangesRequest | None:
+    """The Email changes ImapMailbox/get reads with the mailbox, when asked for."""
+    since = arguments.get("emailChangesSince")
+    if since is None:
+        if arguments.get("maxChanges") is not None or arguments.get("alsoIds") is not None:
+            raise MethodError.invalid_arguments(
+                "'maxChanges' and 'alsoIds' go with 'emailChangesSince'"
+            )
+        return None
+    if not isinstance(since, str):
+        raise MethodError.invalid_arguments("'emailChangesSince' must be a String")
+    if len(ids) != 1:
+        raise MethodError.invalid_arguments("'emailChangesSince' reads one mailbox")
+    most = unsigned(arguments, "maxChanges") if arguments.get("maxChanges") is not None else None
+    if most is not None and most < 1:
+        raise MethodError.invalid_arguments("'maxChanges' must be positive")
+    also = tuple(id_list(arguments, "alsoIds")) if arguments.get("alsoIds") is not None else ()
+    return ChangesRequest(since, most, uid_index(ids[0]), also)
+
+
 async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
-    known_only(arguments, "ids", "uids", "uidsAbove", "firstUnseen", "unseenCount")
+    known_only(arguments, "ids", "uids", "uidsAbove", "firstUnseen", "unseenCount",
+               "emailChangesSince", "maxChanges", "alsoIds")
     account = account_argument(ctx, arguments)
     ids = id_list(arguments, "ids")
+    changes_request = _changes_request(arguments, ids)
     with_uids = arguments.get("uids", False)
     if not isinstance(with_uids, bool):
         raise MethodError.invalid_arguments("'uids' must be a Boolean")
@@ -126,12 +160,16 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
             ))
         return wanted
 
-    async def read() -> tuple[str, dict[str, JSONObject], dict[str, tuple[Any, Any, Any]]]:
-        # the mailboxes, their UIDs and first unseen, and the Email state they belong to, all
-        # at one instant
-        taken = await ctx.store.indexes.snapshot(
-            account, EMAIL, [r for i in ids for r in requests_of(i)], objects=(MAILBOX, ids)
-        )
+    async def read() -> tuple[Snapshot, dict[str, tuple[Any, Any, Any]]]:
+        # the mailboxes, their UIDs and first unseen, the Email state they belong to (and the
+        # Email changes asked for), all at one instant
+        try:
+            taken = await ctx.store.indexes.snapshot(
+                account, EMAIL, [r for i in ids for r in requests_of(i)], objects=(MAILBOX, ids),
+                changes=changes_request,
+            )
+        except CannotCalculateChanges as error:  # InvalidState too: a token never issued
+            raise MethodError("cannotCalculateChanges", str(error)) from None
         pages = iter(taken.pages)
         per_mailbox: dict[str, tuple[Any, Any, Any]] = {}
         for mailbox_id in ids:
@@ -143,13 +181,14 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
                 unseen = int(found[0][1]) if found else None
             count = next(pages).total if unseen_count else None
             per_mailbox[mailbox_id] = (uids, unseen, count)
-        return taken.state, dict(taken.objects), per_mailbox
+        return taken, per_mailbox
 
-    state, mailboxes, per_mailbox = await read()
-    if any(imap_state_of(m) is None for m in mailboxes.values()):
-        await _ensure_imap_state(ctx, account, sorted(mailboxes))
+    taken, per_mailbox = await read()
+    if any(imap_state_of(m) is None for m in taken.objects.values()):
+        await _ensure_imap_state(ctx, account, sorted(taken.objects))
         # read again: a first sight of an old mailbox is rare
-        state, mailboxes, per_mailbox = await read()
+        taken, per_mailbox = await read()
+    state, mailboxes = taken.state, taken.objects
     found: list[JSONObject] = []
     for mailbox_id in ids:
         value = mailboxes.get(mailbox_id)
@@ -168,11 +207,26 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
             entry["unseenCount"] = count
         found.append(entry)
     listed = {entry["id"] for entry in found}
-    return {
+    answer: JSONObject = {
         # one read: the UIDs are those of ``state`` exactly (callers of old compared the two)
         "accountId": account, "state": state, "stateAfter": state, "list": found,
         "notFound": [i for i in ids if i not in listed],
     }
+    changed = taken.changes
+    if changes_request is not None and changed is not None:
+        answer["emailChanges"] = {
+            "oldState": changed.old_state, "newState": changed.new_state,
+            "hasMoreChanges": changed.has_more, "created": list(changed.created),
+            "updated": list(changed.updated), "destroyed": list(changed.destroyed),
+        }
+        wanted = dict.fromkeys([*changed.created, *changed.updated, *changes_request.also_ids])
+        answer["emails"] = [
+            {"id": i, "modseq": taken.modseqs[i],
+             "uid": int(taken.scores[i]) if i in taken.scores else None}
+            for i in wanted if i in taken.modseqs
+        ]
+        answer["emailsNotFound"] = [i for i in wanted if i not in taken.modseqs]
+    return answer
 
 
 async def imap_email_get(ctx: RequestContext, arguments: JSONObject) -> JSONObject:

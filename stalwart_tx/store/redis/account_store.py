@@ -32,6 +32,7 @@ from stalwart_tx.store.memory import (
 )
 from stalwart_tx.store.records import (
     Changes,
+    ChangesRequest,
     IndexPage,
     IndexRequest,
     JSONObject,
@@ -240,9 +241,15 @@ class RedisAccountStore:
 
     async def snapshot(
         self, account_id: str, type_name: str, queries: list[IndexRequest],
-        objects: tuple[str, list[str]] | None = None,
+        objects: tuple[str, list[str]] | None = None, changes: ChangesRequest | None = None,
     ) -> Snapshot:
         keys = self._keys(account_id)
+        if changes is not None:
+            since = parse_state(changes.since_state, _ANY_MODSEQ)
+            if changes.max_changes is not None and changes.max_changes < 1:
+                raise ValueError("max_changes must be positive")
+            also = list(dict.fromkeys(changes.also_ids))
+            index_key = keys.index(check_name(changes.index))
         compiled = [
             compile_query(q.plan, keys, descending=q.descending, offset=q.offset,
                           limit=q.limit, count=q.count)
@@ -256,6 +263,11 @@ class RedisAccountStore:
             if query is not None:
                 script_keys += query.keys
                 args += [len(query.keys), len(query.args), *query.args]
+        if changes is not None:
+            script_keys += [keys.modseq, keys.floors, keys.log(type_name), keys.born(type_name),
+                            keys.dead(type_name), index_key]
+            args += ["1", since.position, since.origin, since.snapshot, changes.max_changes or 0,
+                     len(also), *also]
         reply = await self._redis.run_script(scripts.SNAPSHOT, script_keys, args)
         state = as_text(reply[0]) if reply[0] is not None else "0"
         found = {
@@ -266,7 +278,12 @@ class RedisAccountStore:
             IndexPage(members=(), total=0) if query is None else parse_page(next(answers))
             for query in compiled
         )
-        return Snapshot(state, found, pages)
+        if changes is None:
+            return Snapshot(state, found, pages)
+        changed = self._changes_reply(type_name, changes.since_state, next(answers))
+        wanted = list(dict.fromkeys([*changed.created, *changed.updated, *also]))
+        _, modseqs, scores = _modseqs_reply(wanted, next(answers), with_scores=True)
+        return Snapshot(state, found, pages, changed, modseqs, scores)
 
     async def index_size(self, account_id: str, index: str) -> int:
         key = self._keys(account_id).index(check_name(index))
@@ -336,17 +353,7 @@ class RedisAccountStore:
         if index is not None:
             script_keys.append(keys.index(index))
         reply = await self._redis.run_script(scripts.MODSEQS, script_keys, [type_name, *wanted])
-        state = as_text(reply[0]) if reply[0] is not None else "0"
-        count = len(wanted)
-        modseqs = {
-            i: int(as_text(m)) for i, m in zip(wanted, reply[1:count + 1], strict=True)
-            if m is not None
-        }
-        scores = {
-            i: float(as_text(s)) for i, s in zip(wanted, reply[count + 1:], strict=True)
-            if s is not None
-        } if index is not None else {}
-        return state, modseqs, scores
+        return _modseqs_reply(wanted, reply, with_scores=index is not None)
 
     async def current_state(self, account_id: str, type_name: str) -> str:
         state = await self._redis.execute("HGET", self._keys(account_id).states, type_name)
@@ -376,6 +383,10 @@ class RedisAccountStore:
              keys.dead(type_name)],
             [type_name, since.position, since.origin, since.snapshot, max_changes or 0],
         )
+        return self._changes_reply(type_name, since_state, reply)
+
+    @staticmethod
+    def _changes_reply(type_name: str, since_state: str, reply: list[Any]) -> Changes:
         status = as_text(reply[0])
         if status == "invalid":
             raise InvalidState(f"not a state of this store: {since_state!r}")
@@ -404,3 +415,21 @@ class RedisAccountStore:
         )
         if as_text(reply) == "invalid":
             raise InvalidState(f"not a state of this store: {keep_after_state!r}")
+
+
+def _modseqs_reply(
+    wanted: list[str], reply: list[Any], *, with_scores: bool
+) -> tuple[str, dict[str, int], dict[str, float]]:
+    """The state, modseqs and (``with_scores``) index scores of a MODSEQS reply with the
+    states key."""
+    state = as_text(reply[0]) if reply[0] is not None else "0"
+    count = len(wanted)
+    modseqs = {
+        i: int(as_text(m)) for i, m in zip(wanted, reply[1:count + 1], strict=True)
+        if m is not None
+    }
+    scores = {
+        i: float(as_text(s)) for i, s in zip(wanted, reply[count + 1:], strict=True)
+        if s is not None
+    } if with_scores else {}
+    return state, modseqs, scores

@@ -265,7 +265,7 @@ return reply
 # KEYS: modseq, states, floors, log, born, dead (of one type).
 # ARGV: type, position, origin, snapshot, max changes (0: no limit).
 # Reply: {'invalid'} | {'cannot'} | {'ok', new state, has more (0/1), created, updated, destroyed}
-CHANGES = Script("changes", r"""
+_CHANGES_BODY = r"""
 local counter = tonumber(redis.call('GET', KEYS[1]) or '0')
 local position = tonumber(ARGV[2])
 local origin = tonumber(ARGV[3])
@@ -307,7 +307,8 @@ else
   new_state = string.format('%d', math.max(position, state))
 end
 return {'ok', new_state, has_more and 1 or 0, created, updated, destroyed}
-""")
+"""
+CHANGES = Script("changes", _CHANGES_BODY)
 
 # KEYS: modseq, floors, log, born, dead, tomb (of one type).  ARGV: type, keep-after modseq.
 # Reply: 'invalid' | 'ok'
@@ -622,41 +623,6 @@ return result
 """
 INDEX_QUERY = Script("index_query", _INDEX_QUERY_BODY)
 
-# KEYS: the account's states, the objects of the type whose ids ARGV names (any key when none),
-#   then each query's keys as INDEX_QUERY takes them.
-# ARGV: type name, how many ids, the ids, how many queries, then per query: how many keys and
-#   how many arguments it has, and its arguments as INDEX_QUERY takes them.
-# Reply: {state (false when never written), {value or false per id}, then each query's reply
-#   as INDEX_QUERY gives it}; an error of any query is the reply.
-# (index_query is the INDEX_QUERY script itself, its KEYS and ARGV those of one query)
-_INDEX_QUERY_FUNCTION = "local function index_query(KEYS, ARGV)\n" + _INDEX_QUERY_BODY + "end\n"
-SNAPSHOT = Script("snapshot", _INDEX_QUERY_FUNCTION + r"""
-
-local state = redis.call('HGET', KEYS[1], ARGV[1])
-local nids = tonumber(ARGV[2])
-local values = {}
--- in slices: unpack has a limit on how many values it spreads
-for first = 3, nids + 2, 1000 do
-  local found = redis.call('HMGET', KEYS[2], unpack(ARGV, first, math.min(first + 999, nids + 2)))
-  for i = 1, #found do values[#values + 1] = found[i] end
-end
-local out = {state, values}
-local p = nids + 3
-local k = 3
-for _ = 1, tonumber(ARGV[p]) do
-  local nkeys, nargs = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
-  local qkeys, qargs = {}, {}
-  for i = 1, nkeys do qkeys[i] = KEYS[k + i - 1] end
-  for i = 1, nargs do qargs[i] = ARGV[p + 2 + i] end
-  k = k + nkeys
-  p = p + 2 + nargs
-  local page = index_query(qkeys, qargs)
-  if type(page) == 'table' and page.err then return page end
-  out[#out + 1] = page
-end
-return out
-""")
-
 # KEYS: blob, blob index, referrer set, unreferenced index.  ARGV: blob id, content, now.
 # Reply: size.  An unclaimed blob is stamped unreferenced now (again, if it was already).
 # KEYS: log, dead of one type (and the account's states, and then an index).
@@ -664,7 +630,7 @@ return out
 # Reply: per id, its last-change modseq as text, or false when it is not a live logged object;
 # with the states key, the type's state (false when never written) comes first; with the index,
 # per id its score there (false when it is not in it) follows.
-MODSEQS = Script("modseqs", r"""
+_MODSEQS_BODY = r"""
 local out = {}
 local start = 1
 if #KEYS >= 3 then
@@ -692,6 +658,71 @@ for first = start, #ARGV, 1000 do
     for i = 1, last - first + 1 do
       out[base + nids + first + i - 1] = found[i] or false
     end
+  end
+end
+return out
+"""
+MODSEQS = Script("modseqs", _MODSEQS_BODY)
+
+# KEYS: the account's states, the objects of the type whose ids ARGV names (any key when none),
+#   then each query's keys as INDEX_QUERY takes them; then, when changes are asked for, the
+#   account's modseq and floors, the type's log, born and dead, and the index of the scores.
+# ARGV: type name, how many ids, the ids, how many queries, then per query: how many keys and
+#   how many arguments it has, and its arguments as INDEX_QUERY takes them; then "1" when
+#   changes are asked for ("0" or nothing when not), followed by the position, origin,
+#   snapshot and most changes as CHANGES takes them, how many more ids, and those ids.
+# Reply: {state (false when never written), {value or false per id}, then each query's reply
+#   as INDEX_QUERY gives it}; an error of any query is the reply. With changes, two more:
+#   CHANGES's reply, and (when it is 'ok') MODSEQS's reply with the states and the index for
+#   the created, updated and further ids, in that order without repeats.
+# (index_query, changes and modseqs are those scripts themselves, with their KEYS and ARGV)
+_INDEX_QUERY_FUNCTION = "local function index_query(KEYS, ARGV)\n" + _INDEX_QUERY_BODY + "end\n"
+SNAPSHOT = Script("snapshot", _INDEX_QUERY_FUNCTION
+                  + "local function changes(KEYS, ARGV)\n" + _CHANGES_BODY + "end\n"
+                  + "local function modseqs(KEYS, ARGV)\n" + _MODSEQS_BODY + "end\n" + r"""
+
+local state = redis.call('HGET', KEYS[1], ARGV[1])
+local nids = tonumber(ARGV[2])
+local values = {}
+-- in slices: unpack has a limit on how many values it spreads
+for first = 3, nids + 2, 1000 do
+  local found = redis.call('HMGET', KEYS[2], unpack(ARGV, first, math.min(first + 999, nids + 2)))
+  for i = 1, #found do values[#values + 1] = found[i] end
+end
+local out = {state, values}
+local p = nids + 3
+local k = 3
+local nqueries = tonumber(ARGV[p])
+p = p + 1
+for _ = 1, nqueries do
+  local nkeys, nargs = tonumber(ARGV[p]), tonumber(ARGV[p + 1])
+  local qkeys, qargs = {}, {}
+  for i = 1, nkeys do qkeys[i] = KEYS[k + i - 1] end
+  for i = 1, nargs do qargs[i] = ARGV[p + 1 + i] end
+  k = k + nkeys
+  p = p + 2 + nargs
+  local page = index_query(qkeys, qargs)
+  if type(page) == 'table' and page.err then return page end
+  out[#out + 1] = page
+end
+if ARGV[p] == '1' then
+  local modseq, floors, log, born, dead, index = KEYS[k], KEYS[k + 1], KEYS[k + 2],
+    KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
+  local found = changes({modseq, KEYS[1], floors, log, born, dead},
+                        {ARGV[1], ARGV[p + 1], ARGV[p + 2], ARGV[p + 3], ARGV[p + 4]})
+  out[#out + 1] = found
+  if found[1] == 'ok' then
+    local ids, seen = {ARGV[1]}, {}
+    local function add(id)
+      if not seen[id] then
+        seen[id] = true
+        ids[#ids + 1] = id
+      end
+    end
+    for _, id in ipairs(found[4]) do add(id) end
+    for _, id in ipairs(found[5]) do add(id) end
+    for i = 1, tonumber(ARGV[p + 5]) do add(ARGV[p + 5 + i]) end
+    out[#out + 1] = modseqs({log, dead, KEYS[1], index}, ids)
   end
 end
 return out

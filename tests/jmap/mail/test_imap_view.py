@@ -318,3 +318,54 @@ async def test_expunge_refuses_bad_arguments(emails: Emails) -> None:
     await v.error("ImapEmail/expunge", "invalidArguments", mailboxId=inbox, ids="x")
     await v.error("ImapEmail/expunge", "invalidArguments", mailboxId=7, ids=[])
     await v.error("ImapEmail/expunge", "invalidArguments", mailboxId=inbox, ids=[], extra=1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_mailbox_get_with_email_changes_answers_as_the_separate_calls(
+    emails: Emails,
+) -> None:
+    # a session catching up reads the changes, the new UIDs and the UIDs and modseqs of what
+    # changed in one call (one store read); it must answer what the separate calls would
+    v = await _view(emails)
+    inbox = await v.inbox()
+    other = await v.create(name="Other")
+    kept, moved, gone = [(await v.import_raw(message(f"m{n}")))["id"] for n in range(3)]
+    since = (await v.view(inbox))["state"]
+    await v.move(kept, {"keywords/$flagged": True})
+    await v.move(moved, {f"mailboxIds/{inbox}": None, f"mailboxIds/{other}": True})
+    assert (await v.ok("Email/set", destroy=[gone]))["destroyed"] == [gone]
+    new = (await v.import_raw(message("new")))["id"]
+    together = await v.ok("ImapMailbox/get", ids=[inbox], uids=True, uidsAbove=3,
+                          emailChangesSince=since, maxChanges=100, alsoIds=[kept, "nothing"])
+    changes = await v.ok("Email/changes", sinceState=since, maxChanges=100)
+    assert together["emailChanges"] == {key: changes[key] for key in (
+        "oldState", "newState", "hasMoreChanges", "created", "updated", "destroyed")}
+    assert together["state"] == changes["newState"]
+    assert together["list"][0]["uids"] == [[4, new]]
+    apart = await v.ok("ImapEmail/get", ids=changes["updated"], alsoIds=changes["created"],
+                       mailboxId=inbox)
+    entries = {e["id"]: e for e in together["emails"]}
+    assert entries == {e["id"]: e for e in apart["list"]}
+    assert entries[moved]["uid"] is None and entries[kept]["uid"] == 1
+    assert entries[new]["uid"] == 4 and gone not in entries
+    assert together["emailsNotFound"] == ["nothing"]
+    # without the changes asked for, nothing of them is answered
+    assert "emailChanges" not in await v.ok("ImapMailbox/get", ids=[inbox])
+
+
+@pytest_twisted.ensureDeferred
+async def test_mailbox_get_with_email_changes_refuses_what_it_cannot_answer(
+    emails: Emails,
+) -> None:
+    v = await _view(emails)
+    inbox = await v.inbox()
+    other = await v.create(name="Other")
+    await v.error("ImapMailbox/get", "cannotCalculateChanges", ids=[inbox],
+                  emailChangesSince="999999")
+    for bad in ({"ids": [inbox, other], "emailChangesSince": "0"},
+                {"ids": [inbox], "emailChangesSince": 0},
+                {"ids": [inbox], "emailChangesSince": "0", "maxChanges": 0},
+                {"ids": [inbox], "maxChanges": 5},
+                {"ids": [inbox], "alsoIds": []},
+                {"ids": [inbox], "emailChangesSince": "0", "alsoIds": "x"}):
+        await v.error("ImapMailbox/get", "invalidArguments", **bad)
