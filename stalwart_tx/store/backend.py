@@ -110,16 +110,19 @@ async def open_redis_store(
         parse_redis_url,
     )
     from stalwart_tx.store.redis.keys import check_prefix
+    from stalwart_tx.store.redis.recent_blobs import RecentBlobs
 
     check_prefix(prefix)  # before connecting, so a bad value leaves nothing running
     check_max_tombstones(max_tombstones)
     connection = RedisConnection(parse_redis_url(url), reactor, timeout=timeout)
-    accounts = RedisAccountStore(connection, prefix=prefix, max_tombstones=max_tombstones)
+    recent = RecentBlobs()
+    accounts = RedisAccountStore(connection, prefix=prefix, max_tombstones=max_tombstones,
+                                 recent_blobs=recent)
     notifier = RedisNotifier(connection, prefix=prefix)
     return StoreBundle(
         accounts=accounts,
         changes=accounts,
-        blobs=RedisBlobStore(connection, prefix=prefix),
+        blobs=RedisBlobStore(connection, prefix=prefix, recent=recent),
         notifier=notifier,
         directory=RedisDirectory(connection, prefix=prefix),
         indexes=accounts,

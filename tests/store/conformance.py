@@ -1922,7 +1922,7 @@ class IndexStoreConformance:
         assert taken.changes is not None and taken.changes.created == ("e4",)
         assert taken.changes.updated == ("e1",) and taken.changes.destroyed == ("e2",)
         assert taken.state == alone.new_state == await store.changes.current_state(A, "Email")
-        state, modseqs, scores = await store.changes.state_modseqs_and_scores(
+        _, modseqs, scores = await store.changes.state_modseqs_and_scores(
             A, "Email", ["e4", "e1", "e3", "gone"], "uid"
         )
         # the created, updated and further ids: live ones get their modseq, and their score

@@ -47,6 +47,7 @@ from stalwart_tx.store.redis.blobs import note_unreferenced_after_write
 from stalwart_tx.store.redis.connection import RedisConnection, as_text, pairs
 from stalwart_tx.store.redis.indexes import compile_query, parse_page, score_arg
 from stalwart_tx.store.redis.keys import AccountKeys, account_keys, changes_channel
+from stalwart_tx.store.redis.recent_blobs import RecentBlobs
 
 # a state is checked against the account's modseq inside the script; here only its form
 _ANY_MODSEQ = 2**63
@@ -82,6 +83,7 @@ class RedisAccountStore:
     def __init__(
         self, connection: RedisConnection, *, prefix: str = "stx:",
         clock: SecondsClock | None = None, max_tombstones: int = DEFAULT_MAX_TOMBSTONES,
+        recent_blobs: RecentBlobs | None = None,
     ) -> None:
         self._redis = connection
         self._prefix = prefix
@@ -89,6 +91,8 @@ class RedisAccountStore:
         self._channel = changes_channel(prefix)
         # stamps blobs whose last claim a write releases (see RedisBlobStore)
         self.clock: SecondsClock = clock if clock is not None else connection.reactor
+        # the blob store's copies of blobs just put: a destroyed account's go with it
+        self._recent_blobs = recent_blobs
 
     def _keys(self, account_id: str) -> AccountKeys:
         return account_keys(self._prefix, account_id)
@@ -203,6 +207,8 @@ class RedisAccountStore:
 
     async def destroy_account(self, account_id: str) -> None:
         keys = self._keys(account_id)
+        if self._recent_blobs is not None:
+            self._recent_blobs.drop_account(account_id)
         # the script deletes exactly the keys named in the indexes, and refuses (so we read the
         # indexes again) if a concurrent write or upload changed them in between
         for _ in range(10):

@@ -38,6 +38,7 @@ from stalwart_tx.store.records import BlobInfo
 from stalwart_tx.store.redis import scripts
 from stalwart_tx.store.redis.connection import RedisConnection, as_bytes, as_text
 from stalwart_tx.store.redis.keys import AccountKeys, account_keys, blob_sweep_index
+from stalwart_tx.store.redis.recent_blobs import RecentBlobs
 
 # ids are made here from a digest; anything else cannot name a blob (nor smuggle a key)
 
@@ -154,12 +155,15 @@ class RedisBlobStore:
         prefix: str = "stx:",
         upload_ttl: float = DEFAULT_UPLOAD_TTL,
         clock: SecondsClock | None = None,
+        recent: RecentBlobs | None = None,
     ) -> None:
         self.redis = connection
         self.reactor: Any = connection.reactor
         self.clock: SecondsClock = clock if clock is not None else connection.reactor
         self.upload_ttl = upload_ttl
         self._prefix = prefix
+        # shared with the account store of the same bundle, which forgets destroyed accounts
+        self.recent = recent if recent is not None else RecentBlobs()
 
     def _keys(self, account_id: str) -> AccountKeys:
         return account_keys(self._prefix, account_id)
@@ -183,6 +187,7 @@ class RedisBlobStore:
             [keys.blob(blob_id), keys.blobs, keys.blob_refs(blob_id), keys.unreferenced],
             [blob_id, data, repr(now)],
         )
+        self.recent.put(account_id, blob_id, data, now)
         await self.note_unreferenced(keys, now)
         return BlobInfo(blob_id, size)
 
@@ -195,6 +200,9 @@ class RedisBlobStore:
     ) -> bytes:
         check_range(offset, length)
         key = self._blob_key(account_id, blob_id)
+        held = self.recent.get(account_id, blob_id, self.clock.seconds())
+        if held is not None:
+            return held[offset:] if length is None else held[offset:offset + length]
         if length == 0:
             await self.stat(account_id, blob_id)
             return b""
@@ -216,6 +224,7 @@ class RedisBlobStore:
             key = self._blob_key(account_id, blob_id)
         except BlobNotFound:
             return
+        self.recent.drop(account_id, blob_id)
         keys = self._keys(account_id)
         await self.redis.run_script(
             scripts.BLOB_DELETE,
