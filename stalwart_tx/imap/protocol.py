@@ -162,7 +162,12 @@ class ImapServerProtocol(protocol.Protocol):
                 self.send(b"* BYE the compressed stream is corrupt")
                 self.close()
                 return
-        self._take(self.reader.feed(data))
+        # the store reads the commands start with leave together (send_now)
+        send_now.open_batch()
+        try:
+            self._take(self.reader.feed(data))
+        finally:
+            send_now.close_batch()
 
     def _take(self, events: list[Event]) -> None:
         for event in events:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 import txredisapi
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, task
 
+from stalwart_tx import send_now
 from stalwart_tx.store.errors import StoreUnavailable
 from stalwart_tx.store.redis.connection import RedisConnection, _PoolProtocol
 from stalwart_tx.store.redis.url import parse_redis_url
@@ -130,3 +131,45 @@ def test_replies_decode_as_txredisapi_decodes_them(reply: object) -> None:
     library = txredisapi.RedisProtocol(charset="utf-8", convertNumbers=False)
     ours = _PoolProtocol(charset="utf-8", convertNumbers=False)
     assert repr(ours.tryConvertData(reply)) == repr(library.tryConvertData(reply))
+
+
+@pytest_twisted.ensureDeferred
+async def test_commands_issued_while_a_batch_is_open_leave_in_one_send(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the reads a method starts side by side, and the commands the replies of one read set off,
+    # leave together: one send (and one read in Redis) instead of one each
+    connection = RedisConnection(parse_redis_url(redis_url), reactor)
+    try:
+        await connection.execute("PING")
+        sent: list[bytes] = []
+        original = send_now.write
+
+        def write(transport: object, data: bytes) -> None:
+            sent.append(data)
+            original(transport, data)
+
+        monkeypatch.setattr(send_now, "write", write)
+        # go on from a timer, not inside the batch the PING reply's handling holds open
+        await task.deferLater(reactor, 0, lambda: None)
+        send_now.open_batch()
+        try:
+            calls = [connection.execute("SET", f"b{i}", str(i)) for i in range(3)]
+            gathered = _gather(*calls)
+            send_now.open_batch()  # nested: only the outermost close sends
+            calls = [connection.execute("INCR", "b0")]
+            send_now.close_batch()
+            assert sent == []
+        finally:
+            send_now.close_batch()
+        assert len(sent) == 1 and sent[0].count(b"SET") == 3
+        assert await gathered == ["OK"] * 3
+        assert await _gather(*calls) == [1]
+        # outside a batch each command leaves at once
+        await task.deferLater(reactor, 0, lambda: None)
+        sent.clear()
+        reads = _gather(connection.execute("GET", "b1"), connection.execute("GET", "b2"))
+        assert len(sent) == 2
+        assert await reads == ["1", "2"]
+    finally:
+        await connection.close()

@@ -151,7 +151,7 @@ class _SendingNow:
         return send_now.direct(transport) and not getattr(transport, "TLS", False)
 
     def write(self, data: bytes) -> None:
-        send_now.write(self._transport, data)
+        send_now.write_batched(self._transport, data)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
@@ -209,11 +209,25 @@ class _LeanCodec:
         return data
 
 
-class _PoolProtocol(_LeanCodec, txredisapi.RedisProtocol):  # type: ignore[misc]
+class _Batching:
+    """The commands the replies of one read set off leave together (``send_now``)."""
+
+    def dataReceived(self, data: bytes, *rest: Any) -> Any:
+        send_now.open_batch()
+        try:
+            return super().dataReceived(data, *rest)  # type: ignore[misc]
+        finally:
+            send_now.close_batch()
+
+
+class _PoolProtocol(_Batching, _LeanCodec, txredisapi.RedisProtocol):  # type: ignore[misc]
     pass
 
 
-class _SentinelPoolProtocol(_LeanCodec, txredisapi.SentinelRedisProtocol):  # type: ignore[misc]
+_SentinelBase: Any = txredisapi.SentinelRedisProtocol
+
+
+class _SentinelPoolProtocol(_Batching, _LeanCodec, _SentinelBase):  # type: ignore[misc]
     pass
 
 
