@@ -181,6 +181,12 @@ class IIndexStore(Interface):
     async def map_get(account_id: str, name: str, fields: list[str]) -> dict[str, str]:
         """The value of each given field the map has (absent ones are left out)."""
 
+    async def map_get_at_state(
+        account_id: str, type_name: str, name: str, fields: list[str]
+    ) -> tuple[str, dict[str, str]]:
+        """The state of ``type_name`` and what ``map_get`` gives, read at one instant: a map
+        whose content a write is conditional on, without a state read before it."""
+
     async def map_raise(account_id: str, name: str, field: str, value: int) -> int:
         """Set the field to ``value`` if it holds less (or nothing); return what it held (0 when
         nothing), atomically.

@@ -460,6 +460,13 @@ class MemoryAccountStore:
         held = self._account(account_id).derived.maps.get(name, {})
         return {f: held[f] for f in fields if f in held}
 
+    async def map_get_at_state(
+        self, account_id: str, type_name: str, name: str, fields: list[str]
+    ) -> tuple[str, dict[str, str]]:
+        # nothing awaited here suspends: the state and the fields are of one instant
+        return (self._account(account_id).state(type_name),
+                await self.map_get(account_id, name, fields))
+
     async def map_raise(self, account_id: str, name: str, field: str, value: int) -> int:
         check_name(name)
         check_mark(value)

@@ -1842,6 +1842,24 @@ class IndexStoreConformance:
         assert await x.map_get(A, "marks", ["m1", "m2"]) == {}
 
     @pytest_twisted.ensureDeferred
+    async def test_map_get_at_state_reads_the_state_with_the_fields(
+        self, store: StoreBundle
+    ) -> None:
+        x = store.indexes
+        assert await x.map_get_at_state(A, "Thread", "links", ["m"]) == ("0", {})
+        await store.accounts.write(A, WriteBatch().create("Thread", "t", {})
+                                   .map_set("links", "m", "[1]").map_set("links", "n", "[2]"))
+        state = await store.changes.current_state(A, "Thread")
+        assert await x.map_get_at_state(A, "Thread", "links", ["n", "zz", "m", "n"]) == (
+            state, {"n": "[2]", "m": "[1]"})
+        # another type's state; a write of the map alone moves no state
+        await store.accounts.write(A, WriteBatch().map_delete("links", "m"))
+        assert await x.map_get_at_state(A, "Email", "links", ["m", "n"]) == ("0", {"n": "[2]"})
+        assert (await x.map_get_at_state(A, "Thread", "links", []))[0] == state
+        with pytest.raises(ValueError):
+            await x.map_get_at_state(A, "Thread", "", ["m"])
+
+    @pytest_twisted.ensureDeferred
     async def test_map_raise_races_have_one_winner(self, store: StoreBundle) -> None:
         x = store.indexes
         results = await defer.gatherResults([

@@ -16,12 +16,10 @@ from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError, SetError
 from stalwart_tx.jmap.mail.email_create import created_entry
 from stalwart_tx.jmap.mail.email_get import check_arguments, is_header_property, parsed_values
-from stalwart_tx.jmap.mail.email_model import EMAIL, THREAD, is_keyword, utc_date
+from stalwart_tx.jmap.mail.email_model import EMAIL, is_keyword, utc_date
 from stalwart_tx.jmap.mail.email_write import NewEmail
-from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX
 from stalwart_tx.jmap.mail.message_analysis import AnalyzedMessage, parse
 from stalwart_tx.jmap.mail.message_analyzer import MessageAnalyzer, analyzer_or_default
-from stalwart_tx.jmap.mail.quota_usage import QUOTA
 from stalwart_tx.jmap.registry import MethodSpec, RegistryOptions
 from stalwart_tx.jmap.standard import arguments as args
 from stalwart_tx.jmap.standard import set_errors
@@ -126,24 +124,23 @@ async def email_import(
 
     async def attempt() -> tuple[dict[str, JSONObject], dict[str, SetError], str, str]:
         objects = WorkingSet(ctx.store, account_id)
-        # threading reads the Thread link map next, under the Thread state; the mailboxes and
-        # quotas are read with it (EmailWork.prepare)
         # (the Email state a condition only with ifInState: emails are conditions one by one)
-        if if_in_state is None:
-            await objects.read_states(THREAD, MAILBOX, QUOTA, peek=(EMAIL,))
-            old_state = await objects.peek_state(EMAIL)
-        else:
-            await objects.read_states(EMAIL, THREAD, MAILBOX, QUOTA)
+        if if_in_state is not None:
             old_state = await objects.state(EMAIL)
-        if if_in_state is not None and if_in_state != old_state:
-            raise MethodError(
-                "stateMismatch", f"ifInState is {if_in_state!r}, the state is {old_state!r}"
-            )
+            if if_in_state != old_state:
+                raise MethodError(
+                    "stateMismatch", f"ifInState is {if_in_state!r}, the state is {old_state!r}"
+                )
         work = email_work(objects)
+        # threading reads the Thread link map under the Thread state, the mailboxes and quotas
+        # with it, and the Email state to report, all in one round trip (EmailWork.prepare)
         await work.prepare(
             (m for m in messages.values() if isinstance(m, AnalyzedMessage)),
             (m for e in entries.values() if not isinstance(e, SetError) for m in e["mailboxIds"]),
+            peek=(EMAIL,),
         )
+        if if_in_state is None:
+            old_state = await objects.peek_state(EMAIL)
         created: dict[str, JSONObject] = {}
         not_created: dict[str, SetError] = {}
         for key, entry in entries.items():

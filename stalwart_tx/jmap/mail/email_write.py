@@ -146,8 +146,9 @@ class EmailWork:
         wanted = [i for i in dict.fromkeys(ids) if i not in self._links]
         if not wanted:
             return
-        await self.objects.state(THREAD)  # before the map: its content is then a precondition
-        found = await self._store.indexes.map_get(self.objects.account_id, LINKS_MAP, wanted)
+        # under the Thread state (read with the map when not known yet): its content is then a
+        # precondition
+        found = await self.objects.map_get(THREAD, LINKS_MAP, wanted)
         for message_id in wanted:
             raw = found.get(message_id)
             self._links[message_id] = list(json.loads(raw)) if raw else []
@@ -197,18 +198,21 @@ class EmailWork:
     # -- adding ---------------------------------------------------------------------------
 
     async def prepare(
-        self, messages: Iterable[AnalyzedMessage], mailbox_ids: Iterable[str] = ()
+        self, messages: Iterable[AnalyzedMessage], mailbox_ids: Iterable[str] = (), *,
+        peek: tuple[str, ...] = (),
     ) -> None:
         """Read at once what adding these emails will read one by one (their links, the
         threads those name and the emails of those threads, and the mailboxes they go to and
         the quotas, side by side), so a call adding many emails makes a few store round trips
-        instead of a few per email. Optional: add() reads whatever it still lacks."""
+        instead of a few per email; and the states of ``peek`` (``WorkingSet.read_states``).
+        Optional: add() reads whatever it still lacks."""
         ids: set[str] = set()
         for message in messages:
             ids |= links_of(message.fields).ids
-        # the states before the maps and objects read under them (see prepare_removal)
-        await self.objects.read_states(THREAD, MAILBOX, QUOTA)
+        # all in one round trip: each read brings the state of what it read, taken at the same
+        # instant (see WorkingSet), so none has to wait for a read of the states
         await gather(
+            self.objects.read_states(peek=peek),
             self._load_links(ids),
             self.objects.load(MAILBOX, sorted(set(mailbox_ids))),
             self.objects.load(QUOTA, list(RESOURCES)),
@@ -344,9 +348,8 @@ class EmailWork:
         Optional: remove() and finish() read whatever they still lack."""
         if not olds:
             return
-        # the states first, so that every read below is under them (the maps' content is then
-        # a precondition of the write, as _load_links has it)
-        await self.objects.read_states(THREAD, MAILBOX, QUOTA)
+        # side by side, each read bringing the state of what it read (the Thread state comes
+        # with the threads and with the link map: the earlier of the two is the condition)
         thread_ids = sorted({str(o["threadId"]) for o in olds.values() if o.get("threadId")})
         message_ids: set[str] = set()
         leaving: dict[str, list[str]] = {}  # mailbox -> the emails that leave it

@@ -78,13 +78,30 @@ class WorkingSet:
         self._derived: list[WriteBatch] = []
         self._attached: dict[str, Finishing] = {}
 
+    def _record_state(self, type_name: str, state: str) -> None:
+        """Make ``state`` the type's condition unless an earlier one is: reads running side by
+        side may each bring a state, and the earliest holds every read after it to account."""
+        held = self._states.get(type_name)
+        if held is None or int(state) < int(held):
+            self._states[type_name] = state
+
     async def state(self, type_name: str) -> str:
         """The state of the type when this working set first looked at it."""
         if type_name not in self._states:
-            self._states[type_name] = await self.store.changes.current_state(
+            self._record_state(type_name, await self.store.changes.current_state(
                 self.account_id, type_name
-            )
+            ))
         return self._states[type_name]
+
+    async def map_get(self, type_name: str, name: str, fields: list[str]) -> dict[str, str]:
+        """Fields of a map whose content depends on ``type_name`` (IIndexStore.map_get): the
+        type's state, read with them when not known yet, is then a condition of the write."""
+        indexes = self.store.indexes
+        if type_name in self._states:
+            return await indexes.map_get(self.account_id, name, fields)
+        state, found = await indexes.map_get_at_state(self.account_id, type_name, name, fields)
+        self._record_state(type_name, state)
+        return found
 
     async def peek_state(self, type_name: str) -> str:
         """The state of the type as this working set first saw it, without making it a
@@ -111,8 +128,10 @@ class WorkingSet:
             await self.state(wanted[0])
         elif wanted or unseen:
             found = await self.store.changes.current_states(self.account_id, wanted + unseen)
-            self._states.update({t: found[t] for t in wanted})
-            self._seen.update({t: found[t] for t in unseen})
+            for type_name in wanted:
+                self._record_state(type_name, found[type_name])
+            for type_name in unseen:
+                self._seen.setdefault(type_name, found[type_name])
 
     async def get(self, type_name: str, ids: list[str]) -> dict[str, JSONObject]:
         """The objects of those ids that exist (staged writes included)."""
@@ -165,7 +184,7 @@ class WorkingSet:
             return await self.store.accounts.get(self.account_id, type_name, ids)
         state, found = await self.store.accounts.get_with_state(self.account_id, type_name, ids)
         if ids is None or type_name not in _PER_OBJECT:
-            self._states[type_name] = state
+            self._record_state(type_name, state)
             return found
         self._seen.setdefault(type_name, state)
         read_at = self._read_at.setdefault(type_name, {})

@@ -315,6 +315,21 @@ class RedisAccountStore:
         values = await self._redis.execute("HMGET", key, *wanted)
         return {f: as_text(v) for f, v in zip(wanted, values, strict=True) if v is not None}
 
+    async def map_get_at_state(
+        self, account_id: str, type_name: str, name: str, fields: list[str]
+    ) -> tuple[str, dict[str, str]]:
+        keys = self._keys(account_id)
+        key = keys.map(check_name(name))
+        wanted = list(dict.fromkeys(fields))
+        # the get_with_state script reads a state and fields of a hash: a map is one
+        reply = await self._redis.run_script(
+            scripts.GET_WITH_STATE, [keys.states, key], [type_name, "ids", *wanted]
+        )
+        state = as_text(reply[0]) if reply[0] is not None else "0"
+        return state, {
+            f: as_text(v) for f, v in zip(wanted, reply[1:], strict=True) if v is not None
+        }
+
     async def map_raise(self, account_id: str, name: str, field: str, value: int) -> int:
         keys = self._keys(account_id)
         check_mark(value)

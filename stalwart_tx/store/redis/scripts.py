@@ -728,7 +728,7 @@ end
 return out
 """)
 
-# KEYS: the account's states, the objects of one type.
+# KEYS: the account's states, the objects of one type (or any hash: a map, map_get_at_state).
 # ARGV: type name, then "ids" and the ids, or "all" and the most objects to read (-1: no limit).
 # Reply: the type's state (false when never written), then the values of the ids in order
 # (false where missing), or for "all" every id and value in turn, or only how many there are

@@ -134,13 +134,21 @@ async def test_one_import_of_many_replies_reads_their_links_at_once(
     blob_ids = [await emails.upload(raw) for raw in replies]
     indexes = emails.server.store.indexes
     real_map_get = indexes.map_get
+    real_map_get_at_state = indexes.map_get_at_state
     reads: list[str] = []
 
     async def counting_map_get(account_id: str, name: str, fields: list[str]) -> Any:
         reads.append(name)
         return await real_map_get(account_id, name, fields)
 
+    async def counting_map_get_at_state(
+        account_id: str, type_name: str, name: str, fields: list[str]
+    ) -> Any:
+        reads.append(name)
+        return await real_map_get_at_state(account_id, type_name, name, fields)
+
     monkeypatch.setattr(indexes, "map_get", counting_map_get)
+    monkeypatch.setattr(indexes, "map_get_at_state", counting_map_get_at_state)
     inbox = await emails.inbox()
     result = await emails.ok("Email/import", emails={
         f"e{n}": {"blobId": blob_id, "mailboxIds": {inbox: True}}
