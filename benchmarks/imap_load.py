@@ -624,6 +624,13 @@ async def bench(server: Server, args: argparse.Namespace) -> list[dict[str, obje
     return rows
 
 
+def mean_of(rows: list[dict[str, object]], server: str, phase: str, key: str) -> float | None:
+    """The mean of ``key`` over the rounds' rows of that server and phase (None: none)."""
+    found = [float(row[key]) for row in rows  # type: ignore[arg-type]
+             if row["server"] == server and row["phase"] == phase]
+    return sum(found) / len(found) if found else None
+
+
 def interrupted(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
@@ -639,7 +646,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path,
                         help="py-spy raw profile of stalwart-tx during its sessions phase")
     parser.add_argument("--json", type=Path, help="append one JSON line per server and phase")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure both servers this many times, in turn first, and give "
+                             "the ratio of the means (single runs move with the machine's phase)")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     signal.signal(signal.SIGTERM, interrupted)
     makers: list[Callable[[], Server]] = []
     if args.only != "dovecot":
@@ -649,26 +661,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.clients} clients, {args.duration:g} s per phase, {args.messages} messages in "
           f"INBOX, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
     rows: list[dict[str, object]] = []
-    for make in makers:
-        server = make()
-        try:
-            server.start()
-            rows += asyncio.run(bench(server, args))
-        except SetupError as failure:
-            print(f"{server.name}: FAILED: {failure}", flush=True)
-            return 2
-        finally:
-            server.stop()
+    for round_number in range(args.rounds):
+        if args.rounds > 1:
+            print(f"round {round_number + 1} of {args.rounds}", flush=True)
+        # odd rounds reverse the order, so each server is as often first as second
+        for make in makers if round_number % 2 == 0 else makers[::-1]:
+            server = make()
+            try:
+                server.start()
+                rows += [{**row, "round": round_number + 1}
+                         for row in asyncio.run(bench(server, args))]
+            except SetupError as failure:
+                print(f"{server.name}: FAILED: {failure}", flush=True)
+                return 2
+            finally:
+                server.stop()
     if args.json:
         with args.json.open("a") as out:
             for row in rows:
                 out.write(json.dumps({"benchmark": "imap_load", **row}) + "\n")
-    by = {(str(row["server"]), str(row["phase"])): row for row in rows}
     for label, key in (("sessions", "commands_per_s"), ("login/logout", "sessions_per_s")):
-        ours, theirs = by.get(("stalwart-tx", label)), by.get(("dovecot", label))
-        if ours and theirs:
-            ratio = float(ours[key]) / max(float(theirs[key]), 1e-9)  # type: ignore[arg-type]
-            print(f"ratio stalwart/dovecot, {label} {key.replace('_per_s', '/s')}: {ratio:.2f}x")
+        ours = mean_of(rows, "stalwart-tx", label, key)
+        theirs = mean_of(rows, "dovecot", label, key)
+        if ours is not None and theirs is not None:
+            ratio = ours / max(theirs, 1e-9)
+            means = f" (means of {args.rounds} rounds: {ours:.1f} / {theirs:.1f})" \
+                if args.rounds > 1 else ""
+            print(f"ratio stalwart/dovecot, {label} {key.replace('_per_s', '/s')}: "
+                  f"{ratio:.2f}x{means}")
     errors = sum(int(row["errors"]) for row in rows)  # type: ignore[call-overload]
     if errors:
         print(f"THIS RUN HAD {errors} ERRORS (see above)")

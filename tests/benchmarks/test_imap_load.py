@@ -39,3 +39,21 @@ def test_a_short_run_at_stalwart_counts_commands_and_no_errors(tmp_path: Path) -
     leftovers = subprocess.run(["pgrep", "-f", "stalwart-imap-bench-"], capture_output=True,
                                text=True)
     assert leftovers.stdout.strip() == ""
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH")
+def test_rounds_measure_again_and_number_their_rows(tmp_path: Path) -> None:
+    results = tmp_path / "imap.jsonl"
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--only", "stalwart", "--duration", "1", "--clients", "1",
+         "--messages", "5", "--rounds", "2", "--json", str(results)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "round 2 of 2" in run.stdout
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(row["round"], row["phase"]) for row in rows] == [
+        (1, "sessions"), (1, "login/logout"), (2, "sessions"), (2, "login/logout")]
+    refused = subprocess.run([sys.executable, str(SCRIPT), "--rounds", "0"],
+                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert refused.returncode == 2 and "--rounds" in refused.stderr
