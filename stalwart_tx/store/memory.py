@@ -430,8 +430,7 @@ class MemoryAccountStore:
             changed = await self.changes_since(
                 account_id, type_name, changes.since_state, changes.max_changes
             )
-            ids = list(dict.fromkeys([*changed.created, *changed.updated, *changes.also_ids]))
-            modseqs = await self.modseqs(account_id, type_name, ids)
+            modseqs = await self.modseqs(account_id, type_name, changes.ids_of(changed))
             scores = await self.index_scores(account_id, changes.index, list(modseqs))
         pages = tuple(
             account.derived.query(q.plan, descending=q.descending, offset=q.offset, limit=q.limit)

@@ -364,6 +364,11 @@ class ChangesRequest:
     index: str
     also_ids: tuple[str, ...] = ()
 
+    def ids_of(self, changes: Changes) -> list[str]:
+        """The ids whose modseqs and scores are read: created, updated, then the further
+        ones, each once."""
+        return list(dict.fromkeys([*changes.created, *changes.updated, *self.also_ids]))
+
 
 @dataclass(frozen=True)
 class Snapshot:

@@ -58,6 +58,7 @@ from stalwart_tx.jmap.mail.mailbox_imap import (
 )
 from stalwart_tx.jmap.registry import CapabilitySpec, JSONObject, MethodSpec
 from stalwart_tx.jmap.standard.arguments import account_id as account_argument
+from stalwart_tx.jmap.standard.changes import changes_fields
 from stalwart_tx.jmap.standard.retry import optimistically
 from stalwart_tx.jmap.standard.working_set import WorkingSet
 from stalwart_tx.store.errors import CannotCalculateChanges
@@ -214,12 +215,8 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
     }
     changed = taken.changes
     if changes_request is not None and changed is not None:
-        answer["emailChanges"] = {
-            "oldState": changed.old_state, "newState": changed.new_state,
-            "hasMoreChanges": changed.has_more, "created": list(changed.created),
-            "updated": list(changed.updated), "destroyed": list(changed.destroyed),
-        }
-        wanted = dict.fromkeys([*changed.created, *changed.updated, *changes_request.also_ids])
+        answer["emailChanges"] = changes_fields(changed)
+        wanted = changes_request.ids_of(changed)
         answer["emails"] = [
             {"id": i, "modseq": taken.modseqs[i],
              "uid": int(taken.scores[i]) if i in taken.scores else None}

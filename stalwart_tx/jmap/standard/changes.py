@@ -11,7 +11,7 @@ from stalwart_tx.jmap.standard import arguments as args
 from stalwart_tx.jmap.standard.calls import MethodCall
 from stalwart_tx.jmap.standard.hooks import with_response_hook
 from stalwart_tx.store.errors import CannotCalculateChanges
-from stalwart_tx.store.records import JSONObject
+from stalwart_tx.store.records import Changes, JSONObject
 
 KNOWN_ARGUMENTS = ("accountId", "sinceState", "maxChanges")
 
@@ -37,16 +37,20 @@ async def changes(
         raise MethodError(
             "cannotCalculateChanges", f"no changes can be given since {since_state!r}: {error}"
         ) from None
-    response: JSONObject = {
-        "accountId": account_id,
-        "oldState": since_state,
+    response: JSONObject = {"accountId": account_id, **changes_fields(found)}
+    return await with_response_hook(call, response)
+
+
+def changes_fields(found: Changes) -> JSONObject:
+    """A /changes response's fields for a page of the change log (RFC 8620 §5.2)."""
+    return {
+        "oldState": found.old_state,
         "newState": found.new_state,
         "hasMoreChanges": found.has_more,
         "created": list(found.created),
         "updated": list(found.updated),
         "destroyed": list(found.destroyed),
     }
-    return await with_response_hook(call, response)
 
 
 async def updated_properties_unknown(call: MethodCall, response: JSONObject) -> JSONObject:

@@ -287,7 +287,7 @@ class RedisAccountStore:
         if changes is None:
             return Snapshot(state, found, pages)
         changed = self._changes_reply(type_name, changes.since_state, next(answers))
-        wanted = list(dict.fromkeys([*changed.created, *changed.updated, *also]))
+        wanted = changes.ids_of(changed)
         _, modseqs, scores = _modseqs_reply(wanted, next(answers), with_scores=True)
         return Snapshot(state, found, pages, changed, modseqs, scores)
 

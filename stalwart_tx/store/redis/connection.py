@@ -148,7 +148,7 @@ class _SendingNow:
 
     @staticmethod
     def fits(transport: Any) -> bool:
-        return send_now.direct(transport) and not getattr(transport, "TLS", False)
+        return send_now.direct(transport)
 
     def write(self, data: bytes) -> None:
         send_now.write_batched(self._transport, data)
