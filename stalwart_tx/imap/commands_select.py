@@ -7,7 +7,7 @@ from stalwart_tx.imap import syntax
 from stalwart_tx.imap.commands_mailboxes import attributes, find_mailbox, oldname
 from stalwart_tx.imap.flags import MAILBOX_FLAGS
 from stalwart_tx.imap.grammar import SequenceSet
-from stalwart_tx.imap.selected import SelectedMailbox
+from stalwart_tx.imap.selected import SelectedMailbox, refresh
 from stalwart_tx.imap.sequence_text import sequence_text
 from stalwart_tx.imap.session import CommandFailed, ImapSession, State
 from stalwart_tx.imap.updates import send_flags
@@ -19,7 +19,8 @@ MODSEQ_BATCH = 2000
 async def select(session: ImapSession, command: syntax.Select) -> str:
     session.require(State.AUTHENTICATED, State.SELECTED)
     client = session.mail()
-    if session.selected is not None:
+    previous = session.selected
+    if previous is not None:
         session.selected = None
         session.state = State.AUTHENTICATED
         # RFC 7162 §3.2.11: a server supporting QRESYNC marks the end of the closed
@@ -30,19 +31,13 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
     if command.condstore:
         session.condstore = True
     mailbox = await find_mailbox(client, command.mailbox)
-    # the UIDs are read at the very state the view starts from (one read of the store)
-    answer = await client.call(
-        "ImapMailbox/get", ids=[mailbox.id], uids=True, firstUnseen=not session.rev2
-    )
-    if not answer["list"]:
-        raise CommandFailed.no("the mailbox is gone", "NONEXISTENT")
-    entry = answer["list"][0]
-    view = SelectedMailbox(
-        mailbox_id=mailbox.id, name=mailbox.name, uid_validity=entry["uidValidity"],
-        readonly=command.readonly, state=answer["state"],
-        uids=[uid for uid, _ in entry["uids"]], ids=[e for _, e in entry["uids"]],
-        uid_next=entry["uidNext"],
-    )
+    view: SelectedMailbox | None = None
+    first_unseen: int | None = None
+    if (previous is not None and previous.mailbox_id == mailbox.id
+            and previous.readonly == command.readonly and command.qresync is None):
+        view, first_unseen = await _reopened(session, previous, mailbox.name)
+    if view is None:
+        view, first_unseen = await _opened(session, mailbox.id, mailbox.name, command.readonly)
     session.dirty = False
     flags = " ".join(MAILBOX_FLAGS)
     session.untagged(f"FLAGS ({flags})")
@@ -52,18 +47,10 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
         session.untagged(f"LIST {attributes(mailbox)} \"/\" ".encode()
                          + session.mailbox_name(mailbox.name) + oldname(session, command.mailbox))
     else:
-        if view.uids:
-            # EXAMINE shows \Recent without taking it (a claim of 0 only reads the mark)
-            claim = 0 if command.readonly else view.uids[-1]
-            claimed = await client.call(
-                "ImapMailbox/claimRecent", mailboxId=mailbox.id, uid=claim
-            )
-            view.recent = {uid for uid in view.uids if uid > claimed["previous"]}
         session.untagged(f"{len(view.recent)} RECENT")
-        unseen_uid = entry.get("firstUnseen")
-        first_unseen = view.seq_of(unseen_uid) if unseen_uid is not None else None
-        if first_unseen is not None:
-            session.untagged(f"OK [UNSEEN {first_unseen}] first unseen message")
+        seq = view.seq_of(first_unseen) if first_unseen is not None else None
+        if seq is not None:
+            session.untagged(f"OK [UNSEEN {seq}] first unseen message")
     permanent = "()" if command.readonly else f"({flags} \\*)"
     session.untagged(f"OK [PERMANENTFLAGS {permanent}] flags that stay")
     session.untagged(f"OK [UIDVALIDITY {view.uid_validity}] UIDs valid")
@@ -80,6 +67,71 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
         await resynchronise(session, view, resync.modseq, resync.known_uids)
     mode = "READ-ONLY" if command.readonly else "READ-WRITE"
     return f"[{mode}] {'EXAMINE' if command.readonly else 'SELECT'} completed"
+
+
+async def _opened(
+    session: ImapSession, mailbox_id: str, name: str, readonly: bool
+) -> tuple[SelectedMailbox, int | None]:
+    """A new view of the mailbox from one read of all its UIDs, \\Recent taken for rev1
+    (EXAMINE only looks); with the first unseen UID for rev1."""
+    client = session.mail()
+    # the UIDs are read at the very state the view starts from (one read of the store)
+    answer = await client.call(
+        "ImapMailbox/get", ids=[mailbox_id], uids=True, firstUnseen=not session.rev2
+    )
+    if not answer["list"]:
+        raise CommandFailed.no("the mailbox is gone", "NONEXISTENT")
+    entry = answer["list"][0]
+    view = SelectedMailbox(
+        mailbox_id=mailbox_id, name=name, uid_validity=entry["uidValidity"],
+        readonly=readonly, state=answer["state"],
+        uids=[uid for uid, _ in entry["uids"]], ids=[e for _, e in entry["uids"]],
+        uid_next=entry["uidNext"],
+    )
+    if not session.rev2 and view.uids:
+        # EXAMINE shows \Recent without taking it (a claim of 0 only reads the mark)
+        claim = 0 if readonly else view.uids[-1]
+        claimed = await client.call("ImapMailbox/claimRecent", mailboxId=mailbox_id, uid=claim)
+        view.recent = {uid for uid in view.uids if uid > claimed["previous"]}
+        view.claimed = claim
+    return view, entry.get("firstUnseen")
+
+
+async def _reopened(
+    session: ImapSession, view: SelectedMailbox, name: str
+) -> tuple[SelectedMailbox | None, int | None]:
+    """The selected mailbox selected again: its view caught up with the changes since, which
+    the new selection's EXISTS reports (the client numbers its messages afresh), instead of
+    reading every UID again; None when the view cannot be caught up so (the log no longer
+    reaches back, a new UIDVALIDITY, the mailbox gone), and the caller reads it whole.
+
+    The view then ends as ``_opened`` would make it at the same state: the same UIDs, and for
+    rev1 the \\Recent messages those above the mark the claim finds. A read-write rev1 view
+    claimed every UID it holds when it last caught up, so with no UID above that claim the
+    mark is at or above them all and nothing is recent: no claim is needed.
+    """
+    client = session.mail()
+    delta = await refresh(client, view, first_unseen=not session.rev2)
+    entry = delta.mailbox
+    if entry is None or entry["uidValidity"] != view.uid_validity:
+        return None, None
+    for uid in sorted(set(delta.expunged) | view.pending_expunge, reverse=True):
+        view.remove(uid)
+    for uid, email_id in delta.added:
+        view.append(uid, email_id)
+    view.name = name
+    view.uid_next = entry["uidNext"]
+    view.pending_expunge = set()
+    view.reported = {}
+    view.recent = set()
+    if not session.rev2 and view.uids and (view.readonly or view.uids[-1] > view.claimed):
+        claim = 0 if view.readonly else view.uids[-1]
+        claimed = await client.call(
+            "ImapMailbox/claimRecent", mailboxId=view.mailbox_id, uid=claim
+        )
+        view.recent = {uid for uid in view.uids if uid > claimed["previous"]}
+        view.claimed = max(view.claimed, claim)
+    return view, entry.get("firstUnseen")
 
 
 async def resynchronise(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from typing import Any
 
 from stalwart_tx.imap.grammar import SequenceSet
 from stalwart_tx.imap.mail_client import JmapCallError, MailClient
@@ -33,6 +34,9 @@ class Delta:
     changed: list[str] = field(default_factory=list)  # Email ids whose data may have changed
     # the MODSEQs of the changed ones, read with the changes (before any value of theirs)
     modseqs: dict[str, int] = field(default_factory=dict)
+    # the mailbox's ImapMailbox/get entry read with the changes (UIDVALIDITY, UIDNEXT, and
+    # firstUnseen when asked); None when it is gone or the view was compared whole instead
+    mailbox: dict[str, Any] | None = None
 
 
 @dataclass
@@ -54,6 +58,8 @@ class SelectedMailbox:
     # after it, so until the view's state reaches the given one, these are checked by id.
     ahead: dict[str, int] = field(default_factory=dict)
     uid_next: int = 1
+    # the highest UID this session raised the mailbox's \Recent mark to (rev1, read-write)
+    claimed: int = 0
 
     def __post_init__(self) -> None:
         self._uid_of = dict(zip(self.ids, self.uids, strict=True))
@@ -157,9 +163,12 @@ async def changed_since(
             return state, created, updated, destroyed
 
 
-async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
+async def refresh(
+    client: MailClient, view: SelectedMailbox, *, first_unseen: bool = False
+) -> Delta:
     """What changed in the mailbox since the view's state; moves the view's state, and leaves
-    applying the delta (announcing it) to the caller.
+    applying the delta (announcing it) to the caller. ``first_unseen`` asks for the lowest
+    unseen UID too (``Delta.mailbox``), read at the same instant.
 
     New messages are read from the mailbox's UID index at one instant (every UID above the
     view's last), never pieced together from separate reads: UIDs are given in commit order,
@@ -175,6 +184,7 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
         answer = await client.call(
             "ImapMailbox/get", ids=[view.mailbox_id], uids=True, uidsAbove=last,
             emailChangesSince=view.state, maxChanges=CHANGES_PAGE, alsoIds=sorted(view.ahead),
+            **({"firstUnseen": True} if first_unseen else {}),
         )
     except JmapCallError as error:
         if error.type == "cannotCalculateChanges":
@@ -182,11 +192,15 @@ async def refresh(client: MailClient, view: SelectedMailbox) -> Delta:
         raise
     changes = answer["emailChanges"]
     state = changes["newState"]
+    if answer["list"]:
+        delta.mailbox = answer["list"][0]
     destroyed = list(changes["destroyed"]) + [e for e in answer["emailsNotFound"]
                                               if e in view.ahead]
     entries = answer["emails"]
     if changes["hasMoreChanges"]:
-        # a long absence: the rest of the log, page by page, then their UIDs
+        # a long absence: the rest of the log, page by page, then their UIDs; the mailbox
+        # entry belongs to the first page's state, not to where the view ends
+        delta.mailbox = None
         rest = await changed_since(client, state)
         if rest is None:
             return await _resync(client, view)

@@ -62,6 +62,7 @@ async def apply_delta(session: ImapSession, delta: Delta, *, allow_expunge: bool
                     "ImapMailbox/claimRecent", mailboxId=view.mailbox_id, uid=claim
                 )
                 view.recent.update(u for u in new_uids if u > answer["previous"])
+                view.claimed = max(view.claimed, claim)
             session.untagged(b"%d RECENT" % len(view.recent))
     changed = [e for e in delta.changed if view.uid_of(e) is not None]
     if changed:
