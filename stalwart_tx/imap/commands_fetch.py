@@ -9,12 +9,13 @@ held whole: it goes to the client in pieces read from the blob store as they are
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from stalwart_tx.imap import syntax
 from stalwart_tx.imap.commands_write import _targets
 from stalwart_tx.imap.email_facts import email_facts
-from stalwart_tx.imap.flags import SEEN, flags_of
+from stalwart_tx.imap.flags import SEEN, flag_list, flags_of
 from stalwart_tx.imap.message_envelope import envelope
 from stalwart_tx.imap.message_parts import (
     UnknownEncoding,
@@ -104,7 +105,9 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
                 e["id"]: {f"keywords/{SEEN}": True} for e in unseen
             })
             for changed in unseen:
-                changed["keywords"] = {**(changed.get("keywords") or {}), SEEN: True}
+                emails[changed["id"]] = {
+                    **changed, "keywords": {**(changed.get("keywords") or {}), SEEN: True}
+                }
             fresh = await client.call("ImapEmail/get", ids=[e["id"] for e in unseen])
             modseqs.update({e["id"]: e["modseq"] for e in fresh["list"]})
             if "FLAGS" not in names:
@@ -113,7 +116,9 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
                 # RFC 7162 §3.1: a flag change this FETCH caused is reported with its MODSEQ
                 atts.append(FetchAtt("MODSEQ"))
     if any(a.name == "FLAGS" for a in atts):
-        announce_keywords(session, (flags_of(e.get("keywords")) for e in emails.values()))
+        # the flags of every keyword any of them has, in one list
+        every: set[str] = set().union(*(e.get("keywords") or () for e in emails.values()))
+        announce_keywords(session, [flags_of(dict.fromkeys(every))])
     missing = False
     with_flags = any(a.name == "FLAGS" for a in atts)
     simple = all(a.name in SIMPLE for a in atts)
@@ -143,7 +148,7 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
 
 
 async def _respond(
-    session: ImapSession, seq: int, uid: int, email: dict[str, Any], modseq: int | None,
+    session: ImapSession, seq: int, uid: int, email: Mapping[str, Any], modseq: int | None,
     atts: list[FetchAtt],
 ) -> None:
     store = session.server.api.store()
@@ -202,16 +207,13 @@ async def _respond(
 
 
 def _simple_item(
-    name: str, uid: int, email: dict[str, Any], modseq: int | None, recent: bool
+    name: str, uid: int, email: Mapping[str, Any], modseq: int | None, recent: bool
 ) -> bytes:
     """A FETCH item that needs nothing but the message's facts (``SIMPLE``)."""
     if name == "UID":
         return b"UID %d" % uid
     if name == "FLAGS":
-        flags = flags_of(email.get("keywords"))
-        if recent:
-            flags = ["\\Recent", *flags]
-        return b"FLAGS (" + " ".join(flags).encode() + b")"
+        return b"FLAGS " + flag_list(email.get("keywords"), recent)
     if name == "INTERNALDATE":
         return b'INTERNALDATE "' + internal_date(str(email["receivedAt"])).encode() + b'"'
     if name == "RFC822.SIZE":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -30,14 +31,15 @@ class EmailFacts:
         self.max_entries = max_entries
         self._entries: OrderedDict[tuple[str, str], tuple[int, dict[str, Any]]] = OrderedDict()
 
-    def get(self, account: str, email_id: str, modseq: int) -> dict[str, Any] | None:
-        """A copy of the facts kept for the email at exactly this MODSEQ, if any."""
+    def get(self, account: str, email_id: str, modseq: int) -> Mapping[str, Any] | None:
+        """The facts kept for the email at exactly this MODSEQ, if any, read-only (a flag sync
+        of a whole mailbox would otherwise copy every one)."""
         key = (account, email_id)
         found = self._entries.get(key)
         if found is None or found[0] != modseq:
             return None
         self._entries.move_to_end(key)
-        return dict(found[1])
+        return MappingProxyType(found[1])
 
     def put(self, account: str, email: dict[str, Any], modseq: int) -> None:
         key = (account, str(email["id"]))
@@ -64,9 +66,9 @@ def facts_of_stored(email_id: str, stored: Mapping[str, Any]) -> dict[str, Any] 
 
 async def email_facts(
     client: MailClient, ids: list[str], modseqs: Mapping[str, int] | None = None
-) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+) -> tuple[dict[str, Mapping[str, Any]], dict[str, int]]:
     """The facts of these emails and their MODSEQs, from the cache where the MODSEQ still
-    matches; emails that no longer exist are left out.
+    matches, read-only; emails that no longer exist are left out.
 
     ``modseqs``, when the caller read them already, spares reading them again: they were read
     before the values, as the cache needs (see above), even if a while before.
@@ -76,7 +78,7 @@ async def email_facts(
         modseqs = {e["id"]: e["modseq"] for e in found["list"]}
     else:
         modseqs = {i: modseqs[i] for i in ids}
-    emails: dict[str, dict[str, Any]] = {}
+    emails: dict[str, Mapping[str, Any]] = {}
     missing: list[str] = []
     for email_id, modseq in modseqs.items():
         kept = FACTS_CACHE.get(client.account_id, email_id, modseq)

@@ -66,5 +66,21 @@ def flags_of(keywords: Mapping[str, Any] | None) -> list[str]:
     return list(flags)
 
 
+_FLAG_LISTS: dict[tuple[frozenset[str], bool], bytes] = {}
+
+
+def flag_list(keywords: Mapping[str, Any] | None, recent: bool = False) -> bytes:
+    """The FETCH FLAGS list of an Email's keywords, ``\\Recent`` first when ``recent``."""
+    key = (frozenset(keywords) if keywords else frozenset(), recent)
+    text = _FLAG_LISTS.get(key)
+    if text is None:
+        flags = flags_of(keywords)
+        text = b"(" + " ".join(["\\Recent", *flags] if recent else flags).encode() + b")"
+        if len(_FLAG_LISTS) >= _FLAGS_OF_SIZE:
+            _FLAG_LISTS.clear()
+        _FLAG_LISTS[key] = text
+    return text
+
+
 def keywords_of(flags: Iterable[str]) -> dict[str, bool]:
     return {keyword_of(flag): True for flag in flags}

@@ -22,9 +22,11 @@ Everything type-specific is a declaration or a small async callable; the methods
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 from stalwart_tx.jmap.errors import SetError
@@ -238,9 +240,10 @@ class DataType:
             or (self.is_dynamic_property is not None and self.is_dynamic_property(name))
         )
 
-    @property
-    def stored_properties(self) -> dict[str, Property]:
-        return {n: p for n, p in self.properties.items() if not p.computed}
+    @functools.cached_property
+    def stored_properties(self) -> Mapping[str, Property]:
+        # worked out once: a type's properties never change, and every update asks
+        return MappingProxyType({n: p for n, p in self.properties.items() if not p.computed})
 
     def with_defaults(self, stored: JSONObject) -> JSONObject:
         """A stored value with every missing stored property at its default (a new dict)."""

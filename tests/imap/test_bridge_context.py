@@ -71,7 +71,8 @@ def test_email_facts_are_served_only_at_the_modseq_they_were_read_at() -> None:
     facts.put("a", {"id": "e2"}, 1)
     facts.put("a", {"id": "e3"}, 1)
     assert facts.get("a", "e1", 5) is None  # the oldest went
-    copy = facts.get("a", "e3", 1)
-    assert copy is not None
-    copy["keywords"] = {}
+    kept = facts.get("a", "e3", 1)
+    assert kept is not None
+    with pytest.raises(TypeError):  # read-only: what is kept cannot be changed through it
+        kept["keywords"] = {}  # type: ignore[index]
     assert facts.get("a", "e3", 1) == {"id": "e3"}

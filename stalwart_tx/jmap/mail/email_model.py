@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import functools
 import re
 import time
 from collections.abc import Mapping
@@ -96,6 +97,8 @@ def utc_date(seconds: float) -> str:
 _PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}", re.ASCII)
 
 
+# an update works out the index scores of the email before and after it, from the same date
+@functools.lru_cache(maxsize=4096)
 def date_seconds(utc: str) -> float:
     """Unix seconds of a UTCDate (fractional seconds kept)."""
     whole, _, fraction = utc.rstrip("Z").partition(".")
