@@ -326,13 +326,18 @@ async def expunge_deleted(
     """Take the messages flagged \\Deleted (within ``limit``, UIDs) out of the mailbox; an
     email in no other mailbox is destroyed."""
     client = session.mail()
+    if limit is None:
+        # the write finds them itself: no query first (a call that took none ends it, even if
+        # the indexes list more than the emails bear out)
+        while True:
+            done = await client.call("ImapEmail/expunge", mailboxId=view.mailbox_id)
+            if not done["hasMore"] or not done["expunged"]:
+                return
     found = await client.call(
         "ImapEmail/query", filter={"inMailbox": view.mailbox_id, "hasKeyword": DELETED}
     )
-    ids = list(found["ids"])
-    if limit is not None:
-        allowed = {e for _, _, e in view.messages(limit, True)}
-        ids = [e for e in ids if e in allowed]
+    allowed = {e for _, _, e in view.messages(limit, True)}
+    ids = [e for e in found["ids"] if e in allowed]
     for start in range(0, len(ids), UPDATE_BATCH):
         # each still \Deleted and still here when the write reads it leaves (destroyed when
         # in no other mailbox; elsewhere it keeps its copy's flags without \Deleted)

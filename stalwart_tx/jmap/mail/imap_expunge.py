@@ -1,13 +1,15 @@
 """``ImapEmail/expunge``: IMAP's EXPUNGE of some messages of one mailbox, decided in the write.
 
-``{accountId, mailboxId, ids}``: of the emails ``ids`` (the bridge's query for ``$deleted`` in
-the mailbox), each that is still in the mailbox and still has ``$deleted`` when the write reads
-it leaves the mailbox: an email in other mailboxes too just leaves this one (and loses
+``{accountId, mailboxId, ids}``: of the emails ``ids`` (without ``ids``: those the mailbox's
+and ``$deleted``'s indexes both hold when the write reads, at most maxObjectsInSet of them),
+each that is still in the mailbox and still has ``$deleted`` when the write reads it leaves
+the mailbox: an email in other mailboxes too just leaves this one (and loses
 ``$deleted``, which was meant for this mailbox's copy: RFC 3501 §6.4.7, a copy keeps the flags
 it was copied with), one in no other is destroyed. Every change goes through Email/set's
 computation (threads, counts, UIDs, expunge records, search postings), in one write
 conditional on those emails as read, so an email another session undeleted or moved meanwhile
-is left alone. Answers ``{accountId, oldState, newState, expunged}`` (the ids taken out).
+is left alone. Answers ``{accountId, oldState, newState, expunged}`` (the ids taken out), and
+without ``ids`` ``hasMore``: whether more were found than one call takes (call again).
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from typing import Any
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.datatype import SET
 from stalwart_tx.jmap.errors import MethodError
-from stalwart_tx.jmap.mail.email_model import DELETED, EMAIL
+from stalwart_tx.jmap.mail.email_model import DELETED, EMAIL, keyword_index, mailbox_index
 from stalwart_tx.jmap.mail.imap_arguments import id_list, known_only, one_id
 from stalwart_tx.jmap.registry import JSONObject
 from stalwart_tx.jmap.standard.arguments import account_id as account_argument
 from stalwart_tx.jmap.standard.calls import SetCall
 from stalwart_tx.jmap.standard.retry import optimistically
 from stalwart_tx.jmap.standard.working_set import WorkingSet
+from stalwart_tx.store.records import Index, Intersection
 
 
 async def imap_email_expunge(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
@@ -32,16 +35,26 @@ async def imap_email_expunge(ctx: RequestContext, arguments: JSONObject) -> JSON
 
     known_only(arguments, "mailboxId", "ids")
     account = account_argument(ctx, arguments)
-    mailbox_id = one_id(arguments, "mailboxId")
-    wanted = id_list(arguments, "ids")
-    if len(wanted) > ctx.limits.maxObjectsInSet:
+    mailbox_id = str(one_id(arguments, "mailboxId"))
+    given = id_list(arguments, "ids") if "ids" in arguments else None
+    most = ctx.limits.maxObjectsInSet
+    if given is not None and len(given) > most:
         raise MethodError.request_too_large(
-            f"at most {ctx.limits.maxObjectsInSet} emails per call, got {len(wanted)}"
+            f"at most {most} emails per call, got {len(given)}"
         )
+    more = False
 
     async def attempt() -> tuple[list[str], str, str]:
+        nonlocal more
         objects = WorkingSet(ctx.store, account)
         call = SetCall(ctx, EMAIL_TYPE, SET, account, arguments, {}, objects=objects)
+        wanted = given
+        if wanted is None:
+            # in this attempt, not before it: one call and one read fewer than a query first
+            found = await ctx.store.indexes.index_query(account, Intersection((
+                Index(mailbox_index(mailbox_id)), Index(keyword_index(DELETED)),
+            )), limit=most + 1, count=False)
+            wanted, more = found.ids[:most], len(found.ids) > most
         emails = await objects.view(EMAIL, wanted)  # read only: the changes go by patch
         old_state = await objects.peek_state(EMAIL)
         leaving: dict[str, Any] = {}
@@ -74,5 +87,8 @@ async def imap_email_expunge(ctx: RequestContext, arguments: JSONObject) -> JSON
                 result.new_states.get(EMAIL, old_state))
 
     expunged, old_state, new_state = await optimistically(ctx, attempt, account_id=account)
-    return {"accountId": account, "oldState": old_state, "newState": new_state,
-            "expunged": expunged}
+    answer: JSONObject = {"accountId": account, "oldState": old_state, "newState": new_state,
+                          "expunged": expunged}
+    if given is None:
+        answer["hasMore"] = more
+    return answer

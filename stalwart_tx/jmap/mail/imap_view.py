@@ -29,7 +29,7 @@ same path as every client: it builds a Request, the API runs the calls. Their da
   dropped (``mailbox_imap.MAX_EXPUNGED``), and the list may then miss some.
 * ``ImapEmail/query``: Email/query exactly, without the cap on how many ids one answer holds.
 * ``ImapEmail/expunge`` ``{accountId, mailboxId, ids}``: EXPUNGE, decided in the write
-  (``imap_expunge``).
+  (``imap_expunge``); without ``ids`` it finds the ``$deleted`` emails of the mailbox itself.
 * ``ImapMailbox/claimRecent`` ``{accountId, mailboxId, uid}``: takes the UIDs up to ``uid`` as
   \\Recent for the calling session; answers the highest UID some session had taken before, so
   exactly one session sees each message as recent.

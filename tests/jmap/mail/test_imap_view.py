@@ -5,8 +5,10 @@ Driven through the JMAP API on a real Redis, as the IMAP bridge drives it (in pr
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
+import pytest
 import pytest_twisted
 
 from stalwart_tx.jmap.mail.imap_view import IMAP_VIEW
@@ -309,6 +311,39 @@ async def test_expunge_takes_out_what_is_still_deleted_and_here_when_it_writes(
     # nothing left to do: no write, the state stays
     again = await v.ok("ImapEmail/expunge", mailboxId=inbox, ids=candidates)
     assert again["expunged"] == [] and again["oldState"] == again["newState"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_expunge_without_ids_finds_the_deleted_itself_a_page_at_a_time(
+    emails: Emails, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    v = await _view(emails)
+    inbox = await v.inbox()
+    other = await v.create(name="Elsewhere")
+    ids = [(await v.import_raw(message(f"d{n}", message_id=f"d{n}@x")))["id"] for n in range(6)]
+    deleted_here, also_there, not_deleted, deleted_elsewhere = ids[:3], ids[3], ids[4], ids[5]
+    for email_id in [*deleted_here, also_there]:
+        await v.move(email_id, {"keywords/$deleted": True})
+    await v.move(also_there, {f"mailboxIds/{other}": True})
+    await v.move(deleted_elsewhere, {f"mailboxIds/{inbox}": None, f"mailboxIds/{other}": True,
+                                     "keywords/$deleted": True})
+    # two a call: the four deleted here take two calls, the second with nothing more
+    api = emails.server.app.api
+    monkeypatch.setattr(api, "limits", dataclasses.replace(api.limits, maxObjectsInSet=2))
+    first = await v.ok("ImapEmail/expunge", mailboxId=inbox)
+    second = await v.ok("ImapEmail/expunge", mailboxId=inbox)
+    assert first["hasMore"] is True and len(first["expunged"]) == 2
+    assert second["hasMore"] is False and len(second["expunged"]) == 2
+    assert sorted(first["expunged"] + second["expunged"]) == sorted([*deleted_here, also_there])
+    assert await v.uid_map(inbox) == {not_deleted: 5}
+    got = {e["id"]: e for e in (await v.ok(
+        "Email/get", ids=ids, properties=["mailboxIds", "keywords"]))["list"]}
+    assert sorted(got) == sorted([also_there, not_deleted, deleted_elsewhere])
+    assert got[also_there] == {"id": also_there, "mailboxIds": {other: True}, "keywords": {}}
+    assert got[deleted_elsewhere]["keywords"] == {"$deleted": True}
+    third = await v.ok("ImapEmail/expunge", mailboxId=inbox)
+    assert third["expunged"] == [] and third["hasMore"] is False
+    assert third["oldState"] == third["newState"]
 
 
 @pytest_twisted.ensureDeferred
