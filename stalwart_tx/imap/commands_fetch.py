@@ -31,8 +31,11 @@ from stalwart_tx.imap.message_values import Literal8, render
 from stalwart_tx.imap.parse_fetch import FetchAtt
 from stalwart_tx.imap.session import CommandFailed, ImapSession, State
 from stalwart_tx.imap.structure_cache import STRUCTURES
-from stalwart_tx.imap.updates import announce_keywords
+from stalwart_tx.imap.updates import announce, announce_keywords
 
+# a FETCH of at least this many messages catches the view up first and takes their MODSEQs
+# from it, instead of reading each message's
+CATCH_UP_FIRST = 32
 # whole bodies above this size go out in pieces read one at a time
 STREAM_ABOVE = 256 * 1024
 STREAM_CHUNK = 64 * 1024
@@ -87,6 +90,15 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
         assert command.changed_since is not None
         await send_vanished_since(session, view, command.changed_since, command.sequence_set)
     targets = _targets(session, command.sequence_set, command.uid)
+    if len(targets) >= CATCH_UP_FIRST:
+        # a flag sync: one catch-up brings the MODSEQ of every message that changed, so the
+        # view's then are current and none is read one by one (the catch-up's EXISTS and
+        # flags go first; expunges wait, unless a UID FETCH may send them)
+        await announce(session, allow_expunge=command.uid)
+        targets = _targets(session, command.sequence_set, command.uid)
+        known: dict[str, int] | None = view.modseqs
+    else:
+        known = None
     if not targets:
         return "FETCH completed"
     sets_seen = not view.readonly and any(
@@ -95,7 +107,10 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
     )
     names = {a.name for a in atts}
     ids = [email_id for _, _, email_id in targets]
-    emails, modseqs = await email_facts(client, ids)
+    emails, modseqs = await email_facts(client, ids, known)
+    if known is not None:
+        # read after the catch-up: the view knows them from here on
+        view.modseqs.update(modseqs)
     if command.changed_since is not None:
         targets = [t for t in targets if modseqs.get(t[2], 0) > command.changed_since]
     if sets_seen:

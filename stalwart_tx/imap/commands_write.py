@@ -158,6 +158,8 @@ async def _report_flags(
     # and that MODSEQ is known when the write tells it (one message)
     facts, modseqs = await email_facts(client, ids, written if written.keys() >= set(ids)
                                        else None)
+    # read after the write: the view may know them from here on (see SelectedMailbox.modseqs)
+    view.modseqs.update((i, m) for i, m in modseqs.items() if view.uid_of(i) is not None)
     keywords = {i: e.get("keywords") or {} for i, e in facts.items()}
     quiet = command.silent and not session.condstore
     if not command.silent:

@@ -70,17 +70,19 @@ async def email_facts(
     """The facts of these emails and their MODSEQs, from the cache where the MODSEQ still
     matches, read-only; emails that no longer exist are left out.
 
-    ``modseqs``, when the caller read them already, spares reading them again: they were read
-    before the values, as the cache needs (see above), even if a while before.
+    ``modseqs``, those the caller read already, spares reading them again (only the others are
+    read): they were read before the values, as the cache needs (see above), even if a while
+    before.
     """
-    if modseqs is None or any(i not in modseqs for i in ids):
-        found = await client.call("ImapEmail/get", ids=ids)
-        modseqs = {e["id"]: e["modseq"] for e in found["list"]}
-    else:
-        modseqs = {i: modseqs[i] for i in ids}
+    known = modseqs or {}
+    unknown = [i for i in ids if i not in known]
+    current = {i: known[i] for i in ids if i in known}
+    if unknown:
+        found = await client.call("ImapEmail/get", ids=unknown)
+        current.update((e["id"], e["modseq"]) for e in found["list"])
     emails: dict[str, Mapping[str, Any]] = {}
     missing: list[str] = []
-    for email_id, modseq in modseqs.items():
+    for email_id, modseq in current.items():
         kept = FACTS_CACHE.get(client.account_id, email_id, modseq)
         if kept is None:
             missing.append(email_id)
@@ -90,5 +92,5 @@ async def email_facts(
         read = await client.call("Email/get", ids=missing, properties=list(FACTS))
         for email in read["list"]:
             emails[email["id"]] = email
-            FACTS_CACHE.put(client.account_id, email, modseqs[email["id"]])
-    return emails, modseqs
+            FACTS_CACHE.put(client.account_id, email, current[email["id"]])
+    return emails, current

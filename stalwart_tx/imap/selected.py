@@ -53,6 +53,10 @@ class SelectedMailbox:
     pending_expunge: set[int] = field(default_factory=set)
     # Email id -> the MODSEQ this session last reported its flags at (its own STORE)
     reported: dict[str, int] = field(default_factory=dict)
+    # Email id -> its MODSEQ as last read, for messages of the view: at least as new as the
+    # view's state (a catch-up brings every one that changed since), so right after a
+    # catch-up each is the current one
+    modseqs: dict[str, int] = field(default_factory=dict)
     # Email id -> a state: emails the view took from a UID read that may be newer than the
     # view's state. The change log from the view's state omits an email created and destroyed
     # after it, so until the view's state reaches the given one, these are checked by id.
@@ -135,6 +139,7 @@ class SelectedMailbox:
         self.recent.discard(uid)
         self.pending_expunge.discard(uid)
         self.reported.pop(email_id, None)
+        self.modseqs.pop(email_id, None)
         return seq
 
 
@@ -233,6 +238,11 @@ async def refresh(
             delta.changed.append(email_id)
             if email_id in modseqs:
                 delta.modseqs[email_id] = modseqs[email_id]
+    for email_id, uid in current.items():
+        if uid is None:  # gone from the mailbox: unknown until read again
+            view.modseqs.pop(email_id, None)
+        elif email_id in modseqs:
+            view.modseqs[email_id] = modseqs[email_id]
     read_after = _position(answer["stateAfter"])
     for uid, email_id in listed[0]["uids"]:
         old = view.uid_of(email_id)
@@ -258,6 +268,7 @@ async def _resync(client: MailClient, view: SelectedMailbox) -> Delta:
     answer = await client.call("ImapMailbox/get", ids=[view.mailbox_id], uids=True)
     delta = Delta()
     view.state = answer["state"]
+    view.modseqs.clear()  # no log to say which changed: every one is read again when needed
     if not answer["list"]:
         delta.expunged = list(view.uids)
         return delta
