@@ -80,13 +80,19 @@ def apply_patch(
     operations: list[PatchOperation],
     reset: Callable[[str], Any] = lambda _: REMOVE,
 ) -> dict[str, Any]:
-    """A patched deep copy of ``target``.
+    """A patched copy of ``target``: the top-level properties the operations touch are deep
+    copies, the others are ``target``'s own values, shared (an update of one keyword copies the
+    keywords, not a whole Email's headers and body structure), so neither is to be changed in
+    place.
 
     A null value sets a top-level property to ``reset(name)`` (its default) or, when that is
     REMOVE, deletes it; deeper down null always deletes. Deleting a key that is not there is a
     no-op. InvalidPatch if a part before the last is missing, not an object, or an array.
     """
-    result: dict[str, Any] = json_copy(dict(target))
+    result: dict[str, Any] = dict(target)
+    for name in {operation.property for operation in operations}:
+        if name in result:
+            result[name] = json_copy(result[name])
     for operation in operations:
         parent = _parent_of(result, operation)
         name = operation.path[-1]

@@ -208,7 +208,9 @@ class SetComputation:
         data_type = self.data_type
         if object_id is None:
             return set_errors.not_found()
-        stored = await self.objects.get_one(data_type.name, object_id)
+        # read, not copied: ``old`` is a new dict over it, and the patched value copies what
+        # the patch touches (nothing below changes either in place)
+        stored = (await self.objects.view(data_type.name, [object_id])).get(object_id)
         if stored is None and data_type.singleton and object_id == SINGLETON_ID:
             stored = data_type.default_object()  # the singleton exists before it is ever set
             exists_in_store = False
@@ -241,10 +243,11 @@ class SetComputation:
         canonical = _canonical_keys(data_type, operations)
         try:
             after = apply_patch(before, canonical, reset=lambda name: _reset(data_type, name))
-            # what the client asked for, before the server's part
-            requested = json_copy(after) if canonical == operations else apply_patch(
-                before, operations, reset=lambda name: _reset(data_type, name)
-            )
+            # what the client asked for, before the server's part (which replaces top-level
+            # values of ``new``: the touched ones are copied here, the others shared)
+            requested = {**after, **{n: json_copy(after[n]) for n in touched if n in after}} \
+                if canonical == operations else apply_patch(
+                    before, operations, reset=lambda name: _reset(data_type, name))
         except InvalidPatch as bad_patch:
             return set_errors.invalid_patch(str(bad_patch))
 

@@ -70,6 +70,8 @@ def json_type_name(value: Any) -> str:
 
 def same_json(a: Any, b: Any) -> bool:
     """JSON equality: unlike ``==``, ``true`` is not ``1`` and ``1`` is not ``1.0``."""
+    if a is b:  # a value shared by a patched copy and its original (apply_patch)
+        return True
     if type(a) is not type(b):
         return False
     if isinstance(a, dict):

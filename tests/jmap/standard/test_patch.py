@@ -161,3 +161,15 @@ def test_a_path_and_any_extension_of_it_are_never_accepted_together(
     patch = {encode_pointer(tuple(path)): 1, encode_pointer((*path, *extension)): 2}
     with pytest.raises(InvalidPatch):
         patched(target, patch)
+
+
+def test_a_patch_copies_what_it_touches_and_shares_the_rest() -> None:
+    body = {"type": "text/plain", "subParts": [{"partId": "1"}]}
+    target = {"keywords": {"$seen": True}, "bodyStructure": body, "mailboxIds": {"a": True}}
+    result = patched(target, {"keywords/$flagged": True, "mailboxIds": {"b": True}})
+    assert result == {"keywords": {"$seen": True, "$flagged": True},
+                      "bodyStructure": body, "mailboxIds": {"b": True}}
+    assert target["keywords"] == {"$seen": True}  # the original is left as it was
+    assert target["mailboxIds"] == {"a": True}
+    assert result["bodyStructure"] is body  # untouched: not copied
+    assert result["keywords"] is not target["keywords"]
