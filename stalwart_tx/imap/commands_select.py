@@ -89,11 +89,7 @@ async def _opened(
         uid_next=entry["uidNext"],
     )
     if not session.rev2 and view.uids:
-        # EXAMINE shows \Recent without taking it (a claim of 0 only reads the mark)
-        claim = 0 if readonly else view.uids[-1]
-        claimed = await client.call("ImapMailbox/claimRecent", mailboxId=mailbox_id, uid=claim)
-        view.recent = {uid for uid in view.uids if uid > claimed["previous"]}
-        view.claimed = claim
+        await _take_recent(session, view)
     return view, entry.get("firstUnseen")
 
 
@@ -125,13 +121,19 @@ async def _reopened(
     view.reported = {}
     view.recent = set()
     if not session.rev2 and view.uids and (view.readonly or view.uids[-1] > view.claimed):
-        claim = 0 if view.readonly else view.uids[-1]
-        claimed = await client.call(
-            "ImapMailbox/claimRecent", mailboxId=view.mailbox_id, uid=claim
-        )
-        view.recent = {uid for uid in view.uids if uid > claimed["previous"]}
-        view.claimed = max(view.claimed, claim)
+        await _take_recent(session, view)
     return view, entry.get("firstUnseen")
+
+
+async def _take_recent(session: ImapSession, view: SelectedMailbox) -> None:
+    """rev1: the view's \\Recent messages, those above the mark before this session raised it
+    to its last UID; EXAMINE shows them without taking them (a claim of 0 only reads it)."""
+    claim = 0 if view.readonly else view.uids[-1]
+    claimed = await session.mail().call(
+        "ImapMailbox/claimRecent", mailboxId=view.mailbox_id, uid=claim
+    )
+    view.recent = {uid for uid in view.uids if uid > claimed["previous"]}
+    view.claimed = max(view.claimed, claim)
 
 
 async def resynchronise(
