@@ -89,6 +89,23 @@ async def test_a_reply_too_late_is_never_taken_for_a_later_command(tmp_path: Pat
             await connection.close()
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_connection_keeps_one_timer_for_all_the_replies_it_awaits(tmp_path: Path) -> None:
+    with running_redis(tmp_path / "redis") as path:
+        connection = RedisConnection(parse_redis_url(f"unix://{path}"), reactor)
+        try:
+            await connection.execute("PING")
+            before = len(reactor.getDelayedCalls())
+            calls = [defer.Deferred.fromCoroutine(connection.execute("INCR", "n"))
+                     for _ in range(200)]
+            # 200 replies awaited at once: one timer among them, not one each
+            assert len(reactor.getDelayedCalls()) <= before + 1
+            assert await defer.gatherResults(calls) == list(range(1, 201))
+            assert len(reactor.getDelayedCalls()) <= before  # and none once all came
+        finally:
+            await connection.close()
+
+
 @pytest.mark.parametrize("command", [
     ("SET", "k", "v"),
     ("EVALSHA", "abc", 2, "k1", b"\xff\x00", 0, -3, "ü€ 陈", "", b""),

@@ -220,14 +220,77 @@ class _Batching:
             send_now.close_batch()
 
 
-class _PoolProtocol(_Batching, _LeanCodec, txredisapi.RedisProtocol):  # type: ignore[misc]
+class _OneTimer:
+    """A pool command costs one Deferred, and the connection one timer for all its commands:
+    txredisapi gave each command three Deferreds and a timer of its own, set and cancelled,
+    a few per cent of an IMAP process's CPU. The timer runs while replies are awaited and
+    starts over at each reply; when it fires, every awaited command fails and the connection
+    is dropped, as txredisapi does when one command's timer fires (a reply that late must
+    never be taken for a later command's). Pipelines, MULTI and calls with options take
+    txredisapi's way."""
+
+    replyTimeout: float | None
+    replyQueue: Any
+    transport: Any
+    connected: int
+    pipelining: bool
+    inMulti: bool
+    callLater: Any
+    _timer: Any = None
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> defer.Deferred[Any]:
+        if kwargs or self.pipelining or self.inMulti or not self.replyTimeout:
+            return super().execute_command(*args, **kwargs)  # type: ignore[misc, no-any-return]
+        if not self.connected:
+            raise txredisapi.ConnectionError("Not connected")
+        self.transport.write(self._build_command(*args))  # type: ignore[attr-defined]
+        result: defer.Deferred[Any] = defer.Deferred()
+        self.replyQueue.waiting.append(result)
+        if self._timer is None:
+            self._timer = self.callLater(self.replyTimeout, self._timed_out)
+        return result
+
+    def replyReceived(self, reply: Any) -> None:
+        waiting = self.replyQueue.waiting
+        if not waiting:
+            self.replyQueue.pending.append(reply)  # as DeferredQueue.put keeps it
+            return
+        awaited = waiting.pop(0)
+        if self._timer is not None:
+            if waiting:
+                self._timer.reset(self.replyTimeout)
+            else:
+                self._timer.cancel()
+                self._timer = None
+        if awaited.called:  # given up on (cancelled) before its reply came
+            return
+        if isinstance(reply, Exception):
+            awaited.errback(reply)
+        else:
+            awaited.callback(reply)
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        late = TimeoutError(f"Not received Redis response in {self.replyTimeout} seconds")
+        while self.replyQueue.waiting:
+            self.replyReceived(late)
+        self.transport.abortConnection()
+
+    def connectionLost(self, why: Any) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        super().connectionLost(why)  # type: ignore[misc]
+
+
+class _PoolProtocol(_Batching, _OneTimer, _LeanCodec, txredisapi.RedisProtocol):  # type: ignore[misc]
     pass
 
 
 _SentinelBase: Any = txredisapi.SentinelRedisProtocol
 
 
-class _SentinelPoolProtocol(_Batching, _LeanCodec, _SentinelBase):  # type: ignore[misc]
+class _SentinelPoolProtocol(_Batching, _OneTimer, _LeanCodec, _SentinelBase):  # type: ignore[misc]
     pass
 
 
