@@ -64,6 +64,12 @@ class IAccountStore(Interface):
         through the notifier. Raises ObjectExists, ObjectNotFound or StateMismatch with nothing
         applied. An empty batch changes nothing and returns the current states of its
         ``if_in_state`` types.
+
+        The write is issued before the call first waits: what this process reads of the
+        account after that comes after the write (or after its refusal), answered or not yet.
+        The method layer passes the account's write turn on at that point
+        (``retry.write_passing_turn``). Nothing but speed depends on it: a store that lost
+        the order (a dropped connection) makes the next writer conflict and compute again.
         """
 
     async def destroy_account(account_id: str) -> None:

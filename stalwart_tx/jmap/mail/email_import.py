@@ -25,7 +25,7 @@ from stalwart_tx.jmap.standard import arguments as args
 from stalwart_tx.jmap.standard import set_errors
 from stalwart_tx.jmap.standard.calls import MethodCall
 from stalwart_tx.jmap.standard.references import resolver
-from stalwart_tx.jmap.standard.retry import optimistically
+from stalwart_tx.jmap.standard.retry import optimistically, write_passing_turn
 from stalwart_tx.jmap.standard.values import UnresolvedReference, UTCDate
 from stalwart_tx.jmap.standard.working_set import WorkingSet
 from stalwart_tx.mail.blob_ids import parse_part_blob_id
@@ -162,7 +162,7 @@ async def email_import(
         batch = objects.batch()
         if batch.is_empty():
             return created, not_created, old_state, old_state
-        result = await ctx.store.accounts.write(account_id, batch)
+        result = await write_passing_turn(ctx, account_id, batch)
         return (created, not_created, result.old_states.get(EMAIL, old_state),
                 result.new_states.get(EMAIL, old_state))
 

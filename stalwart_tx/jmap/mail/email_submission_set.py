@@ -39,7 +39,7 @@ from stalwart_tx.jmap.mail.email_submission_send import REFUSED, SubmissionSende
 from stalwart_tx.jmap.registry import Responses
 from stalwart_tx.jmap.standard.hooks import with_response_hook
 from stalwart_tx.jmap.standard.references import resolve_id
-from stalwart_tx.jmap.standard.retry import optimistically
+from stalwart_tx.jmap.standard.retry import optimistically, write_passing_turn
 from stalwart_tx.jmap.standard.set import SetComputation, SetOutcome, parse_set_request
 from stalwart_tx.jmap.standard.working_set import WorkingSet
 from stalwart_tx.mail.smtp_relay import RelayConfig
@@ -110,7 +110,7 @@ async def submission_set(
         batch = objects.batch()
         if batch.is_empty():
             return computation, old_state, old_state
-        result = await ctx.store.accounts.write(account_id, batch)
+        result = await write_passing_turn(ctx, account_id, batch)
         return computation, old_state, result.new_states[TYPE.name]
 
     computation, old_state, new_state = await optimistically(ctx, attempt, account_id=account_id)

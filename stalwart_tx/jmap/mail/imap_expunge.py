@@ -24,7 +24,7 @@ from stalwart_tx.jmap.mail.imap_arguments import id_list, known_only, one_id
 from stalwart_tx.jmap.registry import JSONObject
 from stalwart_tx.jmap.standard.arguments import account_id as account_argument
 from stalwart_tx.jmap.standard.calls import SetCall
-from stalwart_tx.jmap.standard.retry import optimistically
+from stalwart_tx.jmap.standard.retry import optimistically, write_passing_turn
 from stalwart_tx.jmap.standard.working_set import WorkingSet
 from stalwart_tx.store.records import Index, Intersection
 
@@ -84,7 +84,7 @@ async def imap_email_expunge(ctx: RequestContext, arguments: JSONObject) -> JSON
         done = [*leaving, *destroying]
         if batch.is_empty():
             return done, old_state, old_state
-        result = await ctx.store.accounts.write(account, batch)
+        result = await write_passing_turn(ctx, account, batch)
         return (done, result.old_states.get(EMAIL, old_state),
                 result.new_states.get(EMAIL, old_state))
 

@@ -20,7 +20,7 @@ from stalwart_tx.jmap.standard import set_errors
 from stalwart_tx.jmap.standard.calls import SetCall
 from stalwart_tx.jmap.standard.hooks import with_response_hook
 from stalwart_tx.jmap.standard.references import resolve_id
-from stalwart_tx.jmap.standard.retry import optimistically
+from stalwart_tx.jmap.standard.retry import optimistically, write_passing_turn
 from stalwart_tx.jmap.standard.set import SetComputation, set_objects
 from stalwart_tx.jmap.standard.working_set import WorkingSet
 from stalwart_tx.store.records import JSONObject
@@ -90,7 +90,7 @@ async def copy(
         batch = objects.batch()
         if batch.is_empty():
             return computation, old_state, old_state
-        result = await ctx.store.accounts.write(account_id, batch)
+        result = await write_passing_turn(ctx, account_id, batch)
         return computation, old_state, result.new_states[data_type.name]
 
     computation, old_state, new_state = await optimistically(ctx, attempt, account_id=account_id)

@@ -13,13 +13,14 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from twisted.internet.defer import DeferredLock
+from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError
 from stalwart_tx.store.errors import ObjectExists, ObjectNotFound, StateMismatch
+from stalwart_tx.store.records import WriteBatch, WriteResult
 
 log = Logger()
 
@@ -61,6 +62,28 @@ class _AccountQueues:
 _WRITERS = _AccountQueues()
 
 
+class _Turn:
+    """The account's write turn as one computation holds it: taken before each attempt, passed
+    on once the attempt's write is on its way (``write_passing_turn``) or when it ends."""
+
+    def __init__(self, account_id: str) -> None:
+        self.account_id = account_id
+        self.lock: DeferredLock | None = None
+
+    async def take(self) -> None:
+        if self.lock is None:
+            self.lock = await _WRITERS.acquire(self.account_id)
+
+    def pass_on(self) -> None:
+        if self.lock is not None:
+            lock, self.lock = self.lock, None
+            _WRITERS.release(self.account_id, lock)
+
+
+# the turn each request context's computation holds (a request runs its calls one at a time)
+_HOLDING: dict[int, _Turn] = {}
+
+
 async def optimistically(
     ctx: RequestContext, compute: Callable[[], Awaitable[T]], *, account_id: str | None = None
 ) -> T:
@@ -72,16 +95,37 @@ async def optimistically(
     changing too fast right now, and the RFC's advice for that error is to retry with backoff.
     """
     if account_id is None:
-        return await _optimistically(ctx, compute)
-    lock = await _WRITERS.acquire(account_id)
+        return await _optimistically(ctx, compute, None)
+    turn = _Turn(account_id)
+    _HOLDING[id(ctx)] = turn
     try:
-        return await _optimistically(ctx, compute)
+        return await _optimistically(ctx, compute, turn)
     finally:
-        _WRITERS.release(account_id, lock)
+        turn.pass_on()
+        _HOLDING.pop(id(ctx), None)
 
 
-async def _optimistically(ctx: RequestContext, compute: Callable[[], Awaitable[T]]) -> T:
+async def write_passing_turn(
+    ctx: RequestContext, account_id: str, batch: WriteBatch
+) -> WriteResult:
+    """``ctx.store.accounts.write``, passing the account's write turn to the next writer of
+    this process as soon as the write is issued rather than when it is answered: a store takes
+    an account's commands in the order they are issued (``IAccountStore.write``), so whatever
+    the next writer reads comes after this write, as if it had waited for the answer. If the
+    write conflicts, the next attempt takes the turn again."""
+    pending = Deferred.fromCoroutine(ctx.store.accounts.write(account_id, batch))
+    turn = _HOLDING.get(id(ctx))
+    if turn is not None and turn.account_id == account_id:
+        turn.pass_on()
+    return await pending
+
+
+async def _optimistically(
+    ctx: RequestContext, compute: Callable[[], Awaitable[T]], turn: _Turn | None
+) -> T:
     for attempt in range(ATTEMPTS):
+        if turn is not None:
+            await turn.take()
         try:
             return await compute()
         except (StateMismatch, ObjectExists, ObjectNotFound, Conflict) as conflict:

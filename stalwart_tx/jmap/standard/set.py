@@ -29,7 +29,7 @@ from stalwart_tx.jmap.standard.calls import SetCall
 from stalwart_tx.jmap.standard.hooks import with_response_hook
 from stalwart_tx.jmap.standard.references import resolve_id, resolver
 from stalwart_tx.jmap.standard.rendering import render
-from stalwart_tx.jmap.standard.retry import optimistically
+from stalwart_tx.jmap.standard.retry import optimistically, write_passing_turn
 from stalwart_tx.jmap.standard.values import MapOf, UnresolvedReference, same_json
 from stalwart_tx.jmap.standard.working_set import WorkingSet
 from stalwart_tx.store.records import JSONObject, json_copy
@@ -444,7 +444,7 @@ async def set_objects(
         batch = objects.batch()
         if batch.is_empty():
             return computation, old_state, old_state
-        result = await ctx.store.accounts.write(request.account_id, batch)
+        result = await write_passing_turn(ctx, request.account_id, batch)
         name = data_type.name
         return (computation, result.old_states.get(name, old_state),
                 result.new_states.get(name, old_state))
