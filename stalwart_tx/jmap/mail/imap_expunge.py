@@ -1,7 +1,7 @@
 """``ImapEmail/expunge``: IMAP's EXPUNGE of some messages of one mailbox, decided in the write.
 
 ``{accountId, mailboxId, ids}``: of the emails ``ids`` (without ``ids``: those the mailbox's
-and ``$deleted``'s indexes both hold when the write reads, at most maxObjectsInSet of them),
+and ``$deleted``'s indexes both hold when the call starts, at most maxObjectsInSet of them),
 each that is still in the mailbox and still has ``$deleted`` when the write reads it leaves
 the mailbox: an email in other mailboxes too just leaves this one (and loses
 ``$deleted``, which was meant for this mailbox's copy: RFC 3501 §6.4.7, a copy keeps the flags
@@ -42,21 +42,20 @@ async def imap_email_expunge(ctx: RequestContext, arguments: JSONObject) -> JSON
         raise MethodError.request_too_large(
             f"at most {most} emails per call, got {len(given)}"
         )
-    more = False
+    wanted, more = given or [], False
+    if given is None:
+        # found here, before the account's write turn is taken (the turn is then held for the
+        # write alone, and a conflict computes again from the same candidates, each checked as
+        # the write reads it); computed whole (the store intersects from the smaller index),
+        # not walked member by member through a mailbox of few deleted messages
+        found = await ctx.store.indexes.index_query(account, Intersection((
+            Index(mailbox_index(mailbox_id)), Index(keyword_index(DELETED)),
+        )), limit=most + 1)
+        wanted, more = found.ids[:most], len(found.ids) > most
 
     async def attempt() -> tuple[list[str], str, str]:
-        nonlocal more
         objects = WorkingSet(ctx.store, account)
         call = SetCall(ctx, EMAIL_TYPE, SET, account, arguments, {}, objects=objects)
-        wanted = given
-        if wanted is None:
-            # in this attempt, not before it: one call and one read fewer than a query first;
-            # computed whole (the store intersects from the smaller index), not walked member
-            # by member through a mailbox of few deleted messages
-            found = await ctx.store.indexes.index_query(account, Intersection((
-                Index(mailbox_index(mailbox_id)), Index(keyword_index(DELETED)),
-            )), limit=most + 1)
-            wanted, more = found.ids[:most], len(found.ids) > most
         emails = await objects.view(EMAIL, wanted)  # read only: the changes go by patch
         old_state = await objects.peek_state(EMAIL)
         leaving: dict[str, Any] = {}
