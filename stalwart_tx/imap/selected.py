@@ -189,7 +189,7 @@ async def refresh(
         answer = await client.call(
             "ImapMailbox/get", ids=[view.mailbox_id], uids=True, uidsAbove=last,
             emailChangesSince=view.state, maxChanges=CHANGES_PAGE, alsoIds=sorted(view.ahead),
-            **({"firstUnseen": True} if first_unseen else {}),
+            firstUnseen=first_unseen,
         )
     except JmapCallError as error:
         if error.type == "cannotCalculateChanges":

@@ -28,6 +28,8 @@ class RequestContext:
     created_ids: dict[str, str] = field(default_factory=dict)
     # (ensure function, account) pairs already made sure of in this request (first_use)
     ensured: set[tuple[object, str]] = field(default_factory=set)
+    # the account write turn the request's current computation holds (retry.optimistically)
+    write_turn: Any = None
 
     def account_ids(self) -> list[str]:
         """Accounts this user may use; today only their own."""

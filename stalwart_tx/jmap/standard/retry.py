@@ -80,9 +80,6 @@ class _Turn:
             _WRITERS.release(self.account_id, lock)
 
 
-# the turn each request context's computation holds (a request runs its calls one at a time)
-_HOLDING: dict[int, _Turn] = {}
-
 
 async def optimistically(
     ctx: RequestContext, compute: Callable[[], Awaitable[T]], *, account_id: str | None = None
@@ -96,13 +93,13 @@ async def optimistically(
     """
     if account_id is None:
         return await _optimistically(ctx, compute, None)
-    turn = _Turn(account_id)
-    _HOLDING[id(ctx)] = turn
+    # a request runs its calls one at a time: the context holds its computation's turn
+    turn = ctx.write_turn = _Turn(account_id)
     try:
         return await _optimistically(ctx, compute, turn)
     finally:
         turn.pass_on()
-        _HOLDING.pop(id(ctx), None)
+        ctx.write_turn = None
 
 
 async def write_passing_turn(
@@ -114,8 +111,8 @@ async def write_passing_turn(
     the next writer reads comes after this write, as if it had waited for the answer. If the
     write conflicts, the next attempt takes the turn again."""
     pending = Deferred.fromCoroutine(ctx.store.accounts.write(account_id, batch))
-    turn = _HOLDING.get(id(ctx))
-    if turn is not None and turn.account_id == account_id:
+    turn = ctx.write_turn
+    if isinstance(turn, _Turn) and turn.account_id == account_id:
         turn.pass_on()
     return await pending
 
