@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from inspect import iscoroutine
 from typing import Protocol
@@ -54,6 +54,8 @@ from stalwart_tx.store.records import (
     WriteBatch,
     WriteResult,
     check_name,
+    counter_of,
+    with_counters,
 )
 
 log = Logger()
@@ -134,6 +136,38 @@ def encode_value(type_name: str, object_id: str, value: JSONObject) -> str:
     if not isinstance(value, dict):
         raise ValueError(f"{type_name} {object_id!r}: a value must be a JSON object")
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# The stored form of an object: its JSON text, then one line per counter adjusted since the
+# value was last written whole, "path<TAB>delta" (JSON text never holds a raw newline). The
+# Redis write script appends and sums those lines without parsing the JSON.
+def decode_value(text: str) -> JSONObject:
+    """The value a stored form stands for: the JSON with every counter delta added."""
+    if "\n" not in text:
+        return json.loads(text)  # type: ignore[no-any-return]
+    head, *lines = text.split("\n")
+    deltas: dict[str, int] = {}
+    for line in lines:
+        path, _, delta = line.partition("\t")
+        deltas[path] = deltas.get(path, 0) + int(delta)
+    return with_counters(json.loads(head), deltas)
+
+
+def adjusted_text(text: str, deltas: Mapping[str, int]) -> str:
+    """The stored form with ``deltas`` added to its counter lines (one line per path), none
+    taking its counter below 0."""
+    head, *lines = text.split("\n")
+    held: dict[str, int] = {}
+    for line in lines:
+        path, _, text_delta = line.partition("\t")
+        held[path] = held.get(path, 0) + int(text_delta)
+    base: JSONObject | None = None
+    for path, delta in deltas.items():
+        held[path] = held.get(path, 0) + delta
+        if delta < 0:
+            base = json.loads(head) if base is None else base
+            held[path] = max(held[path], -counter_of(base, path))
+    return "\n".join([head, *(f"{path}\t{delta}" for path, delta in held.items())])
 
 
 def _parse_modseq(text: str) -> int | None:
@@ -283,7 +317,7 @@ class MemoryAccountStore:
         if data is None:
             return {}
         wanted: Iterable[str] = data.objects if ids is None else ids
-        return {i: json.loads(data.objects[i]) for i in wanted if i in data.objects}
+        return {i: decode_value(data.objects[i]) for i in wanted if i in data.objects}
 
     async def get_with_state(
         self, account_id: str, type_name: str, ids: list[str] | None, at_most: int | None = None
@@ -296,7 +330,7 @@ class MemoryAccountStore:
         if ids is None and at_most is not None and len(data.objects) > at_most:
             raise TooManyObjects(type_name, len(data.objects))
         wanted: Iterable[str] = data.objects if ids is None else ids
-        return state, {i: json.loads(data.objects[i]) for i in wanted if i in data.objects}
+        return state, {i: decode_value(data.objects[i]) for i in wanted if i in data.objects}
 
     async def list_ids(self, account_id: str, type_name: str) -> list[str]:
         data = self._account(account_id).types.get(type_name)
@@ -327,6 +361,20 @@ class MemoryAccountStore:
         for type_name, object_id in batch.destroys:
             if object_id not in account.type(type_name).objects:
                 raise ObjectNotFound(type_name, object_id)
+        adjusted = batch.adjusted()
+        for type_name, object_id in adjusted:
+            if object_id not in account.type(type_name).objects:
+                raise ObjectNotFound(type_name, object_id)
+        for name, field_name, wanted in batch.map_conditions:
+            field_value = account.derived.maps.get(name, {}).get(field_name)
+            if field_value != wanted:
+                raise StateMismatch(f"map:{name}", str(wanted), str(field_value))
+        counter_scores = []
+        for names, member, type_name, object_id, path, offset in batch.counter_scored_adds:
+            text = account.type(type_name).objects.get(object_id)
+            if text is None:
+                raise ObjectNotFound(type_name, object_id)
+            counter_scores.append((names, member, counter_of(decode_value(text), path) + offset))
         for blob_id, _, _ in batch.blob_claims:
             if self._blobs is None or not self._blobs.holds(account_id, blob_id):
                 raise BlobNotFound(blob_id)
@@ -336,8 +384,13 @@ class MemoryAccountStore:
         if batch.has_derived_writes():
             account.derived.apply(batch)
             self._accounts[account_id] = account
+        if counter_scores:
+            scored = WriteBatch()
+            for names, member, score in counter_scores:
+                scored.index_add_many(names, member, float(score))
+            account.derived.apply(scored)
         listed = [*batch.if_in_state, *(t for t, _, _ in creates), *(t for t, _, _ in updates),
-                  *(t for t, _ in batch.destroys)]
+                  *(t for t, _ in batch.destroys), *(t for t, _ in adjusted)]
         old_states = {t: account.state(t) for t in listed}
         if batch.is_empty():
             self._add_state_scored(account, batch)
@@ -378,6 +431,10 @@ class MemoryAccountStore:
             entry.destroyed = True
             data.tombs[object_id] = modseq
             destroyed[type_name] = destroyed.get(type_name, 0) + 1
+        for (type_name, object_id), deltas in adjusted.items():
+            data, modseq = stamp(type_name, object_id)
+            data.objects[object_id] = adjusted_text(data.objects[object_id], deltas)
+            data.log[object_id].last = modseq
         # retention, in the same step as the destroys that push a type over its limit
         for type_name, added in destroyed.items():
             data = account.type(type_name)
@@ -440,7 +497,7 @@ class MemoryAccountStore:
         if objects is not None:
             data = account.types.get(objects[0])
             if data is not None:
-                found = {i: json.loads(data.objects[i]) for i in objects[1] if i in data.objects}
+                found = {i: decode_value(data.objects[i]) for i in objects[1] if i in data.objects}
         return Snapshot(account.state(type_name), found, pages, changed, modseqs, scores)
 
     async def index_size(self, account_id: str, index: str) -> int:

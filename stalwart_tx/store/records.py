@@ -51,6 +51,21 @@ class WriteBatch:
     expires later; see IBlobStore). ``is_empty`` speaks of object writes only: claims and
     releases are applied even in a batch without any.
 
+    Counters ride along without conditions (``adjust``): ``adjust(type, id, path, delta)``
+    adds ``delta`` to the integer at ``path`` (dotted keys, e.g. ``counts.totalEmails``) of an
+    existing object, a missing number counting as 0 and missing objects on the way made; a
+    counter never goes below 0 (a delta that would is applied as far as 0). It is
+    an object change like an update (the object gets a modseq, the type's state moves, the
+    change is logged and published) but needs no read of the object first, so two writers
+    adjusting one object do not conflict; an adjust of a missing object raises
+    ObjectNotFound. An adjusted id is not also created, updated or destroyed in the batch.
+    A store keeps the deltas beside the stored value and hands out the sums; a later update
+    (computed from what was handed out) replaces both. ``index_add_at_counter`` puts a member
+    into an index with the score a counter of an object has before the batch's adjusts, plus
+    an offset (numbers handed out by a counter: IMAP UIDs). ``require_map_fields`` makes the
+    batch conditional on fields of a map holding what they held when read (None: absent):
+    StateMismatch otherwise.
+
     Derived data rides along too (see IIndexStore): ``index_add`` puts a member with a score
     into a sorted index of the account (replacing its score if it is there); ``index_add_at_state``
     does the same with the score the state of a type has once the batch is applied (a modseq
@@ -85,6 +100,14 @@ class WriteBatch:
     map_deletes: list[tuple[str, str]] = field(default_factory=list)
     # (index names, member, type name): scored by that type's state after the batch
     state_scored_adds: list[tuple[Sequence[str], str, str]] = field(default_factory=list)
+    # (type name, object id, counter path, delta)
+    adjusts: list[tuple[str, str, str, int]] = field(default_factory=list)
+    # (index names, member, type name, object id, counter path, offset)
+    counter_scored_adds: list[tuple[Sequence[str], str, str, str, str, int]] = field(
+        default_factory=list
+    )
+    # (map name, field, value it must hold; None: absent)
+    map_conditions: list[tuple[str, str, str | None]] = field(default_factory=list)
 
     def create(self, type_name: str, object_id: str, value: JSONObject) -> WriteBatch:
         self.creates.append((type_name, object_id, value))
@@ -106,6 +129,28 @@ class WriteBatch:
         self, type_name: str, object_ids: Iterable[str], position: int
     ) -> WriteBatch:
         self.unchanged_since += [(type_name, i, position) for i in object_ids]
+        return self
+
+    def adjust(self, type_name: str, object_id: str, path: str, delta: int) -> WriteBatch:
+        """Add ``delta`` to the counter at ``path`` of an existing object (see the class)."""
+        self.adjusts.append((type_name, object_id, check_counter_path(path), _integer(delta)))
+        return self
+
+    def index_add_at_counter(
+        self, index: str, member: str, type_name: str, object_id: str, path: str, offset: int
+    ) -> WriteBatch:
+        """``index_add`` scored by the counter at ``path`` of the object before the batch's
+        adjusts, plus ``offset``."""
+        self.counter_scored_adds.append((
+            (check_name(index),), check_name(member), type_name, object_id,
+            check_counter_path(path), _integer(offset),
+        ))
+        return self
+
+    def require_map_fields(self, name: str, fields: Mapping[str, str | None]) -> WriteBatch:
+        """Conditional on each field of the map holding that value (None: absent)."""
+        check_name(name)
+        self.map_conditions += [(name, check_name(f), v) for f, v in fields.items()]
         return self
 
     def claim_blob(self, blob_id: str, type_name: str, object_id: str) -> WriteBatch:
@@ -179,16 +224,70 @@ class WriteBatch:
         self.map_sets += other.map_sets
         self.map_deletes += other.map_deletes
         self.state_scored_adds += other.state_scored_adds
+        self.adjusts += other.adjusts
+        self.counter_scored_adds += other.counter_scored_adds
+        self.map_conditions += other.map_conditions
         return self
 
     def is_empty(self) -> bool:
-        return not (self.creates or self.updates or self.destroys)
+        return not (self.creates or self.updates or self.destroys or self.adjusts)
 
     def has_derived_writes(self) -> bool:
         return bool(
             self.index_add_runs or self.index_remove_runs or self.map_sets or self.map_deletes
-            or self.state_scored_adds
+            or self.state_scored_adds or self.counter_scored_adds
         )
+
+    def adjusted(self) -> dict[tuple[str, str], dict[str, int]]:
+        """The adjusts by object, in the order first adjusted: path -> summed delta."""
+        found: dict[tuple[str, str], dict[str, int]] = {}
+        for type_name, object_id, path, delta in self.adjusts:
+            deltas = found.setdefault((type_name, object_id), {})
+            deltas[path] = deltas.get(path, 0) + delta
+        return found
+
+
+def check_counter_path(path: str) -> str:
+    """A counter path: dotted keys, none empty, no tab or newline (the stored form's
+    separators)."""
+    if not isinstance(path, str) or not path or "\t" in path or "\n" in path \
+            or "" in path.split(".") or not _is_unicode(path) or len(path) > MAX_INDEX_NAME:
+        raise ValueError(f"not a counter path: {path!r:.80}")
+    return path
+
+
+def _integer(value: int) -> int:
+    if type(value) is not int or abs(value) > MAX_COUNTER:
+        raise ValueError(f"a counter moves by an integer of at most 2^53, not {value!r:.80}")
+    return value
+
+
+# what a double holds exactly: counters are read and summed as numbers by every store
+MAX_COUNTER = 2**53
+
+
+def with_counters(value: JSONObject, deltas: Mapping[str, int]) -> JSONObject:
+    """``value`` with each delta added at its counter path, none below 0 (in place;
+    returned)."""
+    for path, delta in deltas.items():
+        *parents, leaf = path.split(".")
+        node = value
+        for key in parents:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        current = node.get(leaf)
+        node[leaf] = max(0, (current if type(current) is int else 0) + delta)
+    return value
+
+
+def counter_of(value: JSONObject, path: str) -> int:
+    """The integer at a counter path of a value (0 where there is none)."""
+    node: Any = value
+    for key in path.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if type(node) is int else 0
 
 
 MAX_INDEX_NAME = 2048

@@ -497,6 +497,88 @@ class AccountStoreConformance:
             WriteBatch().index_add_at_state("", "x", "Email")
 
     @pytest_twisted.ensureDeferred
+    async def test_counters_adjust_without_conflict_and_sum_into_the_value(
+        self, store: StoreBundle
+    ) -> None:
+        w = store.accounts.write
+        value = {"name": "Inbox \u00e9\n\"x\"", "big": 2**53 - 1, "list": [], "counts": {"n": 2}}
+        await w(A, WriteBatch().create("Mailbox", "m", value).create("Mailbox", "o", {}))  # 1, 2
+        # two writers that read nothing of m both land: no condition, no conflict
+        first = await w(A, WriteBatch().adjust("Mailbox", "m", "counts.n", 3)
+                        .adjust("Mailbox", "m", "imap.uidNext", 1))  # 3
+        assert dict(first.modseqs) == {("Mailbox", "m"): 3}
+        assert dict(first.new_states) == {"Mailbox": "3"}
+        await w(A, WriteBatch().adjust("Mailbox", "m", "counts.n", -1)
+                .adjust("Mailbox", "o", "a.b.c", 7))  # 4, 5
+        found = await store.accounts.get(A, "Mailbox", ["m", "o"])
+        assert found["m"] == {**value, "counts": {"n": 4}, "imap": {"uidNext": 1}}
+        assert found["o"] == {"a": {"b": {"c": 7}}}
+        state, again = await store.accounts.get_with_state(A, "Mailbox", ["m"])
+        assert (state, again["m"]) == ("5", found["m"])
+        changes = await store.changes.changes_since(A, "Mailbox", "2", None)
+        assert sorted(changes.updated) == ["m", "o"]
+        # a whole update (computed from the sums) replaces value and deltas
+        await w(A, WriteBatch().update("Mailbox", "m", {**found["m"], "name": "New"}))  # 6
+        await w(A, WriteBatch().adjust("Mailbox", "m", "counts.n", 10))  # 7
+        assert (await store.accounts.get(A, "Mailbox", ["m"]))["m"]["counts"] == {"n": 14}
+        # never below 0, however far a decrease goes; what was held comes back
+        await w(A, WriteBatch().adjust("Mailbox", "m", "counts.n", -20)
+                .adjust("Mailbox", "m", "zero", -1))  # 8
+        assert (await store.accounts.get(A, "Mailbox", ["m"]))["m"]["counts"] == {"n": 0}
+        await w(A, WriteBatch().adjust("Mailbox", "m", "counts.n", 2))  # 9
+        found = (await store.accounts.get(A, "Mailbox", ["m"]))["m"]
+        assert (found["counts"], found["zero"]) == ({"n": 2}, 0)
+        # a missing object: refused, nothing applied
+        with pytest.raises(ObjectNotFound):
+            await w(A, WriteBatch().create("Email", "e", {})
+                    .adjust("Mailbox", "gone", "counts.n", 1))
+        assert await store.accounts.get(A, "Email", ["e"]) == {}
+        assert await store.changes.current_state(A, "Mailbox") == "9"
+        for bad in ("", "a..b", ".a", "a\tb", "a\nb"):
+            with pytest.raises(ValueError):
+                WriteBatch().adjust("Mailbox", "m", bad, 1)
+        for bad_delta in (1.5, True, 2**54):
+            with pytest.raises(ValueError):
+                WriteBatch().adjust("Mailbox", "m", "n", bad_delta)  # type: ignore[arg-type]
+
+    @pytest_twisted.ensureDeferred
+    async def test_index_add_scored_by_a_counter_before_the_batch(
+        self, store: StoreBundle
+    ) -> None:
+        w = store.accounts.write
+        await w(A, WriteBatch().create("Mailbox", "m", {"imap": {"uidNext": 5}}))
+        # numbers handed out: the counter before the batch's adjust, plus each offset
+        await w(A, WriteBatch().adjust("Mailbox", "m", "imap.uidNext", 2)
+                .index_add_at_counter("uids", "a", "Mailbox", "m", "imap.uidNext", 0)
+                .index_add_at_counter("uids", "b", "Mailbox", "m", "imap.uidNext", 1))
+        await w(A, WriteBatch().adjust("Mailbox", "m", "imap.uidNext", 1)
+                .index_add_at_counter("uids", "c", "Mailbox", "m", "imap.uidNext", 0))
+        assert await store.indexes.index_scores(A, "uids", ["a", "b", "c"]) == {
+            "a": 5.0, "b": 6.0, "c": 7.0}
+        assert (await store.accounts.get(A, "Mailbox", ["m"]))["m"] == {"imap": {"uidNext": 8}}
+        # no number there yet counts from 0; a missing object refuses the batch
+        await w(A, WriteBatch().create("Mailbox", "n", {})
+                .index_add_at_counter("other", "x", "Mailbox", "m", "none.here", 3))
+        assert await store.indexes.index_scores(A, "other", ["x"]) == {"x": 3.0}
+        with pytest.raises(ObjectNotFound):
+            await w(A, WriteBatch().index_add_at_counter("uids", "d", "Mailbox", "zz", "n", 0))
+        assert await store.indexes.index_scores(A, "uids", ["d"]) == {}
+
+    @pytest_twisted.ensureDeferred
+    async def test_map_fields_as_conditions(self, store: StoreBundle) -> None:
+        w = store.accounts.write
+        await w(A, WriteBatch().map_set("links", "a", "1"))
+        ok = WriteBatch().create("Thread", "t", {}).map_set("links", "b", "2")
+        await w(A, ok.require_map_fields("links", {"a": "1", "b": None}))
+        assert await store.indexes.map_get(A, "links", ["a", "b"]) == {"a": "1", "b": "2"}
+        for expected in ({"b": None}, {"a": "2"}, {"a": None}):
+            with pytest.raises(StateMismatch):
+                await w(A, WriteBatch().create("Thread", "u", {}).map_set("links", "c", "3")
+                        .require_map_fields("links", expected))
+        assert await store.accounts.get(A, "Thread", ["u"]) == {}
+        assert await store.indexes.map_get(A, "links", ["c"]) == {}
+
+    @pytest_twisted.ensureDeferred
     async def test_empty_batch(self, store: StoreBundle) -> None:
         await store.accounts.write(A, WriteBatch().create("Email", "e1", {}))
         result = await store.accounts.write(

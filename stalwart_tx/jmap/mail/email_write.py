@@ -44,7 +44,7 @@ from stalwart_tx.jmap.mail.email_model import (
     received_score,
     stored_email,
 )
-from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX, counts_of, stage_counts
+from stalwart_tx.jmap.mail.mailbox_counts import COUNT_PROPERTIES, MAILBOX, adjust_counts
 from stalwart_tx.jmap.mail.mailbox_imap import mailbox_imap_work
 from stalwart_tx.jmap.mail.message_analysis import AnalyzedMessage
 from stalwart_tx.jmap.mail.quota_usage import QUOTA, RESOURCES, check_quota, stage_usage
@@ -70,6 +70,12 @@ Contribution = dict[str, tuple[int, int, int, int]]
 # meanwhile do not make it start over (the threads, mailboxes and quotas it reads stay
 # conditions as a whole)
 condition_per_object(EMAIL)
+# Threads likewise: a write depends on the threads it reads and on the fields of the link map
+# it reads (WorkingSet.map_get), not on every thread of the account, so appends and expunges
+# of unrelated messages do not make each other start over. The mailboxes and quotas an email
+# change touches are not conditions either: their counts, UIDNEXT and usage are adjusted
+# (WorkingSet.adjust), and only their existence is read (peek).
+condition_per_object(THREAD)
 
 
 @dataclass(frozen=True)
@@ -179,7 +185,7 @@ class EmailWork:
             return SetError(
                 "tooManyMailboxes", f"an Email is in at most {MAX_MAILBOXES_PER_EMAIL} mailboxes"
             )
-        found = await self.objects.get(MAILBOX, list(mailbox_ids))
+        found = await self.objects.peek(MAILBOX, list(mailbox_ids))
         missing = sorted(set(mailbox_ids) - set(found))
         if missing:
             return set_errors.invalid_properties(
@@ -214,8 +220,8 @@ class EmailWork:
         await gather(
             self.objects.read_states(peek=peek),
             self._load_links(ids),
-            self.objects.load(MAILBOX, sorted(set(mailbox_ids))),
-            self.objects.load(QUOTA, list(RESOURCES)),
+            self.objects.peek(MAILBOX, sorted(set(mailbox_ids))),
+            self.objects.peek(QUOTA, list(RESOURCES)),
         )
         thread_ids = sorted({t for i in ids for t in self._links.get(i, [])})
         if thread_ids:
@@ -362,8 +368,8 @@ class EmailWork:
             self.objects.view(THREAD, thread_ids),
             self._load_links(message_ids),
             self._load_terms(list(olds)),
-            self.objects.load(MAILBOX, sorted(leaving)),
-            self.objects.load(QUOTA, list(RESOURCES)),
+            self.objects.peek(MAILBOX, sorted(leaving)),
+            self.objects.peek(QUOTA, list(RESOURCES)),
             *(imap.read_uids(m, ids) for m, ids in sorted(leaving.items())),
         )
         threads = cast(dict[str, JSONObject], read[0])
@@ -449,15 +455,11 @@ class EmailWork:
                 delta = deltas.setdefault(mailbox_id, [0, 0, 0, 0])
                 for n in range(4):
                     delta[n] += new[n] - old[n]
-        mailboxes = await self.objects.get(MAILBOX, sorted(deltas))
+        mailboxes = await self.objects.peek(MAILBOX, sorted(deltas))
         for mailbox_id, delta in sorted(deltas.items()):
-            if mailbox_id not in mailboxes or not any(delta):
-                continue
-            current = counts_of(mailboxes[mailbox_id])
-            names = ("totalEmails", "unreadEmails", "totalThreads", "unreadThreads")
-            await stage_counts(self.objects, mailbox_id, {
-                name: max(0, current[name] + delta[n]) for n, name in enumerate(names)
-            })
+            if mailbox_id in mailboxes and any(delta):
+                changes = dict(zip(COUNT_PROPERTIES, delta, strict=True))
+                adjust_counts(self.objects, mailbox_id, changes)
         changed = {i: list(self._links.get(i, [])) for i in sorted(self._changed_links)}
         self._changed_links.clear()
         if changed:

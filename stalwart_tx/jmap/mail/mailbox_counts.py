@@ -13,7 +13,7 @@ properties, so a change of them must move the Mailbox state and list the mailbox
 Mailbox/changes — which an update of the Mailbox object does by itself, in the same atomic write
 as the Email change, and nothing else (no other type's state) is pushed to clients.
 
-Email code maintains them only through ``stage_counts`` (in its /set working set, so the counts
+Email code maintains them only through ``adjust_counts`` (in its /set working set, so the counts
 change lands atomically with the emails); Mailbox reads them through ``counts_of``. A mailbox
 without the key counts zero everywhere.
 """
@@ -33,27 +33,27 @@ COUNT_PROPERTIES: Final = ("totalEmails", "unreadEmails", "totalThreads", "unrea
 def counts_of(stored: JSONObject) -> dict[str, int]:
     """The four counts of a stored Mailbox value (zero for those never counted)."""
     found = stored.get(COUNTS_KEY) or {}
-    return {name: int(found.get(name, 0)) for name in COUNT_PROPERTIES}
+    return {name: max(0, int(found.get(name, 0))) for name in COUNT_PROPERTIES}
 
 
 def has_emails(stored: JSONObject) -> bool:
     return counts_of(stored)["totalEmails"] > 0
 
 
-async def stage_counts(objects: WorkingSet, mailbox_id: str, counts: dict[str, int]) -> None:
-    """Stage new counts of a mailbox in ``objects`` (the Email code's /set working set).
-
-    Only the four count names are accepted, each a non-negative int; names left out keep their
-    value. The Mailbox object is rewritten, so its state moves and /changes lists it.
+def adjust_counts(objects: WorkingSet, mailbox_id: str, deltas: dict[str, int]) -> None:
+    """Stage changes of a mailbox's counts in ``objects`` (the Email code's /set working set)
+    as counter adjusts: the mailbox need not be a condition of the write, so writers adding
+    and removing emails of one mailbox at once do not conflict over its counts. The deltas
+    are exact (computed per thread before and after, on threads and emails that are
+    conditions), so the counts stay exact. The Mailbox changes, so its state moves and
+    /changes lists it.
     """
-    unknown = set(counts) - set(COUNT_PROPERTIES)
-    if unknown or any(not isinstance(v, int) or v < 0 for v in counts.values()):
-        raise ValueError(f"bad mailbox counts {counts!r}")
-    value = await objects.get_one(MAILBOX, mailbox_id)
-    if value is None:
-        raise ValueError(f"no Mailbox {mailbox_id!r}")
-    value[COUNTS_KEY] = {**counts_of(value), **counts}
-    objects.update(MAILBOX, mailbox_id, value)
+    unknown = set(deltas) - set(COUNT_PROPERTIES)
+    if unknown or any(type(v) is not int for v in deltas.values()):
+        raise ValueError(f"bad mailbox count changes {deltas!r}")
+    objects.adjust(MAILBOX, mailbox_id, {
+        f"{COUNTS_KEY}.{name}": delta for name, delta in deltas.items() if delta
+    })
 
 
 def keep_counts(old: JSONObject, new: JSONObject) -> None:

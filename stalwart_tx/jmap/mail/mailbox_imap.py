@@ -38,6 +38,7 @@ from typing import Any, Final
 
 from stalwart_tx.jmap.mail.email_model import EMAIL, mailbox_index
 from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX
+from stalwart_tx.jmap.standard.retry import Conflict
 from stalwart_tx.jmap.standard.working_set import WorkingSet
 from stalwart_tx.store.records import Index, JSONObject, WriteBatch
 
@@ -45,6 +46,7 @@ IMAP_KEY: Final = "imap"
 ACCOUNT_MAP: Final = "Mailbox:imap"
 RECENT_MAP: Final = "Mailbox:recent"
 WORK_KEY: Final = "mailbox-imap"
+UID_NEXT_PATH: Final = f"{IMAP_KEY}.uidNext"
 MAX_UID: Final = 2**32 - 1
 # expunge records kept per mailbox, and how far past that a mailbox goes before a trim
 MAX_EXPUNGED: Final = 10_000
@@ -172,7 +174,7 @@ class MailboxImapWork:
             await self._stage_left(mailbox_id, email_ids)
         if left:
             await self._trim_expunged(sorted(left))
-        mailboxes = await self.objects.get(MAILBOX, sorted(entered))
+        mailboxes = await self.objects.peek(MAILBOX, sorted(entered))
         for mailbox_id, email_ids in sorted(entered.items()):
             value = mailboxes.get(mailbox_id)
             if value is None:
@@ -208,19 +210,28 @@ class MailboxImapWork:
 
         self.objects.stage_derived(write)
         recorded = sum(1 for email_id in email_ids if email_id in uids)
-        value = await self.objects.get_one(MAILBOX, mailbox_id) if not gone else None
-        if recorded and value is not None and isinstance(value.get(IMAP_KEY), dict):
-            imap = value[IMAP_KEY]
-            value[IMAP_KEY] = {**imap, "expunged": int(imap.get("expunged", 0)) + recorded}
-            self.objects.update(MAILBOX, mailbox_id, value)
+        found = (await self.objects.peek(MAILBOX, [mailbox_id])).get(mailbox_id)
+        if recorded and not gone and found is not None and isinstance(found.get(IMAP_KEY), dict):
+            self.objects.adjust(MAILBOX, mailbox_id, {f"{IMAP_KEY}.expunged": recorded})
 
     async def _trim_expunged(self, mailbox_ids: list[str]) -> None:
-        """Drop the oldest expunge records of a mailbox holding too many (module docstring)."""
-        mailboxes = await self.objects.get(MAILBOX, mailbox_ids)
+        """Drop the oldest expunge records of a mailbox holding too many (module docstring).
+        Only a trim makes the mailbox a condition of the write (its count read exactly)."""
+        held = await self.objects.peek(MAILBOX, mailbox_ids)
+        due = [
+            mailbox_id for mailbox_id, value in sorted(held.items())
+            if (state := imap_state_of(value)) is not None
+            and state.expunged + self._pending_expunged(mailbox_id) > MAX_EXPUNGED + EXPUNGED_SLACK
+        ]
+        mailboxes = await self.objects.get(MAILBOX, due) if due else {}
         for mailbox_id, value in sorted(mailboxes.items()):
             state = imap_state_of(value)
-            if state is None or state.expunged <= MAX_EXPUNGED + EXPUNGED_SLACK:
+            pending = self._pending_expunged(mailbox_id)
+            if state is None or state.expunged + pending <= MAX_EXPUNGED + EXPUNGED_SLACK:
                 continue
+            # counted with the records this write adds, which the update below keeps
+            state = ImapMailboxState(state.uid_validity, state.uid_next,
+                                     state.expunged + pending, state.vanished_floor)
             log = expunged_index(mailbox_id)
             # the oldest stored, not counting the ones this write adds (they are the newest)
             oldest = await self.objects.store.indexes.index_query(
@@ -235,13 +246,38 @@ class MailboxImapWork:
                     batch.index_remove(log, uid)
 
             self.objects.stage_derived(write)
-            value[IMAP_KEY] = {**value[IMAP_KEY], "expunged": state.expunged - len(dropped),
+            # the update takes the pending adjust in (WorkingSet.update): it is left out here
+            value[IMAP_KEY] = {**value[IMAP_KEY],
+                               "expunged": state.expunged - pending - len(dropped),
                                "vanishedFloor": floor}
             self.objects.update(MAILBOX, mailbox_id, value)
+
+    def _pending_expunged(self, mailbox_id: str) -> int:
+        return self.objects.pending_adjust(MAILBOX, mailbox_id, f"{IMAP_KEY}.expunged")
 
     async def _stage_entered(
         self, mailbox_id: str, value: JSONObject, email_ids: list[str], leaving: list[str]
     ) -> None:
+        state = imap_state_of(value)
+        index = uid_index(mailbox_id)
+        if state is not None and not self.objects.is_staged(MAILBOX, mailbox_id):
+            # the UIDs come from the stored UIDNEXT as the write finds it, which the write
+            # moves past them: appends to one mailbox at once never conflict over it
+            def numbered(batch: WriteBatch) -> None:
+                for offset, email_id in enumerate(email_ids):
+                    batch.index_add_at_counter(
+                        index, email_id, MAILBOX, mailbox_id, UID_NEXT_PATH, offset
+                    )
+
+            self.objects.stage_derived(numbered)
+            self.objects.adjust(MAILBOX, mailbox_id, {UID_NEXT_PATH: len(email_ids)})
+            return
+        # a mailbox this computation writes whole (or one from before IMAP state): numbered
+        # from its value, under the condition its read or its staging set
+        read = await self.objects.get_one(MAILBOX, mailbox_id)
+        if read is None:
+            raise Conflict(f"mailbox {mailbox_id} went away while emails entered it")
+        value = read
         state = imap_state_of(value)
         earlier: list[str] = []
         if state is None:
@@ -257,7 +293,6 @@ class MailboxImapWork:
             state = imap_state_of(value)
             assert state is not None
         first = state.uid_next
-        index = uid_index(mailbox_id)
 
         def write(batch: WriteBatch) -> None:
             for uid, email_id in enumerate(earlier, start=1):

@@ -16,9 +16,12 @@ step. The Email code (Email/set, import, copy, delivery) does, in its own /set w
     ...stage the Email...
     await stage_usage(objects, size, 1)    # and (-size, -1) when it destroys one
 
-Reading the Quota objects through the working set makes their state a precondition of the
-write: two writers racing for the last octets conflict, one computes again and is refused, so
-the hard limit holds exactly. The administrator's limits (``stage_limits``) move the same
+A write that grows a resource with a limit reads the Quota objects through the working set,
+which makes their state a precondition of the write: two writers racing for the last octets
+conflict, one computes again and is refused, so the hard limit holds exactly. Usage without a
+limit is adjusted as a counter instead (no condition, so no conflicts between writers); a
+limit set at the very instant of such a write may be passed by that one write. The
+administrator's limits (``stage_limits``) move the same
 state, so a write computed against an old limit is recomputed too.
 
 The objects are created on first need (a limit set, or the first usage staged), both at once.
@@ -94,8 +97,15 @@ async def check_quota(
 
     Only growth is checked: a write that frees space always passes, even over the limit (an
     administrator may lower a limit below the usage; the user must still be able to delete).
-    Reads the quotas through ``objects``, so their state is a precondition of the write.
+    Growth of a resource with a limit reads the quotas through ``objects``, so their state is
+    a precondition of the write; without a limit there is nothing to check.
     """
+    held = await objects.peek(QUOTA, list(RESOURCES))
+    if not any(
+        delta > 0 and resource in held and limit_of(held[resource]) is not None
+        for resource, delta in ((STORAGE, delta_octets), (MESSAGES, delta_messages))
+    ):
+        return None
     found = await objects.get(QUOTA, list(RESOURCES))
     for resource, delta in ((STORAGE, delta_octets), (MESSAGES, delta_messages)):
         quota = found.get(resource)
@@ -114,8 +124,18 @@ async def stage_usage(objects: WorkingSet, delta_octets: int, delta_messages: in
 
     Usage never goes below zero: a count that would is held at zero rather than refusing the
     delete that caused it, since a user must always be able to free space.
+
+    Unless the quotas are conditions of the write already (a limit was checked) or do not
+    exist yet, the usage is adjusted (``WorkingSet.adjust``): writers of one account then do
+    not conflict over it. The deltas are exact, so the usage stays exact.
     """
     if not delta_octets and not delta_messages:
+        return
+    held = await objects.peek(QUOTA, list(RESOURCES))
+    if not objects.is_condition(QUOTA) and all(r in held for r in RESOURCES):
+        for resource, delta in ((STORAGE, delta_octets), (MESSAGES, delta_messages)):
+            if delta:
+                objects.adjust(QUOTA, resource, {"used": delta})
         return
     quotas = await _quotas(objects)
     for resource, delta in ((STORAGE, delta_octets), (MESSAGES, delta_messages)):

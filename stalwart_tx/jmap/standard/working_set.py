@@ -12,6 +12,13 @@ type does not make the computation start over. Anything that depends on more of 
 the objects read (an index, a query, all of it) asks for the type's state with ``state``, which
 makes that state a condition as before; reading all of it (``get_all``) does so too. What a
 method reports as its oldState without being conditional on it comes from ``peek_state``.
+A map read through ``map_get`` for a per-object type makes the fields read conditions (each
+holding what it held), not the type's state.
+
+Counters (``adjust``) are written without reading the object: a computation that only needs
+to know an object exists, and to move some of its numbers (a mailbox's counts and UIDNEXT, a
+quota's usage), reads it with ``peek`` (no condition) and adjusts; the store refuses the write
+if the object is gone by then. Two such writers never conflict.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from stalwart_tx.store.backend import StoreBundle
-from stalwart_tx.store.records import JSONObject, WriteBatch, json_copy
+from stalwart_tx.store.records import JSONObject, WriteBatch, json_copy, with_counters
 
 
 class Finishing(Protocol):
@@ -46,6 +53,7 @@ class Savepoint:
     staged: dict[tuple[str, str], _Staged]
     forgotten: int
     derived: int
+    adjusts: dict[tuple[str, str], dict[str, int]]
 
 
 # types whose objects are conditions one by one (see the module docstring)
@@ -77,6 +85,13 @@ class WorkingSet:
         # index and map writes, each staged on a batch of its own (see stage_derived)
         self._derived: list[WriteBatch] = []
         self._attached: dict[str, Finishing] = {}
+        # counter deltas of objects not otherwise staged: (type, id) -> path -> delta (each
+        # dict replaced, never changed, so a savepoint's shallow copy holds)
+        self._adjusts: dict[tuple[str, str], dict[str, int]] = {}
+        # what ``peek`` read, apart from what the conditions cover
+        self._peeked: dict[str, dict[str, JSONObject | None]] = {}
+        # map fields read for a per-object type: (map, field) -> the value read (None: absent)
+        self._map_read: dict[tuple[str, str], str | None] = {}
 
     def _record_state(self, type_name: str, state: str) -> None:
         """Make ``state`` the type's condition unless an earlier one is: reads running side by
@@ -97,6 +112,11 @@ class WorkingSet:
         """Fields of a map whose content depends on ``type_name`` (IIndexStore.map_get): the
         type's state, read with them when not known yet, is then a condition of the write."""
         indexes = self.store.indexes
+        if type_name in _PER_OBJECT and type_name not in self._states:
+            found = await indexes.map_get(self.account_id, name, fields)
+            for field_name in fields:
+                self._map_read.setdefault((name, field_name), found.get(field_name))
+            return found
         if type_name in self._states:
             return await indexes.map_get(self.account_id, name, fields)
         state, found = await indexes.map_get_at_state(self.account_id, type_name, name, fields)
@@ -193,6 +213,57 @@ class WorkingSet:
             read_at.setdefault(object_id, position)
         return found
 
+    async def peek(self, type_name: str, ids: list[str]) -> dict[str, JSONObject]:
+        """The objects of those ids that exist (staged writes included, adjusts not), read
+        without making them conditions of the write: only to see that they exist, or for
+        what no write of this computation depends on. The values are the working set's own,
+        and must not be changed."""
+        stored = self._stored.get(type_name, {})
+        peeked = self._peeked.setdefault(type_name, {})
+        wanted = [i for i in dict.fromkeys(ids) if (type_name, i) not in self._staged
+                  and i not in stored and i not in peeked]
+        if wanted:
+            found = await self.store.accounts.get(self.account_id, type_name, wanted)
+            for object_id in wanted:
+                peeked[object_id] = found.get(object_id)
+        result: dict[str, JSONObject] = {}
+        for object_id in ids:
+            if (type_name, object_id) in self._staged or object_id in stored:
+                value = self._current(type_name, object_id)
+            else:
+                value = peeked.get(object_id)
+            if value is not None:
+                result[object_id] = value
+        return result
+
+    def is_staged(self, type_name: str, object_id: str) -> bool:
+        """Whether the object is created, updated or destroyed by this computation."""
+        return (type_name, object_id) in self._staged
+
+    def is_condition(self, type_name: str) -> bool:
+        """Whether the type's state is a condition of the write already."""
+        return type_name in self._states
+
+    def adjust(self, type_name: str, object_id: str, deltas: dict[str, int]) -> None:
+        """Add each delta to the counter at its path (``WriteBatch.adjust``): into the staged
+        value of an object created or updated here, else as an adjust of the stored object,
+        which must exist when the write is applied. Nothing for an object destroyed here."""
+        staged = self._staged.get((type_name, object_id))
+        if staged is not None:
+            if staged.value is not None:
+                # a new value, not changed in place: a savepoint holds the one before
+                value = with_counters(json_copy(staged.value), deltas)
+                self._staged[(type_name, object_id)] = _Staged(staged.action, value)
+            return
+        held = dict(self._adjusts.get((type_name, object_id), {}))
+        for path, delta in deltas.items():
+            held[path] = held.get(path, 0) + delta
+        self._adjusts[(type_name, object_id)] = held
+
+    def pending_adjust(self, type_name: str, object_id: str, path: str) -> int:
+        """The delta adjusts have staged at a counter of an object (0: none)."""
+        return self._adjusts.get((type_name, object_id), {}).get(path, 0)
+
     async def exists(self, type_name: str, object_id: str) -> bool:
         return await self.get_one(type_name, object_id) is not None
 
@@ -225,7 +296,12 @@ class WorkingSet:
             raise ValueError(f"{type_name} {object_id!r} does not exist")
         staged = self._staged.get((type_name, object_id))
         action = staged.action if staged is not None else _UPDATE
-        self._staged[(type_name, object_id)] = _Staged(action, json_copy(value))
+        value = json_copy(value)
+        # an adjust staged before: the whole value now carries it (read as it was stored)
+        pending = self._adjusts.pop((type_name, object_id), None)
+        if pending:
+            with_counters(value, pending)
+        self._staged[(type_name, object_id)] = _Staged(action, value)
 
     def destroy(self, type_name: str, object_id: str) -> None:
         if self._current(type_name, object_id) is None:
@@ -238,6 +314,7 @@ class WorkingSet:
             self._forgotten.append((type_name, object_id))
         else:
             self._staged[(type_name, object_id)] = _Staged(_DESTROY, None)
+            self._adjusts.pop((type_name, object_id), None)
 
     def stage_derived(self, write: Callable[[WriteBatch], object]) -> None:
         """Stage index or map writes (IIndexStore) to apply with the objects::
@@ -272,11 +349,13 @@ class WorkingSet:
 
     def savepoint(self) -> Savepoint:
         """Where the staged writes are now, to go back to if an operation fails halfway."""
-        return Savepoint(dict(self._staged), len(self._forgotten), len(self._derived))
+        return Savepoint(dict(self._staged), len(self._forgotten), len(self._derived),
+                         dict(self._adjusts))
 
     def rollback(self, savepoint: Savepoint) -> None:
         """Drop every write staged since ``savepoint`` (e.g. by a hook that then refused)."""
         self._staged = dict(savepoint.staged)
+        self._adjusts = dict(savepoint.adjusts)
         for type_name, object_id in self._forgotten[savepoint.forgotten:]:
             self._stored.get(type_name, {}).pop(object_id, None)
         del self._forgotten[savepoint.forgotten:]
@@ -292,6 +371,16 @@ class WorkingSet:
                 batch.update(type_name, object_id, staged.value)
             elif staged.action == _DESTROY:
                 batch.destroy(type_name, object_id)
+        for (type_name, object_id), deltas in self._adjusts.items():
+            for path, delta in deltas.items():
+                if delta:
+                    batch.adjust(type_name, object_id, path, delta)
+        # the map fields a per-object type's computation read, as conditions
+        by_map: dict[str, dict[str, str | None]] = {}
+        for (name, field_name), value in self._map_read.items():
+            by_map.setdefault(name, {})[field_name] = value
+        for name, fields in by_map.items():
+            batch.require_map_fields(name, fields)
         for type_name, state in self._states.items():
             batch.require_state(type_name, state)
         # kept beside a state recorded later: an object read before it may have changed between

@@ -25,6 +25,7 @@ from stalwart_tx.store.memory import (
     SecondsClock,
     check_mark,
     check_max_tombstones,
+    decode_value,
     encode_value,
     is_blob_id,
     parse_state,
@@ -108,7 +109,7 @@ class RedisAccountStore:
             if not ids:
                 return {}
             found = list(zip(ids, await self._redis.execute("HMGET", key, *ids), strict=True))
-        return {as_text(i): json.loads(as_text(v)) for i, v in found if v is not None}
+        return {as_text(i): decode_value(as_text(v)) for i, v in found if v is not None}
 
     async def get_with_state(
         self, account_id: str, type_name: str, ids: list[str] | None, at_most: int | None = None
@@ -126,7 +127,7 @@ class RedisAccountStore:
         if ids is None and len(reply) == 2:
             raise TooManyObjects(type_name, int(reply[1]))
         found = pairs(reply[1:]) if ids is None else zip(ids, reply[1:], strict=True)
-        return state, {as_text(i): json.loads(as_text(v)) for i, v in found if v is not None}
+        return state, {as_text(i): decode_value(as_text(v)) for i, v in found if v is not None}
 
     async def list_ids(self, account_id: str, type_name: str) -> list[str]:
         key = self._keys(account_id).objects(type_name)
@@ -146,6 +147,15 @@ class RedisAccountStore:
         unchanged = [(index(t), i, position) for t, i, position in batch.unchanged_since]
         for _, _, type_name in batch.state_scored_adds:
             index(type_name)  # its state is read after the batch
+        adjusted = batch.adjusted()
+        counter_writes = ""
+        if adjusted or batch.counter_scored_adds or batch.map_conditions:
+            counter_writes = json.dumps({
+                "a": [[index(t), i, list(deltas.items())] for (t, i), deltas in adjusted.items()],
+                "c": [[list(names), member, index(t), i, path, offset]
+                      for names, member, t, i, path, offset in batch.counter_scored_adds],
+                "m": [[name, f, False if v is None else v] for name, f, v in batch.map_conditions],
+            }, ensure_ascii=False, separators=(",", ":"))
 
         args: list[Any] = [self._channel, account_id, len(types), *types]
         for group in (creates, updates, destroys, conditions, unchanged):
@@ -159,7 +169,7 @@ class RedisAccountStore:
         self._add_blob_references(keys, batch, now, script_keys, args)
         args += [self.max_tombstones, TRIM_CATCH_UP]
         script_keys.append(keys.derived)
-        args += [derived_payload(batch), keys.base]
+        args += [derived_payload(batch), keys.base, counter_writes]
 
         reply = [as_text(v) for v in await self._redis.run_script(scripts.WRITE, script_keys, args)]
         if reply[0] == "mismatch":
@@ -181,6 +191,7 @@ class RedisAccountStore:
         before = dict(zip(types, reply[2 + len(types):], strict=True))
         written = [(t, i) for t, i, _ in batch.creates] + [(t, i) for t, i, _ in batch.updates]
         written += list(batch.destroys)
+        written += list(adjusted)
         first = account_modseq - len(written) + 1
         modseqs = {item: first + n for n, item in enumerate(written)}
         touched = {t for t, _ in written}
@@ -277,7 +288,7 @@ class RedisAccountStore:
         reply = await self._redis.run_script(scripts.SNAPSHOT, script_keys, args)
         state = as_text(reply[0]) if reply[0] is not None else "0"
         found = {
-            i: json.loads(as_text(v)) for i, v in zip(ids, reply[1], strict=True) if v is not None
+            i: decode_value(as_text(v)) for i, v in zip(ids, reply[1], strict=True) if v is not None
         }
         answers = iter(reply[2:])
         pages = tuple(

@@ -36,7 +36,10 @@ class Script:
 #   lists of runs [names, items...], the items going to the key of each name: index removes
 #   (member), map deletes (field), index adds (score, member), map sets (field, value), and a
 #   fifth when some index adds are scored by a type's state after the write; then the
-#   account's key base ("P{a:A}:"). An index or map key is that base + "ix:" or "map:" + its
+#   account's key base ("P{a:A}:"); then "" or one JSON object of the counter writes:
+#   "a" adjusts [type index, id, [[path, delta]...]], "c" index adds scored by a counter
+#   [names, member, type index, id, path, offset], "m" map conditions [map name, field, value
+#   or false for absent]. An index or map key is that base + "ix:" or "map:" + its
 #   name: built here, not passed in KEYS (tens of thousands of postings would make as many
 #   arguments), and in the declared keys' hash slot, since the base carries the account's tag.
 # Derived writes are applied once every check passed, removes and deletes before adds and sets;
@@ -46,6 +49,9 @@ class Script:
 # A type the write destroys objects of and that then holds more tombstones than that drops its
 # oldest (at most as many as it added plus the allowance), and its floor rises to the newest of
 # them: the cost is O(log n) per tombstone dropped.
+# An object's stored form is its JSON, then a line "path<TAB>delta" per counter adjusted since
+# it was last written whole (memory.decode_value): an adjust sums into those lines, never
+# parsing the JSON; a counter's value (for scores) is the JSON's number plus its line.
 # Reply: {'ok', account modseq after, state of each listed type...}
 #    or: {'mismatch', type, expected, actual} | {'exists', type, id} | {'missing', type, id}
 #      | {'noblob', blob id}
@@ -97,10 +103,44 @@ local derived_set = KEYS[blob_base + 2 + 2 * (#claims + #releases)]
 local derived = nil
 if ARGV[p] ~= '' then derived = cjson.decode(ARGV[p]) end
 local key_base = ARGV[p + 1]
+local counters = {a = {}, c = {}, m = {}}
+if ARGV[p + 2] and ARGV[p + 2] ~= '' then counters = cjson.decode(ARGV[p + 2]) end
+
+-- a stored form split: its JSON, and its counter lines as (ordered paths, path -> delta)
+local function split_form(raw)
+  local cut = string.find(raw, '\n', 1, true)
+  if not cut then return raw, {}, {} end
+  local order, deltas = {}, {}
+  for line in string.gmatch(string.sub(raw, cut + 1), '[^\n]+') do
+    local tab = string.find(line, '\t', 1, true)
+    local path, delta = string.sub(line, 1, tab - 1), tonumber(string.sub(line, tab + 1))
+    if deltas[path] == nil then
+      order[#order + 1] = path
+      deltas[path] = 0
+    end
+    deltas[path] = deltas[path] + delta
+  end
+  return string.sub(raw, 1, cut - 1), order, deltas
+end
+
+-- the number at a counter path of a decoded JSON value (0 where there is none)
+local function counter_in(node, path)
+  for part in string.gmatch(path, '[^.]+') do
+    if type(node) == 'table' then node = node[part] else node = nil end
+  end
+  if type(node) ~= 'number' then return 0 end
+  return node
+end
 
 for _, c in ipairs(conditions) do
   local actual = redis.call('HGET', KEYS[2], types[c[1]]) or '0'
   if actual ~= c[2] then return {'mismatch', types[c[1]], c[2], actual} end
+end
+for _, m in ipairs(counters.m) do
+  local actual = redis.call('HGET', key_base .. 'map:' .. m[1], m[2])
+  if actual ~= m[3] then
+    return {'mismatch', 'map:' .. m[1], tostring(m[3]), tostring(actual)}
+  end
 end
 -- an object read at a modseq is unchanged if its last change is not above it, and the log
 -- still reaches back there (the floor: changes below it may be forgotten)
@@ -122,6 +162,18 @@ for _, d in ipairs(destroys) do
 end
 for i, c in ipairs(claims) do
   if redis.call('EXISTS', (blob_keys(i))) == 0 then return {'noblob', c[1]} end
+end
+for _, a in ipairs(counters.a) do
+  if redis.call('HEXISTS', key(a[1], 1), a[2]) == 0 then return {'missing', types[a[1]], a[2]} end
+end
+-- counter-scored adds take the counter as it is before this write's adjusts
+local counter_scores = {}
+for i, c in ipairs(counters.c) do
+  local raw = redis.call('HGET', key(c[3], 1), c[4])
+  if not raw then return {'missing', types[c[3]], c[4]} end
+  local head, _, deltas = split_form(raw)
+  local value = counter_in(cjson.decode(head), c[5])
+  counter_scores[i] = string.format('%d', value + (deltas[c[5]] or 0) + c[6])
 end
 
 -- releases first, so a batch that releases and claims one blob leaves it claimed; a blob whose
@@ -186,7 +238,7 @@ end
 
 local before = {}
 for i = 1, ntypes do before[i] = redis.call('HGET', KEYS[2], types[i]) or '0' end
-local total = #creates + #updates + #destroys
+local total = #creates + #updates + #destroys + #counters.a
 local counter
 if total == 0 then
   counter = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -222,6 +274,30 @@ else
     redis.call('ZADD', key(d[1], 5), s, d[2])
     added[d[1]] = (added[d[1]] or 0) + 1
   end
+  for _, a in ipairs(counters.a) do
+    local s = stamp(a[1])
+    local head, order, deltas = split_form(redis.call('HGET', key(a[1], 1), a[2]))
+    local base = nil
+    for _, pd in ipairs(a[3]) do
+      if deltas[pd[1]] == nil then
+        order[#order + 1] = pd[1]
+        deltas[pd[1]] = 0
+      end
+      deltas[pd[1]] = deltas[pd[1]] + pd[2]
+      if pd[2] < 0 then
+        -- never below 0: the JSON's number is read only for a decrease
+        if base == nil then base = cjson.decode(head) end
+        local floor = -counter_in(base, pd[1])
+        if deltas[pd[1]] < floor then deltas[pd[1]] = floor end
+      end
+    end
+    local form = {head}
+    for _, path in ipairs(order) do
+      form[#form + 1] = path .. '\t' .. string.format('%d', deltas[path])
+    end
+    redis.call('HSET', key(a[1], 1), a[2], table.concat(form, '\n'))
+    redis.call('ZADD', key(a[1], 2), s, a[2])
+  end
   -- retention: the oldest tombstones over the limit go, and the floor rises past them
   for t, n in pairs(added) do
     local drop = math.min(redis.call('ZCARD', key(t, 5)) - max_tombs, n + catch_up)
@@ -254,6 +330,13 @@ if derived and derived[5] then
       redis.call('ZADD', k, score, run[2])
       redis.call('SADD', derived_set, k)
     end
+  end
+end
+for i, c in ipairs(counters.c) do
+  for _, name in ipairs(c[1]) do
+    local k = key_base .. 'ix:' .. name
+    redis.call('ZADD', k, counter_scores[i], c[2])
+    redis.call('SADD', derived_set, k)
   end
 end
 local reply = {'ok', string.format('%d', counter)}
