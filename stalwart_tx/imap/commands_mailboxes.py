@@ -7,6 +7,7 @@ from typing import Any
 
 from stalwart_tx.imap import syntax
 from stalwart_tx.imap.mail_client import MailClient
+from stalwart_tx.imap.mailbox_trees import mailbox_tree
 from stalwart_tx.imap.names import (
     INBOX,
     ROLE_OF_SPECIAL_USE,
@@ -18,15 +19,6 @@ from stalwart_tx.imap.names import (
     matches,
 )
 from stalwart_tx.imap.session import CommandFailed, ImapSession, State
-
-MAILBOX_PROPERTIES = [
-    "id", "name", "parentId", "role", "isSubscribed", "totalEmails", "unreadEmails",
-]
-
-
-async def mailbox_tree(client: MailClient) -> MailboxTree:
-    answer = await client.call("Mailbox/get", properties=MAILBOX_PROPERTIES)
-    return MailboxTree(answer["list"])
 
 
 async def find_mailbox(client: MailClient, name: str) -> ImapMailbox:
@@ -146,7 +138,8 @@ async def status_values(
     if "RECENT" in wanted:
         # a claim of 0 only reads the mark
         calls["recent"] = ("ImapMailbox/claimRecent", {"mailboxId": mailbox.id, "uid": 0})
-    if wanted & {"UIDNEXT", "UIDVALIDITY", "RECENT", "HIGHESTMODSEQ", "SIZE", "UNSEEN"}:
+    if wanted & {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "RECENT", "HIGHESTMODSEQ", "SIZE",
+                 "UNSEEN"}:
         view_arguments: dict[str, Any] = {
             "ids": [mailbox.id], "uids": bool(wanted & {"RECENT", "SIZE"}),
             # counted in the same read of the mailbox's UIDs (drafts count: IMAP's UNSEEN)
@@ -175,7 +168,7 @@ async def status_values(
     values: list[tuple[str, int | str]] = []
     for item in items:
         if item == "MESSAGES":
-            values.append((item, mailbox.total))
+            values.append((item, int(view["totalEmails"])))
         elif item == "UIDNEXT":
             values.append((item, view["uidNext"]))
         elif item == "UIDVALIDITY":

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stalwart_tx.imap import syntax
-from stalwart_tx.imap.commands_mailboxes import mailbox_tree
 from stalwart_tx.imap.email_facts import email_facts
 from stalwart_tx.imap.flags import DELETED, flag_of, flags_of, keyword_of, keywords_of
 from stalwart_tx.imap.grammar import SequenceSet
 from stalwart_tx.imap.mail_client import JmapCallError, MailClient
+from stalwart_tx.imap.mailbox_trees import mailbox_tree
 from stalwart_tx.imap.names import ImapMailbox
 from stalwart_tx.imap.reader import Literal
 from stalwart_tx.imap.selected import SelectedMailbox

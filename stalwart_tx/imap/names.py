@@ -33,8 +33,6 @@ class ImapMailbox:
     role: str | None
     subscribed: bool
     has_children: bool
-    total: int
-    unread: int
 
     @property
     def special_use(self) -> str | None:
@@ -96,8 +94,6 @@ class MailboxTree:
                 id=mailbox_id, name=name_of(mailbox_id), parent_id=mailbox.get("parentId"),
                 role=mailbox.get("role"), subscribed=bool(mailbox.get("isSubscribed")),
                 has_children=mailbox_id in parents,
-                total=int(mailbox.get("totalEmails") or 0),
-                unread=int(mailbox.get("unreadEmails") or 0),
             )
         self.by_name: dict[str, ImapMailbox] = {m.name: m for m in self.by_id.values()}
 

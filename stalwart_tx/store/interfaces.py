@@ -90,6 +90,11 @@ class IChangeLog(Interface):
     async def current_states(account_id: str, type_names: list[str]) -> dict[str, str]:
         """States of several types read at one instant."""
 
+    async def shape_state(account_id: str, type_name: str) -> str:
+        """The modseq of the type's last create, update or destroy ("0": none), which counter
+        adjusts (``WriteBatch.adjust``) do not move: what was computed from the type's objects
+        apart from their counters still holds while it stays."""
+
     async def account_modseq(account_id: str) -> int:
         """The highest modseq handed out in the account (0 when nothing was ever written)."""
 

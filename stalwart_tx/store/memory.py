@@ -230,6 +230,8 @@ class _TypeData:
     tombs: OrderedDict[str, int] = field(default_factory=OrderedDict)
     state: int = 0
     floor: int = 0
+    # the modseq of the last create, update or destroy (IChangeLog.shape_state)
+    shape: int = 0
 
     def forget_oldest_tombstones(self, count: int) -> None:
         """Drop the ``count`` oldest tombstones and raise the floor to the newest one dropped."""
@@ -415,16 +417,19 @@ class MemoryAccountStore:
 
         for type_name, object_id, text in creates:
             data, modseq = stamp(type_name, object_id)
+            data.shape = modseq
             data.objects[object_id] = text
             data.log[object_id] = _Entry(last=modseq, born=modseq)
             data.tombs.pop(object_id, None)
         for type_name, object_id, text in updates:
             data, modseq = stamp(type_name, object_id)
+            data.shape = modseq
             data.objects[object_id] = text
             data.log[object_id].last = modseq
         destroyed: dict[str, int] = {}
         for type_name, object_id in batch.destroys:
             data, modseq = stamp(type_name, object_id)
+            data.shape = modseq
             del data.objects[object_id]
             entry = data.log[object_id]
             entry.last = modseq
@@ -556,6 +561,10 @@ class MemoryAccountStore:
 
     async def current_state(self, account_id: str, type_name: str) -> str:
         return self._account(account_id).state(type_name)
+
+    async def shape_state(self, account_id: str, type_name: str) -> str:
+        data = self._account(account_id).types.get(type_name)
+        return str(data.shape) if data is not None else "0"
 
     async def current_states(self, account_id: str, type_names: list[str]) -> dict[str, str]:
         account = self._account(account_id)

@@ -517,9 +517,13 @@ class AccountStoreConformance:
         assert (state, again["m"]) == ("5", found["m"])
         changes = await store.changes.changes_since(A, "Mailbox", "2", None)
         assert sorted(changes.updated) == ["m", "o"]
+        # the shape state stays at the last whole write: adjusts do not move it
+        assert await store.changes.shape_state(A, "Mailbox") == "2"
+        assert await store.changes.shape_state(A, "Thread") == "0"
         # a whole update (computed from the sums) replaces value and deltas
         await w(A, WriteBatch().update("Mailbox", "m", {**found["m"], "name": "New"}))  # 6
         await w(A, WriteBatch().adjust("Mailbox", "m", "counts.n", 10))  # 7
+        assert await store.changes.shape_state(A, "Mailbox") == "6"
         assert (await store.accounts.get(A, "Mailbox", ["m"]))["m"]["counts"] == {"n": 14}
         # never below 0, however far a decrease goes; what was held comes back
         await w(A, WriteBatch().adjust("Mailbox", "m", "counts.n", -20)
@@ -534,6 +538,8 @@ class AccountStoreConformance:
                     .adjust("Mailbox", "gone", "counts.n", 1))
         assert await store.accounts.get(A, "Email", ["e"]) == {}
         assert await store.changes.current_state(A, "Mailbox") == "9"
+        await w(A, WriteBatch().destroy("Mailbox", "o"))  # 10
+        assert await store.changes.shape_state(A, "Mailbox") == "10"
         for bad in ("", "a..b", ".a", "a\tb", "a\nb"):
             with pytest.raises(ValueError):
                 WriteBatch().adjust("Mailbox", "m", bad, 1)

@@ -46,7 +46,7 @@ from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError
 from stalwart_tx.jmap.mail.email_model import EMAIL, SEEN, keyword_index, mailbox_index
 from stalwart_tx.jmap.mail.imap_arguments import id_list, known_only, one_id, unsigned
-from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX
+from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX, counts_of
 from stalwart_tx.jmap.mail.mailbox_defaults import with_default_mailboxes
 from stalwart_tx.jmap.mail.mailbox_imap import (
     IMAP_KEY,
@@ -194,10 +194,11 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
     for mailbox_id in ids:
         value = mailboxes.get(mailbox_id)
         imap = imap_state_of(value) if value is not None else None
-        if imap is None:
+        if imap is None or value is None:
             continue
         entry: JSONObject = {
             "id": mailbox_id, "uidValidity": imap.uid_validity, "uidNext": imap.uid_next,
+            "totalEmails": counts_of(value)["totalEmails"],
         }
         uids, unseen_uid, count = per_mailbox[mailbox_id]
         if with_uids:
@@ -295,6 +296,16 @@ async def imap_mailbox_claim_recent(ctx: RequestContext, arguments: JSONObject) 
     return {"accountId": account, "previous": previous}
 
 
+async def imap_mailbox_shape(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
+    """The Mailbox type's shape state (IChangeLog.shape_state): while it stays, the
+    mailboxes' ids, names, parents, roles and subscriptions stay as they were; only their
+    counts and IMAP numbers move without it."""
+    known_only(arguments)
+    account = account_argument(ctx, arguments)
+    return {"accountId": account,
+            "shapeState": await ctx.store.changes.shape_state(account, MAILBOX)}
+
+
 CAPABILITIES = [
     CapabilitySpec(IMAP_VIEW, session_value=dict, account_value=lambda _a: {}, advertised=False)
 ]
@@ -322,4 +333,5 @@ METHODS = with_default_mailboxes([
     MethodSpec("ImapEmail/get", IMAP_VIEW, imap_email_get),
     MethodSpec("ImapMailbox/vanished", IMAP_VIEW, imap_mailbox_vanished),
     MethodSpec("ImapMailbox/claimRecent", IMAP_VIEW, imap_mailbox_claim_recent),
+    MethodSpec("ImapMailbox/shape", IMAP_VIEW, imap_mailbox_shape),
 ])

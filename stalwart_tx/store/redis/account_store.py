@@ -391,6 +391,12 @@ class RedisAccountStore:
         state = await self._redis.execute("HGET", self._keys(account_id).states, type_name)
         return as_text(state) if state is not None else "0"
 
+    async def shape_state(self, account_id: str, type_name: str) -> str:
+        found = await self._redis.execute(
+            "HGET", self._keys(account_id).states, scripts.SHAPE_FIELD + type_name
+        )
+        return as_text(found) if found is not None else "0"
+
     async def current_states(self, account_id: str, type_names: list[str]) -> dict[str, str]:
         names = list(dict.fromkeys(type_names))
         if not names:

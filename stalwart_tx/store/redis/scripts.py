@@ -55,6 +55,10 @@ class Script:
 # Reply: {'ok', account modseq after, state of each listed type...}
 #    or: {'mismatch', type, expected, actual} | {'exists', type, id} | {'missing', type, id}
 #      | {'noblob', blob id}
+# the field of the states hash holding a type's shape state (IChangeLog.shape_state): the
+# modseq of its last create, update or destroy ("shape:" cannot begin a type name)
+SHAPE_FIELD = "shape:"
+
 WRITE = Script("write", r"""
 local ntypes = tonumber(ARGV[3])
 local types = {}
@@ -245,7 +249,7 @@ if total == 0 then
 else
   counter = redis.call('INCRBY', KEYS[1], total)
   local modseq = counter - total
-  local changed = {}
+  local changed, shaped = {}, {}
   local function stamp(t)
     modseq = modseq + 1
     local s = string.format('%d', modseq)
@@ -254,6 +258,7 @@ else
   end
   for _, c in ipairs(creates) do
     local s = stamp(c[1])
+    shaped[types[c[1]]] = s
     redis.call('HSET', key(c[1], 1), c[2], c[3])
     redis.call('ZADD', key(c[1], 2), s, c[2])
     redis.call('HSET', key(c[1], 3), c[2], s)
@@ -262,12 +267,14 @@ else
   end
   for _, u in ipairs(updates) do
     local s = stamp(u[1])
+    shaped[types[u[1]]] = s
     redis.call('HSET', key(u[1], 1), u[2], u[3])
     redis.call('ZADD', key(u[1], 2), s, u[2])
   end
   local added = {}
   for _, d in ipairs(destroys) do
     local s = stamp(d[1])
+    shaped[types[d[1]]] = s
     redis.call('HDEL', key(d[1], 1), d[2])
     redis.call('ZADD', key(d[1], 2), s, d[2])
     redis.call('SADD', key(d[1], 4), d[2])
@@ -318,6 +325,9 @@ else
   for type_name, state in pairs(changed) do
     redis.call('HSET', KEYS[2], type_name, state)
     redis.call('SADD', KEYS[3], type_name)
+  end
+  for type_name, state in pairs(shaped) do
+    redis.call('HSET', KEYS[2], 'shape:' .. type_name, state)
   end
   redis.call('PUBLISH', ARGV[1], cjson.encode({account = ARGV[2], changed = changed}))
 end

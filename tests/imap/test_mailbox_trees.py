@@ -1,0 +1,58 @@
+"""The mailbox tree a process keeps while the Mailbox shape state stays: mail moving does not
+make commands read every mailbox again; a mailbox created, renamed or deleted anywhere (another
+session, a JMAP client) is seen by the very next command; counts never come from the tree."""
+
+from __future__ import annotations
+
+import pytest
+import pytest_twisted
+
+from tests.imap.conftest import ImapServer
+from tests.imap.test_concurrent_sessions import append, session, untagged
+from tests.imap.test_own_writes import JmapCalls
+
+
+def status_of(lines: list[bytes]) -> bytes:
+    [line] = [line for line in untagged(lines) if line.startswith(b"* STATUS")]
+    return line
+
+
+@pytest_twisted.ensureDeferred
+async def test_mail_moving_reads_no_tree_again_and_counts_stay_exact(
+    imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = await session(imap_server)
+    b = await session(imap_server)
+    await a.command(b'LIST "" "*"')
+    methods = JmapCalls(monkeypatch).on()
+    for n in range(1, 4):
+        await append(b)  # moves the Mailbox state (counts, UIDNEXT), not its shape
+        lines = await a.command(b"STATUS INBOX (MESSAGES UIDNEXT UNSEEN)")
+        assert status_of(lines) == b"* STATUS \"INBOX\" (MESSAGES %d UIDNEXT %d UNSEEN %d)" % (
+            n, n + 1, n)
+        await a.command(b'LIST "" "*"')
+    assert "ImapMailbox/shape" in methods
+    assert "Mailbox/get" not in methods  # every command took the kept tree
+
+
+@pytest_twisted.ensureDeferred
+async def test_mailboxes_changed_elsewhere_show_at_once(imap_server: ImapServer) -> None:
+    a = await session(imap_server)
+    b = await session(imap_server)
+    assert (await a.command(b"STATUS Projects (MESSAGES)"))[-1].startswith(b"t NO [NONEXISTENT]")
+    # another session creates it: the next command here finds it
+    assert (await b.command(b"CREATE Projects"))[-1].startswith(b"t OK")
+    lines = await a.command(b"STATUS Projects (MESSAGES)")
+    assert status_of(lines) == b"* STATUS \"Projects\" (MESSAGES 0)"
+    # a JMAP client renames it: the old name is gone, the new one answers
+    found = await imap_server.jmap("Mailbox/get", properties=["name"])
+    [projects] = [m["id"] for m in found["list"] if m["name"] == "Projects"]
+    await imap_server.jmap("Mailbox/set", update={projects: {"name": "Plans"}})
+    assert (await a.command(b"SELECT Projects"))[-1].startswith(b"t NO [NONEXISTENT]")
+    assert (await a.command(b"SELECT Plans"))[-1].startswith(b"t OK")
+    lines = untagged(await a.command(b'LIST "" "*"'))
+    assert any(line.endswith(b' "/" "Plans"') for line in lines), lines
+    assert not any(b"Projects" in line for line in lines)
+    # deleted by the other session: gone here too
+    assert (await b.command(b"DELETE Plans"))[-1].startswith(b"t OK")
+    assert (await a.command(b"STATUS Plans (MESSAGES)"))[-1].startswith(b"t NO [NONEXISTENT]")
