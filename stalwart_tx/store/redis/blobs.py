@@ -20,7 +20,7 @@ import hashlib
 import secrets
 from typing import Any
 
-from twisted.internet.defer import DeferredLock
+from twisted.internet.defer import Deferred, DeferredLock
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -182,13 +182,20 @@ class RedisBlobStore:
         data = bytes(data)
         blob_id = blob_id_for(hashlib.sha256(data).hexdigest())
         now = self.clock.seconds()
-        size = await self.redis.run_script(
+        # the sweep index's ZADD goes with the put, not a round trip after it: the connection
+        # takes the two in the order issued, so Redis still applies it after the stamp (and a
+        # put that fails leaves the account listed early, which costs the sweep one look)
+        putting = Deferred.fromCoroutine(self.redis.run_script(
             scripts.BLOB_PUT,
             [keys.blob(blob_id), keys.blobs, keys.blob_refs(blob_id), keys.unreferenced],
             [blob_id, data, repr(now)],
-        )
+        ))
+        noting = Deferred.fromCoroutine(self.note_unreferenced(keys, now))
+        try:
+            size = await putting
+        finally:
+            await noting
         self.recent.put(account_id, blob_id, data, now)
-        await self.note_unreferenced(keys, now)
         return BlobInfo(blob_id, size)
 
     async def open_upload(self, account_id: str) -> RedisBlobUpload:

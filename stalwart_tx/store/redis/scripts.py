@@ -231,12 +231,16 @@ if derived then
   for i = 1, #grown, 1000 do
     redis.call('SADD', derived_set, unpack(grown, i, math.min(i + 999, #grown)))
   end
+  -- the shrunk keys still there, and those gone, each told to the derived set in one command
+  local kept, gone = {}, {}
   for _, k in ipairs(shrunk) do
-    if redis.call('EXISTS', k) == 1 then
-      redis.call('SADD', derived_set, k)
-    else
-      redis.call('SREM', derived_set, k)
-    end
+    if redis.call('EXISTS', k) == 1 then kept[#kept + 1] = k else gone[#gone + 1] = k end
+  end
+  for i = 1, #kept, 1000 do
+    redis.call('SADD', derived_set, unpack(kept, i, math.min(i + 999, #kept)))
+  end
+  for i = 1, #gone, 1000 do
+    redis.call('SREM', derived_set, unpack(gone, i, math.min(i + 999, #gone)))
   end
 end
 
