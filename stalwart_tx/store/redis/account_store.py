@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from stalwart_tx.store.errors import (
@@ -171,7 +172,21 @@ class RedisAccountStore:
         script_keys.append(keys.derived)
         args += [derived_payload(batch), keys.base, counter_writes]
 
-        reply = [as_text(v) for v in await self._redis.run_script(scripts.WRITE, script_keys, args)]
+        writing = Deferred.fromCoroutine(self._redis.run_script(scripts.WRITE, script_keys, args))
+        noting: Deferred[None] | None = None
+        if batch.blob_releases:
+            # a release may leave a blob unreferenced: the sweep must come to this account. Sent
+            # with the write, not a round trip after it: the connection takes commands in the
+            # order issued, so Redis applies it after the write's stamps (and after a refused
+            # write it only makes the sweep look once for nothing)
+            noting = Deferred.fromCoroutine(
+                note_unreferenced_after_write(self._redis, self._prefix, account_id, now)
+            )
+        try:
+            reply = [as_text(v) for v in await writing]
+        finally:
+            if noting is not None:
+                await noting
         if reply[0] == "mismatch":
             raise StateMismatch(reply[1], reply[2], reply[3])
         if reply[0] == "exists":
@@ -182,9 +197,6 @@ class RedisAccountStore:
             raise BlobNotFound(reply[1])
         if reply[0] != "ok":
             raise StoreError(f"unexpected reply of the write script: {reply[0]!r}")
-        if batch.blob_releases:
-            # a release may have left a blob unreferenced: the sweep must come to this account
-            await note_unreferenced_after_write(self._redis, self._prefix, account_id, now)
 
         account_modseq = int(reply[1])
         states = dict(zip(types, reply[2:2 + len(types)], strict=True))
