@@ -147,6 +147,27 @@ class TestRedisAccountStore(AccountStoreConformance):
         assert result.account_modseq == 2
 
     @pytest_twisted.ensureDeferred
+    async def test_a_new_lua_interpreter_gets_its_collector_tuned(
+        self, store: StoreBundle, raw: redis_py.Redis
+    ) -> None:
+        from stalwart_tx.store.redis.connection import LUA_GC_PAUSE
+
+        def pause_now() -> int:
+            # setpause answers the pause it replaces; put back what it found
+            held = int(raw.eval("return collectgarbage('setpause', 200)", 0))
+            raw.eval(f"return collectgarbage('setpause', {held})", 0)
+            return held
+
+        raw.script_flush()  # a new interpreter: Redis's own default
+        assert pause_now() == 200
+        await store.accounts.write(A, WriteBatch().create("Email", "e1", {}))
+        assert pause_now() == LUA_GC_PAUSE
+        # scripts Redis knows already: nothing is sent again
+        raw.eval("return collectgarbage('setpause', 150)", 0)
+        await store.accounts.write(A, WriteBatch().create("Email", "e2", {}))
+        assert pause_now() == 150
+
+    @pytest_twisted.ensureDeferred
     async def test_published_message_format(
         self, store: StoreBundle, raw: redis_py.Redis
     ) -> None:
