@@ -141,26 +141,28 @@ def encode_value(type_name: str, object_id: str, value: JSONObject) -> str:
 # The stored form of an object: its JSON text, then one line per counter adjusted since the
 # value was last written whole, "path<TAB>delta" (JSON text never holds a raw newline). The
 # Redis write script appends and sums those lines without parsing the JSON.
-def decode_value(text: str) -> JSONObject:
-    """The value a stored form stands for: the JSON with every counter delta added."""
-    if "\n" not in text:
-        return json.loads(text)  # type: ignore[no-any-return]
+def _split_form(text: str) -> tuple[str, dict[str, int]]:
+    """A stored form's JSON text, and its counter deltas by path (summed, in first order)."""
     head, *lines = text.split("\n")
     deltas: dict[str, int] = {}
     for line in lines:
         path, _, delta = line.partition("\t")
         deltas[path] = deltas.get(path, 0) + int(delta)
+    return head, deltas
+
+
+def decode_value(text: str) -> JSONObject:
+    """The value a stored form stands for: the JSON with every counter delta added."""
+    if "\n" not in text:
+        return json.loads(text)  # type: ignore[no-any-return]
+    head, deltas = _split_form(text)
     return with_counters(json.loads(head), deltas)
 
 
 def adjusted_text(text: str, deltas: Mapping[str, int]) -> str:
     """The stored form with ``deltas`` added to its counter lines (one line per path), none
     taking its counter below 0."""
-    head, *lines = text.split("\n")
-    held: dict[str, int] = {}
-    for line in lines:
-        path, _, text_delta = line.partition("\t")
-        held[path] = held.get(path, 0) + int(text_delta)
+    head, held = _split_form(text)
     base: JSONObject | None = None
     for path, delta in deltas.items():
         held[path] = held.get(path, 0) + delta
