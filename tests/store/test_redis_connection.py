@@ -18,6 +18,7 @@ from twisted.internet import defer, reactor, task
 from stalwart_tx import send_now
 from stalwart_tx.store.errors import StoreUnavailable
 from stalwart_tx.store.redis.connection import RedisConnection, _PoolProtocol
+from stalwart_tx.store.redis.unix_endpoint import PlainReadClient
 from stalwart_tx.store.redis.url import parse_redis_url
 from tests.redis_process import redis_command, running_redis
 from tests.store.test_redis_availability import fails_in_time
@@ -104,6 +105,36 @@ async def test_a_connection_keeps_one_timer_for_all_the_replies_it_awaits(tmp_pa
             assert len(reactor.getDelayedCalls()) <= before  # and none once all came
         finally:
             await connection.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_unix_connections_read_with_recv_and_see_the_server_go(tmp_path: Path) -> None:
+    directory = tmp_path / "redis"
+    with running_redis(directory) as path:
+        connection = RedisConnection(parse_redis_url(f"unix://{path}"), reactor, timeout=1.0)
+        try:
+            await connection.execute("PING")
+            pool = connection._handler._factory.pool
+            # (the transport under the send-at-once wrapper)
+            assert pool and all(isinstance(c.transport._transport, PlainReadClient) for c in pool)
+            # a reply of many reads arrives whole
+            value = os.urandom(3 * 2**20)
+            await connection.execute("SET", "v", value)
+            stored = await connection.execute("GET", "v")
+            assert (stored.encode() if isinstance(stored, str) else stored) == value
+        except BaseException:
+            await connection.close()
+            raise
+    # the server is gone: the connections notice (a call fails instead of waiting forever)
+    try:
+        deadline = time.monotonic() + 5
+        while any(c.connected for c in connection._handler._factory.pool):
+            assert time.monotonic() < deadline, "a connection did not see the server go"
+            await task.deferLater(reactor, 0.05, lambda: None)
+        with pytest.raises(StoreUnavailable):
+            await connection.execute("PING")
+    finally:
+        await connection.close()
 
 
 @pytest.mark.parametrize("command", [

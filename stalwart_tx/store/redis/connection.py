@@ -19,7 +19,7 @@ import txredisapi
 from hiredis import pack_command
 from twisted.internet import defer
 from twisted.internet import error as net_error
-from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint, wrapClientTLS
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.ssl import (
     Certificate,
@@ -33,6 +33,7 @@ from twisted.logger import Logger
 from stalwart_tx import send_now
 from stalwart_tx.store.errors import StoreError, StoreUnavailable
 from stalwart_tx.store.redis.scripts import Script
+from stalwart_tx.store.redis.unix_endpoint import plain_read_unix_endpoint
 from stalwart_tx.store.redis.url import RedisURL
 
 log = Logger()
@@ -510,9 +511,7 @@ class RedisConnection:
 
     def _endpoint(self) -> IStreamClientEndpoint:
         if self.url.kind == "unix":
-            return UNIXClientEndpoint(  # type: ignore[no-untyped-call]
-                self.reactor, self.url.path, timeout=self.timeout
-            )
+            return plain_read_unix_endpoint(self.reactor, self.url.path, self.timeout)
         endpoint: IStreamClientEndpoint = HostnameEndpoint(
             self.reactor, self.url.host, self.url.port, timeout=self.timeout
         )
