@@ -135,21 +135,16 @@ async def status_values(
     wanted = set(items)
     # what the items need, asked in one request
     calls: dict[str, tuple[str, dict[str, Any]]] = {}
-    if "RECENT" in wanted:
-        # a claim of 0 only reads the mark
-        calls["recent"] = ("ImapMailbox/claimRecent", {"mailboxId": mailbox.id, "uid": 0})
     if wanted & {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "RECENT", "HIGHESTMODSEQ", "SIZE",
                  "UNSEEN"}:
         view_arguments: dict[str, Any] = {
-            "ids": [mailbox.id], "uids": bool(wanted & {"RECENT", "SIZE"}),
+            "ids": [mailbox.id], "uids": "SIZE" in wanted,
             # counted in the same read of the mailbox's UIDs (drafts count: IMAP's UNSEEN)
             "unseenCount": "UNSEEN" in wanted,
         }
-        if "RECENT" in wanted and "SIZE" not in wanted:
-            # only the UIDs above the mark: the recent ones, not the whole mailbox's
-            view_arguments["#uidsAbove"] = {
-                "resultOf": "c0", "name": "ImapMailbox/claimRecent", "path": "/previous",
-            }
+        if "RECENT" in wanted:
+            # the UIDs above the \Recent mark, counted in the same read (nothing taken)
+            view_arguments["recent"] = "read"
         calls["view"] = ("ImapMailbox/get", view_arguments)
     for item, condition in (("DELETED", {"hasKeyword": "$deleted"}),):
         if item in wanted:
@@ -178,8 +173,7 @@ async def status_values(
         elif item == "DELETED":
             values.append((item, int(answers[item]["total"])))
         elif item == "RECENT":
-            previous = answers["recent"]["previous"]
-            values.append((item, sum(1 for uid, _ in view["uids"] if uid > previous)))
+            values.append((item, int(view["recentCount"])))
         elif item == "HIGHESTMODSEQ":
             values.append((item, int(state.partition(":")[0])))
         elif item == "SIZE":

@@ -7,7 +7,7 @@ from stalwart_tx.imap import syntax
 from stalwart_tx.imap.commands_mailboxes import attributes, find_mailbox, oldname
 from stalwart_tx.imap.flags import MAILBOX_FLAGS
 from stalwart_tx.imap.grammar import SequenceSet
-from stalwart_tx.imap.selected import SelectedMailbox, refresh
+from stalwart_tx.imap.selected import Delta, SelectedMailbox, refresh
 from stalwart_tx.imap.sequence_text import sequence_text
 from stalwart_tx.imap.session import CommandFailed, ImapSession, State
 from stalwart_tx.imap.updates import send_flags
@@ -75,9 +75,11 @@ async def _opened(
     """A new view of the mailbox from one read of all its UIDs, \\Recent taken for rev1
     (EXAMINE only looks); with the first unseen UID for rev1."""
     client = session.mail()
-    # the UIDs are read at the very state the view starts from (one read of the store)
+    # the UIDs are read at the very state the view starts from (one read of the store), the
+    # \Recent mark with them, raised over them all by a read-write rev1 view
+    recent = {} if session.rev2 else {"recent": "read" if readonly else "claim"}
     answer = await client.call(
-        "ImapMailbox/get", ids=[mailbox_id], uids=True, firstUnseen=not session.rev2
+        "ImapMailbox/get", ids=[mailbox_id], uids=True, firstUnseen=not session.rev2, **recent
     )
     if not answer["list"]:
         raise CommandFailed.no("the mailbox is gone", "NONEXISTENT")
@@ -88,8 +90,10 @@ async def _opened(
         uids=[uid for uid, _ in entry["uids"]], ids=[e for _, e in entry["uids"]],
         uid_next=entry["uidNext"],
     )
-    if not session.rev2 and view.uids:
-        await _take_recent(session, view)
+    if recent:
+        view.recent = {uid for uid in view.uids if uid > entry["recentMark"]}
+        if not readonly:
+            view.claimed = entry["recentTop"]
     return view, entry.get("firstUnseen")
 
 
@@ -107,7 +111,7 @@ async def _reopened(
     mark is at or above them all and nothing is recent: no claim is needed.
     """
     client = session.mail()
-    delta = await refresh(client, view, first_unseen=not session.rev2)
+    delta = await refresh(client, view, first_unseen=not session.rev2, recent=not session.rev2)
     entry = delta.mailbox
     if entry is None or entry["uidValidity"] != view.uid_validity:
         return None, None
@@ -120,19 +124,25 @@ async def _reopened(
     view.pending_expunge = set()
     view.reported = {}
     view.recent = set()
-    if not session.rev2 and view.uids and (view.readonly or view.uids[-1] > view.claimed):
-        await _take_recent(session, view)
+    if not session.rev2 and view.uids:
+        taken = delta.recent_of(view.uids)
+        if taken is not None:
+            view.recent = taken
+        else:
+            await _take_recent(session, view, delta)
     return view, entry.get("firstUnseen")
 
 
-async def _take_recent(session: ImapSession, view: SelectedMailbox) -> None:
+async def _take_recent(session: ImapSession, view: SelectedMailbox, earlier: Delta) -> None:
     """rev1: the view's \\Recent messages, those above the mark before this session raised it
-    to its last UID; EXAMINE shows them without taking them (a claim of 0 only reads it)."""
+    to its last UID; EXAMINE shows them without taking them (a claim of 0 only reads it).
+    ``earlier``'s read may have taken the first of them already."""
     claim = 0 if view.readonly else view.uids[-1]
     claimed = await session.mail().call(
         "ImapMailbox/claimRecent", mailboxId=view.mailbox_id, uid=claim
     )
     view.recent = {uid for uid in view.uids if uid > claimed["previous"]}
+    view.recent |= earlier.recent_of([u for u in view.uids if u <= earlier.recent_top]) or set()
     view.claimed = max(view.claimed, claim)
 
 

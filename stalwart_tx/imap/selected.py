@@ -37,6 +37,17 @@ class Delta:
     # the mailbox's ImapMailbox/get entry read with the changes (UIDVALIDITY, UIDNEXT, and
     # firstUnseen when asked); None when it is gone or the view was compared whole instead
     mailbox: dict[str, Any] | None = None
+    # rev1's \Recent, when the catch-up read it: the UIDs above ``recent_mark`` up to
+    # ``recent_top`` are this session's (a claim took them; EXAMINE only looked)
+    recent_mark: int | None = None
+    recent_top: int = 0
+
+    def recent_of(self, uids: list[int]) -> set[int] | None:
+        """Which of these new UIDs are \\Recent for the session, from the catch-up's read;
+        None when the read did not reach them all (another read must claim the rest)."""
+        if self.recent_mark is None or (uids and uids[-1] > self.recent_top):
+            return None
+        return {uid for uid in uids if uid > self.recent_mark}
 
 
 @dataclass
@@ -169,11 +180,14 @@ async def changed_since(
 
 
 async def refresh(
-    client: MailClient, view: SelectedMailbox, *, first_unseen: bool = False
+    client: MailClient, view: SelectedMailbox, *, first_unseen: bool = False,
+    recent: bool = False,
 ) -> Delta:
     """What changed in the mailbox since the view's state; moves the view's state, and leaves
     applying the delta (announcing it) to the caller. ``first_unseen`` asks for the lowest
-    unseen UID too (``Delta.mailbox``), read at the same instant.
+    unseen UID too (``Delta.mailbox``), read at the same instant; ``recent`` (rev1) reads the
+    \\Recent mark there too, and for a read-write view claims every UID above it
+    (``Delta.recent_of``): no claim of its own is needed for what the read found.
 
     New messages are read from the mailbox's UID index at one instant (every UID above the
     view's last), never pieced together from separate reads: UIDs are given in commit order,
@@ -186,10 +200,13 @@ async def refresh(
     # one call, one store read: the changes, the new UIDs, and the UIDs now of what changed
     # (and of what the view took ahead of its state)
     try:
+        arguments: dict[str, Any] = {}
+        if recent:
+            arguments["recent"] = "read" if view.readonly else "claim"
         answer = await client.call(
             "ImapMailbox/get", ids=[view.mailbox_id], uids=True, uidsAbove=last,
             emailChangesSince=view.state, maxChanges=CHANGES_PAGE, alsoIds=sorted(view.ahead),
-            firstUnseen=first_unseen,
+            firstUnseen=first_unseen, **arguments,
         )
     except JmapCallError as error:
         if error.type == "cannotCalculateChanges":
@@ -199,6 +216,11 @@ async def refresh(
     state = changes["newState"]
     if answer["list"]:
         delta.mailbox = answer["list"][0]
+        if recent:
+            delta.recent_mark = delta.mailbox["recentMark"]
+            delta.recent_top = delta.mailbox["recentTop"]
+            if not view.readonly:
+                view.claimed = max(view.claimed, delta.recent_top)
     destroyed = list(changes["destroyed"]) + [e for e in answer["emailsNotFound"]
                                               if e in view.ahead]
     entries = answer["emails"]

@@ -30,7 +30,7 @@ async def announce(session: ImapSession, *, allow_expunge: bool) -> None:
     session.dirty = False
     session.notified = None
     session.looked_at = time.monotonic()
-    delta = await refresh(client, view)
+    delta = await refresh(client, view, recent=not session.rev2)
     await apply_delta(session, delta, allow_expunge=allow_expunge)
 
 
@@ -56,11 +56,17 @@ async def apply_delta(session: ImapSession, delta: Delta, *, allow_expunge: bool
         session.untagged(b"%d EXISTS" % view.exists)
         if not session.rev2:
             new_uids = [uid for uid, _ in added]
-            if new_uids:
+            taken = delta.recent_of(new_uids)
+            if taken is not None:
+                view.recent |= taken
+            elif new_uids:
                 claim = 0 if view.readonly else new_uids[-1]  # EXAMINE takes nothing
                 answer = await client.call(
                     "ImapMailbox/claimRecent", mailboxId=view.mailbox_id, uid=claim
                 )
+                # the catch-up's read may have claimed the first of them already
+                early = delta.recent_of([u for u in new_uids if u <= delta.recent_top])
+                view.recent |= early or set()
                 view.recent.update(u for u in new_uids if u > answer["previous"])
                 view.claimed = max(view.claimed, claim)
             session.untagged(b"%d RECENT" % len(view.recent))

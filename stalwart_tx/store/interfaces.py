@@ -19,6 +19,7 @@ from stalwart_tx.store.records import (
     IndexPage,
     IndexRequest,
     JSONObject,
+    MarkRequest,
     Plan,
     Principal,
     Snapshot,
@@ -170,6 +171,7 @@ class IIndexStore(Interface):
     async def snapshot(
         account_id: str, type_name: str, queries: list[IndexRequest],
         objects: tuple[str, list[str]] | None = None, changes: ChangesRequest | None = None,
+        mark: MarkRequest | None = None,
     ) -> Snapshot:
         """The state of ``type_name``, the objects ``objects`` names (a type and ids, as
         IAccountStore.get gives them) and each query's page (as index_query gives it), all read
@@ -179,6 +181,9 @@ class IIndexStore(Interface):
         them) and the modseqs and index scores it asks for, at the same instant: what a view
         catching up needs, in one read. Raises as changes_since does (InvalidState,
         CannotCalculateChanges, ValueError), having read nothing.
+
+        With ``mark``, the mark's reading (MarkRequest) at the same instant; a claim raises it
+        there, the only write a snapshot makes, and only when nothing raises.
 
         Raises ValueError as index_query does, having read nothing.
         """

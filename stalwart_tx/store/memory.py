@@ -48,6 +48,8 @@ from stalwart_tx.store.records import (
     IndexPage,
     IndexRequest,
     JSONObject,
+    MarkReading,
+    MarkRequest,
     Plan,
     Snapshot,
     StateChange,
@@ -483,6 +485,7 @@ class MemoryAccountStore:
     async def snapshot(
         self, account_id: str, type_name: str, queries: list[IndexRequest],
         objects: tuple[str, list[str]] | None = None, changes: ChangesRequest | None = None,
+        mark: MarkRequest | None = None,
     ) -> Snapshot:
         # nothing awaited here suspends: nothing else runs while all of it is read
         account = self._account(account_id)
@@ -505,7 +508,17 @@ class MemoryAccountStore:
             data = account.types.get(objects[0])
             if data is not None:
                 found = {i: decode_value(data.objects[i]) for i in objects[1] if i in data.objects}
-        return Snapshot(account.state(type_name), found, pages, changed, modseqs, scores)
+        reading = None if mark is None else await self._read_mark(account_id, mark)
+        return Snapshot(account.state(type_name), found, pages, changed, modseqs, scores, reading)
+
+    async def _read_mark(self, account_id: str, mark: MarkRequest) -> MarkReading:
+        check_name(mark.map)
+        scores = self._account(account_id).derived.indexes.get(check_name(mark.index), {})
+        before = int(self._account(account_id).derived.maps.get(mark.map, {}).get(mark.field, "0"))
+        top = int(max(scores.values(), default=0))
+        if mark.claim and top > before:
+            await self.map_raise(account_id, mark.map, mark.field, top)
+        return MarkReading(before, top, sum(1 for s in scores.values() if s > before))
 
     async def index_size(self, account_id: str, index: str) -> int:
         check_name(index)

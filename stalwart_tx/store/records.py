@@ -470,11 +470,35 @@ class ChangesRequest:
 
 
 @dataclass(frozen=True)
+class MarkRequest:
+    """What IIndexStore.snapshot reads of a high-water mark (a map field that map_raise
+    keeps) beside the rest: its value, and the top score of ``index`` and how many of its
+    members score above the mark; with ``claim``, the mark then rises to that top score (if
+    it is higher), as map_raise would raise it, in the same instant."""
+
+    map: str
+    field: str
+    index: str
+    claim: bool
+
+
+@dataclass(frozen=True)
+class MarkReading:
+    """A MarkRequest's answer: the mark as it was (0 when unset), the index's top score then
+    (0 when it is empty), and how many members scored above the mark."""
+
+    before: int
+    top: int
+    above: int
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What IIndexStore.snapshot read at one instant: a type's state, objects (of the type
     asked for them), and one IndexPage per query, in order; with a ChangesRequest, the
     changes, and the modseqs and index scores it asked for (objects not live are left out of
-    both, those live but not in the index out of ``scores``)."""
+    both, those live but not in the index out of ``scores``); with a MarkRequest, its
+    reading."""
 
     state: str
     objects: Mapping[str, JSONObject]
@@ -482,6 +506,7 @@ class Snapshot:
     changes: Changes | None = None
     modseqs: Mapping[str, int] = field(default_factory=dict)
     scores: Mapping[str, float] = field(default_factory=dict)
+    mark: MarkReading | None = None
 
 
 @dataclass(frozen=True)

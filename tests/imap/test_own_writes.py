@@ -28,10 +28,10 @@ def count_catch_ups(monkeypatch: pytest.MonkeyPatch, watched: Any) -> list[int]:
     calls: list[int] = []
     original = updates.refresh
 
-    async def counted(client: Any, view: Any) -> Any:
+    async def counted(client: Any, view: Any, **options: Any) -> Any:
         if view is watched.selected:
             calls.append(1)
-        return await original(client, view)
+        return await original(client, view, **options)
 
     monkeypatch.setattr(updates, "refresh", counted)
     return calls

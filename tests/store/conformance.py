@@ -60,6 +60,8 @@ from stalwart_tx.store.records import (
     IndexPage,
     IndexRequest,
     Intersection,
+    MarkReading,
+    MarkRequest,
     Plan,
     ScoreRange,
     Snapshot,
@@ -2063,6 +2065,48 @@ class IndexStoreConformance:
         with pytest.raises(CannotCalculateChanges) as raised:
             await x.snapshot(A, "Email", [], changes=ChangesRequest("1", None, "uid"))
         assert not isinstance(raised.value, InvalidState)
+
+    @pytest_twisted.ensureDeferred
+    async def test_snapshot_reads_a_mark_and_claims_up_to_the_top(
+        self, store: StoreBundle
+    ) -> None:
+        x, w = store.indexes, store.accounts.write
+        read = MarkRequest("marks", "box", "uid", claim=False)
+        claim = MarkRequest("marks", "box", "uid", claim=True)
+        # nothing yet: an unset mark is 0, an empty index's top is 0, a claim raises nothing
+        assert (await x.snapshot(A, "Email", [], mark=claim)).mark == MarkReading(0, 0, 0)
+        assert await x.map_get(A, "marks", ["box"]) == {}
+        await w(A, WriteBatch().create("Email", "e1", {}).index_add("uid", "e1", 4)
+                .index_add("uid", "e2", 9).index_add("uid", "e3", 7))
+        await x.map_raise(A, "marks", "box", 4)
+        # a read looks without raising, as often as asked
+        for _ in range(2):
+            taken = await x.snapshot(A, "Email", [IndexRequest(Index("uid"))], mark=read)
+            assert taken.mark == MarkReading(before=4, top=9, above=2)
+            assert taken.pages[0].ids == ["e1", "e3", "e2"]
+        # a claim raises the mark to the top; of two claims only the first finds it below
+        assert (await x.snapshot(A, "Email", [], mark=claim)).mark == MarkReading(4, 9, 2)
+        assert await x.map_get(A, "marks", ["box"]) == {"box": "9"}
+        assert (await x.snapshot(A, "Email", [], mark=claim)).mark == MarkReading(9, 9, 0)
+        # the same map map_raise keeps: a higher mark stays, and the mark is the account's
+        assert await x.map_raise(A, "marks", "box", 12) == 9
+        assert (await x.snapshot(A, "Email", [], mark=claim)).mark == MarkReading(12, 9, 0)
+        assert await x.map_get(A, "marks", ["box"]) == {"box": "12"}
+        assert (await x.snapshot(B, "Email", [], mark=claim)).mark == MarkReading(0, 0, 0)
+        # with changes: read in the same instant; changes refused, nothing is claimed
+        since = await store.changes.current_state(A, "Email")
+        await w(A, WriteBatch().create("Email", "e4", {}).index_add("uid", "e4", 15))
+        taken = await x.snapshot(A, "Email", [IndexRequest(ScoreRange("uid", 10, None))],
+                                 changes=ChangesRequest(since, None, "uid"), mark=claim)
+        assert taken.changes is not None and taken.changes.created == ("e4",)
+        assert taken.pages[0].ids == ["e4"] and taken.mark == MarkReading(12, 15, 1)
+        with pytest.raises(InvalidState):
+            await x.snapshot(A, "Email", [], changes=ChangesRequest("999", None, "uid"),
+                             mark=MarkRequest("marks", "other", "uid", claim=True))
+        assert await x.map_get(A, "marks", ["box", "other"]) == {"box": "15"}
+        # the map is the account's like map_raise's: destroying the account removes it
+        await store.accounts.destroy_account(A)
+        assert await x.map_get(A, "marks", ["box"]) == {}
 
     @pytest_twisted.ensureDeferred
     async def test_nothing_exists_at_first(self, store: StoreBundle) -> None:

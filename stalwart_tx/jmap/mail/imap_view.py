@@ -18,6 +18,11 @@ same path as every client: it builds a Request, the API runs the calls. Their da
   Email/changes would, at most ``maxChanges``) and ``emails``: per live email of those created
   or updated and of ``alsoIds``, ``{id, modseq, uid}`` as ImapEmail/get gives them
   (``emailsNotFound`` the others): all a session catching up needs, in one store read.
+  With ``recent`` (one mailbox only), read at the same instant too: ``"read"`` gives the
+  entry ``recentMark``, the \\Recent mark (the highest UID some session took), ``recentTop``,
+  the mailbox's highest UID, and ``recentCount``, how many UIDs are above the mark (rev1's
+  RECENT); ``"claim"`` also takes every UID above the mark for the calling session, as
+  ``claimRecent`` with the highest UID would, and answers the mark as it was before.
 * ``ImapEmail/get`` ``{accountId, mailboxId, ids, alsoIds, uidValidity}``: per live email of
   ``ids`` and ``alsoIds`` (two lists, so two result references can fill one call) its MODSEQ
   and, when ``mailboxId`` is given, its UID there (null when it is not in it), and with
@@ -67,6 +72,7 @@ from stalwart_tx.store.records import (
     Difference,
     Index,
     IndexRequest,
+    MarkRequest,
     ScoreRange,
     Snapshot,
     WriteBatch,
@@ -126,12 +132,25 @@ def _changes_request(arguments: JSONObject, ids: list[str]) -> ChangesRequest | 
     return ChangesRequest(since, most, uid_index(ids[0]), also)
 
 
+def _mark_request(arguments: JSONObject, ids: list[str]) -> MarkRequest | None:
+    """The \\Recent mark ImapMailbox/get reads (or claims) with the mailbox, when asked for."""
+    recent = arguments.get("recent")
+    if recent is None:
+        return None
+    if recent not in ("read", "claim"):
+        raise MethodError.invalid_arguments("'recent' must be \"read\" or \"claim\"")
+    if len(ids) != 1:
+        raise MethodError.invalid_arguments("'recent' reads one mailbox")
+    return MarkRequest(RECENT_MAP, ids[0], uid_index(ids[0]), claim=recent == "claim")
+
+
 async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONObject:
     known_only(arguments, "ids", "uids", "uidsAbove", "firstUnseen", "unseenCount",
-               "emailChangesSince", "maxChanges", "alsoIds")
+               "emailChangesSince", "maxChanges", "alsoIds", "recent")
     account = account_argument(ctx, arguments)
     ids = id_list(arguments, "ids")
     changes_request = _changes_request(arguments, ids)
+    mark = _mark_request(arguments, ids)
     with_uids = arguments.get("uids", False)
     if not isinstance(with_uids, bool):
         raise MethodError.invalid_arguments("'uids' must be a Boolean")
@@ -167,7 +186,7 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
         try:
             taken = await ctx.store.indexes.snapshot(
                 account, EMAIL, [r for i in ids for r in requests_of(i)], objects=(MAILBOX, ids),
-                changes=changes_request,
+                changes=changes_request, mark=mark,
             )
         except CannotCalculateChanges as error:  # InvalidState too: a token never issued
             raise MethodError("cannotCalculateChanges", str(error)) from None
@@ -207,6 +226,10 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
             entry["firstUnseen"] = unseen_uid
         if unseen_count:
             entry["unseenCount"] = count
+        if taken.mark is not None:
+            entry["recentMark"] = taken.mark.before
+            entry["recentTop"] = taken.mark.top
+            entry["recentCount"] = taken.mark.above
         found.append(entry)
     listed = {entry["id"] for entry in found}
     answer: JSONObject = {

@@ -38,6 +38,8 @@ from stalwart_tx.store.records import (
     IndexPage,
     IndexRequest,
     JSONObject,
+    MarkReading,
+    MarkRequest,
     Plan,
     Snapshot,
     WriteBatch,
@@ -271,6 +273,7 @@ class RedisAccountStore:
     async def snapshot(
         self, account_id: str, type_name: str, queries: list[IndexRequest],
         objects: tuple[str, list[str]] | None = None, changes: ChangesRequest | None = None,
+        mark: MarkRequest | None = None,
     ) -> Snapshot:
         keys = self._keys(account_id)
         if changes is not None:
@@ -297,6 +300,12 @@ class RedisAccountStore:
                             keys.dead(type_name), index_key]
             args += ["1", since.position, since.origin, since.snapshot, changes.max_changes or 0,
                      len(also), *also]
+        elif mark is not None:
+            args.append("0")
+        if mark is not None:
+            script_keys += [keys.map(check_name(mark.map)), keys.index(check_name(mark.index)),
+                            keys.derived]
+            args += ["1", mark.field, "1" if mark.claim else "0"]
         reply = await self._redis.run_script(scripts.SNAPSHOT, script_keys, args)
         state = as_text(reply[0]) if reply[0] is not None else "0"
         found = {
@@ -307,12 +316,17 @@ class RedisAccountStore:
             IndexPage(members=(), total=0) if query is None else parse_page(next(answers))
             for query in compiled
         )
+        reading: MarkReading | None = None
         if changes is None:
-            return Snapshot(state, found, pages)
+            if mark is not None:
+                reading = _mark_reply(next(answers))
+            return Snapshot(state, found, pages, mark=reading)
         changed = self._changes_reply(type_name, changes.since_state, next(answers))
         wanted = changes.ids_of(changed)
         _, modseqs, scores = _modseqs_reply(wanted, next(answers), with_scores=True)
-        return Snapshot(state, found, pages, changed, modseqs, scores)
+        if mark is not None:
+            reading = _mark_reply(next(answers))
+        return Snapshot(state, found, pages, changed, modseqs, scores, reading)
 
     async def index_size(self, account_id: str, index: str) -> int:
         key = self._keys(account_id).index(check_name(index))
@@ -483,3 +497,8 @@ def _modseqs_reply(
         if s is not None
     } if with_scores else {}
     return state, modseqs, scores
+
+
+def _mark_reply(reply: list[Any]) -> MarkReading:
+    before, top, above = (int(as_text(v)) for v in reply)
+    return MarkReading(before, top, above)

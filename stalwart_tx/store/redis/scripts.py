@@ -767,11 +767,16 @@ MODSEQS = Script("modseqs", _MODSEQS_BODY)
 # ARGV: type name, how many ids, the ids, how many queries, then per query: how many keys and
 #   how many arguments it has, and its arguments as INDEX_QUERY takes them; then "1" when
 #   changes are asked for ("0" or nothing when not), followed by the position, origin,
-#   snapshot and most changes as CHANGES takes them, how many more ids, and those ids.
+#   snapshot and most changes as CHANGES takes them, how many more ids, and those ids; then,
+#   when a mark is asked for, "1", its field, and "1" to claim ("0" to read only), with three
+#   more KEYS: the map, the index and the account's set of derived keys.
 # Reply: {state (false when never written), {value or false per id}, then each query's reply
 #   as INDEX_QUERY gives it}; an error of any query is the reply. With changes, two more:
 #   CHANGES's reply, and (when it is 'ok') MODSEQS's reply with the states and the index for
-#   the created, updated and further ids, in that order without repeats.
+#   the created, updated and further ids, in that order without repeats. With a mark, last
+#   (unless the changes were not 'ok': then nothing is read or raised), {the mark before,
+#   the index's top score, how many members score above the mark}, as text; a claim raises
+#   the mark to the top as MAP_RAISE would.
 # (index_query, changes and modseqs are those scripts themselves, with their KEYS and ARGV)
 _INDEX_QUERY_FUNCTION = "local function index_query(KEYS, ARGV)\n" + _INDEX_QUERY_BODY + "end\n"
 SNAPSHOT = Script("snapshot", _INDEX_QUERY_FUNCTION
@@ -808,19 +813,35 @@ if ARGV[p] == '1' then
   local found = changes({modseq, KEYS[1], floors, log, born, dead},
                         {ARGV[1], ARGV[p + 1], ARGV[p + 2], ARGV[p + 3], ARGV[p + 4]})
   out[#out + 1] = found
-  if found[1] == 'ok' then
-    local ids, seen = {ARGV[1]}, {}
-    local function add(id)
-      if not seen[id] then
-        seen[id] = true
-        ids[#ids + 1] = id
-      end
+  if found[1] ~= 'ok' then return out end
+  local ids, seen = {ARGV[1]}, {}
+  local function add(id)
+    if not seen[id] then
+      seen[id] = true
+      ids[#ids + 1] = id
     end
-    for _, id in ipairs(found[4]) do add(id) end
-    for _, id in ipairs(found[5]) do add(id) end
-    for i = 1, tonumber(ARGV[p + 5]) do add(ARGV[p + 5 + i]) end
-    out[#out + 1] = modseqs({log, dead, KEYS[1], index}, ids)
   end
+  for _, id in ipairs(found[4]) do add(id) end
+  for _, id in ipairs(found[5]) do add(id) end
+  local nalso = tonumber(ARGV[p + 5])
+  for i = 1, nalso do add(ARGV[p + 5 + i]) end
+  out[#out + 1] = modseqs({log, dead, KEYS[1], index}, ids)
+  k = k + 6
+  p = p + 6 + nalso
+else
+  p = p + 1
+end
+if ARGV[p] == '1' then
+  local map, index, derived = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local before = tonumber(redis.call('HGET', map, ARGV[p + 1]) or '0')
+  local last = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
+  local top = tonumber(last[2] or '0')
+  local above = redis.call('ZCOUNT', index, '(' .. string.format('%d', before), '+inf')
+  if ARGV[p + 2] == '1' and top > before then
+    redis.call('HSET', map, ARGV[p + 1], string.format('%d', top))
+    redis.call('SADD', derived, map)
+  end
+  out[#out + 1] = {string.format('%d', before), string.format('%d', top), tostring(above)}
 end
 return out
 """)

@@ -163,6 +163,38 @@ async def test_recent_goes_to_exactly_one_claimant(emails: Emails) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_mailbox_get_reads_or_claims_recent_with_the_uids(emails: Emails) -> None:
+    v = await _view(emails)
+    inbox = await v.inbox()
+
+    async def entry(recent: str, **extra: Any) -> dict[str, Any]:
+        [found] = (await v.ok("ImapMailbox/get", ids=[inbox], recent=recent, **extra))["list"]
+        return found  # type: ignore[no-any-return]
+
+    empty = await entry("claim")
+    assert (empty["recentMark"], empty["recentTop"], empty["recentCount"]) == (0, 0, 0)
+    for n in range(3):
+        await v.import_raw(message(f"m{n}"))
+    assert (await v.ok("ImapMailbox/claimRecent", mailboxId=inbox, uid=1))["previous"] == 0
+    # a read looks: above the mark are 2 and 3, and it takes nothing
+    for _ in range(2):
+        looked = await entry("read", uids=True, uidsAbove=2)
+        assert (looked["recentMark"], looked["recentTop"], looked["recentCount"]) == (1, 3, 2)
+        assert [uid for uid, _ in looked["uids"]] == [3]
+    # a claim takes up to the highest UID: the next claimant finds the mark there
+    claimed = await entry("claim")
+    assert (claimed["recentMark"], claimed["recentTop"], claimed["recentCount"]) == (1, 3, 2)
+    assert (await entry("claim"))["recentMark"] == 3
+    assert (await v.ok("ImapMailbox/claimRecent", mailboxId=inbox, uid=3))["previous"] == 3
+    # without the argument nothing of the mark is in the entry
+    [plain] = (await v.ok("ImapMailbox/get", ids=[inbox]))["list"]
+    assert "recentMark" not in plain
+    two = [inbox, "xmissing"]
+    for bad in ({"recent": "take"}, {"recent": True}, {"recent": "read", "ids": two}):
+        await v.error("ImapMailbox/get", "invalidArguments", **{"ids": [inbox], **bad})
+
+
+@pytest_twisted.ensureDeferred
 async def test_destroying_a_mailbox_with_its_emails_leaves_no_imap_records(
     emails: Emails,
 ) -> None:
