@@ -94,8 +94,12 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
         # a flag sync: one catch-up brings the MODSEQ of every message that changed, so the
         # view's then are current and none is read one by one (the catch-up's EXISTS and
         # flags go first; expunges wait, unless a UID FETCH may send them)
+        shape = (len(view.uids), view.uids[-1] if view.uids else 0)
         await announce(session, allow_expunge=command.uid)
-        targets = _targets(session, command.sequence_set, command.uid)
+        # the view only grows at its end and shrinks by expunges: the same count and last UID
+        # are the same messages
+        if (len(view.uids), view.uids[-1] if view.uids else 0) != shape:
+            targets = _targets(session, command.sequence_set, command.uid)
         known: dict[str, int] | None = view.modseqs
     else:
         known = None
@@ -134,32 +138,64 @@ async def fetch(session: ImapSession, command: syntax.Fetch) -> str:
         # the flags of every keyword any of them has, in one list
         every: set[str] = set().union(*(e.get("keywords") or () for e in emails.values()))
         announce_keywords(session, [flags_of(dict.fromkeys(every))])
-    missing = False
     with_flags = any(a.name == "FLAGS" for a in atts)
-    simple = all(a.name in SIMPLE for a in atts)
-    for n, (seq, uid, email_id) in enumerate(targets):
-        email = emails.get(email_id)
-        if email is None:
-            missing = True
-            continue
-        if simple:
-            # the flag sync of a whole mailbox: nothing to read, so no coroutine per message
-            modseq = modseqs.get(email_id)
-            recent = uid in view.recent
-            session.send(b"* %d FETCH (" % seq + b" ".join(
-                _simple_item(a.name, uid, email, modseq, recent) for a in atts
-            ) + b")")
-            if n % 64 == 63:
-                await session.out.drain()
-        else:
+    if all(a.name in SIMPLE for a in atts):
+        missing = await _respond_simple(session, targets, emails, modseqs, atts, with_flags)
+    else:
+        missing = False
+        for seq, uid, email_id in targets:
+            email = emails.get(email_id)
+            if email is None:
+                missing = True
+                continue
             await _respond(session, seq, uid, email, modseqs.get(email_id), atts)
             await session.out.drain()
-        if with_flags and email_id in modseqs:
-            view.reported[email_id] = modseqs[email_id]
+            if with_flags and email_id in modseqs:
+                view.reported[email_id] = modseqs[email_id]
     if missing and not command.uid:
         # a UID FETCH may announce the expunge itself, right after (RFC 9051 §7.5.2)
         raise CommandFailed.no("some of the messages no longer exist", "EXPUNGEISSUED")
     return "FETCH completed"
+
+
+async def _respond_simple(
+    session: ImapSession, targets: list[tuple[int, int, str]],
+    emails: Mapping[str, Mapping[str, Any]], modseqs: Mapping[str, int], atts: list[FetchAtt],
+    with_flags: bool,
+) -> bool:
+    """The flag sync of a whole mailbox: items made of the facts alone, so no coroutine per
+    message, the lines written a batch at a time; whether some message no longer exists."""
+    view = session.view()
+    recent, reported = view.recent, view.reported
+    names = [a.name for a in atts]
+    if names == ["UID", "FLAGS"]:  # what clients sync with: its line made in one step
+        def line(seq: int, uid: int, email: Mapping[str, Any], modseq: int | None) -> bytes:
+            flags = flag_list(email.get("keywords"), uid in recent)
+            return b"* %d FETCH (UID %d FLAGS %s)\r\n" % (seq, uid, flags)
+    else:
+        def line(seq: int, uid: int, email: Mapping[str, Any], modseq: int | None) -> bytes:
+            is_recent = uid in recent
+            return b"* %d FETCH (" % seq + b" ".join(
+                [_simple_item(name, uid, email, modseq, is_recent) for name in names]
+            ) + b")\r\n"
+    missing = False
+    lines: list[bytes] = []
+    for seq, uid, email_id in targets:
+        email = emails.get(email_id)
+        if email is None:
+            missing = True
+            continue
+        modseq = modseqs.get(email_id)
+        lines.append(line(seq, uid, email, modseq))
+        if with_flags and modseq is not None:
+            reported[email_id] = modseq
+        if len(lines) == 64:
+            session.out.write(b"".join(lines))
+            lines = []
+            await session.out.drain()
+    if lines:
+        session.out.write(b"".join(lines))
+    return missing
 
 
 async def _respond(

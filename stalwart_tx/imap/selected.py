@@ -104,19 +104,20 @@ class SelectedMailbox:
         """(seq, UID, Email id) of the messages the set names, ascending; sequence numbers past
         the end are the caller's to refuse (``out_of_range``)."""
         found: list[tuple[int, int, str]] = []
-        if not self.uids:
+        uids, ids = self.uids, self.ids
+        if not uids:
             return found
-        if uid:
-            for first, last in sequence_set.resolve(self.uids[-1]):
-                start = bisect.bisect_left(self.uids, first)
-                end = bisect.bisect_right(self.uids, last)
-                found.extend((i + 1, self.uids[i], self.ids[i]) for i in range(start, end))
-        else:
-            for first, last in sequence_set.resolve(len(self.uids)):
-                for i in range(max(first, 1) - 1, min(last, len(self.uids))):
-                    found.append((i + 1, self.uids[i], self.ids[i]))
-        unique = sorted(set(found))
-        return unique
+        # resolve() gives sorted, disjoint ranges: the slices follow each other in order
+        for first, last in sequence_set.resolve(uids[-1] if uid else len(uids)):
+            if uid:
+                start = bisect.bisect_left(uids, first)
+                end = bisect.bisect_right(uids, last)
+            else:
+                start, end = max(first, 1) - 1, min(last, len(uids))
+            if start < end:
+                numbers = range(start + 1, end + 1)
+                found.extend(zip(numbers, uids[start:end], ids[start:end], strict=True))
+        return found
 
     def out_of_range(self, sequence_set: SequenceSet) -> bool:
         """Whether a message sequence set names a number beyond EXISTS (RFC 9051 §6.4.5 calls

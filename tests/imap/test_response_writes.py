@@ -134,6 +134,24 @@ async def test_a_fetch_of_facts_alone_answers_as_one_with_content(
 
 
 @pytest_twisted.ensureDeferred
+async def test_the_flag_sync_line_reads_as_the_general_one(
+    imap_server: ImapServer, raw: RawConnection
+) -> None:
+    # FETCH (UID FLAGS), what clients sync with, has a line of its own: it must read as the
+    # same items do when other facts come with them (\Recent, system and custom flags)
+    await logged_in(raw)
+    await append_messages(raw, [b"", b" (\\Seen)", b" (\\Flagged $Custom \\Deleted)"])
+    await raw.command(b"SELECT INBOX", b"s")
+    synced = [line for line in await raw.command(b"FETCH 1:3 (UID FLAGS)", b"f")
+              if b" FETCH (" in line]
+    general = [line for line in await raw.command(b"FETCH 1:3 (UID FLAGS RFC822.SIZE)", b"g")
+               if b" FETCH (" in line]
+    assert synced == [line.split(b" RFC822.SIZE ")[0] + b")" for line in general]
+    assert synced[0].startswith(b"* 1 FETCH (UID 1 FLAGS (\\Recent")
+    assert synced[2] == b"* 3 FETCH (UID 3 FLAGS (\\Recent \\Flagged \\Deleted $custom))"
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_short_response_leaves_without_waiting_for_the_reactor(
     imap_server: ImapServer, raw: RawConnection
 ) -> None:

@@ -75,3 +75,28 @@ async def test_an_email_seen_ahead_stops_being_checked_once_the_state_passes_it(
     delta = await refresh(client, view)  # type: ignore[arg-type]
     assert delta.expunged == []
     assert view.ahead == {} and view.state == "8"
+
+
+def test_messages_names_each_message_once_in_order() -> None:
+    """A sequence set's messages, for sets overlapping, reversed, past the end and with *:
+    each message once, ascending, exactly the numbers (or UIDs) the set covers."""
+    import random
+
+    from stalwart_tx.imap.parse_values import STAR, SequenceSet
+
+    rng = random.Random(3501)
+    for _ in range(300):
+        uids = sorted(rng.sample(range(1, 60), rng.randint(0, 25)))
+        view = SelectedMailbox("M", "INBOX", 1, False, "1", list(uids), [f"e{u}" for u in uids])
+        spans: list[tuple[Any, Any]] = []
+        for _ in range(rng.randint(1, 4)):
+            a, b = rng.randint(1, 70), rng.randint(1, 70)
+            spans.append((STAR if rng.random() < 0.15 else a, b))
+        sequence_set = SequenceSet(tuple(spans))
+        for by_uid in (False, True):
+            largest = (uids[-1] if uids else 0) if by_uid else len(uids)
+            wanted = [
+                (n + 1, u, f"e{u}") for n, u in enumerate(uids)
+                if sequence_set.contains(u if by_uid else n + 1, largest)
+            ]
+            assert view.messages(sequence_set, by_uid) == wanted, (uids, spans, by_uid)
