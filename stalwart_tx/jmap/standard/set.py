@@ -418,8 +418,9 @@ async def set_objects(
         )
         known = [i for i in (*request.update, *request.destroy) if not i.startswith("#")]
         if known:
-            # the objects to change are read anyway; read first, they come with the state
-            await objects.get(data_type.name, known)
+            # the objects to change are read anyway; read first, they come with the state (no
+            # copies: each is read again where it is changed)
+            await objects.load(data_type.name, known)
         if request.if_in_state is None:
             # of a per-object type, not a condition: oldState is then the state just before
             # the write, which may be newer (others changed other objects in between)
