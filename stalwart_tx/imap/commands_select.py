@@ -92,8 +92,6 @@ async def _opened(
     )
     if recent:
         view.recent = {uid for uid in view.uids if uid > entry["recentMark"]}
-        if not readonly:
-            view.claimed = entry["recentTop"]
     return view, entry.get("firstUnseen")
 
 
@@ -106,9 +104,8 @@ async def _reopened(
     reaches back, a new UIDVALIDITY, the mailbox gone), and the caller reads it whole.
 
     The view then ends as ``_opened`` would make it at the same state: the same UIDs, and for
-    rev1 the \\Recent messages those above the mark the claim finds. A read-write rev1 view
-    claimed every UID it holds when it last caught up, so with no UID above that claim the
-    mark is at or above them all and nothing is recent: no claim is needed.
+    rev1 the \\Recent messages those above the mark its catch-up read finds (and, read-write,
+    raises over them in that read).
     """
     client = session.mail()
     delta = await refresh(client, view, first_unseen=not session.rev2, recent=not session.rev2)
@@ -143,7 +140,6 @@ async def _take_recent(session: ImapSession, view: SelectedMailbox, earlier: Del
     )
     view.recent = {uid for uid in view.uids if uid > claimed["previous"]}
     view.recent |= earlier.recent_of([u for u in view.uids if u <= earlier.recent_top]) or set()
-    view.claimed = max(view.claimed, claim)
 
 
 async def resynchronise(

@@ -73,8 +73,6 @@ class SelectedMailbox:
     # after it, so until the view's state reaches the given one, these are checked by id.
     ahead: dict[str, int] = field(default_factory=dict)
     uid_next: int = 1
-    # the highest UID this session raised the mailbox's \Recent mark to (rev1, read-write)
-    claimed: int = 0
 
     def __post_init__(self) -> None:
         self._uid_of = dict(zip(self.ids, self.uids, strict=True))
@@ -220,8 +218,6 @@ async def refresh(
         if recent:
             delta.recent_mark = delta.mailbox["recentMark"]
             delta.recent_top = delta.mailbox["recentTop"]
-            if not view.readonly:
-                view.claimed = max(view.claimed, delta.recent_top)
     destroyed = list(changes["destroyed"]) + [e for e in answer["emailsNotFound"]
                                               if e in view.ahead]
     entries = answer["emails"]

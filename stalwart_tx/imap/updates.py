@@ -68,7 +68,6 @@ async def apply_delta(session: ImapSession, delta: Delta, *, allow_expunge: bool
                 early = delta.recent_of([u for u in new_uids if u <= delta.recent_top])
                 view.recent |= early or set()
                 view.recent.update(u for u in new_uids if u > answer["previous"])
-                view.claimed = max(view.claimed, claim)
             session.untagged(b"%d RECENT" % len(view.recent))
     changed = [e for e in delta.changed if view.uid_of(e) is not None]
     if changed:
