@@ -42,6 +42,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 import stalwart_tx
+from stalwart_tx import send_now
 from stalwart_tx.jmap.mail.analysis_worker import HEADER_SIZE
 from stalwart_tx.jmap.mail.message_analysis import AnalyzedMessage
 from stalwart_tx.jmap.mail.message_analyzer import ThreadAnalyzer
@@ -98,6 +99,15 @@ class _WorkerProtocol(ProcessProtocol):
         self.transport.writeSequence([len(request.raw).to_bytes(HEADER_SIZE, "big"), request.raw])
 
     def outReceived(self, data: bytes) -> None:
+        # what the answers set off (an import's reads, side by side) leaves in one send per
+        # connection, as for replies from Redis
+        send_now.open_batch()
+        try:
+            self._take_answers(data)
+        finally:
+            send_now.close_batch()
+
+    def _take_answers(self, data: bytes) -> None:
         if self.broken:
             return
         self.answers += data

@@ -105,6 +105,19 @@ async def test_results_equal_the_in_process_analysis(start_workers: Started) -> 
 
 
 @pytest_twisted.ensureDeferred
+async def test_what_an_answer_sets_off_runs_in_one_send_batch(start_workers: Started) -> None:
+    # the caller goes on inside the delivery of the answer: its Redis commands (an import's
+    # reads, side by side) are then held and leave together
+    from stalwart_tx import send_now
+
+    workers = start_workers(1)
+    await workers.analyze(golden_messages()[0])
+    assert send_now._depth > 0
+    await deferLater(reactor, 0, lambda: None)
+    assert send_now._depth == 0
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_hundred_at_once_use_both_workers(start_workers: Started) -> None:
     workers = start_workers(2)
     messages = numbered(100)
