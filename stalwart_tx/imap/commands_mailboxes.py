@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from stalwart_tx.gathering import gather
 from stalwart_tx.imap import syntax
 from stalwart_tx.imap.mail_client import MailClient
-from stalwart_tx.imap.mailbox_trees import mailbox_tree
+from stalwart_tx.imap.mailbox_trees import kept_tree, mailbox_tree, shape_state
 from stalwart_tx.imap.names import (
     INBOX,
     ROLE_OF_SPECIAL_USE,
@@ -124,9 +125,32 @@ def _joined(reference: str, pattern: str) -> str:
 async def status(session: ImapSession, command: syntax.Status) -> str:
     session.require(State.AUTHENTICATED, State.SELECTED)
     client = session.mail()
+    kept = kept_tree(client)
+    known = kept[1].find(command.mailbox) if kept is not None else None
+    if kept is not None and known is not None:
+        # the shape state read beside the mailbox's values, in one round trip: the values are
+        # the named mailbox's if the tree still holds (read after the shape state, as when it
+        # is read first)
+        shape, values = await gather(
+            shape_state(client), _values_or_none(session, client, known, command.items)
+        )
+        if shape == kept[0] and isinstance(values, list):
+            _send_status(session, known, values)
+            return "STATUS completed"
     mailbox = await find_mailbox(client, command.mailbox)
     await _status_line(session, client, mailbox, command.items)
     return "STATUS completed"
+
+
+async def _values_or_none(
+    session: ImapSession, client: MailClient, mailbox: ImapMailbox, items: tuple[str, ...]
+) -> list[tuple[str, int | str]] | None:
+    """STATUS's values of a mailbox a kept tree names, None when it is gone: the tree is then
+    read again."""
+    try:
+        return await status_values(client, mailbox, items, session.server.append_limit)
+    except CommandFailed:
+        return None
 
 
 async def status_values(
@@ -194,6 +218,12 @@ async def _status_line(
     session: ImapSession, client: MailClient, mailbox: ImapMailbox, items: tuple[str, ...]
 ) -> None:
     values = await status_values(client, mailbox, items, session.server.append_limit)
+    _send_status(session, mailbox, values)
+
+
+def _send_status(
+    session: ImapSession, mailbox: ImapMailbox, values: list[tuple[str, int | str]]
+) -> None:
     text = " ".join(f"{name} {value}" for name, value in values)
     session.untagged(b"STATUS " + session.mailbox_name(mailbox.name) + f" ({text})".encode())
 

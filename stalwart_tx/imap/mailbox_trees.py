@@ -25,9 +25,21 @@ MAX_TREES = 1024
 _trees: WeakKeyDictionary[Any, OrderedDict[str, tuple[str, MailboxTree]]] = WeakKeyDictionary()
 
 
+def kept_tree(client: MailClient) -> tuple[str, MailboxTree] | None:
+    """The tree this process keeps for the account and the shape state it was read under,
+    without asking whether it still holds (``shape_state`` tells): for a command that reads the
+    shape state beside what it reads of a mailbox of the tree, in one round trip."""
+    held = _trees.setdefault(client.api, OrderedDict()).get(client.account_id)
+    return held
+
+
+async def shape_state(client: MailClient) -> str:
+    return str((await client.call("ImapMailbox/shape"))["shapeState"])
+
+
 async def mailbox_tree(client: MailClient) -> MailboxTree:
     kept = _trees.setdefault(client.api, OrderedDict())
-    shape = (await client.call("ImapMailbox/shape"))["shapeState"]
+    shape = await shape_state(client)
     held = kept.get(client.account_id)
     if held is not None and held[0] == shape:
         kept.move_to_end(client.account_id)

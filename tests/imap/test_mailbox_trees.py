@@ -56,3 +56,40 @@ async def test_mailboxes_changed_elsewhere_show_at_once(imap_server: ImapServer)
     # deleted by the other session: gone here too
     assert (await b.command(b"DELETE Plans"))[-1].startswith(b"t OK")
     assert (await a.command(b"STATUS Plans (MESSAGES)"))[-1].startswith(b"t NO [NONEXISTENT]")
+
+
+@pytest_twisted.ensureDeferred
+async def test_status_reads_the_shape_beside_the_values_and_sees_names_swapped(
+    imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stalwart_tx import send_now
+
+    a = await session(imap_server)
+    for name in (b"One", b"Two"):
+        assert (await a.command(b"CREATE " + name))[-1].startswith(b"t OK")
+    message = b"From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n"
+    await a.send(b"ap APPEND One {%d+}\r\n" % len(message) + message + b"\r\n")
+    assert (await a.until(b"ap"))[-1].startswith(b"ap OK")
+    assert status_of(await a.command(b"STATUS One (MESSAGES)")) == b'* STATUS "One" (MESSAGES 1)'
+    # with the tree kept, the shape state and the mailbox's values leave in one send
+    sends: list[int] = []
+    original = send_now.write
+
+    def counted(transport: object, data: bytes) -> None:
+        if b"EVALSHA" in data:
+            sends.append(data.count(b"EVALSHA") + data.count(b"\r\nHGET\r\n"))
+        original(transport, data)
+
+    monkeypatch.setattr(send_now, "write", counted)
+    assert status_of(await a.command(b"STATUS One (MESSAGES)")) == b'* STATUS "One" (MESSAGES 1)'
+    assert sends == [2], sends
+    monkeypatch.setattr(send_now, "write", original)
+    # a JMAP client swaps the two names: the kept tree is wrong now, and STATUS must see it
+    found = await imap_server.jmap("Mailbox/get", properties=["name"])
+    ids = {m["name"]: m["id"] for m in found["list"]}
+    await imap_server.jmap("Mailbox/set", update={ids["One"]: {"name": "Tmp"}})
+    await imap_server.jmap("Mailbox/set", update={ids["Two"]: {"name": "One"}})
+    await imap_server.jmap("Mailbox/set", update={ids["One"]: {"name": "Two"}})
+    assert status_of(await a.command(b"STATUS One (MESSAGES)")) == b'* STATUS "One" (MESSAGES 0)'
+    assert status_of(await a.command(b"STATUS Two (MESSAGES)")) == b'* STATUS "Two" (MESSAGES 1)'
+    a.close()
