@@ -93,3 +93,49 @@ async def test_status_reads_the_shape_beside_the_values_and_sees_names_swapped(
     assert status_of(await a.command(b"STATUS One (MESSAGES)")) == b'* STATUS "One" (MESSAGES 0)'
     assert status_of(await a.command(b"STATUS Two (MESSAGES)")) == b'* STATUS "Two" (MESSAGES 1)'
     a.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_reselect_reads_the_shape_beside_the_catch_up_and_sees_names_swapped(
+    imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stalwart_tx import send_now
+
+    a = await session(imap_server)
+    for name in (b"One", b"Two"):
+        assert (await a.command(b"CREATE " + name))[-1].startswith(b"t OK")
+    message = b"From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n"
+    await a.send(b"ap APPEND One {%d+}\r\n" % len(message) + message + b"\r\n")
+    assert (await a.until(b"ap"))[-1].startswith(b"ap OK")
+    assert b"* 1 EXISTS" in await a.command(b"SELECT One")
+    found = await imap_server.jmap("Mailbox/get", properties=["name"])
+    ids = {m["name"]: m["id"] for m in found["list"]}
+    # the same mailbox again: the shape state and the view's catch-up leave in one send
+    sends: list[int] = []
+    original = send_now.write
+
+    def counted(transport: object, data: bytes) -> None:
+        if b"EVALSHA" in data:
+            sends.append(data.count(b"EVALSHA") + data.count(b"\r\nHGET\r\n"))
+        original(transport, data)
+
+    monkeypatch.setattr(send_now, "write", counted)
+    again = await a.command(b"SELECT One")
+    monkeypatch.setattr(send_now, "write", original)
+    assert b"* 1 EXISTS" in again and again[-1].startswith(b"t OK")
+    assert sends == [2], sends
+    # a JMAP client swaps the two names: SELECT One is now the other mailbox
+    await imap_server.jmap("Mailbox/set", update={ids["One"]: {"name": "Tmp"}})
+    await imap_server.jmap("Mailbox/set", update={ids["Two"]: {"name": "One"}})
+    await imap_server.jmap("Mailbox/set", update={ids["One"]: {"name": "Two"}})
+    swapped = await a.command(b"SELECT One")
+    assert b"* 0 EXISTS" in swapped, swapped
+    assert b"* OK [MAILBOXID (%s)] mailbox id" % ids["Two"].encode() in swapped
+    back = await a.command(b"SELECT Two")
+    assert b"* 1 EXISTS" in back
+    assert b"* OK [MAILBOXID (%s)] mailbox id" % ids["One"].encode() in back
+    # renamed away while selected: the old name is nobody's, and nothing stays selected
+    await imap_server.jmap("Mailbox/set", update={ids["One"]: {"name": "Three"}})
+    assert (await a.command(b"SELECT Two"))[-1].startswith(b"t NO [NONEXISTENT]")
+    assert (await a.command(b"FETCH 1 (FLAGS)"))[-1].startswith(b"t BAD")
+    a.close()
