@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from stalwart_tx.gathering import gather
 from stalwart_tx.imap import syntax
 from stalwart_tx.imap.mail_client import MailClient
-from stalwart_tx.imap.mailbox_trees import kept_tree, mailbox_tree, shape_state
+from stalwart_tx.imap.mailbox_trees import beside_shape, kept_mailbox, mailbox_tree
 from stalwart_tx.imap.names import (
     INBOX,
     ROLE_OF_SPECIAL_USE,
@@ -125,16 +124,14 @@ def _joined(reference: str, pattern: str) -> str:
 async def status(session: ImapSession, command: syntax.Status) -> str:
     session.require(State.AUTHENTICATED, State.SELECTED)
     client = session.mail()
-    kept = kept_tree(client)
-    known = kept[1].find(command.mailbox) if kept is not None else None
-    if kept is not None and known is not None:
-        # the shape state read beside the mailbox's values, in one round trip: the values are
-        # the named mailbox's if the tree still holds (read after the shape state, as when it
-        # is read first)
-        shape, values = await gather(
-            shape_state(client), _values_or_none(session, client, known, command.items)
+    kept = kept_mailbox(client, command.mailbox)
+    if kept is not None:
+        shape, known = kept
+        # the values are the named mailbox's if the tree still holds
+        values, held = await beside_shape(
+            client, shape, _values_or_none(session, client, known, command.items)
         )
-        if shape == kept[0] and isinstance(values, list):
+        if held and values is not None:
             _send_status(session, known, values)
             return "STATUS completed"
     mailbox = await find_mailbox(client, command.mailbox)

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-from stalwart_tx.gathering import gather
 from stalwart_tx.imap import syntax
 from stalwart_tx.imap.commands_mailboxes import attributes, find_mailbox, oldname
 from stalwart_tx.imap.flags import MAILBOX_FLAGS
 from stalwart_tx.imap.grammar import SequenceSet
-from stalwart_tx.imap.mailbox_trees import kept_tree, shape_state
+from stalwart_tx.imap.mailbox_trees import beside_shape, kept_mailbox
 from stalwart_tx.imap.names import ImapMailbox
 from stalwart_tx.imap.selected import Delta, SelectedMailbox, refresh
 from stalwart_tx.imap.sequence_text import sequence_text
@@ -40,18 +39,16 @@ async def select(session: ImapSession, command: syntax.Select) -> str:
         return (previous is not None and previous.mailbox_id == mailbox.id
                 and previous.readonly == command.readonly and command.qresync is None)
 
-    kept = kept_tree(client)
-    known = kept[1].find(command.mailbox) if kept is not None else None
-    if kept is not None and known is not None and reselects(known):
+    kept = kept_mailbox(client, command.mailbox)
+    if kept is not None and reselects(kept[1]):
         assert previous is not None
-        # the shape state read beside the view's catch-up, in one round trip: the catch-up is
-        # the view's own mailbox's whatever the names; the name must still be that mailbox's
-        shape, reopened = await gather(
-            shape_state(client), _reopened(session, previous, known.name)
+        shape, known = kept
+        # the catch-up is the view's own mailbox's whatever the names; the name must still be
+        # that mailbox's
+        (view, first_unseen), held = await beside_shape(
+            client, shape, _reopened(session, previous, known.name)
         )
-        if isinstance(reopened, tuple):
-            view, first_unseen = reopened
-        mailbox = known if shape == kept[0] else await find_mailbox(client, command.mailbox)
+        mailbox = known if held else await find_mailbox(client, command.mailbox)
         if view is not None and mailbox.id != view.mailbox_id:
             view = None  # the name is another mailbox's now
         elif view is not None:

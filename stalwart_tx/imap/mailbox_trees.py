@@ -11,11 +11,15 @@ holds no counts; what a command reports of those it reads with the mailbox's IMA
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar, cast
 from weakref import WeakKeyDictionary
 
+from stalwart_tx.gathering import gather
 from stalwart_tx.imap.mail_client import MailClient
-from stalwart_tx.imap.names import MailboxTree
+from stalwart_tx.imap.names import ImapMailbox, MailboxTree
+
+T = TypeVar("T")
 
 TREE_PROPERTIES = ["id", "name", "parentId", "role", "isSubscribed"]
 # accounts whose tree a process keeps at most (the least recently used go first)
@@ -25,12 +29,23 @@ MAX_TREES = 1024
 _trees: WeakKeyDictionary[Any, OrderedDict[str, tuple[str, MailboxTree]]] = WeakKeyDictionary()
 
 
-def kept_tree(client: MailClient) -> tuple[str, MailboxTree] | None:
-    """The tree this process keeps for the account and the shape state it was read under,
-    without asking whether it still holds (``shape_state`` tells): for a command that reads the
-    shape state beside what it reads of a mailbox of the tree, in one round trip."""
+def kept_mailbox(client: MailClient, name: str) -> tuple[str, ImapMailbox] | None:
+    """The mailbox the tree this process keeps for the account names so, and the shape state
+    the tree was read under, without asking whether it still holds (``beside_shape`` does, in
+    the same round trip as the command's own read); None when no kept tree names it."""
     held = _trees.setdefault(client.api, OrderedDict()).get(client.account_id)
-    return held
+    found = held[1].find(name) if held is not None else None
+    return None if held is None or found is None else (held[0], found)
+
+
+async def beside_shape(
+    client: MailClient, shape: str, read: Coroutine[Any, Any, T]
+) -> tuple[T, bool]:
+    """What ``read`` gives, read with the shape state in one round trip (the shape state's read
+    is sent first), and whether the shape state is still ``shape``: the kept tree's names were
+    then right for the read."""
+    current, result = await gather(shape_state(client), read)
+    return cast(T, result), current == shape
 
 
 async def shape_state(client: MailClient) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import pytest_twisted
 
-from tests.imap.conftest import ImapServer
+from tests.imap.conftest import ImapServer, RawConnection
 from tests.imap.test_concurrent_sessions import append, session, untagged
 from tests.imap.test_own_writes import JmapCalls
 
@@ -15,6 +15,44 @@ from tests.imap.test_own_writes import JmapCalls
 def status_of(lines: list[bytes]) -> bytes:
     [line] = [line for line in untagged(lines) if line.startswith(b"* STATUS")]
     return line
+
+
+async def one_and_two(a: RawConnection) -> None:
+    """Mailboxes One (one message) and Two (none)."""
+    for name in (b"One", b"Two"):
+        assert (await a.command(b"CREATE " + name))[-1].startswith(b"t OK")
+    message = b"From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n"
+    await a.send(b"ap APPEND One {%d+}\r\n" % len(message) + message + b"\r\n")
+    assert (await a.until(b"ap"))[-1].startswith(b"ap OK")
+
+
+async def mailbox_ids(imap_server: ImapServer) -> dict[str, str]:
+    found = await imap_server.jmap("Mailbox/get", properties=["name"])
+    return {m["name"]: m["id"] for m in found["list"]}
+
+
+async def swap_names(imap_server: ImapServer, ids: dict[str, str]) -> None:
+    """A JMAP client swaps the names of One and Two."""
+    await imap_server.jmap("Mailbox/set", update={ids["One"]: {"name": "Tmp"}})
+    await imap_server.jmap("Mailbox/set", update={ids["Two"]: {"name": "One"}})
+    await imap_server.jmap("Mailbox/set", update={ids["One"]: {"name": "Two"}})
+
+
+def reads_per_send(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """For each send to Redis holding a script call from now on, how many reads it holds (its
+    script calls and HGETs)."""
+    from stalwart_tx import send_now
+
+    sends: list[int] = []
+    original = send_now.write
+
+    def counted(transport: object, data: bytes) -> None:
+        if b"EVALSHA" in data:
+            sends.append(data.count(b"EVALSHA") + data.count(b"\r\nHGET\r\n"))
+        original(transport, data)
+
+    monkeypatch.setattr(send_now, "write", counted)
+    return sends
 
 
 @pytest_twisted.ensureDeferred
@@ -62,34 +100,17 @@ async def test_mailboxes_changed_elsewhere_show_at_once(imap_server: ImapServer)
 async def test_status_reads_the_shape_beside_the_values_and_sees_names_swapped(
     imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from stalwart_tx import send_now
-
     a = await session(imap_server)
-    for name in (b"One", b"Two"):
-        assert (await a.command(b"CREATE " + name))[-1].startswith(b"t OK")
-    message = b"From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n"
-    await a.send(b"ap APPEND One {%d+}\r\n" % len(message) + message + b"\r\n")
-    assert (await a.until(b"ap"))[-1].startswith(b"ap OK")
+    await one_and_two(a)
     assert status_of(await a.command(b"STATUS One (MESSAGES)")) == b'* STATUS "One" (MESSAGES 1)'
     # with the tree kept, the shape state and the mailbox's values leave in one send
-    sends: list[int] = []
-    original = send_now.write
-
-    def counted(transport: object, data: bytes) -> None:
-        if b"EVALSHA" in data:
-            sends.append(data.count(b"EVALSHA") + data.count(b"\r\nHGET\r\n"))
-        original(transport, data)
-
-    monkeypatch.setattr(send_now, "write", counted)
+    sends = reads_per_send(monkeypatch)
     assert status_of(await a.command(b"STATUS One (MESSAGES)")) == b'* STATUS "One" (MESSAGES 1)'
     assert sends == [2], sends
-    monkeypatch.setattr(send_now, "write", original)
+    monkeypatch.undo()
     # a JMAP client swaps the two names: the kept tree is wrong now, and STATUS must see it
-    found = await imap_server.jmap("Mailbox/get", properties=["name"])
-    ids = {m["name"]: m["id"] for m in found["list"]}
-    await imap_server.jmap("Mailbox/set", update={ids["One"]: {"name": "Tmp"}})
-    await imap_server.jmap("Mailbox/set", update={ids["Two"]: {"name": "One"}})
-    await imap_server.jmap("Mailbox/set", update={ids["One"]: {"name": "Two"}})
+    ids = await mailbox_ids(imap_server)
+    await swap_names(imap_server, ids)
     assert status_of(await a.command(b"STATUS One (MESSAGES)")) == b'* STATUS "One" (MESSAGES 0)'
     assert status_of(await a.command(b"STATUS Two (MESSAGES)")) == b'* STATUS "Two" (MESSAGES 1)'
     a.close()
@@ -99,35 +120,18 @@ async def test_status_reads_the_shape_beside_the_values_and_sees_names_swapped(
 async def test_reselect_reads_the_shape_beside_the_catch_up_and_sees_names_swapped(
     imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from stalwart_tx import send_now
-
     a = await session(imap_server)
-    for name in (b"One", b"Two"):
-        assert (await a.command(b"CREATE " + name))[-1].startswith(b"t OK")
-    message = b"From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n"
-    await a.send(b"ap APPEND One {%d+}\r\n" % len(message) + message + b"\r\n")
-    assert (await a.until(b"ap"))[-1].startswith(b"ap OK")
+    await one_and_two(a)
     assert b"* 1 EXISTS" in await a.command(b"SELECT One")
-    found = await imap_server.jmap("Mailbox/get", properties=["name"])
-    ids = {m["name"]: m["id"] for m in found["list"]}
+    ids = await mailbox_ids(imap_server)
     # the same mailbox again: the shape state and the view's catch-up leave in one send
-    sends: list[int] = []
-    original = send_now.write
-
-    def counted(transport: object, data: bytes) -> None:
-        if b"EVALSHA" in data:
-            sends.append(data.count(b"EVALSHA") + data.count(b"\r\nHGET\r\n"))
-        original(transport, data)
-
-    monkeypatch.setattr(send_now, "write", counted)
+    sends = reads_per_send(monkeypatch)
     again = await a.command(b"SELECT One")
-    monkeypatch.setattr(send_now, "write", original)
+    monkeypatch.undo()
     assert b"* 1 EXISTS" in again and again[-1].startswith(b"t OK")
     assert sends == [2], sends
     # a JMAP client swaps the two names: SELECT One is now the other mailbox
-    await imap_server.jmap("Mailbox/set", update={ids["One"]: {"name": "Tmp"}})
-    await imap_server.jmap("Mailbox/set", update={ids["Two"]: {"name": "One"}})
-    await imap_server.jmap("Mailbox/set", update={ids["One"]: {"name": "Two"}})
+    await swap_names(imap_server, ids)
     swapped = await a.command(b"SELECT One")
     assert b"* 0 EXISTS" in swapped, swapped
     assert b"* OK [MAILBOXID (%s)] mailbox id" % ids["Two"].encode() in swapped
