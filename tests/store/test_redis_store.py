@@ -295,6 +295,35 @@ class TestRedisIndexStore(IndexStoreConformance):
         assert page.ids == ["e0000"] and page.total == 1
 
     @pytest_twisted.ensureDeferred
+    async def test_intersections_within_intersections_walk_lazily_too(
+        self, store: StoreBundle, raw: redis_py.Redis
+    ) -> None:
+        # an Email text condition comes as its postings within every email (email_query)
+        batch = WriteBatch()
+        for n in range(600):
+            member, score = f"e{n:04}", float(n)
+            batch.index_add("all", member, score)
+            if n % 2 == 0:
+                batch.index_add("inbox", member, score)
+            if n % 3 == 0:
+                batch.index_add("word", member, score)
+            if n % 5 == 0:
+                batch.index_add("stem", member, score)
+        batch.index_add("word", "gone", 1000.0)  # a posting of an email no longer in "all"
+        await store.accounts.write(A, batch)
+        text: Plan = Intersection((Union((Index("word"), Index("stem"))), Index("all")))
+        plan: Plan = Intersection((text, Index("inbox"), text))
+        raw.config_resetstat()
+        lazy = await store.indexes.index_query(A, plan, descending=True, limit=20, count=False)
+        calls = self.command_calls(raw)
+        assert "zunionstore" not in calls and "zinterstore" not in calls
+        expected = [f"e{n:04}" for n in range(599, -1, -1)
+                    if n % 2 == 0 and (n % 3 == 0 or n % 5 == 0)][:20]
+        assert lazy.ids == expected
+        counted = await store.indexes.index_query(A, plan, descending=True, limit=20)
+        assert counted.ids == expected
+
+    @pytest_twisted.ensureDeferred
     async def test_the_first_of_a_difference_is_found_without_computing_it(
         self, store: StoreBundle, raw: redis_py.Redis
     ) -> None:

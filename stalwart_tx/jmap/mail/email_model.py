@@ -15,7 +15,10 @@ the email's receivedAt in Unix seconds, so any combination of them comes out in 
 * ``Email:term:<field>:<term>``    full-text postings (``email_search``)
 * ``Email:size``                   every email, scored by its size instead (minSize, maxSize)
 * map ``Email:thread``             email id -> thread id (collapseThreads without loading emails)
-* map ``Email:terms``              email id -> its postings, so a destroy removes exactly those
+* map ``Email:terms``              email id -> its postings, so their removal takes exactly those
+* ``Email:stalePostings``          destroyed emails whose postings are still to be removed: a
+                                   text search keeps to ``Email:all``, and ``email_write``
+                                   removes them many emails at a time
 * map ``Email:languages``          language code -> "1" for every language whose stems some
                                    email's postings ever held (never removed: a text query
                                    looks up stems in these languages only)
@@ -42,6 +45,7 @@ SIZE_INDEX: Final = "Email:size"
 ATTACHMENT_INDEX: Final = "Email:hasAttachment"
 THREAD_MAP: Final = "Email:thread"
 TERMS_MAP: Final = "Email:terms"
+STALE_POSTINGS_INDEX: Final = "Email:stalePostings"
 LANGUAGES_MAP: Final = "Email:languages"
 
 # §4.1.1: keywords are case-insensitive; the server stores and returns them lower-cased.
@@ -171,6 +175,7 @@ __all__ = [
     "MAX_KEYWORDS_PER_EMAIL",
     "SEEN",
     "SIZE_INDEX",
+    "STALE_POSTINGS_INDEX",
     "STORED_PROPERTIES",
     "TERMS_MAP",
     "THREAD",

@@ -34,6 +34,7 @@ from stalwart_tx.jmap.standard.calls import QueryCall
 from stalwart_tx.jmap.standard.filters import FilterCondition, FilterNode, FilterOperator
 from stalwart_tx.jmap.standard.sorting import Comparator, sort_ids
 from stalwart_tx.store.records import (
+    MAX_PLAN_LEAVES,
     Difference,
     Index,
     IndexRequest,
@@ -147,13 +148,19 @@ def _text_candidates(field: str, text: str, languages: Sequence[str] | None) -> 
     from stalwart_tx.mail.search_language import SNOWBALL_NAMES
 
     try:
-        found = text_filter(field, text, tuple(SNOWBALL_NAMES) if languages is None else languages)
+        # one leaf left for ALL below
+        found = text_filter(field, text, tuple(SNOWBALL_NAMES) if languages is None else languages,
+                            MAX_PLAN_LEAVES - 1)
     except ValueError as too_big:
         raise MethodError("unsupportedFilter", str(too_big)) from None
+    # postings may still name destroyed emails (email_write.SWEEP_AT): every text condition,
+    # however combined, keeps to the emails that exist; its postings first, so they are walked
+    # and ALL is only looked up, and the scores are theirs (receivedAt, as ALL's)
     if found.plan is None:
         # nothing required (only exclusions, or an empty query): the exclusions from everything
         found = found.within(ALL)
-    return Candidates(ALL if found.plan is None else found.plan, found.exact)
+        return Candidates(ALL if found.plan is None else found.plan, found.exact)
+    return Candidates(Intersection((found.plan, ALL)), found.exact)
 
 
 # -- evaluation ---------------------------------------------------------------------------

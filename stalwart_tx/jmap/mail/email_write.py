@@ -4,7 +4,8 @@ One ``EmailWork`` per computation of a write (a /set, /import, /copy attempt) st
 caller's WorkingSet, everything an Email change implies, so it lands in the same atomic write:
 
 * the Email object and its indexes (``email_model``), full-text postings (``email_search``)
-  and the claim on its message blob;
+  and the claim on its message blob; a destroyed email's postings are listed as stale and
+  removed later, many emails at a time (``SWEEP_AT``);
 * its Thread: joining, creating, merging threads (``thread_linking`` decides; merged threads'
   emails move to the survivor), leaving (an emptied thread is destroyed), and the link map;
 * the counts of every Mailbox concerned (totalEmails, unreadEmails, totalThreads,
@@ -22,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from stalwart_tx.gathering import gather
 from stalwart_tx.jmap.datatype import random_id
@@ -35,6 +36,7 @@ from stalwart_tx.jmap.mail.email_model import (
     LANGUAGES_MAP,
     MAX_KEYWORDS_PER_EMAIL,
     SIZE_INDEX,
+    STALE_POSTINGS_INDEX,
     TERMS_MAP,
     THREAD,
     THREAD_MAP,
@@ -59,7 +61,7 @@ from stalwart_tx.jmap.mail.threads import (
 from stalwart_tx.jmap.standard import set_errors
 from stalwart_tx.jmap.standard.working_set import WorkingSet, condition_per_object
 from stalwart_tx.mail.thread_linking import MessageLinks, decide_thread, message_links
-from stalwart_tx.store.records import JSONObject, WriteBatch
+from stalwart_tx.store.records import Index, JSONObject, WriteBatch
 
 # (emails, unread emails, thread present, thread unread) per mailbox
 Contribution = dict[str, tuple[int, int, int, int]]
@@ -76,6 +78,16 @@ condition_per_object(EMAIL)
 # change touches are not conditions either: their counts, UIDNEXT and usage are adjusted
 # (WorkingSet.adjust), and only their existence is read (peek).
 condition_per_object(THREAD)
+
+# A destroyed email's search postings (some 60 for a short message) stay where they are, the
+# email listed in STALE_POSTINGS_INDEX; a text search keeps to the emails that exist
+# (email_query), so they match nothing. Once SWEEP_AT emails are listed, the computation
+# that destroys one more removes the postings of up to SWEEP_MOST of them in its write: the store
+# then removes each term's members together, one command per term rather than per term and
+# email (an IMAP EXPUNGE of one message spent about half its write on its postings). SWEEP_MOST
+# bounds one write: the store takes some 70 microseconds an email, and serves nobody meanwhile.
+SWEEP_AT: Final = 128
+SWEEP_MOST: Final = 512
 
 
 @dataclass(frozen=True)
@@ -136,8 +148,10 @@ class EmailWork:
     _created: set[str] = field(default_factory=set)
     # languages this computation has recorded in the languages map already
     _languages: set[str] = field(default_factory=set)
-    # email id -> its packed search postings (None: none), as read for removals
-    _terms: dict[str, str | None] = field(default_factory=dict)
+    # how many emails the store listed with stale postings (None: not read yet); how many this
+    # computation adds to them
+    _stale: int | None = None
+    _staled: int = 0
 
     @property
     def _store(self) -> Any:
@@ -348,9 +362,9 @@ class EmailWork:
 
     async def prepare_removal(self, olds: Mapping[str, JSONObject]) -> None:
         """Read at once what removing these emails will read one by one: their threads, the
-        links of their message ids, their search postings, their mailboxes and the quotas,
-        and their UIDs there, side by side after one read of the states they depend on, then
-        the threads' emails.
+        links of their message ids, their mailboxes and the quotas, their UIDs there, and how
+        many emails have stale postings, side by side after one read of the states they
+        depend on, then the threads' emails.
         Optional: remove() and finish() read whatever they still lack."""
         if not olds:
             return
@@ -367,7 +381,7 @@ class EmailWork:
         read = await gather(
             self.objects.view(THREAD, thread_ids),
             self._load_links(message_ids),
-            self._load_terms(list(olds)),
+            self._read_stale(),
             self.objects.peek(MAILBOX, sorted(leaving)),
             self.objects.peek(QUOTA, list(RESOURCES)),
             *(imap.read_uids(m, ids) for m, ids in sorted(leaving.items())),
@@ -375,13 +389,11 @@ class EmailWork:
         threads = cast(dict[str, JSONObject], read[0])
         await self.objects.load(EMAIL, [e for t in threads.values() for e in email_ids(t)])
 
-    async def _load_terms(self, ids: Sequence[str]) -> None:
-        wanted = [i for i in dict.fromkeys(ids) if i not in self._terms]
-        if not wanted:
-            return
-        found = await self._store.indexes.map_get(self.objects.account_id, TERMS_MAP, wanted)
-        for email_id in wanted:
-            self._terms[email_id] = found.get(email_id)
+    async def _read_stale(self) -> None:
+        if self._stale is None:
+            self._stale = await self._store.indexes.index_size(
+                self.objects.account_id, STALE_POSTINGS_INDEX
+            )
 
     async def remove(self, email_id: str, old: JSONObject) -> None:
         """Stage what destroying the Email implies (the caller stages the destroy itself)."""
@@ -404,11 +416,9 @@ class EmailWork:
             else:
                 self.objects.destroy(THREAD, thread_id)
         self._index(email_id, old, None)
-        await self._load_terms([email_id])
-        packed = self._terms.pop(email_id)
-        if packed is not None:
-            postings = _decode_postings(packed)
-            self._stage(lambda b: _remove_postings(b, email_id, postings))
+        score = received_score(old)
+        self._stage(lambda b: b.index_add(STALE_POSTINGS_INDEX, email_id, score))
+        self._staled += 1
         await stage_usage(self.objects, -int(old["size"]), -1)
 
     # -- indexes --------------------------------------------------------------------------
@@ -472,6 +482,38 @@ class EmailWork:
 
             self._stage(write)
         self._before.clear()
+        if self._staled:
+            await self._sweep_when_due()
+
+    async def _sweep_when_due(self) -> None:
+        """Stage the removal of the stale postings of up to SWEEP_MOST emails, once SWEEP_AT
+        emails have them."""
+        await self._read_stale()
+        assert self._stale is not None
+        listed, self._staled = self._stale + self._staled, 0
+        # the computation whose emails take the count past a multiple of SWEEP_AT (others
+        # computing at the same time see the same count and would remove the same postings),
+        # or any while a backlog is left (after a destroy of many)
+        crossed = listed // SWEEP_AT != self._stale // SWEEP_AT
+        if not self._stale or not (crossed or self._stale >= 2 * SWEEP_AT):
+            return
+        account = self.objects.account_id
+        indexes = self._store.indexes
+        # destroyed emails: what is read of them never changes, so none of it is a condition
+        ids = (await indexes.index_query(
+            account, Index(STALE_POSTINGS_INDEX), limit=SWEEP_MOST, count=False
+        )).ids
+        found = await indexes.map_get(account, TERMS_MAP, ids) if ids else {}
+        self._stale = None
+
+        def write(batch: WriteBatch) -> None:
+            for email_id in ids:
+                packed = found.get(email_id)
+                if packed is not None:
+                    _remove_postings(batch, email_id, _decode_postings(packed))
+                batch.index_remove(STALE_POSTINGS_INDEX, email_id)
+
+        self._stage(write)
 
 
 def _index_entries(email: Mapping[str, Any] | None) -> dict[str, float]:

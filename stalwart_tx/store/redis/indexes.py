@@ -83,8 +83,16 @@ def simplify(plan: Plan, keys: AccountKeys) -> _Node | None:
         parts = [simplify(part, keys) for part in plan.parts]
         if any(part is None for part in parts):
             return None
-        present = tuple(part for part in parts if part is not None)
-        return present[0] if len(present) == 1 else _Combine("I", present)
+        # an intersection's intersections are its own parts, each once (the first keeps the
+        # scores): the lazy walk needs an index or union first, and an Email text condition
+        # comes as its postings within Email:all (email_query)
+        flat: list[_Node] = []
+        for part in parts:
+            assert part is not None
+            for each in part.parts if isinstance(part, _Combine) and part.op == "I" else (part,):
+                if each not in flat:
+                    flat.append(each)
+        return flat[0] if len(flat) == 1 else _Combine("I", tuple(flat))
     if isinstance(plan, Union):
         present = tuple(
             part for part in (simplify(p, keys) for p in plan.parts) if part is not None
