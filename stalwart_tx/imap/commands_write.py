@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from stalwart_tx.gathering import gather
 from stalwart_tx.imap import syntax
 from stalwart_tx.imap.email_facts import email_facts
 from stalwart_tx.imap.flags import DELETED, flag_of, flags_of, keyword_of, keywords_of
@@ -350,15 +351,23 @@ async def expunge_deleted(
 async def append(session: ImapSession, command: syntax.Append) -> str:
     session.require(State.AUTHENTICATED, State.SELECTED)
     client = session.mail()
-    target = await target_mailbox(client, command.mailbox)
     store = session.server.api.store()
     entries: dict[str, dict[str, Any]] = {}
+    target: ImapMailbox | None = None
     for n, message in enumerate(command.messages):
         if message.literal.size == 0:
             raise CommandFailed.no("an empty message cannot be appended", "CANNOT")
         if message.literal.size > session.server.append_limit:
             raise CommandFailed.no("the message is too big", "TOOBIG")
-        blob_id = await _store_literal(store, client.account_id, message.literal)
+        upload = _store_literal(store, client.account_id, message.literal)
+        if target is None:
+            # the mailbox is looked up while the first message goes to the blob store, in the
+            # same round trip; if there is no such mailbox the blob is left unreferenced, and
+            # the blob sweep deletes it as any upload nothing came to use
+            found, stored = await gather(target_mailbox(client, command.mailbox), upload)
+            target, blob_id = cast(ImapMailbox, found), str(stored)
+        else:
+            blob_id = await upload
         entry: dict[str, Any] = {
             "blobId": blob_id, "mailboxIds": {target.id: True},
             "keywords": {keyword_of(f): True for f in message.flags},
@@ -366,6 +375,7 @@ async def append(session: ImapSession, command: syntax.Append) -> str:
         if message.date_time is not None:
             entry["receivedAt"] = _utc(message.date_time)
         entries[f"m{n}"] = entry
+    assert target is not None  # the grammar gives an APPEND one message at least
     answer = await client.call("Email/import", emails=entries)
     created = answer.get("created") or {}
     if answer.get("notCreated"):

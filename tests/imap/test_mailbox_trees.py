@@ -143,3 +143,33 @@ async def test_reselect_reads_the_shape_beside_the_catch_up_and_sees_names_swapp
     assert (await a.command(b"SELECT Two"))[-1].startswith(b"t NO [NONEXISTENT]")
     assert (await a.command(b"FETCH 1 (FLAGS)"))[-1].startswith(b"t BAD")
     a.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_append_looks_the_mailbox_up_beside_the_upload_and_sees_names_swapped(
+    imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = await session(imap_server)
+    await one_and_two(a)
+    message = b"From: b@example.com\r\nSubject: again\r\n\r\nbody\r\n"
+
+    async def append_to(name: bytes) -> bytes:
+        await a.send(b"ap APPEND %s {%d+}\r\n" % (name, len(message)) + message + b"\r\n")
+        return (await a.until(b"ap"))[-1]
+
+    # the shape state and the message's upload leave in one send
+    sends = reads_per_send(monkeypatch)
+    assert (await append_to(b"One")).startswith(b"ap OK")
+    assert sends[0] == 2, sends
+    monkeypatch.undo()
+    # a JMAP client swaps the two names: the message goes where the name points now
+    ids = await mailbox_ids(imap_server)
+    await swap_names(imap_server, ids)
+    assert (await append_to(b"One")).startswith(b"ap OK")
+    assert status_of(await a.command(b"STATUS One (MESSAGES)")) == b'* STATUS "One" (MESSAGES 1)'
+    assert status_of(await a.command(b"STATUS Two (MESSAGES)")) == b'* STATUS "Two" (MESSAGES 2)'
+    # no such mailbox: TRYCREATE, and no message anywhere
+    assert (await append_to(b"Three")).startswith(b"ap NO [TRYCREATE]")
+    found = await imap_server.jmap("Email/query")
+    assert len(found["ids"]) == 3
+    a.close()
