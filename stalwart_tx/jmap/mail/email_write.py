@@ -81,11 +81,12 @@ condition_per_object(THREAD)
 
 # A destroyed email's search postings (some 60 for a short message) stay where they are, the
 # email listed in STALE_POSTINGS_INDEX; a text search keeps to the emails that exist
-# (email_query), so they match nothing. Once SWEEP_AT emails are listed, the computation
-# that destroys one more removes the postings of up to SWEEP_MOST of them in its write: the store
-# then removes each term's members together, one command per term rather than per term and
-# email (an IMAP EXPUNGE of one message spent about half its write on its postings). SWEEP_MOST
-# bounds one write: the store takes some 70 microseconds an email, and serves nobody meanwhile.
+# (email_query), so they match nothing. The computation whose destroys take the count past a
+# multiple of SWEEP_AT (or any, while twice that are listed) removes the postings of up to
+# SWEEP_MOST listed emails in its write: the store then removes each term's members together,
+# one command per term rather than per term and email (an IMAP EXPUNGE of one message spent
+# about half its write on its postings). SWEEP_MOST bounds one write: the store takes some 70
+# microseconds an email, and serves nobody meanwhile.
 SWEEP_AT: Final = 128
 SWEEP_MOST: Final = 512
 
