@@ -126,3 +126,39 @@ async def test_a_backlog_goes_a_bounded_batch_per_destroy(
     assert set(left) <= set(ids[1:9])
     assert await postings_of(emails, BODY_TERM) == sorted([*left, ids[9]])
     assert await query(emails, {"body": "zucchini"}) == [ids[9]]
+
+
+async def posting_members(emails: Emails) -> set[str]:
+    """Every email any body posting of the test's words names."""
+    names = ["Email:term:body:zucchini", *(f"Email:term:body:word{n}" for n in range(8))]
+    members: set[str] = set()
+    for name in names:
+        members |= set(await postings_of(emails, name))
+    return members
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_writers_that_both_cross_remove_the_same_postings_once_in_effect(
+    emails: Emails, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.jmap.mail.test_email_write_concurrency import computed_removal, write
+
+    monkeypatch.setattr(email_write, "SWEEP_AT", 3)
+    ids = await import_all(emails, *(
+        message(f"Note {n}", body=f"Zucchini word{n}.\r\n") for n in range(6)
+    ))
+    await destroy(emails, ids[0])
+    await destroy(emails, ids[1])
+    # as two service processes: both computed before either is written, both see two listed
+    # and take the count to three, so both remove the postings of the first two
+    first = await computed_removal(emails, ids[2])
+    second = await computed_removal(emails, ids[3])
+    await write(emails, first)
+    await write(emails, second)
+    assert await stale(emails) == sorted(ids[2:4])
+    # what any posting names is an email that exists or one listed for removal
+    live = set(ids[4:])
+    assert await posting_members(emails) == live | set(ids[2:4])
+    terms = await emails.server.store.indexes.map_get(emails.account, TERMS_MAP, ids)
+    assert set(terms) == live | set(ids[2:4])
+    assert await query(emails, {"body": "zucchini"}) == sorted(live)
