@@ -17,10 +17,10 @@ from stalwart_tx.imap.mail_client import JmapCallError, MailClient
 from stalwart_tx.imap.mailbox_trees import mailbox_tree
 from stalwart_tx.imap.names import ImapMailbox
 from stalwart_tx.imap.reader import Literal
-from stalwart_tx.imap.selected import SelectedMailbox
+from stalwart_tx.imap.selected import Delta, SelectedMailbox
 from stalwart_tx.imap.sequence_text import sequence_text
 from stalwart_tx.imap.session import CommandFailed, ImapSession, State
-from stalwart_tx.imap.updates import announce, announce_keywords
+from stalwart_tx.imap.updates import announce, announce_keywords, apply_delta
 
 # Email/set updates sent per call: bounded so one STORE of a huge range stays many small writes
 UPDATE_BATCH = 256
@@ -317,7 +317,16 @@ async def expunge(session: ImapSession, command: syntax.Expunge) -> str:
     if view.readonly:
         raise CommandFailed.no("the mailbox is read-only", "READ-ONLY")
     limit = command.sequence_set if command.uid else None
-    await expunge_deleted(session, view, limit)
+    own = await expunge_deleted(session, view, limit)
+    if own is not None and own[0] == view.state and not view.ahead and session.selected is view:
+        # the write came right after the view's state: what it took out is all that changed
+        # since, so the view moves past it without asking again (its notification is then no
+        # news, see ImapSession.needs_look)
+        view.state = own[1]
+        gone = [view.uid_of(email_id) for email_id in own[2]]
+        await apply_delta(session, Delta(expunged=[u for u in gone if u is not None]),
+                          allow_expunge=True)
+        return "EXPUNGE completed"
     session.dirty = True
     await announce(session, allow_expunge=True)
     return "EXPUNGE completed"
@@ -325,17 +334,22 @@ async def expunge(session: ImapSession, command: syntax.Expunge) -> str:
 
 async def expunge_deleted(
     session: ImapSession, view: SelectedMailbox, limit: SequenceSet | None
-) -> None:
+) -> tuple[str, str, list[str]] | None:
     """Take the messages flagged \\Deleted (within ``limit``, UIDs) out of the mailbox; an
-    email in no other mailbox is destroyed."""
+    email in no other mailbox is destroyed. When one write did it all: the Email states
+    before and after it, and the ids it took out."""
     client = session.mail()
     if limit is None:
         # the write finds them itself: no query first (a call that took none ends it, even if
         # the indexes list more than the emails bear out)
+        calls = 0
         while True:
             done = await client.call("ImapEmail/expunge", mailboxId=view.mailbox_id)
+            calls += 1
             if not done["hasMore"] or not done["expunged"]:
-                return
+                if calls > 1:
+                    return None
+                return done["oldState"], done["newState"], list(done["expunged"])
     found = await client.call(
         "ImapEmail/query", filter={"inMailbox": view.mailbox_id, "hasKeyword": DELETED}
     )
@@ -346,6 +360,7 @@ async def expunge_deleted(
         # in no other mailbox; elsewhere it keeps its copy's flags without \Deleted)
         await client.call("ImapEmail/expunge", mailboxId=view.mailbox_id,
                           ids=ids[start:start + UPDATE_BATCH])
+    return None
 
 
 async def append(session: ImapSession, command: syntax.Append) -> str:

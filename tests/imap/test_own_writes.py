@@ -181,3 +181,36 @@ async def test_a_one_message_store_takes_its_modseq_from_its_write(
     assert sorted(int(line.rsplit(b"MODSEQ (", 1)[1].rstrip(b"))")) for line in stored) == (
         sorted(e["modseq"] for e in found))
     a.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_own_expunge_needs_no_catch_up_but_one_after_another_sessions_write_does(
+    imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = await session(imap_server)
+    await append(a, 3)
+    b = await session(imap_server)
+    await a.command(b"NOOP")
+    await settle_notifications()
+    await a.command(b"NOOP")
+    catch_ups = count_catch_ups(monkeypatch, session_of(imap_server, a))
+
+    before = len(catch_ups)
+    await a.command(b"STORE 1 +FLAGS (\\Deleted)", b"s")
+    assert untagged(await a.command(b"EXPUNGE", b"e")) == [b"* 1 EXPUNGE"]
+    await settle_notifications()
+    fetched = await a.command(b"UID FETCH 1:* (FLAGS)", b"f")
+    assert untagged(fetched) == [b"* 1 FETCH (UID 2 FLAGS (\\Recent))",
+                                 b"* 2 FETCH (UID 3 FLAGS (\\Recent))"]
+    assert len(catch_ups) == before  # neither the EXPUNGE nor the FETCH after it looked again
+
+    # another session writes between the view's state and the expunge: both are told
+    await a.command(b"STORE 1 +FLAGS (\\Deleted)", b"s")
+    await b.command(b"UID STORE 3 +FLAGS (\\Flagged)", b"s")
+    lines = untagged(await a.command(b"EXPUNGE", b"e"))
+    assert lines[0] == b"* 1 EXPUNGE", lines
+    assert b"* 1 FETCH (FLAGS (\\Recent \\Flagged))" in lines or \
+        b"* 1 FETCH (UID 3 FLAGS (\\Recent \\Flagged))" in lines, lines
+    assert len(catch_ups) == before + 1
+    a.close()
+    b.close()
