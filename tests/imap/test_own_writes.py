@@ -72,17 +72,25 @@ async def settle_notifications() -> None:
     await deferLater(reactor, 0.3, lambda: None)
 
 
-@pytest_twisted.ensureDeferred
-async def test_own_store_needs_no_catch_up_but_another_sessions_does(
-    imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def watched_pair(
+    imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch, messages: int
+) -> tuple[RawConnection, RawConnection, list[int]]:
+    """Sessions a and b on an INBOX of ``messages`` that a appended, a's view settled (every
+    notification of the appends seen), and the catch-ups of a's view counted from now on."""
     a = await session(imap_server)
-    await append(a, 2)
+    await append(a, messages)
     b = await session(imap_server)
     await a.command(b"NOOP")
     await settle_notifications()
     await a.command(b"NOOP")
-    catch_ups = count_catch_ups(monkeypatch, session_of(imap_server, a))
+    return a, b, count_catch_ups(monkeypatch, session_of(imap_server, a))
+
+
+@pytest_twisted.ensureDeferred
+async def test_own_store_needs_no_catch_up_but_another_sessions_does(
+    imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a, b, catch_ups = await watched_pair(imap_server, monkeypatch, 2)
 
     before = len(catch_ups)
     stored = await a.command(b"STORE 1 +FLAGS (\\Flagged)", b"s")
@@ -187,13 +195,7 @@ async def test_a_one_message_store_takes_its_modseq_from_its_write(
 async def test_own_expunge_needs_no_catch_up_but_one_after_another_sessions_write_does(
     imap_server: ImapServer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    a = await session(imap_server)
-    await append(a, 3)
-    b = await session(imap_server)
-    await a.command(b"NOOP")
-    await settle_notifications()
-    await a.command(b"NOOP")
-    catch_ups = count_catch_ups(monkeypatch, session_of(imap_server, a))
+    a, b, catch_ups = await watched_pair(imap_server, monkeypatch, 3)
 
     before = len(catch_ups)
     await a.command(b"STORE 1 +FLAGS (\\Deleted)", b"s")
