@@ -11,6 +11,10 @@ The bridge's requests write through an account store that, after a write, keeps 
 every email it wrote (``email_facts``) under the MODSEQ the write gave it: what the value is at
 that MODSEQ is exactly what was written, so the flags a STORE reports, and those every other
 session of the process announces after it, need no read of the email.
+
+The same account store keeps the emails it reads with their state, and those it writes, in the
+process's ``ObjectCache``: a STORE or EXPUNGE of an email the process read or wrote before then
+writes without reading it first, on condition that it is unchanged since (``WorkingSet``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.mail.email_model import EMAIL
 from stalwart_tx.store.backend import StoreBundle
 from stalwart_tx.store.interfaces import IAccountStore
-from stalwart_tx.store.records import WriteBatch, WriteResult
+from stalwart_tx.store.object_cache import ObjectCache
+from stalwart_tx.store.records import JSONObject, WriteBatch, WriteResult
 
 ENSURED_FOR: Final = 60.0
 # account -> (ensure function, account) -> when it was made sure of (monotonic seconds); by
@@ -46,23 +51,61 @@ class _Remembered(set[tuple[object, str]]):
 
 @implementer(IAccountStore)
 class _FactsKeepingAccounts:
-    """The account store, whose writes also keep the facts of the emails they wrote."""
+    """The account store, whose writes also keep the facts of the emails they wrote, and whose
+    reads and writes of emails keep them in ``cache``."""
 
-    def __init__(self, inner: IAccountStore) -> None:
+    def __init__(self, inner: IAccountStore, cache: ObjectCache) -> None:
         self._inner = inner
+        self._cache = cache
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
+    async def get_with_state(
+        self, account_id: str, type_name: str, ids: list[str] | None, at_most: int | None = None
+    ) -> tuple[str, dict[str, JSONObject]]:
+        state, found = await self._inner.get_with_state(account_id, type_name, ids, at_most)
+        if type_name == EMAIL and ids is not None:
+            # each as it is at the state read with it
+            position = int(state)
+            for object_id in ids:
+                value = found.get(object_id)
+                if value is None:
+                    self._cache.forget(account_id, EMAIL, [object_id])
+                else:
+                    self._cache.put(account_id, EMAIL, object_id, value, position)
+        return state, found
+
     async def write(self, account_id: str, batch: WriteBatch) -> WriteResult:
-        result = await self._inner.write(account_id, batch)
+        try:
+            result = await self._inner.write(account_id, batch)
+        except Exception:
+            # refused (some object it was computed from changed), or not known to be applied:
+            # none of them is known as it is now
+            self._cache.forget(account_id, EMAIL, _emails_of(batch))
+            raise
+        adjusted = {i for t, i, _, _ in batch.adjusts if t == EMAIL}
         for type_name, object_id, value in (*batch.creates, *batch.updates):
             modseq = result.modseqs.get((type_name, object_id))
             if type_name == EMAIL and modseq is not None:
                 facts = facts_of_stored(object_id, value)
                 if facts is not None:
                     FACTS_CACHE.put(account_id, facts, modseq)
+                if object_id in adjusted:
+                    self._cache.forget(account_id, EMAIL, [object_id])
+                else:
+                    self._cache.put(account_id, EMAIL, object_id, value, modseq)
+        self._cache.forget(account_id, EMAIL, (i for t, i in batch.destroys if t == EMAIL))
         return result
+
+
+def _emails_of(batch: WriteBatch) -> set[str]:
+    """The emails a batch writes or is conditional on."""
+    found = {i for t, i, _ in (*batch.creates, *batch.updates, *batch.unchanged_since)
+             if t == EMAIL}
+    found.update(i for t, i in batch.destroys if t == EMAIL)
+    found.update(i for t, i, _, _ in batch.adjusts if t == EMAIL)
+    return found
 
 
 # the last store bundle seen and the same with the facts-keeping account store (a process has
@@ -73,7 +116,9 @@ _wrapped: tuple[StoreBundle, StoreBundle] | None = None
 def _facts_keeping(store: StoreBundle) -> StoreBundle:
     global _wrapped
     if _wrapped is None or _wrapped[0] is not store:
-        _wrapped = (store, replace(store, accounts=_FactsKeepingAccounts(store.accounts)))
+        cache = ObjectCache()
+        _wrapped = (store, replace(store, accounts=_FactsKeepingAccounts(store.accounts, cache),
+                                   object_cache=cache))
     return _wrapped[1]
 
 

@@ -17,6 +17,7 @@ from stalwart_tx.store.interfaces import (
     INotifier,
 )
 from stalwart_tx.store.memory import DEFAULT_MAX_TOMBSTONES, check_max_tombstones
+from stalwart_tx.store.object_cache import ObjectCache
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -48,6 +49,8 @@ class StoreBundle:
     claims: IClaims = field(default_factory=_process_local_claims)
     # accounts with scheduled work (EmailSubmission sending), shared in Redis likewise
     due: IDueAccounts = field(default_factory=_process_local_due)
+    # objects a computation may take instead of reading them (object_cache); None: read all
+    object_cache: ObjectCache | None = None
 
     async def close(self) -> None:
         """Release connections; the stores must not be used afterwards. Safe to call twice."""

@@ -54,7 +54,7 @@ async def imap_email_expunge(ctx: RequestContext, arguments: JSONObject) -> JSON
         wanted, more = found.ids[:most], len(found.ids) > most
 
     async def attempt() -> tuple[list[str], str, str]:
-        objects = WorkingSet(ctx.store, account)
+        objects = WorkingSet(ctx.store, account, cached=True)
         call = SetCall(ctx, EMAIL_TYPE, SET, account, arguments, {}, objects=objects)
         emails = await objects.view(EMAIL, wanted)  # read only: the changes go by patch
         old_state = await objects.peek_state(EMAIL)

@@ -39,6 +39,11 @@ class Conflict(Exception):
     """Raised by a computation that found its own reads inconsistent: compute again."""
 
 
+class Unconfirmed(Conflict):
+    """Raised by a computation that took kept objects and wrote nothing, so no write confirmed
+    them (``WorkingSet.batch``): compute again at once, reading them."""
+
+
 class _AccountQueues:
     """One DeferredLock per account with writers waiting, dropped when nobody holds or waits."""
 
@@ -125,6 +130,8 @@ async def _optimistically(
             await turn.take()
         try:
             return await compute()
+        except Unconfirmed:
+            continue  # no write was refused: nobody to make room for
         except (StateMismatch, ObjectExists, ObjectNotFound, Conflict) as conflict:
             log.debug("write conflict, attempt {attempt}: {conflict}", attempt=attempt,
                       conflict=conflict)

@@ -412,7 +412,7 @@ async def set_objects(
     request = parse_set_request(data_type, ctx, arguments)
 
     async def attempt() -> tuple[SetComputation, str, str]:
-        objects = WorkingSet(ctx.store, request.account_id)
+        objects = WorkingSet(ctx.store, request.account_id, cached=True)
         call = SetCall(
             ctx, data_type, SET, request.account_id, arguments, request.extras, objects=objects
         )

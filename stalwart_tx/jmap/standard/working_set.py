@@ -15,6 +15,12 @@ method reports as its oldState without being conditional on it comes from ``peek
 A map read through ``map_get`` for a per-object type makes the fields read conditions (each
 holding what it held), not the type's state.
 
+A working set made with ``cached=True`` takes objects of a per-object type from the store
+bundle's ``object_cache`` when it keeps all of those asked for, instead of reading them: each is
+then a condition at the position it was kept at, as if read there. If the computation ends up
+writing nothing, nothing confirmed them, so ``batch`` raises ``Unconfirmed`` (after dropping
+them from the cache) and the computation runs again on objects read now.
+
 Counters (``adjust``) are written without reading the object: a computation that only needs
 to know an object exists, and to move some of its numbers (a mailbox's counts and UIDNEXT, a
 quota's usage), reads it with ``peek`` (no condition) and adjusts; the store refuses the write
@@ -27,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from stalwart_tx.jmap.standard.retry import Unconfirmed
 from stalwart_tx.store.backend import StoreBundle
 from stalwart_tx.store.records import JSONObject, WriteBatch, json_copy, with_counters
 
@@ -71,9 +78,12 @@ class WorkingSet:
     Values handed out are copies: change them freely, then stage them with ``update``.
     """
 
-    def __init__(self, store: StoreBundle, account_id: str) -> None:
+    def __init__(self, store: StoreBundle, account_id: str, *, cached: bool = False) -> None:
         self.store = store
         self.account_id = account_id
+        self._cache = store.object_cache if cached else None
+        # per type, the ids taken from the cache rather than read
+        self._taken: dict[str, list[str]] = {}
         self._states: dict[str, str] = {}
         # per-object types: id -> the modseq it was read at; the first state seen of each
         self._read_at: dict[str, dict[str, int]] = {}
@@ -202,6 +212,10 @@ class WorkingSet:
         per-object type, each read records the state its objects were read at)."""
         if type_name in self._states:
             return await self.store.accounts.get(self.account_id, type_name, ids)
+        if self._cache is not None and ids is not None and type_name in _PER_OBJECT:
+            kept = self._cache.take(self.account_id, type_name, ids)
+            if kept is not None:
+                return self._take(type_name, kept)
         state, found = await self.store.accounts.get_with_state(self.account_id, type_name, ids)
         if ids is None or type_name not in _PER_OBJECT:
             self._record_state(type_name, state)
@@ -212,6 +226,19 @@ class WorkingSet:
         for object_id in ids:
             read_at.setdefault(object_id, position)
         return found
+
+    def _take(
+        self, type_name: str, kept: dict[str, tuple[JSONObject, int]]
+    ) -> dict[str, JSONObject]:
+        """Objects from the cache, each a condition at the position it was kept at."""
+        read_at = self._read_at.setdefault(type_name, {})
+        for object_id, (_, position) in kept.items():
+            read_at.setdefault(object_id, position)
+        # what peek_state answers: no state is read, and nothing reports it without a write
+        # that confirmed these objects (see batch)
+        self._seen.setdefault(type_name, str(max(position for _, position in kept.values())))
+        self._taken.setdefault(type_name, []).extend(kept)
+        return {object_id: value for object_id, (value, _) in kept.items()}
 
     async def peek(self, type_name: str, ids: list[str]) -> dict[str, JSONObject]:
         """The objects of those ids that exist (staged writes included, adjusts not), read
@@ -362,7 +389,17 @@ class WorkingSet:
         del self._derived[savepoint.derived:]
 
     def batch(self) -> WriteBatch:
-        """One WriteBatch of every staged write, conditional on every state that was read."""
+        """One WriteBatch of every staged write, conditional on every state that was read.
+
+        Raises ``Unconfirmed`` when it writes nothing but objects were taken from the cache."""
+        batch = self._batch()
+        if self._taken and batch.is_empty() and self._cache is not None:
+            for type_name, object_ids in self._taken.items():
+                self._cache.forget(self.account_id, type_name, object_ids)
+            raise Unconfirmed("objects taken from the cache, and nothing written to confirm them")
+        return batch
+
+    def _batch(self) -> WriteBatch:
         batch = WriteBatch()
         for (type_name, object_id), staged in self._staged.items():
             if staged.action == _CREATE and staged.value is not None:
