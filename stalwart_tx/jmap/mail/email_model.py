@@ -16,6 +16,9 @@ the email's receivedAt in Unix seconds, so any combination of them comes out in 
 * ``Email:size``                   every email, scored by its size instead (minSize, maxSize)
 * map ``Email:thread``             email id -> thread id (collapseThreads without loading emails)
 * map ``Email:terms``              email id -> its postings, so their removal takes exactly those
+* ``Email:pendingPostings``        emails whose postings are still to be written (their terms
+                                   wait in ``Email:terms``): ``email_write`` writes them many
+                                   emails at a time, and before any text query
 * ``Email:stalePostings``          destroyed emails whose postings are still to be removed: a
                                    text search keeps to ``Email:all``, and ``email_write``
                                    removes them many emails at a time
@@ -46,6 +49,7 @@ ATTACHMENT_INDEX: Final = "Email:hasAttachment"
 THREAD_MAP: Final = "Email:thread"
 TERMS_MAP: Final = "Email:terms"
 STALE_POSTINGS_INDEX: Final = "Email:stalePostings"
+PENDING_POSTINGS_INDEX: Final = "Email:pendingPostings"
 LANGUAGES_MAP: Final = "Email:languages"
 
 # §4.1.1: keywords are case-insensitive; the server stores and returns them lower-cased.
@@ -173,6 +177,7 @@ __all__ = [
     "DRAFT",
     "EMAIL",
     "MAX_KEYWORDS_PER_EMAIL",
+    "PENDING_POSTINGS_INDEX",
     "SEEN",
     "SIZE_INDEX",
     "STALE_POSTINGS_INDEX",

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from stalwart_tx.gathering import gather
 from stalwart_tx.jmap.errors import MethodError
 from stalwart_tx.jmap.mail.email_model import (
     ALL_INDEX,
@@ -48,6 +49,8 @@ from stalwart_tx.store.records import (
 
 ALL: Plan = Index(ALL_INDEX)
 TEXT_FIELDS = ("text", "from", "to", "cc", "bcc", "subject", "body")
+# the conditions answered from postings (email_write writes them after the email)
+POSTED_FIELDS = (*TEXT_FIELDS, "header")
 THREAD_KEYWORD_FILTERS = (
     "allInThreadHaveKeyword", "someInThreadHaveKeyword", "noneInThreadHaveKeyword",
 )
@@ -197,7 +200,17 @@ async def plan_of(call: QueryCall) -> Candidates:
         await call.ctx.store.accounts.list_ids(call.account_id, "Mailbox")
         if _uses(call.filter, "inMailboxOtherThan") else []
     )
-    languages = await _indexed_languages(call) if _uses_any(call.filter, TEXT_FIELDS) else None
+    languages = None
+    if _uses_any(call.filter, POSTED_FIELDS):
+        # the postings of new emails (their terms and header names) are written later, many
+        # at once: all that wait first
+        from stalwart_tx.jmap.mail.email_write import index_pending_postings
+
+        indexing = index_pending_postings(call.ctx, call.account_id)
+        if _uses_any(call.filter, TEXT_FIELDS):
+            languages, _ = await gather(_indexed_languages(call), indexing)
+        else:
+            await indexing
     planner = Planner(mailbox_ids, languages)
     candidates = planner.node(call.filter) if call.filter is not None else Candidates(ALL, True)
     try:

@@ -26,7 +26,11 @@ async def stale(emails: Emails) -> list[str]:
 
 
 async def import_all(emails: Emails, *raws: bytes) -> list[str]:
-    return [str((await emails.import_raw(raw))["id"]) for raw in raws]
+    """Import them, and have their postings written (any text query writes those that wait:
+    email_write.FLUSH_AT)."""
+    ids = [str((await emails.import_raw(raw))["id"]) for raw in raws]
+    await emails.ok("Email/query", filter={"text": "anything"})
+    return ids
 
 
 async def destroy(emails: Emails, *ids: str) -> None:
