@@ -86,7 +86,7 @@ async def test_postings_computed_before_their_sweep_are_never_written_after_it(
     email_id, other = await import_each(emails, "Alpha", "Beta")
     # as another process: their postings computed, not yet written
     objects = WorkingSet(emails.server.store, emails.account)
-    assert await email_write.stage_pending_postings(objects, email_write.FLUSH_MOST) == 2
+    assert await email_write.stage_pending_postings(objects) == 2
     await destroy(emails, email_id)  # listed stale
     await destroy(emails, other)  # listed too, and the one listed before is swept
     assert await stale(emails) == [other]
@@ -97,3 +97,22 @@ async def test_postings_computed_before_their_sweep_are_never_written_after_it(
         await emails.server.store.accounts.write(emails.account, objects.batch())
     assert await postings_of(emails, "Email:term:subject:alpha") == []
     assert await pending(emails) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_write_takes_the_postings_its_budget_allows_and_a_query_writes_all(
+    emails: Emails, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = await import_each(emails, "Alpha", "Beta", "Gamma", "Delta", "Epsilon")
+    objects = WorkingSet(emails.server.store, emails.account)
+    # each of these has a dozen postings or so: a budget of one email's takes one, however low
+    assert await email_write.stage_pending_postings(objects, postings=1) == 1
+    objects = WorkingSet(emails.server.store, emails.account)
+    assert await email_write.stage_pending_postings(objects, most=3) == 3
+    await emails.server.store.accounts.write(emails.account, objects.batch())
+    assert len(await pending(emails)) == 2
+    # the query writes the rest, a write of at most two emails at a time
+    monkeypatch.setattr(email_write, "FLUSH_MOST", 2)
+    assert await query(emails, {"body": "zucchini"}) == sorted(ids)
+    assert await pending(emails) == []
+    assert await postings_of(emails, BODY_TERM) == sorted(ids)
