@@ -175,6 +175,7 @@ class EmailWork:
     # the same for the emails waiting for their postings
     _pending: int | None = None
     _pended: int = 0
+    _pended_postings: int = 0
 
     @property
     def _store(self) -> Any:
@@ -299,6 +300,7 @@ class EmailWork:
             packed = new.message.packed_postings
             self._stage(lambda b: _pend_postings(b, email_id, packed, score))
             self._pended += 1
+            self._pended_postings += len(new.message.postings)
         language = new.message.language
         if language is not None and language not in self._languages:
             self._languages.add(language)
@@ -518,14 +520,18 @@ class EmailWork:
             await self._flush_when_due()
 
     async def _flush_when_due(self) -> None:
-        """Stage the postings of some waiting emails, once FLUSH_AT wait."""
+        """Stage the postings of some waiting emails, once FLUSH_AT wait: of twice as many
+        emails and postings as this computation adds, when that is more, so a stream of
+        imports never leaves a growing backlog for the next text query."""
         await self._read_pending()
         assert self._pending is not None
-        listed, self._pended = self._pending + self._pended, 0
+        added, added_postings = self._pended, self._pended_postings
+        listed, self._pended, self._pended_postings = self._pending + added, 0, 0
         crossed = listed // FLUSH_AT != self._pending // FLUSH_AT
         if not self._pending or not (crossed or self._pending >= 2 * FLUSH_AT):
             return
-        await stage_pending_postings(self.objects)
+        await stage_pending_postings(self.objects, max(FLUSH_MOST, 2 * added),
+                                     max(FLUSH_POSTINGS, 2 * added_postings))
         self._pending = None
 
     async def _sweep_when_due(self) -> None:

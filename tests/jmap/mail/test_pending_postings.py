@@ -116,3 +116,24 @@ async def test_one_write_takes_the_postings_its_budget_allows_and_a_query_writes
     assert await query(emails, {"body": "zucchini"}) == sorted(ids)
     assert await pending(emails) == []
     assert await postings_of(emails, BODY_TERM) == sorted(ids)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_import_into_a_backlog_writes_postings_for_twice_what_it_adds(
+    emails: Emails, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(email_write, "FLUSH_AT", 1000)
+    older = await import_each(emails, "Alpha", "Beta", "Gamma", "Delta")
+    assert len(await pending(emails)) == 4
+    monkeypatch.setattr(email_write, "FLUSH_AT", 2)  # four waiting: a backlog
+    monkeypatch.setattr(email_write, "FLUSH_MOST", 1)
+    monkeypatch.setattr(email_write, "FLUSH_POSTINGS", 10**6)
+    inbox = await emails.inbox()
+    blobs = [await emails.upload(message(s, body="Zucchini again.\r\n")) for s in ("Eta", "Iota")]
+    result = await emails.ok("Email/import", emails={
+        f"e{n}": {"blobId": blob, "mailboxIds": {inbox: True}} for n, blob in enumerate(blobs)
+    })
+    newer = sorted(str(c["id"]) for c in result["created"].values())
+    # two added, so four written (not FLUSH_MOST's one): the backlog shrinks as imports go on
+    assert await pending(emails) == newer
+    assert await postings_of(emails, BODY_TERM) == sorted(older)
