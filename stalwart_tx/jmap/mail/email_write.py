@@ -89,10 +89,12 @@ condition_per_object(THREAD)
 # multiple of SWEEP_AT (or any, while twice that are listed) removes the postings of up to
 # SWEEP_MOST listed emails in its write: the store then removes each term's members together,
 # one command per term rather than per term and email (an IMAP EXPUNGE of one message spent
-# about half its write on its postings). SWEEP_MOST bounds one write: the store takes some 70
-# microseconds an email, and serves nobody meanwhile.
+# about half its write on its postings). SWEEP_MOST and SWEEP_POSTINGS bound one write (at
+# least twice as many emails as the computation lists are taken, so a backlog shrinks): the
+# store takes about a microsecond a posting of a short email, and serves nobody meanwhile.
 SWEEP_AT: Final = 128
 SWEEP_MOST: Final = 512
+SWEEP_POSTINGS: Final = 8192
 
 # A new email's postings are not written with it: its terms go to TERMS_MAP and the email to
 # PENDING_POSTINGS_INDEX. The computation whose imports take that count past a multiple of
@@ -539,7 +541,8 @@ class EmailWork:
         emails have them."""
         await self._read_stale()
         assert self._stale is not None
-        listed, self._staled = self._stale + self._staled, 0
+        added = self._staled
+        listed, self._staled = self._stale + added, 0
         # the computation whose emails take the count past a multiple of SWEEP_AT (others
         # computing at the same time see the same count and would remove the same postings),
         # or any while a backlog is left (after a destroy of many)
@@ -554,15 +557,32 @@ class EmailWork:
         )).ids
         found = await indexes.map_get(account, TERMS_MAP, ids) if ids else {}
         self._stale = None
+        taken = _within(ids, found, at_least=2 * added, postings=SWEEP_POSTINGS)
 
         def write(batch: WriteBatch) -> None:
-            for email_id in ids:
-                packed = found.get(email_id)
-                if packed is not None:
-                    _remove_postings(batch, email_id, _decode_postings(packed))
+            for email_id, names in taken:
+                if names is not None:
+                    _remove_postings(batch, email_id, names)
                 batch.index_remove(STALE_POSTINGS_INDEX, email_id)
 
         self._stage(write)
+
+
+def _within(
+    ids: list[str], found: Mapping[str, str], *, at_least: int, postings: int
+) -> list[tuple[str, list[str] | None]]:
+    """The first of the emails, each with its postings (None: no entry), as many as
+    ``postings`` postings allow but at least ``at_least`` (and one)."""
+    taken: list[tuple[str, list[str] | None]] = []
+    budget = postings
+    for email_id in ids:
+        packed = found.get(email_id)
+        names = _decode_postings(packed) if packed is not None else None
+        if len(taken) >= max(1, at_least) and names is not None and len(names) > budget:
+            break
+        budget -= len(names or ())
+        taken.append((email_id, names))
+    return taken
 
 
 async def stage_pending_postings(
@@ -582,18 +602,11 @@ async def stage_pending_postings(
         indexes.index_scores(account, PENDING_POSTINGS_INDEX, ids),
         objects.map_get(EMAIL, TERMS_MAP, ids),
     ))
-    budget = postings or FLUSH_POSTINGS
-    taken: list[tuple[str, list[str] | None, float | None]] = []
-    for email_id in ids:
-        packed = found.get(email_id)
-        names = _decode_postings(packed) if packed is not None else None
-        if taken and names is not None and len(names) > budget:
-            break
-        budget -= len(names or ())
-        taken.append((email_id, names, scores.get(email_id)))
+    taken = _within(ids, found, at_least=1, postings=postings or FLUSH_POSTINGS)
 
     def write(batch: WriteBatch) -> None:
-        for email_id, names, score in taken:
+        for email_id, names in taken:
+            score = scores.get(email_id)
             if names is not None and score is not None:
                 batch.index_add_many(names, email_id, score)
             batch.index_remove(PENDING_POSTINGS_INDEX, email_id)

@@ -166,3 +166,27 @@ async def test_two_writers_that_both_cross_remove_the_same_postings_once_in_effe
     terms = await emails.server.store.indexes.map_get(emails.account, TERMS_MAP, ids)
     assert set(terms) == live | set(ids[2:4])
     assert await query(emails, {"body": "zucchini"}) == sorted(live)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_sweep_takes_what_its_postings_allow_and_twice_what_it_lists(
+    emails: Emails, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(email_write, "SWEEP_AT", 1000)
+    ids = await import_all(emails, *(
+        message(f"Note {n}", body=f"Zucchini note number{n}.\r\n") for n in range(6)
+    ))
+    for email_id in ids[:4]:
+        await destroy(emails, email_id)
+    assert await stale(emails) == sorted(ids[:4])
+    monkeypatch.setattr(email_write, "SWEEP_AT", 2)  # four listed: a backlog
+    # below one email's postings: the sweep takes twice what the destroy lists, two of four
+    monkeypatch.setattr(email_write, "SWEEP_POSTINGS", 1)
+    await destroy(emails, ids[4])
+    left = await stale(emails)
+    assert len(left) == 3 and ids[4] in left
+    # room for all: the next takes the rest that were listed before it
+    monkeypatch.setattr(email_write, "SWEEP_POSTINGS", 10**6)
+    await destroy(emails, ids[5])
+    assert await stale(emails) == [ids[5]]
+    assert await posting_members(emails) == {ids[5]}
