@@ -30,6 +30,7 @@ from stalwart_tx.jmap.mail.email_model import (
     keyword_index,
     mailbox_index,
 )
+from stalwart_tx.jmap.mail.email_write import index_pending_postings
 from stalwart_tx.jmap.mail.threads import email_ids
 from stalwart_tx.jmap.standard.calls import QueryCall
 from stalwart_tx.jmap.standard.filters import FilterCondition, FilterNode, FilterOperator
@@ -204,8 +205,6 @@ async def plan_of(call: QueryCall) -> Candidates:
     if _uses_any(call.filter, POSTED_FIELDS):
         # the postings of new emails (their terms and header names) are written later, many
         # at once: all that wait first
-        from stalwart_tx.jmap.mail.email_write import index_pending_postings
-
         indexing = index_pending_postings(call.ctx, call.account_id)
         if _uses_any(call.filter, TEXT_FIELDS):
             languages, _ = await gather(_indexed_languages(call), indexing)

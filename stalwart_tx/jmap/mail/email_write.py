@@ -177,7 +177,6 @@ class EmailWork:
     # the same for the emails waiting for their postings
     _pending: int | None = None
     _pended: int = 0
-    _pended_postings: int = 0
 
     @property
     def _store(self) -> Any:
@@ -302,7 +301,6 @@ class EmailWork:
             packed = new.message.packed_postings
             self._stage(lambda b: _pend_postings(b, email_id, packed, score))
             self._pended += 1
-            self._pended_postings += len(new.message.postings)
         language = new.message.language
         if language is not None and language not in self._languages:
             self._languages.add(language)
@@ -522,18 +520,15 @@ class EmailWork:
             await self._flush_when_due()
 
     async def _flush_when_due(self) -> None:
-        """Stage the postings of some waiting emails, once FLUSH_AT wait: of twice as many
-        emails and postings as this computation adds, when that is more, so a stream of
-        imports never leaves a growing backlog for the next text query."""
+        """Stage the postings of some waiting emails, once FLUSH_AT wait: of at least twice
+        as many as this computation adds, so a stream of imports never leaves a growing
+        backlog for the next text query."""
         await self._read_pending()
         assert self._pending is not None
-        added, added_postings = self._pended, self._pended_postings
-        listed, self._pended, self._pended_postings = self._pending + added, 0, 0
-        crossed = listed // FLUSH_AT != self._pending // FLUSH_AT
-        if not self._pending or not (crossed or self._pending >= 2 * FLUSH_AT):
+        added, self._pended = self._pended, 0
+        if not _due(self._pending, added, FLUSH_AT):
             return
-        await stage_pending_postings(self.objects, max(FLUSH_MOST, 2 * added),
-                                     max(FLUSH_POSTINGS, 2 * added_postings))
+        await stage_pending_postings(self.objects, max(FLUSH_MOST, 2 * added), at_least=2 * added)
         self._pending = None
 
     async def _sweep_when_due(self) -> None:
@@ -541,13 +536,8 @@ class EmailWork:
         emails have them."""
         await self._read_stale()
         assert self._stale is not None
-        added = self._staled
-        listed, self._staled = self._stale + added, 0
-        # the computation whose emails take the count past a multiple of SWEEP_AT (others
-        # computing at the same time see the same count and would remove the same postings),
-        # or any while a backlog is left (after a destroy of many)
-        crossed = listed // SWEEP_AT != self._stale // SWEEP_AT
-        if not self._stale or not (crossed or self._stale >= 2 * SWEEP_AT):
+        added, self._staled = self._staled, 0
+        if not _due(self._stale, added, SWEEP_AT):
             return
         account = self.objects.account_id
         indexes = self._store.indexes
@@ -568,6 +558,15 @@ class EmailWork:
         self._stage(write)
 
 
+def _due(listed: int, added: int, mark: int) -> bool:
+    """Whether a computation adding ``added`` to the ``listed`` emails of a list (stale or
+    waiting postings) works some off: the one that takes the count past a multiple of
+    ``mark`` (others computing at the same time see the same count and would take the same
+    emails), or any while a backlog of twice that is left (after many at once)."""
+    crossed = (listed + added) // mark != listed // mark
+    return listed > 0 and (crossed or listed >= 2 * mark)
+
+
 def _within(
     ids: list[str], found: Mapping[str, str], *, at_least: int, postings: int
 ) -> list[tuple[str, list[str] | None]]:
@@ -586,11 +585,12 @@ def _within(
 
 
 async def stage_pending_postings(
-    objects: WorkingSet, most: int | None = None, postings: int | None = None
+    objects: WorkingSet, most: int | None = None, postings: int | None = None, *,
+    at_least: int = 1,
 ) -> int:
     """Stage the postings of the oldest of the ``most`` (FLUSH_MOST) emails waiting for them,
-    as many as ``postings`` (FLUSH_POSTINGS) postings allow, at least one, conditional on
-    their terms being unchanged (see FLUSH_AT); how many (0: none waits)."""
+    as many as ``postings`` (FLUSH_POSTINGS) postings allow, at least ``at_least`` (and one),
+    conditional on their terms being unchanged (see FLUSH_AT); how many (0: none waits)."""
     account = objects.account_id
     indexes = objects.store.indexes
     ids = (await indexes.index_query(
@@ -602,7 +602,7 @@ async def stage_pending_postings(
         indexes.index_scores(account, PENDING_POSTINGS_INDEX, ids),
         objects.map_get(EMAIL, TERMS_MAP, ids),
     ))
-    taken = _within(ids, found, at_least=1, postings=postings or FLUSH_POSTINGS)
+    taken = _within(ids, found, at_least=at_least, postings=postings or FLUSH_POSTINGS)
 
     def write(batch: WriteBatch) -> None:
         for email_id, names in taken:
