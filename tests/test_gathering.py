@@ -40,3 +40,27 @@ async def test_the_first_failure_is_raised_unwrapped_and_the_others_finish() -> 
 @pytest_twisted.ensureDeferred
 async def test_nothing_to_gather_is_an_empty_list() -> None:
     assert await gather() == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_cancelling_the_gather_cancels_every_call() -> None:
+    from twisted.internet.defer import CancelledError, Deferred
+
+    waiting: list[Deferred[None]] = [Deferred(), Deferred()]
+
+    async def wait(index: int) -> None:
+        await waiting[index]
+
+    gathering = Deferred.fromCoroutine(gather(wait(0), wait(1)))
+    gathering.cancel()
+    with pytest.raises(CancelledError):
+        await gathering
+    assert all(d.called for d in waiting)  # each call's wait was cancelled too
+
+
+@pytest_twisted.ensureDeferred
+async def test_calls_done_at_once_give_their_results() -> None:
+    async def now(value: int) -> int:
+        return value
+
+    assert await gather(now(1), now(2)) == [1, 2]

@@ -29,21 +29,40 @@ MAX_ENTRIES: Final = 50_000
 class EmailFacts:
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[str, str], tuple[int, dict[str, Any]]] = OrderedDict()
+        # (account, Email id) -> (MODSEQ, read-only facts), least recently used first
+        self._entries: OrderedDict[tuple[str, str], tuple[int, Mapping[str, Any]]] = OrderedDict()
 
     def get(self, account: str, email_id: str, modseq: int) -> Mapping[str, Any] | None:
         """The facts kept for the email at exactly this MODSEQ, if any, read-only (a flag sync
         of a whole mailbox would otherwise copy every one)."""
-        key = (account, email_id)
-        found = self._entries.get(key)
-        if found is None or found[0] != modseq:
-            return None
-        self._entries.move_to_end(key)
-        return MappingProxyType(found[1])
+        found, _ = self.get_many(account, {email_id: modseq})
+        return found.get(email_id)
+
+    def get_many(
+        self, account: str, modseqs: Mapping[str, int]
+    ) -> tuple[dict[str, Mapping[str, Any]], list[str]]:
+        """``get`` for each (Email id, MODSEQ): the facts kept, and the ids with none (in the
+        order given). One call for a whole FETCH: per message calls were 2 % of the CPU of a
+        flag sync's process."""
+        entries = self._entries
+        lookup = entries.get
+        recent = entries.move_to_end
+        found: dict[str, Mapping[str, Any]] = {}
+        missing: list[str] = []
+        for email_id, modseq in modseqs.items():
+            key = (account, email_id)
+            held = lookup(key)
+            if held is None or held[0] != modseq:
+                missing.append(email_id)
+            else:
+                recent(key)
+                found[email_id] = held[1]
+        return found, missing
 
     def put(self, account: str, email: dict[str, Any], modseq: int) -> None:
         key = (account, str(email["id"]))
-        self._entries[key] = (modseq, dict(email))
+        # wrapped once here, not at each get: what is kept cannot be changed through it
+        self._entries[key] = (modseq, MappingProxyType(dict(email)))
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
@@ -80,14 +99,7 @@ async def email_facts(
     if unknown:
         found = await client.call("ImapEmail/get", ids=unknown)
         current.update((e["id"], e["modseq"]) for e in found["list"])
-    emails: dict[str, Mapping[str, Any]] = {}
-    missing: list[str] = []
-    for email_id, modseq in current.items():
-        kept = FACTS_CACHE.get(client.account_id, email_id, modseq)
-        if kept is None:
-            missing.append(email_id)
-        else:
-            emails[email_id] = kept
+    emails, missing = FACTS_CACHE.get_many(client.account_id, current)
     if missing:
         read = await client.call("Email/get", ids=missing, properties=list(FACTS))
         for email in read["list"]:

@@ -6,9 +6,6 @@ user, not per connection.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from stalwart_tx.jmap.errors import RequestError
 
 # "Too many at once" is what 429 says; clients back off on it rather than treating it as a bug.
@@ -29,8 +26,7 @@ class RequestConcurrencyLimiter:
     def running(self, user_key: str) -> int:
         return self._running.get(user_key, 0)
 
-    @contextmanager
-    def slot(self, user_key: str) -> Iterator[None]:
+    def slot(self, user_key: str) -> _Slot:
         """Hold one of the user's slots for the ``with`` block; released however the block ends.
 
         Raises RequestError ``limit`` (named ``limit_name``) when every slot is taken.
@@ -43,11 +39,26 @@ class RequestConcurrencyLimiter:
                 status=CONCURRENCY_STATUS,
             )
         self._running[user_key] = running + 1
-        try:
-            yield
-        finally:
-            left = self._running[user_key] - 1
-            if left:
-                self._running[user_key] = left
-            else:
-                del self._running[user_key]
+        return _Slot(self._running, user_key)
+
+
+class _Slot:
+    """A slot taken, given back when its ``with`` block ends: a plain class, as every method
+    call of the IMAP bridge takes one (a generator-based context manager cost a generator and
+    a StopIteration each time)."""
+
+    __slots__ = ("_running", "_user_key")
+
+    def __init__(self, running: dict[str, int], user_key: str) -> None:
+        self._running = running
+        self._user_key = user_key
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        left = self._running[self._user_key] - 1
+        if left:
+            self._running[self._user_key] = left
+        else:
+            del self._running[self._user_key]

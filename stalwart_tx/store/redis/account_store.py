@@ -174,21 +174,23 @@ class RedisAccountStore:
         script_keys.append(keys.derived)
         args += [derived_payload(batch), keys.base, counter_writes]
 
-        writing = Deferred.fromCoroutine(self._redis.run_script(scripts.WRITE, script_keys, args))
-        noting: Deferred[None] | None = None
+        writing = self._redis.run_script(scripts.WRITE, script_keys, args)
         if batch.blob_releases:
             # a release may leave a blob unreferenced: the sweep must come to this account. Sent
             # with the write, not a round trip after it: the connection takes commands in the
             # order issued, so Redis applies it after the write's stamps (and after a refused
             # write it only makes the sweep look once for nothing)
+            sent = Deferred.fromCoroutine(writing)
             noting = Deferred.fromCoroutine(
                 note_unreferenced_after_write(self._redis, self._prefix, account_id, now)
             )
-        try:
-            reply = [as_text(v) for v in await writing]
-        finally:
-            if noting is not None:
+            try:
+                raw = await sent
+            finally:
                 await noting
+        else:
+            raw = await writing
+        reply = [as_text(v) for v in raw]
         if reply[0] == "mismatch":
             raise StateMismatch(reply[1], reply[2], reply[3])
         if reply[0] == "exists":

@@ -168,6 +168,12 @@ class _SendingNow:
     def write(self, data: bytes) -> None:
         send_now.write_batched(self._transport, data)
 
+    @property
+    def _aborting(self) -> bool:
+        # asked before every command (RedisConnection._connection): a property, not a miss
+        # that goes through __getattr__
+        return bool(getattr(self._transport, "_aborting", False))
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 
