@@ -49,7 +49,13 @@ from typing import Any, Final, cast
 from stalwart_tx.gathering import gather
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError
-from stalwart_tx.jmap.mail.email_model import EMAIL, SEEN, keyword_index, mailbox_index
+from stalwart_tx.jmap.mail.email_model import (
+    DRAFT,
+    EMAIL,
+    SEEN,
+    keyword_index,
+    mailbox_index,
+)
 from stalwart_tx.jmap.mail.imap_arguments import id_list, known_only, one_id, unsigned
 from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX, counts_of
 from stalwart_tx.jmap.mail.mailbox_defaults import with_default_mailboxes
@@ -72,6 +78,7 @@ from stalwart_tx.store.records import (
     Difference,
     Index,
     IndexRequest,
+    Intersection,
     MarkRequest,
     ScoreRange,
     Snapshot,
@@ -175,8 +182,15 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
                 limit=1, count=False,
             ))
         if unseen_count:
+            # IMAP's UNSEEN is the mailbox's unreadEmails (neither $seen nor $draft), a count
+            # kept in the Mailbox read with it, plus its drafts without $seen: counted from the
+            # drafts' index, whatever the mailbox's size (STATUS is what clients poll)
             wanted.append(IndexRequest(
-                Difference(Index(uid_index(mailbox_id)), Index(keyword_index(SEEN))), limit=0,
+                Difference(
+                    Intersection((Index(uid_index(mailbox_id)), Index(keyword_index(DRAFT)))),
+                    Index(keyword_index(SEEN)),
+                ),
+                limit=0,
             ))
         return wanted
 
@@ -225,7 +239,7 @@ async def imap_mailbox_get(ctx: RequestContext, arguments: JSONObject) -> JSONOb
         if first_unseen:
             entry["firstUnseen"] = unseen_uid
         if unseen_count:
-            entry["unseenCount"] = count
+            entry["unseenCount"] = counts_of(value)["unreadEmails"] + (count or 0)
         if taken.mark is not None:
             entry["recentMark"] = taken.mark.before
             entry["recentTop"] = taken.mark.top

@@ -304,6 +304,51 @@ async def test_unseen_count_counts_drafts_unlike_unread_emails(emails: Emails) -
 
 
 @pytest_twisted.ensureDeferred
+async def test_unseen_count_is_every_message_without_seen_through_any_change(
+    emails: Emails,
+) -> None:
+    """The count (the mailbox's unreadEmails plus its drafts without $seen) against the
+    messages themselves, after keyword changes, moves, copies and destroys at random."""
+    import random
+
+    v = await _view(emails)
+    inbox = await v.inbox()
+    other = await v.create(name="Other")
+    chooser = random.Random(8)
+    ids: list[str] = []
+    for n in range(12):
+        keywords = {k: True for k in ("$seen", "$draft") if chooser.random() < 0.5}
+        target = [inbox] if n % 3 else [inbox, other]
+        ids.append((await v.import_raw(message(f"u{n}"), target, keywords=keywords))["id"])
+
+    async def check() -> None:
+        found = (await v.ok("Email/get", ids=ids, properties=["mailboxIds", "keywords"]))["list"]
+        for mailbox_id in (inbox, other):
+            expected = sum(1 for e in found if mailbox_id in e["mailboxIds"]
+                           and "$seen" not in e["keywords"])
+            answer = await v.ok("ImapMailbox/get", ids=[mailbox_id], unseenCount=True)
+            assert answer["list"][0]["unseenCount"] == expected
+
+    await check()
+    for _ in range(30):
+        email_id = chooser.choice(ids)
+        action = chooser.randrange(6) if len(ids) > 4 else chooser.randrange(3)
+        if action == 0:
+            keyword = chooser.choice(["$seen", "$draft"])
+            await v.move(email_id, {f"keywords/{keyword}": chooser.choice([True, None])})
+        elif action == 1:
+            await v.move(email_id, {"mailboxIds": {chooser.choice([inbox, other]): True}})
+        elif action == 2:
+            await v.move(email_id, {"mailboxIds": {inbox: True, other: True}})
+        elif action == 3:
+            await v.move(email_id, {"keywords": {"$draft": True}})
+        else:
+            await v.ok("Email/set", destroy=[email_id])
+            ids.remove(email_id)
+        await check()
+
+
+@pytest_twisted.ensureDeferred
 async def test_expunge_takes_out_what_is_still_deleted_and_here_when_it_writes(
     emails: Emails,
 ) -> None:
