@@ -49,13 +49,7 @@ from typing import Any, Final, cast
 from stalwart_tx.gathering import gather
 from stalwart_tx.jmap.context import RequestContext
 from stalwart_tx.jmap.errors import MethodError
-from stalwart_tx.jmap.mail.email_model import (
-    DRAFT,
-    EMAIL,
-    SEEN,
-    keyword_index,
-    mailbox_index,
-)
+from stalwart_tx.jmap.mail.email_model import DRAFT, EMAIL, SEEN, keyword_index, mailbox_index
 from stalwart_tx.jmap.mail.imap_arguments import id_list, known_only, one_id, unsigned
 from stalwart_tx.jmap.mail.mailbox_counts import MAILBOX, counts_of
 from stalwart_tx.jmap.mail.mailbox_defaults import with_default_mailboxes
