@@ -1,4 +1,4 @@
-"""stalwart-admin: manage users and API tokens, whether or not the service is running.
+"""stalwart-admin: manage users, tokens, domains and aliases, whether or not the service runs.
 
 With ``--redis URL`` it talks to that Redis. Otherwise it uses the data directory's embedded Redis:
 the running service's if there is one, else a temporary one started (and stopped) under the same
@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TextIO
 from twisted.internet.defer import Deferred
 from twisted.internet.task import react
 
-from stalwart_tx.admin import addresses, quota
+from stalwart_tx.admin import addresses, aliases, domains, quota
 from stalwart_tx.admin.exitcodes import (
     EXISTS,
     FAILURE,
@@ -49,7 +49,8 @@ class AdminError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="stalwart-admin", description="Manage stalwart-tx users and API tokens."
+        prog="stalwart-admin",
+        description="Manage stalwart-tx users, API tokens, mail domains and aliases.",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--data", help="data directory of the embedded store [./stalwart-data]")
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", help="revoke a token by id (or the token itself)")
     revoke.add_argument("token")
     quota.add_parser(commands)
+    domains.add_parser(commands)
+    aliases.add_parser(commands)
 
     hasher = commands.add_parser(
         "hash-password", help="print an argon2id hash for an --auth file: password file"
@@ -189,6 +192,16 @@ async def run_command(
             await quota.run(store, await find_user(store, args.name), args, out)
         except ValueError as error:
             raise AdminError(str(error), USAGE) from None
+    elif area == "domain":
+        try:
+            await domains.run(store, args, out)
+        except domains.DomainError as error:
+            raise AdminError(str(error), error.code) from None
+    elif area == "alias":
+        try:
+            await aliases.run(store, args, out)
+        except aliases.AliasError as error:
+            raise AdminError(str(error), error.code) from None
     else:  # argparse makes this unreachable; keep the failure explicit all the same
         raise AdminError(f"unknown command {area} {action}", USAGE)
 

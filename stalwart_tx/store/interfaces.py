@@ -398,6 +398,9 @@ class IDirectory(Interface):
     async def resolve_alias(address: str) -> list[str]:
         """Principal ids the address points at; empty when it is no alias."""
 
+    async def list_aliases() -> list[tuple[str, list[str]]]:
+        """Every alias with the principal ids it points at (as resolve_alias), by address."""
+
     async def add_address(principal_id: str, address: str) -> None:
         """Give the principal an address (stored with its domain lowercased).
 

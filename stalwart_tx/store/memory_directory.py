@@ -145,6 +145,9 @@ class MemoryDirectory:
     async def resolve_alias(self, address: str) -> list[str]:
         return list(self._aliases.get(normalise_name(address), []))
 
+    async def list_aliases(self) -> list[tuple[str, list[str]]]:
+        return [(address, list(targets)) for address, targets in sorted(self._aliases.items())]
+
     async def add_address(self, principal_id: str, address: str) -> None:
         stored, key = normalise_address(address), address_key(address)
         if principal_id not in self._principals:

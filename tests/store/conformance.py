@@ -1670,6 +1670,26 @@ class DirectoryConformance:
             await d.remove_alias("sales@example.org")
 
     @pytest_twisted.ensureDeferred
+    async def test_list_aliases(self, store: StoreBundle) -> None:
+        d = store.directory
+        assert await d.list_aliases() == []
+        alice = await d.create_principal("alice", None)
+        bob = await d.create_principal("bob", None)
+        await d.set_alias("Sales@Example.org", [bob.id, alice.id, bob.id])
+        await d.set_alias("help@example.org", [alice.id])
+        await d.set_alias("empty@example.org", [])
+        assert await d.list_aliases() == [
+            ("empty@example.org", []),
+            ("help@example.org", [alice.id]),
+            ("sales@example.org", [bob.id, alice.id]),
+        ]
+        await d.remove_alias("help@example.org")
+        await d.delete_principal(bob.id)
+        assert await d.list_aliases() == [
+            ("empty@example.org", []), ("sales@example.org", [alice.id]),
+        ]
+
+    @pytest_twisted.ensureDeferred
     async def test_delete_principal(self, store: StoreBundle) -> None:
         d = store.directory
         alice = await d.create_principal("alice", "h")

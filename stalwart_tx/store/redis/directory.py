@@ -188,6 +188,13 @@ class RedisDirectory:
             return []
         return [str(t) for t in json.loads(as_text(data))]
 
+    async def list_aliases(self) -> list[tuple[str, list[str]]]:
+        found = await self._redis.execute("HGETALL", self._keys.aliases)
+        return sorted(
+            (as_text(address), [str(t) for t in json.loads(as_text(targets))])
+            for address, targets in pairs(found)
+        )
+
     async def add_address(self, principal_id: str, address: str) -> None:
         stored, key = normalise_address(address), address_key(address)
         k = self._keys
