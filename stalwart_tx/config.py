@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from twisted.internet.endpoints import _parse, _parseServer  # type: ignore[attr-defined]
@@ -39,6 +39,12 @@ def _optional_endpoint(key: str, value: object) -> str | None:
     if value in (None, "", "none", "off"):
         return None
     return _endpoint(key, value)
+
+
+def _lmtp_endpoint(key: str, value: object) -> str | None:
+    if value == "data":
+        return "data"  # the socket in the data directory, placed once that is known
+    return _optional_endpoint(key, value)
 
 
 def _string(key: str, value: object) -> str:
@@ -310,6 +316,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("imaps", _optional_endpoint, None,
             "IMAP listener with implicit TLS, e.g. tcp:993 (uses tls-certificate) or a "
             "complete ssl: endpoint; absent: none."),
+    Setting("lmtp", _lmtp_endpoint, "data",
+            "LMTP listener endpoint for the MTA's deliveries: 'data' (the default) is the Unix "
+            "socket lmtp.sock in the data directory; 'none' disables it; e.g. "
+            "tcp:2424:interface=127.0.0.1."),
     Setting("tls-certificate", _pem_file, None,
             "PEM file of the server certificate (and chain) for STARTTLS and imaps; may also "
             "hold the key."),
@@ -383,6 +393,7 @@ class ServiceConfig:
     imap: str | None
     public_url: str
     imaps: str | None = None
+    lmtp: str | None = None
     tls_certificate: Path | None = None
     tls_key: Path | None = None
     auth: list[str] = field(default_factory=list)
@@ -422,6 +433,14 @@ def _check_tls(parsed: Mapping[str, Any]) -> None:
     imaps = parsed["imaps"]
     if imaps is not None and not imaps.startswith("ssl:") and certificate is None:
         raise ConfigError("imaps: an endpoint other than ssl: needs tls-certificate")
+
+
+def _lmtp_in(parsed: Mapping[str, Any]) -> str | None:
+    if parsed["lmtp"] != "data":
+        return cast(str | None, parsed["lmtp"])
+    from stalwart_tx.lmtp.service import default_endpoint
+
+    return default_endpoint(Path(parsed["data"]))
 
 
 def _check_imap_processes(parsed: Mapping[str, Any]) -> None:
@@ -481,6 +500,7 @@ def build_config(
         jmap=parsed["jmap"],
         imap=parsed["imap"],
         imaps=parsed["imaps"],
+        lmtp=_lmtp_in(parsed),
         tls_certificate=parsed["tls-certificate"],
         tls_key=parsed["tls-key"],
         public_url=public_url,

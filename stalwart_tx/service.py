@@ -31,6 +31,7 @@ from stalwart_tx.jmap.mail.analysis_workers import AnalysisWorkers
 from stalwart_tx.jmap.mail.email_submission_scheduler import SubmissionScheduler
 from stalwart_tx.jmap.push_hub import PushHub
 from stalwart_tx.jmap.push_state import push_data_types
+from stalwart_tx.lmtp.service import default_endpoint, lmtp_service
 from stalwart_tx.mail.smtp_relay import relay_config
 from stalwart_tx.push.service import PushDeliveryService
 from stalwart_tx.service_parts import (
@@ -157,6 +158,15 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
     ), plain=config.imap, implicit=config.imaps)
     for imap in imap_listeners:
         imap.setServiceParent(top)
+    if config.lmtp is not None:
+        if config.lmtp == default_endpoint(config.data):
+            # its socket's directory, there before the listener (an external Redis makes none)
+            config.data.mkdir(parents=True, exist_ok=True)
+        # deliveries from the MTA: one more client of the method layer, like the bridge
+        lmtp_service(
+            config.lmtp, registry=registry, limits=limits, store=store.store, reactor=reactor,
+            public_url=config.public_url,
+        ).setServiceParent(top)
     if config.imap_processes > 1 and imap_listeners:
         # last: the children stop (telling their sessions BYE) before this process's IMAP
         # listeners, the store and the embedded Redis they use

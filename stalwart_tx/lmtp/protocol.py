@@ -1,0 +1,320 @@
+"""LMTP (RFC 2033) on twisted.mail's ESMTP machinery.
+
+Twisted's ESMTP parses MAIL and RCPT and dispatches commands; LMTP differs where it answers:
+LHLO replaces HELO and EHLO, and after the data's final dot there is one reply per accepted
+recipient, each given only once that recipient's copy is stored. The data is therefore
+collected here once for all recipients (not once per recipient as Twisted's IMessage does),
+and each account the recipients resolve to gets the message once.
+
+Twisted's server runs each line as it comes, though a recipient's check or a delivery answers
+later; with PIPELINING (RFC 2920) a client sends the next commands without waiting, so while
+an answer is outstanding the lines behind it are held, and run in order once it is given.
+
+Every reply carries an RFC 3463 enhanced status code (ENHANCEDSTATUSCODES, RFC 2034).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import ServerFactory, connectionDone
+from twisted.logger import Logger
+from twisted.mail.smtp import (
+    COMMAND,
+    DATA,
+    ESMTP,
+    AddressError,
+    SMTPBadRcpt,
+    SMTPServerError,
+    User,
+)
+from twisted.python.failure import Failure
+
+from stalwart_tx.gathering import gather
+from stalwart_tx.lmtp.delivery import UNAVAILABLE, Delivery, Outcome
+from stalwart_tx.lmtp.recipients import BadAddress, UnknownDomain, resolve
+from stalwart_tx.store.errors import StoreError
+from stalwart_tx.store.interfaces import IDirectory
+
+log = Logger()
+
+DEFAULT_SIZE_LIMIT = 50 * 1024 * 1024
+# recipients of one transaction at most (RFC 5321 §4.5.3.1.8 asks servers to take 100)
+MAX_RECIPIENTS = 1000
+# pipelined lines held while a message is delivered, at most, before the client is cut off
+MAX_HELD_LINES = 1000
+SIZE_PARAMETER = re.compile(rb"(?:^|\s)SIZE=(\d{1,20})(?:\s|$)", re.I)
+ENHANCED = re.compile(rb"^[245]\.\d{1,3}\.\d{1,3}(?:\s|$)")
+# the enhanced code a reply of each basic code gets when it names none itself
+DEFAULT_ENHANCED = {
+    221: b"2.0.0", 250: b"2.0.0", 421: b"4.3.0", 451: b"4.3.0", 452: b"4.5.3",
+    454: b"4.7.0", 500: b"5.5.2", 501: b"5.5.4", 502: b"5.5.1", 503: b"5.5.1",
+    504: b"5.5.4", 550: b"5.1.1", 552: b"5.3.4", 553: b"5.1.3", 554: b"5.6.0",
+}
+
+
+@dataclass
+class LmtpContext:
+    """What every LMTP connection of a listener shares."""
+
+    directory: Callable[[], IDirectory]
+    delivery: Delivery
+    hostname: str = "localhost"
+    size_limit: int = DEFAULT_SIZE_LIMIT
+
+
+class LmtpServer(ESMTP):
+    MAX_LENGTH = 1_000_000  # a longer line ends the connection (the rest would be lost)
+    noisy = False
+
+    def __init__(self, context: LmtpContext) -> None:
+        super().__init__()
+        self.context = context
+        self.host = context.hostname.encode()
+        # the transaction the data is for: each RCPT's address with the accounts it names
+        self._recipients: list[tuple[bytes, list[str]]] = []
+        self._sender = b""
+        self._lines: list[bytes] = []
+        self._size = 0
+        self._too_big = False
+        # an answer still to come (a recipient's check, a delivery), and the lines held behind it
+        self._pending: Deferred[Any] | None = None
+        self._held: list[bytes] = []
+
+    # -- replies ----------------------------------------------------------------------------
+
+    def greeting(self) -> bytes:
+        return bytes(self.host) + b" LMTP stalwart-tx ready"
+
+    def sendCode(self, code: int, message: bytes = b"") -> None:
+        enhanced = DEFAULT_ENHANCED.get(code)
+        if enhanced is not None and not ENHANCED.match(message):
+            message = enhanced + b" " + message
+        super().sendCode(code, message)
+
+    def _reply(self, outcome: Outcome, address: bytes) -> None:
+        text = f"{outcome.status} <{address.decode(errors='replace')}> {outcome.text}"
+        super().sendCode(outcome.code, text.encode())
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def lineReceived(self, line: bytes) -> Any:
+        if self._pending is not None:
+            self._held.append(line)
+            if len(self._held) > MAX_HELD_LINES:
+                self.sendCode(421, b"4.5.0 too many commands pipelined, closing")
+                self._connection().loseConnection()
+            return None
+        return super().lineReceived(line)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        # the rest of what was read with it is dropped: no reply could follow in order
+        self.sendCode(421, b"4.5.0 line too long, closing")
+        self._connection().loseConnection()
+
+    def do_HELO(self, rest: bytes) -> None:
+        self.sendCode(500, b"5.5.1 this is LMTP: say LHLO")
+
+    do_EHLO = do_HELO
+
+    def do_LHLO(self, rest: bytes) -> None:
+        name = rest.strip()
+        if not name:
+            self.sendCode(501, b"5.5.4 LHLO needs the client's name")
+            return
+        self._helo = (name, b"localhost")
+        self._from = None
+        self._to = []
+        extensions = [b"PIPELINING", b"ENHANCEDSTATUSCODES", b"8BITMIME",
+                      b"SIZE %d" % self.context.size_limit]
+        super().sendCode(250, b"\n".join([self.host, *extensions]))
+
+    def extensions(self) -> dict[bytes, list[bytes] | None]:
+        return {}  # no AUTH, no STARTTLS: LMTP is for a local MTA
+
+    def do_MAIL(self, rest: bytes) -> None:
+        if self._helo is None or self._helo[0] is None:
+            self.sendCode(503, b"5.5.1 LHLO first")
+            return
+        declared = SIZE_PARAMETER.search(rest)
+        if declared is not None and int(declared.group(1)) > self.context.size_limit:
+            self.sendCode(552, b"5.3.4 the message is bigger than this server takes")
+            return
+        super().do_MAIL(rest)
+
+    def validateFrom(self, helo: Any, origin: Any) -> Any:
+        return origin  # the MTA vouched for the sender; the null sender <> included
+
+    def _cbFromValidate(self, from_: Any, code: int = 250,
+                        msg: bytes = b"2.1.0 sender ok") -> None:
+        super()._cbFromValidate(from_, code, b"2.1.0 sender ok")
+
+    def do_RCPT(self, rest: bytes) -> None:
+        if not self._from:
+            self.sendCode(503, b"5.5.1 MAIL FROM first")
+            return
+        if len(self._to) >= MAX_RECIPIENTS:
+            self.sendCode(452, b"4.5.3 too many recipients")
+            return
+        found = self.rcpt_re.match(rest)
+        if not found:
+            self.sendCode(501, b"5.5.4 RCPT TO:<address> expected")
+            return
+        try:
+            user = User(found.group("path"), self._helo, self, self._from)
+        except AddressError:
+            self.sendCode(553, b"5.1.3 not a mailbox address")
+            return
+        checked = Deferred.fromCoroutine(self._accounts_of(user))
+        checked.addCallbacks(self._cbToValidate, self._ebToValidate, callbackArgs=(user,))
+        self._hold_until(checked)
+
+    async def _accounts_of(self, user: Any) -> list[str]:
+        address = str(user.dest)
+        try:
+            accounts = await resolve(self.context.directory(), address)
+        except UnknownDomain:
+            raise SMTPBadRcpt(
+                user, 550, "5.1.2 this server takes no mail for that domain"
+            ) from None
+        except BadAddress:
+            raise SMTPBadRcpt(user, 501, "5.1.3 not a mailbox address") from None
+        except StoreError:
+            raise SMTPServerError(
+                451, "4.3.0 the directory is unavailable, try again later"
+            ) from None
+        if not accounts:
+            raise SMTPBadRcpt(user, 550, "5.1.1 no such recipient here")
+        return accounts
+
+    def _cbToValidate(self, to: Any, user: Any = None, code: int = 250,
+                      msg: bytes = b"") -> None:
+        super()._cbToValidate(to, user, code, b"2.1.5 recipient ok")
+
+    def do_RSET(self, rest: bytes) -> None:
+        self._from = None
+        self._to = []
+        self.sendCode(250, b"2.0.0 reset")
+
+    def do_NOOP(self, rest: bytes) -> None:
+        self.sendCode(250, b"2.0.0 ok")
+
+    def do_QUIT(self, rest: bytes) -> None:
+        self.sendCode(221, b"2.0.0 bye")
+        self._connection().loseConnection()
+
+    def do_VRFY(self, rest: bytes) -> None:
+        self.sendCode(252, b"2.5.0 not verified here; send the message and see")
+
+    # -- the data ---------------------------------------------------------------------------
+
+    def do_DATA(self, rest: bytes) -> None:
+        if self._from is None or not self._to:
+            self.sendCode(503, b"5.5.1 MAIL FROM and an accepted RCPT TO first")
+            return
+        self._recipients = [(bytes(str(user.dest).encode()), accounts)
+                            for user, accounts in self._to]
+        self._sender = str(self._from).encode()
+        self._from = None
+        self._to = []
+        self._lines = []
+        self._size = 0
+        self._too_big = False
+        self.mode = DATA
+        self.sendCode(354, b"start the message; end it with a line holding only a dot")
+
+    def state_DATA(self, line: bytes) -> None:
+        if line == b".":
+            self.mode = COMMAND
+            self._finish()
+            return
+        if line[:1] == b".":
+            line = line[1:]
+        if self._too_big:
+            return  # read to the dot, kept nowhere
+        self._size += len(line) + 2
+        if self._size > self.context.size_limit:
+            self._too_big = True
+            self._lines = []
+            return
+        self._lines.append(line)
+
+    def _finish(self) -> None:
+        recipients, self._recipients = self._recipients, []
+        lines, self._lines = self._lines, []
+        if self._too_big:
+            big = Outcome(552, "5.3.4", "the message is bigger than this server takes")
+            for address, _ in recipients:
+                self._reply(big, address)
+            return
+        message = self._headers() + b"\r\n".join(lines) + (b"\r\n" if lines else b"")
+        delivering = Deferred.fromCoroutine(self._deliver(message, recipients))
+        delivering.addErrback(self._failed, recipients)
+        self._hold_until(delivering)
+
+    def _headers(self) -> bytes:
+        """Return-Path (RFC 5321 §4.4: the final delivery adds it) and a Received line."""
+        helo = bytes(self._helo[0] if self._helo and self._helo[0] else b"unknown")
+        stamp = email.utils.formatdate(time.time(), localtime=False)
+        return (b"Return-Path: <" + self._sender + b">\r\n"
+                + b"Received: from " + helo + b" by " + bytes(self.host) + b" with LMTP; "
+                + stamp.encode() + b"\r\n")
+
+    async def _deliver(self, message: bytes, recipients: list[tuple[bytes, list[str]]]) -> None:
+        # each account once, however many recipients name it
+        accounts = list(dict.fromkeys(a for _, named in recipients for a in named))
+        outcomes = dict(zip(accounts, await gather(
+            *(self.context.delivery.deliver(account, message) for account in accounts)
+        ), strict=True))
+        for address, named in recipients:
+            # an alias answers for all it names: stored for each, or the first refusal
+            refused = [outcomes[a] for a in named if not outcomes[a].delivered]
+            self._reply(refused[0] if refused else outcomes[named[0]], address)
+
+    def _failed(self, failure: Any, recipients: list[tuple[bytes, list[str]]]) -> None:
+        log.failure("LMTP delivery failed", failure)
+        for address, _ in recipients:
+            self._reply(UNAVAILABLE, address)
+
+    def _hold_until(self, answered: Deferred[Any]) -> None:
+        """Hold the lines that come until ``answered`` has fired (its reply sent), reading no
+        more meanwhile; then run those held, in order."""
+        if answered.called:
+            return
+        self._pending = answered
+        self._connection().pauseProducing()
+        answered.addBoth(self._answered)
+
+    def _answered(self, result: object) -> None:
+        self._pending = None
+        connection = self._connection()
+        if connection.disconnecting:
+            return
+        connection.resumeProducing()
+        while self._held and self._pending is None and not connection.disconnecting:
+            super().lineReceived(self._held.pop(0))
+
+    def _connection(self) -> Any:
+        """The transport as the TCP or Unix connection it is (producer, disconnecting)."""
+        return self.transport
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._held = []
+        self.mode = COMMAND  # Twisted's own DATA state holds nothing here
+        super().connectionLost(reason)
+
+
+class LmtpFactory(ServerFactory):
+    def __init__(self, context: LmtpContext) -> None:
+        self.context = context
+
+    def buildProtocol(self, addr: Any) -> LmtpServer:
+        protocol = LmtpServer(self.context)
+        protocol.factory = self
+        return protocol

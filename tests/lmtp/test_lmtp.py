@@ -1,0 +1,174 @@
+"""LMTP delivery over a real Unix socket, driven by Python's smtplib.LMTP."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest_twisted
+
+from tests.lmtp.conftest import LmtpServer
+
+
+def message(subject: str, body: str = "Hello.", size: int = 0) -> bytes:
+    text = (f"From: Carol <carol@elsewhere.test>\r\nTo: alice@example.org\r\n"
+            f"Subject: {subject}\r\nMessage-ID: <{subject.replace(' ', '-')}@elsewhere.test>\r\n"
+            f"\r\n{body}\r\n")
+    while len(text) < size:
+        text += "y" * 70 + "\r\n"
+    return text.encode()
+
+
+def exchange(path: str, lines: list[bytes]) -> list[bytes]:
+    """Send raw lines at once (pipelined) after the greeting; every reply line until the
+    connection has answered as many final replies as ``lines`` holds commands ending in one."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(20)
+        sock.connect(path)
+        reader = sock.makefile("rb")
+        greeting = reader.readline()
+        assert greeting.startswith(b"220 ")
+        sock.sendall(b"".join(line + b"\r\n" for line in lines))
+        replies: list[bytes] = []
+        while True:
+            line = reader.readline()
+            if not line:
+                return replies
+            replies.append(line.rstrip(b"\r\n"))
+            if line.startswith(b"221 "):
+                return replies
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_message_lands_in_the_inbox_with_one_reply_per_recipient(
+    lmtp_server: LmtpServer,
+) -> None:
+    client = await lmtp_server.client()
+    code, text = await client.run(client.lmtp.ehlo, "mta.example.org")  # smtplib sends LHLO
+    assert code == 250
+    features = text.decode().upper()
+    for name in ("PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME", "SIZE 65536"):
+        assert name in features
+    refused = await client.run(client.lmtp.sendmail, "carol@elsewhere.test",
+                               ["alice@example.org", "bob@example.org"], message("first"))
+    assert refused == {}
+    [mail] = await lmtp_server.inbox("alice")
+    assert mail["subject"] == "first" and mail["keywords"] == {}
+    assert [m["subject"] for m in await lmtp_server.inbox("bob")] == ["first"]
+    stored = await lmtp_server.store.blobs.get(lmtp_server.accounts["alice"], mail["blobId"])
+    assert stored.startswith(b"Return-Path: <carol@elsewhere.test>\r\nReceived: from ")
+    assert b"by mx.example.org with LMTP" in stored
+
+
+@pytest_twisted.ensureDeferred
+async def test_each_recipient_gets_its_own_answer_after_the_data(
+    lmtp_server: LmtpServer,
+) -> None:
+    replies = await _exchange(lmtp_server, [
+        b"LHLO mta", b"MAIL FROM:<carol@elsewhere.test>", b"RCPT TO:<alice@example.org>",
+        b"RCPT TO:<nobody@example.org>", b"RCPT TO:<bob@other.test>",
+        b"RCPT TO:<bob@example.org>", b"DATA", *message("pair").split(b"\r\n")[:-1], b".",
+        b"QUIT",
+    ])
+    finals = [r for r in replies if r[3:4] == b" "]
+    assert finals[0].startswith(b"250 ")  # the last line of LHLO's answer
+    assert [r[:9] for r in finals[1:]] == [
+        b"250 2.1.0", b"250 2.1.5", b"550 5.1.1", b"550 5.1.2", b"250 2.1.5", b"354 start",
+        b"250 2.0.0", b"250 2.0.0", b"221 2.0.0",
+    ]
+    # after the dot: one reply per accepted recipient, in RCPT order, naming it
+    assert b"<alice@example.org>" in finals[7] and b"<bob@example.org>" in finals[8]
+    assert [m["subject"] for m in await lmtp_server.inbox("alice")] == ["pair"]
+    assert [m["subject"] for m in await lmtp_server.inbox("bob")] == ["pair"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_alias_and_plus_addresses_reach_each_account_once(
+    lmtp_server: LmtpServer,
+) -> None:
+    client = await lmtp_server.client()
+    await client.run(client.lmtp.ehlo, "mta")
+    refused = await client.run(client.lmtp.sendmail, "carol@elsewhere.test", [
+        "team@example.org", "alice+lists@example.org", "ALICE@Example.org",
+    ], message("for the team"))
+    assert refused == {}
+    # alice is named three times, bob once: each has the message once
+    assert [m["subject"] for m in await lmtp_server.inbox("alice")] == ["for the team"]
+    assert [m["subject"] for m in await lmtp_server.inbox("bob")] == ["for the team"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_message_over_the_size_limit_is_refused_and_not_stored(
+    lmtp_server: LmtpServer,
+) -> None:
+    declared = await _exchange(lmtp_server, [
+        b"LHLO mta", b"MAIL FROM:<carol@elsewhere.test> SIZE=100000", b"QUIT",
+    ])
+    assert any(r.startswith(b"552 5.3.4") for r in declared)
+    client = await lmtp_server.client()
+    await client.run(client.lmtp.ehlo, "mta")
+    refused: Any = None
+    try:
+        await client.run(client.lmtp.sendmail, "carol@elsewhere.test",
+                         ["alice@example.org"], message("big", size=80_000))
+    except Exception as error:  # smtplib raises when every recipient is refused
+        refused = error
+    assert refused is not None and "552" in str(refused)
+    assert await lmtp_server.inbox("alice") == []
+    # the connection goes on: the next message is taken
+    assert await client.run(client.lmtp.sendmail, "carol@elsewhere.test",
+                            ["alice@example.org"], message("small")) == {}
+    assert [m["subject"] for m in await lmtp_server.inbox("alice")] == ["small"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_commands_get_protocol_errors_and_the_session_goes_on(
+    lmtp_server: LmtpServer,
+) -> None:
+    replies = await _exchange(lmtp_server, [
+        b"EHLO mta", b"HELO mta", b"MAIL FROM:<carol@elsewhere.test>", b"LHLO",
+        b"LHLO mta", b"RCPT TO:<alice@example.org>", b"DATA", b"MAIL carol",
+        b"MAIL FROM:<carol@elsewhere.test>", b"RCPT TO:<not an address>", b"RCPT alice",
+        b"FROB", b"RSET", b"NOOP", b"QUIT",
+    ])
+    finals = [r[:9] for r in replies if r[3:4] == b" "]
+    assert finals == [
+        b"500 5.5.1", b"500 5.5.1", b"503 5.5.1", b"501 5.5.4",  # EHLO, HELO, early MAIL, LHLO
+        finals[4], b"503 5.5.1", b"503 5.5.1", b"501 5.5.4",  # LHLO's, RCPT, DATA, bad MAIL
+        b"250 2.1.0", finals[9], b"501 5.5.4", b"500 5.5.2",  # MAIL, bad path, bad RCPT, FROB
+        b"250 2.0.0", b"250 2.0.0", b"221 2.0.0",
+    ]
+    assert finals[4].startswith(b"250 ")
+    assert finals[9][:1] == b"5"  # a path that is no address is refused for good
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_store_unavailable_gives_a_temporary_failure_per_recipient(
+    lmtp_server: LmtpServer,
+) -> None:
+    client = await lmtp_server.client()
+    await client.run(client.lmtp.ehlo, "mta")
+    await client.run(client.lmtp.mail, "carol@elsewhere.test")
+    assert (await client.run(client.lmtp.rcpt, "alice@example.org"))[0] == 250
+    await lmtp_server.store.close()  # the store goes away between RCPT and the data
+    code, text = await client.run(client.lmtp.data, message("later"))
+    assert code == 451 and text.startswith(b"4.3.0")
+
+
+async def _exchange(server: LmtpServer, lines: list[bytes]) -> list[bytes]:
+    from twisted.internet import reactor
+    from twisted.internet.threads import deferToThreadPool
+
+    return await deferToThreadPool(reactor, reactor.getThreadPool(), exchange, server.socket,
+                                   lines)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_bounce_from_the_null_sender_is_delivered(lmtp_server: LmtpServer) -> None:
+    client = await lmtp_server.client()
+    await client.run(client.lmtp.ehlo, "mta")
+    assert await client.run(client.lmtp.sendmail, "", ["bob@example.org"],
+                            message("undeliverable")) == {}
+    [mail] = await lmtp_server.inbox("bob")
+    stored = await lmtp_server.store.blobs.get(lmtp_server.accounts["bob"], mail["blobId"])
+    assert stored.startswith(b"Return-Path: <>\r\n")
