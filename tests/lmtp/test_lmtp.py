@@ -172,3 +172,26 @@ async def test_a_bounce_from_the_null_sender_is_delivered(lmtp_server: LmtpServe
     [mail] = await lmtp_server.inbox("bob")
     stored = await lmtp_server.store.blobs.get(lmtp_server.accounts["bob"], mail["blobId"])
     assert stored.startswith(b"Return-Path: <>\r\n")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_full_mailbox_refuses_for_good_and_the_others_still_get_it(
+    lmtp_server: LmtpServer,
+) -> None:
+    from stalwart_tx.admin.quota import set_limits
+
+    await set_limits(lmtp_server.store, lmtp_server.accounts["alice"], {"messages": 1})
+    client = await lmtp_server.client()
+    await client.run(client.lmtp.ehlo, "mta")
+    assert await client.run(client.lmtp.sendmail, "carol@elsewhere.test", ["alice@example.org"],
+                            message("fits")) == {}
+    replies = await _exchange(lmtp_server, [
+        b"LHLO mta", b"MAIL FROM:<carol@elsewhere.test>", b"RCPT TO:<alice@example.org>",
+        b"RCPT TO:<bob@example.org>", b"DATA", *message("over").split(b"\r\n")[:-1], b".",
+        b"QUIT",
+    ])
+    after_data = [r for r in replies if r[3:4] == b" "][-3:-1]
+    assert after_data[0].startswith(b"552 5.2.2 <alice@example.org>")
+    assert after_data[1].startswith(b"250 2.0.0 <bob@example.org>")
+    assert [m["subject"] for m in await lmtp_server.inbox("alice")] == ["fits"]
+    assert [m["subject"] for m in await lmtp_server.inbox("bob")] == ["over"]
