@@ -4,11 +4,19 @@ The message goes to the blob store, then ``Email/import`` files it in the Inbox 
 same in-process method layer the IMAP bridge uses (threads, counts, UIDs, search and push
 notices come with it). The import is one durable store write: when ``deliver`` returns, the
 message is stored, and only then does the LMTP recipient get its 250.
+
+An MTA that did not hear that 250 (a dropped connection, a timeout) delivers the message again
+later. So a stored message leaves a mark in the account for ``DEDUPE_WINDOW``: its Message-ID
+with the envelope sender. A message bearing a mark is answered 250 and not stored again. The
+mark is set after the message is stored, never before: a failure between the two may store a
+retry twice, but nothing can make a message count as delivered that was not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from stalwart_tx.auth.avatar import MailUser
@@ -32,8 +40,45 @@ class Outcome:
 
 
 DELIVERED = Outcome(250, "2.0.0", "delivered")
+DELIVERED_BEFORE = Outcome(250, "2.0.0", "delivered already")
 UNAVAILABLE = Outcome(451, "4.3.0", "the mail store is unavailable, try again later")
 NO_INBOX = Outcome(451, "4.2.0", "the recipient has no Inbox at the moment, try again later")
+
+
+# seconds a delivered message's mark stays (an MTA gives up retrying after some days; most
+# retries come within minutes)
+DEDUPE_WINDOW = 24 * 3600.0
+MESSAGE_ID_HEADER = re.compile(rb"message-id[ \t]*:(.*)", re.I | re.S)
+
+
+def message_id_of(lines: Sequence[bytes]) -> str | None:
+    """The Message-ID header's value of a message given as lines (None when it has none)."""
+    found: bytearray | None = None
+    for line in lines:
+        if not line:
+            break  # the end of the header
+        if line[:1] in (b" ", b"\t"):
+            if found is not None:
+                found += line  # a folded continuation
+            continue
+        if found is not None:
+            break
+        header = MESSAGE_ID_HEADER.match(line)
+        if header is not None:
+            found = bytearray(header.group(1))
+    if found is None:
+        return None
+    value = bytes(found).decode("utf-8", "replace").strip()
+    return value or None
+
+
+def delivery_mark(message_id: str | None, sender: str) -> str | None:
+    """The name of a delivered message's mark; None when it has no Message-ID to tell a
+    retry by."""
+    if message_id is None:
+        return None
+    digest = hashlib.sha256(f"{sender}\0{message_id}".encode()).hexdigest()[:32]
+    return f"lmtp:{digest}"
 
 
 class Delivery:
@@ -41,12 +86,16 @@ class Delivery:
         self.api = api
         self.store = store
 
-    async def deliver(self, principal_id: str, message: bytes) -> Outcome:
-        """File ``message`` in the principal's Inbox; the reply its recipients get."""
+    async def deliver(self, principal_id: str, message: bytes, mark: str | None = None) -> Outcome:
+        """File ``message`` in the principal's Inbox unless ``mark`` says it was (see above);
+        the reply its recipients get."""
         user = MailUser(principal_id=principal_id, name=principal_id)
         client = MailClient(self.api, user)
         try:
-            blob = await self.store().blobs.put(user.account_id, message)
+            store = self.store()
+            if mark is not None and await store.claims.held(user.account_id, mark):
+                return DELIVERED_BEFORE
+            blob = await store.blobs.put(user.account_id, message)
             # the Mailbox read makes sure the account has its default mailboxes first
             found = await client.call("Mailbox/query", filter={"role": "inbox"})
             if not found["ids"]:
@@ -61,6 +110,11 @@ class Delivery:
         problem = (answer.get("notCreated") or {}).get("m")
         if problem is not None:
             return _refused(str(problem.get("type")), str(problem.get("description") or ""))
+        if mark is not None:
+            try:
+                await store.claims.claim(user.account_id, mark, DEDUPE_WINDOW)
+            except StoreError:
+                pass  # stored all the same: a retry may be stored twice, nothing is lost
         return DELIVERED
 
 

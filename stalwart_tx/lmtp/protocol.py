@@ -37,7 +37,13 @@ from twisted.mail.smtp import (
 from twisted.python.failure import Failure
 
 from stalwart_tx.gathering import gather
-from stalwart_tx.lmtp.delivery import UNAVAILABLE, Delivery, Outcome
+from stalwart_tx.lmtp.delivery import (
+    UNAVAILABLE,
+    Delivery,
+    Outcome,
+    delivery_mark,
+    message_id_of,
+)
 from stalwart_tx.lmtp.recipients import BadAddress, UnknownDomain, resolve
 from stalwart_tx.store.errors import StoreError
 from stalwart_tx.store.interfaces import IDirectory
@@ -254,7 +260,8 @@ class LmtpServer(ESMTP):
                 self._reply(big, address)
             return
         message = self._headers() + b"\r\n".join(lines) + (b"\r\n" if lines else b"")
-        delivering = Deferred.fromCoroutine(self._deliver(message, recipients))
+        mark = delivery_mark(message_id_of(lines), self._sender.decode("utf-8", "replace"))
+        delivering = Deferred.fromCoroutine(self._deliver(message, recipients, mark))
         delivering.addErrback(self._failed, recipients)
         self._hold_until(delivering)
 
@@ -266,11 +273,13 @@ class LmtpServer(ESMTP):
                 + b"Received: from " + helo + b" by " + bytes(self.host) + b" with LMTP; "
                 + stamp.encode() + b"\r\n")
 
-    async def _deliver(self, message: bytes, recipients: list[tuple[bytes, list[str]]]) -> None:
+    async def _deliver(
+        self, message: bytes, recipients: list[tuple[bytes, list[str]]], mark: str | None
+    ) -> None:
         # each account once, however many recipients name it
         accounts = list(dict.fromkeys(a for _, named in recipients for a in named))
         outcomes = dict(zip(accounts, await gather(
-            *(self.context.delivery.deliver(account, message) for account in accounts)
+            *(self.context.delivery.deliver(account, message, mark) for account in accounts)
         ), strict=True))
         for address, named in recipients:
             # an alias answers for all it names: stored for each, or the first refusal

@@ -314,6 +314,10 @@ class IClaims(Interface):
         ValueError for an invalid account id, an empty name or a ``ttl`` that is not positive.
         """
 
+    async def held(account_id: str, name: str) -> bool:
+        """Whether ``name`` is claimed within the account now (taking nothing). Raises
+        ValueError as ``claim`` does for an invalid account id or an empty name."""
+
 
 class IDueAccounts(Interface):
     """Which accounts have work due when, across every account: one small index per purpose.

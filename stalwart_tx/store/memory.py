@@ -881,6 +881,10 @@ class MemoryClaims:
         self._until[key] = now + ttl
         return True
 
+    async def held(self, account_id: str, name: str) -> bool:
+        check_claim(account_id, name, 1.0)
+        return self._until.get((account_id, name), 0.0) > self._clock()
+
 
 __all__ = [
     "MemoryAccountStore",

@@ -195,3 +195,50 @@ async def test_a_full_mailbox_refuses_for_good_and_the_others_still_get_it(
     assert after_data[1].startswith(b"250 2.0.0 <bob@example.org>")
     assert [m["subject"] for m in await lmtp_server.inbox("alice")] == ["fits"]
     assert [m["subject"] for m in await lmtp_server.inbox("bob")] == ["over"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_retried_delivery_is_answered_but_not_stored_twice(
+    lmtp_server: LmtpServer, monkeypatch: Any,
+) -> None:
+    from stalwart_tx.lmtp import delivery
+
+    async def send(sender: str, data: bytes, *to: str) -> Any:
+        # a connection each: smtplib reads one reply after the data, LMTP sends one a recipient
+        client = await lmtp_server.client()
+        await client.run(client.lmtp.ehlo, "mta")
+        return await client.run(client.lmtp.sendmail, sender, list(to), data)
+
+    first = message("again")  # Message-ID <again@elsewhere.test>
+    assert await send("carol@elsewhere.test", first, "alice@example.org") == {}
+    # the MTA did not hear the 250 and tries again, alice and bob now in one transaction
+    assert await send("carol@elsewhere.test", first, "alice@example.org", "bob@example.org") == {}
+    assert [m["subject"] for m in await lmtp_server.inbox("alice")] == ["again"]
+    assert [m["subject"] for m in await lmtp_server.inbox("bob")] == ["again"]
+    # the same Message-ID from another sender is another delivery
+    assert await send("dave@elsewhere.test", first, "alice@example.org") == {}
+    assert len(await lmtp_server.inbox("alice")) == 2
+    # nothing to tell a retry by: every copy is stored
+    bare = b"From: carol@elsewhere.test\r\nSubject: no id\r\n\r\nHi.\r\n"
+    for _ in range(2):
+        assert await send("carol@elsewhere.test", bare, "bob@example.org") == {}
+    assert len(await lmtp_server.inbox("bob")) == 3
+    # past the window the mark is gone
+    monkeypatch.setattr(delivery, "DEDUPE_WINDOW", 0.05)
+    later = message("later")
+    assert await send("carol@elsewhere.test", later, "alice@example.org") == {}
+    from twisted.internet import reactor, task
+
+    await task.deferLater(reactor, 0.1, lambda: None)
+    assert await send("carol@elsewhere.test", later, "alice@example.org") == {}
+    assert [m["subject"] for m in await lmtp_server.inbox("alice")].count("later") == 2
+
+
+def test_the_message_id_is_read_from_the_header_only() -> None:
+    from stalwart_tx.lmtp.delivery import message_id_of
+
+    assert message_id_of([b"Subject: x", b"Message-ID:", b"  <folded@x>", b"", b"b"]) == (
+        "<folded@x>")
+    assert message_id_of([b"message-id: <a@b>", b"To: y"]) == "<a@b>"
+    assert message_id_of([b"Subject: x", b"", b"Message-ID: <in-body@x>"]) is None
+    assert message_id_of([b"X-Message-ID: <other@x>"]) is None

@@ -1488,6 +1488,18 @@ class ClaimsConformance:
         assert won.count(True) == 1
 
     @pytest_twisted.ensureDeferred
+    async def test_held_tells_without_claiming(self, store: StoreBundle) -> None:
+        assert await store.claims.held(A, "mark") is False
+        assert await store.claims.held(A, "mark") is False  # asking took nothing
+        assert await store.claims.claim(A, "mark", 0.05) is True
+        assert await store.claims.held(A, "mark") is True
+        assert await store.claims.held(B, "mark") is False
+        await sleep(0.1)
+        assert await store.claims.held(A, "mark") is False
+        with pytest.raises(ValueError):
+            await store.claims.held(A, "")
+
+    @pytest_twisted.ensureDeferred
     async def test_claim_expires(self, store: StoreBundle) -> None:
         assert await store.claims.claim(A, "short", 0.05) is True
         assert await store.claims.claim(A, "short", 0.05) is False

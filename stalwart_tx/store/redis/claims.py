@@ -30,3 +30,8 @@ class RedisClaims:
         # PX takes whole milliseconds; rounding up keeps a tiny ttl from becoming 0 (an error)
         reply = await self._redis.execute("SET", key, "1", "NX", "PX", math.ceil(ttl * 1000))
         return reply is not None
+
+    async def held(self, account_id: str, name: str) -> bool:
+        check_claim(account_id, name, 1.0)
+        key = account_keys(self._prefix, account_id).claim(name)
+        return bool(await self._redis.execute("EXISTS", key))
