@@ -2,7 +2,7 @@
 
 An alias lives in a domain added with ``domain add``, since delivery refuses every other
 domain, and never on an address a user owns: delivery looks the owner up first, so such an
-alias would never be used.
+alias would never be used. ``@domain`` is the domain's catch-all.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def add_parser(commands: Any) -> None:
         dest="action", required=True
     )
     setting = alias.add_parser("set", help="point an address at users, replacing its targets")
-    setting.add_argument("address")
+    setting.add_argument("address", help="an address, or @domain for the domain's catch-all")
     setting.add_argument("users", metavar="user", nargs="+", help="a user's login name")
     alias.add_parser("remove", help="remove an alias").add_argument("address")
     listing = alias.add_parser("list", help="every alias and the users it delivers to")
@@ -41,7 +41,19 @@ def add_parser(commands: Any) -> None:
 
 
 async def _checked_address(store: StoreBundle, address: str) -> str:
-    """The alias key for ``address``; AliasError unless it may become an alias."""
+    """The alias key for ``address``; AliasError unless it may become an alias. ``@domain``
+    is the domain's catch-all: what no address or other alias of the domain takes."""
+    text = address.strip()
+    if text.startswith("@"):
+        domain = text[1:].lower()
+        if not domain or "@" in domain:
+            raise AliasError(f"not a catch-all: {address!r} (expected @domain)", USAGE)
+        if domain not in await store.directory.list_domains():
+            raise AliasError(
+                f"{domain} is no domain of this server (add it first: domain add {domain})",
+                NOT_FOUND,
+            )
+        return f"@{domain}"
     try:
         key = address_key(address)
     except ValueError as error:

@@ -2,7 +2,8 @@
 
 An address is looked up as the directory has it: first as some principal's own address, then
 as an alias (one address for several accounts). With neither, a plus-address
-(``user+tag@domain``) is looked up again without its tag. Mail for a domain the directory does
+(``user+tag@domain``) is looked up again without its tag, and last the domain's catch-all (the
+alias ``@domain``) takes what is left. Mail for a domain the directory does
 not list is refused whatever its local part: the server is no open relay for names it does
 not serve.
 """
@@ -36,6 +37,8 @@ async def resolve(directory: IDirectory, address: str) -> list[str]:
     found = await _lookup(directory, key)
     if not found and "+" in local:
         found = await _lookup(directory, f"{local.partition('+')[0]}@{domain}")
+    if not found:
+        found = list(dict.fromkeys(await directory.resolve_alias(f"@{domain}")))
     return found
 
 

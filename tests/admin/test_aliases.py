@@ -84,7 +84,7 @@ async def test_refusals(redis_url: str) -> None:
     assert "'nobody'" in await expect_error(
         redis_url, NOT_FOUND, "alias", "set", "sales@example.org", "alice", "nobody"
     )
-    for bad in ("no-at-sign", "@example.org", "a b@example.org"):
+    for bad in ("no-at-sign", "a b@example.org", "@"):
         await expect_error(redis_url, USAGE, "alias", "set", bad, "alice")
     assert "domain add other.org" in await expect_error(
         redis_url, NOT_FOUND, "alias", "set", "sales@Other.org", "alice"
@@ -113,3 +113,16 @@ def test_exit_codes_of_the_installed_command(redis_url: str) -> None:
     assert unknown_user.stderr == "stalwart-admin: no user named 'erin'\n"
     no_users = admin("--redis", redis_url, "alias", "set", "x@example.org")
     assert no_users.returncode == USAGE
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_domain_catch_all_is_the_alias_at_domain(redis_url: str) -> None:
+    await users_and_domain(redis_url)
+    assert await admin_run(redis_url, "alias", "set", "@Example.ORG", "alice") == (
+        "@example.org delivers to alice\n"
+    )
+    assert await admin_run(redis_url, "alias", "list") == "@example.org\talice\n"
+    await expect_error(redis_url, USAGE, "alias", "set", "@", "alice")
+    await expect_error(redis_url, NOT_FOUND, "alias", "set", "@other.test", "alice")
+    await admin_run(redis_url, "alias", "remove", "@example.org")
+    assert await admin_run(redis_url, "alias", "list") == ""

@@ -242,3 +242,23 @@ def test_the_message_id_is_read_from_the_header_only() -> None:
     assert message_id_of([b"message-id: <a@b>", b"To: y"]) == "<a@b>"
     assert message_id_of([b"Subject: x", b"", b"Message-ID: <in-body@x>"]) is None
     assert message_id_of([b"X-Message-ID: <other@x>"]) is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_catch_all_takes_what_no_address_or_alias_of_its_domain_takes(
+    lmtp_server: LmtpServer,
+) -> None:
+    directory = lmtp_server.store.directory
+    await directory.set_alias("@example.org", [lmtp_server.accounts["bob"]])
+    client = await lmtp_server.client()
+    await client.run(client.lmtp.ehlo, "mta")
+    assert await client.run(client.lmtp.sendmail, "carol@elsewhere.test",
+                            ["whoever@example.org"], message("stray")) == {}
+    assert [m["subject"] for m in await lmtp_server.inbox("bob")] == ["stray"]
+    # an owned address and a plus-address still go where they name
+    other = await lmtp_server.client()
+    await other.run(other.lmtp.ehlo, "mta")
+    assert await other.run(other.lmtp.sendmail, "carol@elsewhere.test",
+                           ["alice+x@example.org"], message("direct")) == {}
+    assert [m["subject"] for m in await lmtp_server.inbox("alice")] == ["direct"]
+    assert [m["subject"] for m in await lmtp_server.inbox("bob")] == ["stray"]
