@@ -7,8 +7,10 @@ collected here once for all recipients (not once per recipient as Twisted's IMes
 and each account the recipients resolve to gets the message once.
 
 Twisted's server runs each line as it comes, though a recipient's check or a delivery answers
-later; with PIPELINING (RFC 2920) a client sends the next commands without waiting, so while
-an answer is outstanding the lines behind it are held, and run in order once it is given.
+later; with PIPELINING (RFC 2920) a client sends the next commands without waiting. So the
+input is read here, line by line or (BDAT, RFC 3030 CHUNKING) as a counted chunk, and while an
+answer is outstanding nothing more of it is read; it is taken up in order once the answer is
+given.
 
 Every reply carries an RFC 3463 enhanced status code (ENHANCEDSTATUSCODES, RFC 2034).
 """
@@ -53,8 +55,9 @@ log = Logger()
 DEFAULT_SIZE_LIMIT = 50 * 1024 * 1024
 # recipients of one transaction at most (RFC 5321 §4.5.3.1.8 asks servers to take 100)
 MAX_RECIPIENTS = 1000
-# pipelined lines held while a message is delivered, at most, before the client is cut off
-MAX_HELD_LINES = 1000
+# bytes a client may send ahead while an answer is outstanding, before it is cut off
+MAX_AHEAD = 4 * 1024 * 1024
+BDAT_ARGUMENTS = re.compile(rb"^(\d{1,12})(?:\s+(LAST))?\s*$", re.I)
 SIZE_PARAMETER = re.compile(rb"(?:^|\s)SIZE=(\d{1,20})(?:\s|$)", re.I)
 ENHANCED = re.compile(rb"^[245]\.\d{1,3}\.\d{1,3}(?:\s|$)")
 # the enhanced code a reply of each basic code gets when it names none itself
@@ -86,12 +89,18 @@ class LmtpServer(ESMTP):
         # the transaction the data is for: each RCPT's address with the accounts it names
         self._recipients: list[tuple[bytes, list[str]]] = []
         self._sender = b""
-        self._lines: list[bytes] = []
+        self._parts: list[bytes] = []  # the data so far: lines (DATA) or chunks (BDAT)
         self._size = 0
         self._too_big = False
-        # an answer still to come (a recipient's check, a delivery), and the lines held behind it
+        # input not read yet; an answer still to come (a recipient's check, a delivery), before
+        # which nothing more is read
+        self._inbox = bytearray()
         self._pending: Deferred[Any] | None = None
-        self._held: list[bytes] = []
+        # a BDAT chunk being read: the bytes still to come, whether it is the last, whether the
+        # chunks of this transaction are kept (None: no transaction, read and dropped)
+        self._chunk_left = 0
+        self._chunk_last = False
+        self._chunking: bool | None = None
 
     # -- replies ----------------------------------------------------------------------------
 
@@ -110,14 +119,39 @@ class LmtpServer(ESMTP):
 
     # -- commands ---------------------------------------------------------------------------
 
-    def lineReceived(self, line: bytes) -> Any:
-        if self._pending is not None:
-            self._held.append(line)
-            if len(self._held) > MAX_HELD_LINES:
-                self.sendCode(421, b"4.5.0 too many commands pipelined, closing")
-                self._connection().loseConnection()
-            return None
-        return super().lineReceived(line)
+    def dataReceived(self, data: bytes) -> None:
+        self.resetTimeout()  # a long chunk is activity too, not only each line
+        self._inbox += data
+        if self._pending is not None and len(self._inbox) > MAX_AHEAD:
+            self.sendCode(421, b"4.5.0 too much sent ahead of the answers, closing")
+            self._connection().loseConnection()
+            return
+        self._consume()
+
+    def _consume(self) -> None:
+        """Read what came, line by line or as the chunk in progress, until an answer is
+        outstanding."""
+        inbox = self._inbox
+        while inbox and self._pending is None and not self._connection().disconnecting:
+            if self._chunk_left:
+                piece = bytes(inbox[:self._chunk_left])
+                del inbox[:len(piece)]
+                self._chunk_left -= len(piece)
+                self._take_chunk(piece)
+                if not self._chunk_left:
+                    self._chunk_ended()
+                continue
+            end = inbox.find(b"\r\n")
+            if end < 0:
+                if len(inbox) > self.MAX_LENGTH:
+                    self.lineLengthExceeded(bytes(inbox))
+                return
+            line = bytes(inbox[:end])
+            del inbox[:end + 2]
+            if len(line) > self.MAX_LENGTH:
+                self.lineLengthExceeded(line)
+                return
+            self.lineReceived(line)
 
     def lineLengthExceeded(self, line: bytes) -> None:
         # the rest of what was read with it is dropped: no reply could follow in order
@@ -137,7 +171,7 @@ class LmtpServer(ESMTP):
         self._helo = (name, b"localhost")
         self._from = None
         self._to = []
-        extensions = [b"PIPELINING", b"ENHANCEDSTATUSCODES", b"8BITMIME",
+        extensions = [b"PIPELINING", b"ENHANCEDSTATUSCODES", b"8BITMIME", b"CHUNKING",
                       b"SIZE %d" % self.context.size_limit]
         super().sendCode(250, b"\n".join([self.host, *extensions]))
 
@@ -145,6 +179,9 @@ class LmtpServer(ESMTP):
         return {}  # no AUTH, no STARTTLS: LMTP is for a local MTA
 
     def do_MAIL(self, rest: bytes) -> None:
+        if self._chunking is not None:
+            self.sendCode(503, b"5.5.1 the message's chunks are not all sent (BDAT ... LAST)")
+            return
         if self._helo is None or self._helo[0] is None:
             self.sendCode(503, b"5.5.1 LHLO first")
             return
@@ -206,6 +243,8 @@ class LmtpServer(ESMTP):
     def do_RSET(self, rest: bytes) -> None:
         self._from = None
         self._to = []
+        self._chunking = None
+        self._parts = []
         self.sendCode(250, b"2.0.0 reset")
 
     def do_NOOP(self, rest: bytes) -> None:
@@ -220,47 +259,97 @@ class LmtpServer(ESMTP):
 
     # -- the data ---------------------------------------------------------------------------
 
-    def do_DATA(self, rest: bytes) -> None:
+    def _begin(self) -> bool:
+        """Start the data of the transaction; False (and 503 sent) without one."""
         if self._from is None or not self._to:
             self.sendCode(503, b"5.5.1 MAIL FROM and an accepted RCPT TO first")
-            return
+            return False
         self._recipients = [(bytes(str(user.dest).encode()), accounts)
                             for user, accounts in self._to]
         self._sender = str(self._from).encode()
         self._from = None
         self._to = []
-        self._lines = []
+        self._parts = []
         self._size = 0
         self._too_big = False
+        return True
+
+    def _keep(self, data: bytes, counted: int) -> None:
+        if self._too_big:
+            return  # read to its end, kept nowhere
+        self._size += counted
+        if self._size > self.context.size_limit:
+            self._too_big = True
+            self._parts = []
+            return
+        self._parts.append(data)
+
+    def do_DATA(self, rest: bytes) -> None:
+        if self._chunking is not None:
+            self.sendCode(503, b"5.5.1 DATA after BDAT: send the rest as BDAT")
+            return
+        if not self._begin():
+            return
         self.mode = DATA
         self.sendCode(354, b"start the message; end it with a line holding only a dot")
 
     def state_DATA(self, line: bytes) -> None:
         if line == b".":
             self.mode = COMMAND
-            self._finish()
+            parts, self._parts = self._parts, []
+            self._finish(b"".join(part + b"\r\n" for part in parts), parts)
             return
         if line[:1] == b".":
             line = line[1:]
-        if self._too_big:
-            return  # read to the dot, kept nowhere
-        self._size += len(line) + 2
-        if self._size > self.context.size_limit:
-            self._too_big = True
-            self._lines = []
-            return
-        self._lines.append(line)
+        self._keep(line, len(line) + 2)
 
-    def _finish(self) -> None:
+    def do_BDAT(self, rest: bytes) -> None:
+        found = BDAT_ARGUMENTS.match(rest.strip())
+        if found is None:
+            # where its chunk ends cannot be known: nothing after it can be read as commands
+            self.sendCode(501, b"5.5.4 BDAT size [LAST] expected; closing")
+            self._connection().loseConnection()
+            return
+        if self._chunking is None:
+            # the first chunk of a message; without a transaction its chunk is read and dropped
+            self._chunking = self._begin() if self._from is not None and self._to else False
+        self._chunk_left = int(found.group(1))
+        self._chunk_last = found.group(2) is not None
+        if not self._chunk_left:
+            self._chunk_ended()
+
+    def _take_chunk(self, piece: bytes) -> None:
+        if self._chunking:
+            self._keep(piece, len(piece))
+
+    def _chunk_ended(self) -> None:
+        kept, last = self._chunking, self._chunk_last
+        if not kept:
+            self._chunking = None if last else False
+            self.sendCode(503, b"5.5.1 MAIL FROM and an accepted RCPT TO first")
+            return
+        if not last:
+            if self._too_big:
+                self.sendCode(552, b"5.3.4 the message is bigger than this server takes")
+            else:
+                self.sendCode(250, b"2.0.0 %d octets received" % self._size)
+            return
+        self._chunking = None
+        parts, self._parts = self._parts, []
+        data = b"".join(parts)
+        self._finish(data, data[:65536].split(b"\r\n"))
+
+    def _finish(self, data: bytes, head: list[bytes]) -> None:
+        """The message is all here: store it for each recipient's account, and answer each
+        recipient (``head``: its first lines, where the Message-ID is found)."""
         recipients, self._recipients = self._recipients, []
-        lines, self._lines = self._lines, []
         if self._too_big:
             big = Outcome(552, "5.3.4", "the message is bigger than this server takes")
             for address, _ in recipients:
                 self._reply(big, address)
             return
-        message = self._headers() + b"\r\n".join(lines) + (b"\r\n" if lines else b"")
-        mark = delivery_mark(message_id_of(lines), self._sender.decode("utf-8", "replace"))
+        message = self._headers() + data
+        mark = delivery_mark(message_id_of(head), self._sender.decode("utf-8", "replace"))
         delivering = Deferred.fromCoroutine(self._deliver(message, recipients, mark))
         delivering.addErrback(self._failed, recipients)
         self._hold_until(delivering)
@@ -292,8 +381,8 @@ class LmtpServer(ESMTP):
             self._reply(UNAVAILABLE, address)
 
     def _hold_until(self, answered: Deferred[Any]) -> None:
-        """Hold the lines that come until ``answered`` has fired (its reply sent), reading no
-        more meanwhile; then run those held, in order."""
+        """Read no more input until ``answered`` has fired (its reply sent); then go on with
+        what came meanwhile, in order."""
         if answered.called:
             return
         self._pending = answered
@@ -306,15 +395,14 @@ class LmtpServer(ESMTP):
         if connection.disconnecting:
             return
         connection.resumeProducing()
-        while self._held and self._pending is None and not connection.disconnecting:
-            super().lineReceived(self._held.pop(0))
+        self._consume()
 
     def _connection(self) -> Any:
         """The transport as the TCP or Unix connection it is (producer, disconnecting)."""
         return self.transport
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self._held = []
+        self._inbox = bytearray()
         self.mode = COMMAND  # Twisted's own DATA state holds nothing here
         super().connectionLost(reason)
 

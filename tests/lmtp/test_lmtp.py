@@ -20,15 +20,19 @@ def message(subject: str, body: str = "Hello.", size: int = 0) -> bytes:
 
 
 def exchange(path: str, lines: list[bytes]) -> list[bytes]:
-    """Send raw lines at once (pipelined) after the greeting; every reply line until the
-    connection has answered as many final replies as ``lines`` holds commands ending in one."""
+    """Send raw lines at once (pipelined) after the greeting; every reply line until QUIT's
+    answer or the end of the connection."""
+    return exchange_bytes(path, b"".join(line + b"\r\n" for line in lines))
+
+
+def exchange_bytes(path: str, data: bytes) -> list[bytes]:
     with socket.socket(socket.AF_UNIX) as sock:
         sock.settimeout(20)
         sock.connect(path)
         reader = sock.makefile("rb")
         greeting = reader.readline()
         assert greeting.startswith(b"220 ")
-        sock.sendall(b"".join(line + b"\r\n" for line in lines))
+        sock.sendall(data)
         replies: list[bytes] = []
         while True:
             line = reader.readline()
@@ -262,3 +266,72 @@ async def test_a_catch_all_takes_what_no_address_or_alias_of_its_domain_takes(
                            ["alice+x@example.org"], message("direct")) == {}
     assert [m["subject"] for m in await lmtp_server.inbox("alice")] == ["direct"]
     assert [m["subject"] for m in await lmtp_server.inbox("bob")] == ["stray"]
+
+
+async def _exchange_bytes(server: LmtpServer, data: bytes) -> list[bytes]:
+    from twisted.internet import reactor
+    from twisted.internet.threads import deferToThreadPool
+
+    return await deferToThreadPool(reactor, reactor.getThreadPool(), exchange_bytes,
+                                   server.socket, data)
+
+
+def finals(replies: list[bytes]) -> list[bytes]:
+    return [r for r in replies if r[3:4] == b" "]
+
+
+@pytest_twisted.ensureDeferred
+async def test_bdat_chunks_make_one_message_taken_as_sent(lmtp_server: LmtpServer) -> None:
+    whole = message("in chunks") + b".a line starting with a dot stays as it is\r\n"
+    first, second = whole[:50], whole[50:]
+    replies = await _exchange_bytes(lmtp_server, b"".join([
+        b"LHLO mta\r\n", b"MAIL FROM:<carol@elsewhere.test>\r\n",
+        b"RCPT TO:<alice@example.org>\r\n", b"RCPT TO:<bob@example.org>\r\n",
+        b"BDAT %d\r\n" % len(first), first, b"BDAT %d LAST\r\n" % len(second), second,
+        b"QUIT\r\n",
+    ]))
+    assert b"250-CHUNKING" in replies
+    assert [r[:9] for r in finals(replies)[1:]] == [
+        b"250 2.1.0", b"250 2.1.5", b"250 2.1.5", b"250 2.0.0", b"250 2.0.0", b"250 2.0.0",
+        b"221 2.0.0",
+    ]
+    assert b"50 octets received" in finals(replies)[4]
+    [mail] = await lmtp_server.inbox("bob")
+    stored = await lmtp_server.store.blobs.get(lmtp_server.accounts["bob"], mail["blobId"])
+    assert stored.endswith(b"\r\n" + whole)  # after Return-Path and Received, byte for byte
+    assert [m["subject"] for m in await lmtp_server.inbox("alice")] == ["in chunks"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_bdat_out_of_place_is_read_to_its_end_and_refused(lmtp_server: LmtpServer) -> None:
+    trap = b"QUIT\r\nRSET\r\n"  # what a chunk holds is never taken for commands
+    replies = await _exchange_bytes(lmtp_server, b"".join([
+        b"LHLO mta\r\n", b"BDAT %d LAST\r\n" % len(trap), trap,
+        b"MAIL FROM:<carol@elsewhere.test>\r\n", b"RCPT TO:<alice@example.org>\r\n",
+        b"BDAT 5\r\n", b"Subje", b"DATA\r\n", b"MAIL FROM:<x@y.test>\r\n",
+        b"BDAT 0 LAST\r\n", b"NOOP\r\n", b"QUIT\r\n",
+    ]))
+    assert [r[:9] for r in finals(replies)[1:]] == [
+        b"503 5.5.1", b"250 2.1.0", b"250 2.1.5", b"250 2.0.0", b"503 5.5.1", b"503 5.5.1",
+        b"250 2.0.0", b"250 2.0.0", b"221 2.0.0",
+    ]
+    # the five bytes and the empty last chunk made a message
+    [mail] = await lmtp_server.inbox("alice")
+    stored = await lmtp_server.store.blobs.get(lmtp_server.accounts["alice"], mail["blobId"])
+    assert stored.endswith(b"\r\nSubje")
+
+
+@pytest_twisted.ensureDeferred
+async def test_bdat_over_the_limit_is_refused_and_a_bad_bdat_ends_the_session(
+    lmtp_server: LmtpServer,
+) -> None:
+    big = b"y" * 40_000
+    replies = await _exchange_bytes(lmtp_server, b"".join([
+        b"LHLO mta\r\n", b"MAIL FROM:<carol@elsewhere.test>\r\n",
+        b"RCPT TO:<alice@example.org>\r\n", b"BDAT 40000\r\n", big,
+        b"BDAT 40000 LAST\r\n", big, b"BDAT many\r\n", b"NOOP\r\n",
+    ]))
+    assert [r[:9] for r in finals(replies)[1:]] == [
+        b"250 2.1.0", b"250 2.1.5", b"250 2.0.0", b"552 5.3.4", b"501 5.5.4",
+    ]  # the connection closed after the bad BDAT: NOOP got no answer
+    assert await lmtp_server.inbox("alice") == []
