@@ -31,10 +31,7 @@ from twisted.mail.smtp import (
     COMMAND,
     DATA,
     ESMTP,
-    AddressError,
-    SMTPBadRcpt,
     SMTPServerError,
-    User,
 )
 from twisted.python.failure import Failure
 
@@ -47,6 +44,7 @@ from stalwart_tx.lmtp.delivery import (
     message_id_of,
 )
 from stalwart_tx.lmtp.recipients import BadAddress, UnknownDomain, resolve
+from stalwart_tx.store.addresses import normalise_address
 from stalwart_tx.store.errors import StoreError
 from stalwart_tx.store.interfaces import IDirectory
 
@@ -58,7 +56,6 @@ MAX_RECIPIENTS = 1000
 # bytes a client may send ahead while an answer is outstanding, before it is cut off
 MAX_AHEAD = 4 * 1024 * 1024
 BDAT_ARGUMENTS = re.compile(rb"^(\d{1,12})(?:\s+(LAST))?\s*$", re.I)
-SIZE_PARAMETER = re.compile(rb"(?:^|\s)SIZE=(\d{1,20})(?:\s|$)", re.I)
 ENHANCED = re.compile(rb"^[245]\.\d{1,3}\.\d{1,3}(?:\s|$)")
 # the enhanced code a reply of each basic code gets when it names none itself
 DEFAULT_ENHANCED = {
@@ -66,6 +63,51 @@ DEFAULT_ENHANCED = {
     454: b"4.7.0", 500: b"5.5.2", 501: b"5.5.4", 502: b"5.5.1", 503: b"5.5.1",
     504: b"5.5.4", 550: b"5.1.1", 552: b"5.3.4", 553: b"5.1.3", 554: b"5.6.0",
 }
+
+
+# RFC 5321 §4.1.2: a path in angle brackets (a source route before the mailbox is dropped),
+# then parameters; with SMTPUTF8 (RFC 6531) the mailbox may be UTF-8
+MAIL_PATH = re.compile(rb"^FROM:[ ]?<(?:@[^<>:]*:)?([^<>]*)>((?:[ ]+[^ ]+)*)[ ]*$", re.I)
+RCPT_PATH = re.compile(rb"^TO:[ ]?<(?:@[^<>:]*:)?([^<>]*)>((?:[ ]+[^ ]+)*)[ ]*$", re.I)
+
+
+def _path(
+    pattern: re.Pattern[bytes], rest: bytes
+) -> tuple[str, list[tuple[str, str | None]]] | None:
+    """The address of a MAIL or RCPT path and its parameters (name uppercased, value or None);
+    None when it does not parse or is not UTF-8."""
+    found = pattern.match(rest.strip())
+    if found is None:
+        return None
+    try:
+        address = found.group(1).decode("utf-8").strip()
+        words = found.group(2).decode("utf-8").split()
+    except UnicodeDecodeError:
+        return None
+    parameters: list[tuple[str, str | None]] = []
+    for word in words:
+        name, equals, value = word.partition("=")
+        parameters.append((name.upper(), value if equals else None))
+    return address, parameters
+
+
+def _mailbox(address: str) -> bool:
+    """Whether the text is a mailbox address (local@domain, nothing that could break a header)."""
+    try:
+        normalise_address(address)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class _Recipient:
+    """A recipient as Twisted's RCPT callbacks carry it (``dest``: the address as sent)."""
+
+    dest: str
+
+    def __str__(self) -> str:
+        return self.dest
 
 
 @dataclass
@@ -96,6 +138,7 @@ class LmtpServer(ESMTP):
         # which nothing more is read
         self._inbox = bytearray()
         self._pending: Deferred[Any] | None = None
+        self._utf8 = False  # the transaction's MAIL said SMTPUTF8
         # a BDAT chunk being read: the bytes still to come, whether it is the last, whether the
         # chunks of this transaction are kept (None: no transaction, read and dropped)
         self._chunk_left = 0
@@ -172,7 +215,7 @@ class LmtpServer(ESMTP):
         self._from = None
         self._to = []
         extensions = [b"PIPELINING", b"ENHANCEDSTATUSCODES", b"8BITMIME", b"CHUNKING",
-                      b"SIZE %d" % self.context.size_limit]
+                      b"SMTPUTF8", b"SIZE %d" % self.context.size_limit]
         super().sendCode(250, b"\n".join([self.host, *extensions]))
 
     def extensions(self) -> dict[bytes, list[bytes] | None]:
@@ -185,37 +228,59 @@ class LmtpServer(ESMTP):
         if self._helo is None or self._helo[0] is None:
             self.sendCode(503, b"5.5.1 LHLO first")
             return
-        declared = SIZE_PARAMETER.search(rest)
-        if declared is not None and int(declared.group(1)) > self.context.size_limit:
-            self.sendCode(552, b"5.3.4 the message is bigger than this server takes")
+        if self._from is not None:
+            self.sendCode(503, b"5.5.1 one sender per message: RSET first")
             return
-        super().do_MAIL(rest)
-
-    def validateFrom(self, helo: Any, origin: Any) -> Any:
-        return origin  # the MTA vouched for the sender; the null sender <> included
-
-    def _cbFromValidate(self, from_: Any, code: int = 250,
-                        msg: bytes = b"2.1.0 sender ok") -> None:
-        super()._cbFromValidate(from_, code, b"2.1.0 sender ok")
+        parsed = _path(MAIL_PATH, rest)
+        if parsed is None:
+            self.sendCode(501, b"5.5.4 MAIL FROM:<address> expected")
+            return
+        sender, parameters = parsed
+        utf8 = False
+        for name, value in parameters:
+            if name == "SIZE" and value is not None and value.isdigit():
+                if int(value) > self.context.size_limit:
+                    self.sendCode(552, b"5.3.4 the message is bigger than this server takes")
+                    return
+            elif name == "BODY" and value is not None and value.upper() in ("7BIT", "8BITMIME"):
+                pass
+            elif name == "SMTPUTF8" and value is None:
+                utf8 = True
+            else:
+                self.sendCode(555, b"5.5.4 MAIL parameter not recognised: " + name.encode())
+                return
+        if sender and not _mailbox(sender):
+            self.sendCode(553, b"5.1.7 the sender's address is malformed")
+            return
+        if not sender.isascii() and not utf8:
+            self.sendCode(553, b"5.6.7 an address that is not ASCII needs SMTPUTF8")
+            return
+        self._from = sender
+        self._utf8 = utf8
+        self._to = []
+        self.sendCode(250, b"2.1.0 sender ok")
 
     def do_RCPT(self, rest: bytes) -> None:
-        if not self._from:
+        if self._from is None:
             self.sendCode(503, b"5.5.1 MAIL FROM first")
             return
         if len(self._to) >= MAX_RECIPIENTS:
             self.sendCode(452, b"4.5.3 too many recipients")
             return
-        found = self.rcpt_re.match(rest)
-        if not found:
+        parsed = _path(RCPT_PATH, rest)
+        if parsed is None or not parsed[0]:
             self.sendCode(501, b"5.5.4 RCPT TO:<address> expected")
             return
-        try:
-            user = User(found.group("path"), self._helo, self, self._from)
-        except AddressError:
-            self.sendCode(553, b"5.1.3 not a mailbox address")
+        address, parameters = parsed
+        if parameters:
+            self.sendCode(555, b"5.5.4 RCPT parameter not recognised: " + parameters[0][0].encode())
             return
-        checked = Deferred.fromCoroutine(self._accounts_of(user))
-        checked.addCallbacks(self._cbToValidate, self._ebToValidate, callbackArgs=(user,))
+        if not address.isascii() and not self._utf8:
+            self.sendCode(553, b"5.6.7 an address that is not ASCII needs SMTPUTF8")
+            return
+        recipient = _Recipient(address)
+        checked = Deferred.fromCoroutine(self._accounts_of(recipient))
+        checked.addCallbacks(self._cbToValidate, self._ebToValidate, callbackArgs=(recipient,))
         self._hold_until(checked)
 
     async def _accounts_of(self, user: Any) -> list[str]:
@@ -223,17 +288,15 @@ class LmtpServer(ESMTP):
         try:
             accounts = await resolve(self.context.directory(), address)
         except UnknownDomain:
-            raise SMTPBadRcpt(
-                user, 550, "5.1.2 this server takes no mail for that domain"
-            ) from None
+            raise SMTPServerError(550, "5.1.2 this server takes no mail for that domain") from None
         except BadAddress:
-            raise SMTPBadRcpt(user, 501, "5.1.3 not a mailbox address") from None
+            raise SMTPServerError(501, "5.1.3 not a mailbox address") from None
         except StoreError:
             raise SMTPServerError(
                 451, "4.3.0 the directory is unavailable, try again later"
             ) from None
         if not accounts:
-            raise SMTPBadRcpt(user, 550, "5.1.1 no such recipient here")
+            raise SMTPServerError(550, "5.1.1 no such recipient here")
         return accounts
 
     def _cbToValidate(self, to: Any, user: Any = None, code: int = 250,
@@ -264,9 +327,8 @@ class LmtpServer(ESMTP):
         if self._from is None or not self._to:
             self.sendCode(503, b"5.5.1 MAIL FROM and an accepted RCPT TO first")
             return False
-        self._recipients = [(bytes(str(user.dest).encode()), accounts)
-                            for user, accounts in self._to]
-        self._sender = str(self._from).encode()
+        self._recipients = [(str(user.dest).encode(), accounts) for user, accounts in self._to]
+        self._sender = str(self._from).encode()  # UTF-8 with SMTPUTF8
         self._from = None
         self._to = []
         self._parts = []

@@ -335,3 +335,30 @@ async def test_bdat_over_the_limit_is_refused_and_a_bad_bdat_ends_the_session(
         b"250 2.1.0", b"250 2.1.5", b"250 2.0.0", b"552 5.3.4", b"501 5.5.4",
     ]  # the connection closed after the bad BDAT: NOOP got no answer
     assert await lmtp_server.inbox("alice") == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_utf8_addresses_with_smtputf8_and_parameters_checked(
+    lmtp_server: LmtpServer,
+) -> None:
+    await lmtp_server.store.directory.add_address(lmtp_server.accounts["bob"], "Jürgen@example.org")
+    sender = "δοκιμή@παράδειγμα.test".encode()
+    replies = await _exchange_bytes(lmtp_server, b"".join(line + b"\r\n" for line in [
+        b"LHLO mta",
+        b"MAIL FROM:<carol@elsewhere.test>", "RCPT TO:<jürgen@example.org>".encode(), b"RSET",
+        b"MAIL FROM:<" + sender + b"> BODY=8BITMIME SMTPUTF8 SIZE=100",
+        "RCPT TO:<JÜRGEN@example.org>".encode(), b"RCPT TO:<bob@example.org> NOTIFY=NEVER",
+        b"DATA", "Subject: grüße".encode(), b"", b"Hallo.", b".",
+        b"MAIL FROM:<carol@elsewhere.test> ORCPT=x", b"MAIL FROM:carol@elsewhere.test",
+        b"QUIT",
+    ]))
+    assert b"250-SMTPUTF8" in replies
+    assert [r[:9] for r in finals(replies)[1:]] == [
+        b"250 2.1.0", b"553 5.6.7", b"250 2.0.0",  # no SMTPUTF8: a UTF-8 address is refused
+        b"250 2.1.0", b"250 2.1.5", b"555 5.5.4", b"354 start", b"250 2.0.0",
+        b"555 5.5.4", b"501 5.5.4", b"221 2.0.0",
+    ]
+    [mail] = await lmtp_server.inbox("bob")
+    stored = await lmtp_server.store.blobs.get(lmtp_server.accounts["bob"], mail["blobId"])
+    assert stored.startswith(b"Return-Path: <" + sender + b">\r\n")
+    assert mail["subject"] == "grüße"
