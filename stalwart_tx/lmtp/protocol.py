@@ -194,7 +194,14 @@ class LmtpServer(ESMTP):
             if len(line) > self.MAX_LENGTH:
                 self.lineLengthExceeded(line)
                 return
-            self.lineReceived(line)
+            try:
+                self.lineReceived(line)
+            except Exception:
+                # a fault of ours: the client hears of it in the protocol, and reconnects
+                log.failure("LMTP command failed")
+                self.sendCode(421, b"4.3.0 internal error, closing; try again later")
+                self._connection().loseConnection()
+                return
 
     def lineLengthExceeded(self, line: bytes) -> None:
         # the rest of what was read with it is dropped: no reply could follow in order

@@ -362,3 +362,21 @@ async def test_utf8_addresses_with_smtputf8_and_parameters_checked(
     stored = await lmtp_server.store.blobs.get(lmtp_server.accounts["bob"], mail["blobId"])
     assert stored.startswith(b"Return-Path: <" + sender + b">\r\n")
     assert mail["subject"] == "grüße"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_fault_of_ours_is_a_421_and_the_listener_goes_on(
+    lmtp_server: LmtpServer, monkeypatch: Any,
+) -> None:
+    from stalwart_tx.lmtp.protocol import LmtpServer as Protocol
+
+    def broken(self: Any, rest: bytes) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Protocol, "do_NOOP", broken)
+    replies = await _exchange(lmtp_server, [b"LHLO mta", b"NOOP", b"QUIT"])
+    assert finals(replies)[-1].startswith(b"421 4.3.0")  # and closed: QUIT got no answer
+    client = await lmtp_server.client()
+    await client.run(client.lmtp.ehlo, "mta")
+    assert await client.run(client.lmtp.sendmail, "carol@elsewhere.test",
+                            ["alice@example.org"], message("after")) == {}
