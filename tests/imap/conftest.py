@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pytest
 import pytest_twisted
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import maybeDeferred
 from twisted.internet.task import Clock
 
 from stalwart_tx.auth import passwords
@@ -29,6 +29,7 @@ from stalwart_tx.jmap.methods import default_registry
 from stalwart_tx.jmap.push_hub import PushHub
 from stalwart_tx.jmap.session import SessionUrls
 from stalwart_tx.store.backend import StoreBundle, open_redis_store
+from tests.thread_calls import in_thread
 
 T = TypeVar("T")
 PASSWORD = "wonderland"
@@ -89,18 +90,7 @@ class ImapClient:
         self.imap = imaplib.IMAP4("127.0.0.1", self.server.port, timeout=20)
 
     async def run(self, call: Callable[..., T], *args: Any) -> T:
-        future = self.pool.submit(call, *args)
-        done: Deferred[T] = Deferred()
-
-        def finished(_: Any) -> None:
-            error = future.exception()
-            if error is not None:
-                reactor.callFromThread(done.errback, error)
-            else:
-                reactor.callFromThread(done.callback, future.result())
-
-        future.add_done_callback(finished)
-        return await done
+        return await in_thread(self.pool, call, *args)
 
     async def ok(self, command: str, *args: Any) -> list[Any]:
         """Run an imaplib command method; assert OK; its data."""

@@ -33,6 +33,7 @@ from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.task import deferLater
 
 from tests.imap.conftest import PASSWORD, ImapServer, RawConnection, logged_in
+from tests.thread_calls import in_thread
 
 T = TypeVar("T")
 
@@ -111,18 +112,7 @@ class ModelClient:
     # -- running in the client's thread -------------------------------------------------------
 
     async def run(self, call: Callable[..., T], *args: Any) -> T:
-        future = self.pool.submit(call, *args)
-        done: Deferred[T] = Deferred()
-
-        def finished(_: Any) -> None:
-            error = future.exception()
-            if error is not None:
-                reactor.callFromThread(done.errback, error)
-            else:
-                reactor.callFromThread(done.callback, future.result())
-
-        future.add_done_callback(finished)
-        return await done
+        return await in_thread(self.pool, call, *args)
 
     def close(self) -> None:
         if self.sock is not None:

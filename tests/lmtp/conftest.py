@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import pytest_twisted
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import maybeDeferred
 
 from stalwart_tx.auth.avatar import MailUser
 from stalwart_tx.imap.mail_client import MailClient
@@ -25,6 +25,7 @@ from stalwart_tx.jmap.methods import default_registry
 from stalwart_tx.jmap.session import SessionUrls
 from stalwart_tx.lmtp.service import lmtp_service
 from stalwart_tx.store.backend import StoreBundle, open_redis_store
+from tests.thread_calls import in_thread
 
 T = TypeVar("T")
 
@@ -63,18 +64,7 @@ class LmtpClient:
         self.lmtp = smtplib.LMTP(self.path, timeout=20)
 
     async def run(self, call: Callable[..., T], *args: Any) -> T:
-        future = self.pool.submit(call, *args)
-        done: Deferred[T] = Deferred()
-
-        def finished(_: Any) -> None:
-            error = future.exception()
-            if error is not None:
-                reactor.callFromThread(done.errback, error)
-            else:
-                reactor.callFromThread(done.callback, future.result())
-
-        future.add_done_callback(finished)
-        return await done
+        return await in_thread(self.pool, call, *args)
 
     async def close(self) -> None:
         def shut() -> None:
