@@ -320,6 +320,8 @@ SETTINGS: tuple[Setting, ...] = (
             "LMTP listener endpoint for the MTA's deliveries: 'data' (the default) is the Unix "
             "socket lmtp.sock in the data directory; 'none' disables it; e.g. "
             "tcp:2424:interface=127.0.0.1."),
+    Setting("vacation-interval", _positive_number, 604800.0,
+            "Seconds within which a sender gets one vacation auto-reply per account."),
     Setting("tls-certificate", _pem_file, None,
             "PEM file of the server certificate (and chain) for STARTTLS and imaps; may also "
             "hold the key."),
@@ -394,6 +396,7 @@ class ServiceConfig:
     public_url: str
     imaps: str | None = None
     lmtp: str | None = None
+    vacation_interval: float = 604800.0
     tls_certificate: Path | None = None
     tls_key: Path | None = None
     auth: list[str] = field(default_factory=list)
@@ -501,6 +504,7 @@ def build_config(
         imap=parsed["imap"],
         imaps=parsed["imaps"],
         lmtp=_lmtp_in(parsed),
+        vacation_interval=parsed["vacation-interval"],
         tls_certificate=parsed["tls-certificate"],
         tls_key=parsed["tls-key"],
         public_url=public_url,

@@ -165,7 +165,7 @@ def makeService(config: ServiceConfig, reactor: Any = None) -> MultiService:
         # deliveries from the MTA: one more client of the method layer, like the bridge
         lmtp_service(
             config.lmtp, registry=registry, limits=limits, store=store.store, reactor=reactor,
-            public_url=config.public_url,
+            public_url=config.public_url, relay=relay, vacation_interval=config.vacation_interval,
         ).setServiceParent(top)
     if config.imap_processes > 1 and imap_listeners:
         # last: the children stop (telling their sessions BYE) before this process's IMAP

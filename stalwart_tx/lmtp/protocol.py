@@ -37,6 +37,7 @@ from twisted.python.failure import Failure
 
 from stalwart_tx.gathering import gather
 from stalwart_tx.lmtp.delivery import (
+    DELIVERED,
     UNAVAILABLE,
     Delivery,
     Outcome,
@@ -44,6 +45,7 @@ from stalwart_tx.lmtp.delivery import (
     message_id_of,
 )
 from stalwart_tx.lmtp.recipients import BadAddress, UnknownDomain, resolve
+from stalwart_tx.lmtp.vacation import Vacation
 from stalwart_tx.store.addresses import normalise_address
 from stalwart_tx.store.errors import StoreError
 from stalwart_tx.store.interfaces import IDirectory
@@ -118,6 +120,7 @@ class LmtpContext:
     delivery: Delivery
     hostname: str = "localhost"
     size_limit: int = DEFAULT_SIZE_LIMIT
+    vacation: Vacation | None = None
 
 
 class LmtpServer(ESMTP):
@@ -443,6 +446,14 @@ class LmtpServer(ESMTP):
             # an alias answers for all it names: stored for each, or the first refusal
             refused = [outcomes[a] for a in named if not outcomes[a].delivered]
             self._reply(refused[0] if refused else outcomes[named[0]], address)
+        vacation = self.context.vacation
+        if vacation is not None:
+            sender = self._sender.decode("utf-8", "replace")
+            for account, outcome in outcomes.items():
+                if outcome is DELIVERED:  # stored now (not a retry's), answered already
+                    addresses = [a.decode("utf-8", "replace") for a, named in recipients
+                                 if account in named]
+                    Deferred.fromCoroutine(vacation.answer(account, message, sender, addresses))
 
     def _failed(self, failure: Any, recipients: list[tuple[bytes, list[str]]]) -> None:
         log.failure("LMTP delivery failed", failure)

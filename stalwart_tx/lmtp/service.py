@@ -17,6 +17,8 @@ from stalwart_tx.jmap.registry import MethodRegistry
 from stalwart_tx.jmap.session import SessionUrls
 from stalwart_tx.lmtp.delivery import Delivery
 from stalwart_tx.lmtp.protocol import DEFAULT_SIZE_LIMIT, LmtpContext, LmtpFactory
+from stalwart_tx.lmtp.vacation import DEFAULT_INTERVAL, Vacation
+from stalwart_tx.mail.smtp_relay import RelayConfig
 from stalwart_tx.store.backend import StoreBundle
 
 
@@ -32,11 +34,13 @@ def lmtp_service(
     endpoint: str, *, registry: MethodRegistry, limits: CoreLimits,
     store: Callable[[], StoreBundle], reactor: Any, public_url: str,
     size_limit: int = DEFAULT_SIZE_LIMIT, hostname: str | None = None,
+    relay: RelayConfig | None = None, vacation_interval: float = DEFAULT_INTERVAL,
 ) -> IService:
     api = JMAPApi(registry, limits, store=store, reactor=reactor,
                   urls=SessionUrls.under(public_url))
     context = LmtpContext(
         directory=lambda: store().directory, delivery=Delivery(api, store),
         hostname=hostname or socket.getfqdn(), size_limit=size_limit,
+        vacation=Vacation(api, store, relay, reactor, vacation_interval),
     )
     return endpoint_service(endpoint, LmtpFactory(context), reactor=reactor)
