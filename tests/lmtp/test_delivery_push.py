@@ -117,3 +117,48 @@ async def test_a_delivery_wakes_an_idle_session_and_the_push_listeners(
     await heard  # and the push listener was told of the new Email state
     assert {"Email", "Mailbox", "Thread"} <= {name for states in changes for name in states}
     attachment.detach()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_delivery_in_one_process_is_an_event_on_another_s_event_source(
+    redis_url: str, tmp_path: Path,
+) -> None:
+    """The LMTP listener on one store bundle, the JMAP EventSource on another over the same
+    Redis, as two service processes: the delivery's 250 is followed by a StateChange event."""
+    from tests.jmap.push.harness import EventStreamClient, make_users, start_server
+
+    http_store = await open_redis_store(redis_url, reactor, timeout=5.0)
+    users = await make_users(http_store)
+    await http_store.directory.add_domain("example.org")
+    await http_store.directory.add_address(users.alice_id, "alice@example.org")
+    http = start_server(http_store, users)
+    lmtp_store = await open_redis_store(redis_url, reactor, timeout=5.0)
+    limits = CoreLimits()
+    path = str(tmp_path / "lmtp.sock")
+    lmtp = lmtp_service(f"unix:{path}", registry=default_registry(limits), limits=limits,
+                        store=lambda: lmtp_store, reactor=reactor, public_url="http://localhost")
+    lmtp.startService()
+    await lmtp._waitingForPort  # type: ignore[attr-defined]
+    try:
+        response, stream = await EventStreamClient.open(http.event_source_url(), http.auth())
+        assert response.code == 200 and stream is not None
+
+        def deliver() -> None:
+            with smtplib.LMTP(path, timeout=10) as client:
+                client.ehlo("mta")
+                assert client.sendmail("carol@elsewhere.test", ["alice@example.org"],
+                                       b"Subject: pushed\r\n\r\nHi.\r\n") == {}
+
+        await deferToThreadPool(reactor, reactor.getThreadPool(), deliver)
+        # the account's first use made its mailboxes first: a Mailbox event may come before
+        changed: set[str] = set()
+        while "Email" not in changed:
+            event = await stream.state(timeout=3.0)
+            changed |= set(event.json()["changed"][users.alice_id])
+        assert {"Email", "Mailbox", "Thread"} <= changed
+        stream.disconnect()
+    finally:
+        await maybeDeferred(lmtp.stopService)
+        await http.stop()
+        await lmtp_store.close()
+        await http_store.close()

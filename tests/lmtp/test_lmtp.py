@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 import socket
 from typing import Any
 
@@ -380,3 +381,32 @@ async def test_a_fault_of_ours_is_a_421_and_the_listener_goes_on(
     await client.run(client.lmtp.ehlo, "mta")
     assert await client.run(client.lmtp.sendmail, "carol@elsewhere.test",
                             ["alice@example.org"], message("after")) == {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_tcp_endpoint_serves_the_same(lmtp_server: LmtpServer) -> None:
+    from twisted.internet import reactor
+    from twisted.internet.defer import maybeDeferred
+    from twisted.internet.threads import deferToThreadPool
+
+    from stalwart_tx.jmap.limits import CoreLimits
+    from stalwart_tx.jmap.methods import default_registry
+    from stalwart_tx.lmtp.service import lmtp_service
+
+    limits = CoreLimits()
+    service = lmtp_service("tcp:0:interface=127.0.0.1", registry=default_registry(limits),
+                           limits=limits, store=lambda: lmtp_server.store, reactor=reactor,
+                           public_url="http://localhost")
+    service.startService()
+    port = (await service._waitingForPort).getHost().port  # type: ignore[attr-defined]
+
+    def send() -> Any:
+        with smtplib.LMTP("127.0.0.1", port, timeout=10) as client:
+            client.ehlo("mta")
+            return client.sendmail("carol@elsewhere.test", ["bob@example.org"], message("tcp"))
+
+    try:
+        assert await deferToThreadPool(reactor, reactor.getThreadPool(), send) == {}
+    finally:
+        await maybeDeferred(service.stopService)
+    assert [m["subject"] for m in await lmtp_server.inbox("bob")] == ["tcp"]
