@@ -44,6 +44,19 @@ class LmtpServer:
         await client.run(client.connect)
         return client
 
+    async def send(self, sender: str, to: list[str], data: bytes) -> dict[str, Any]:
+        """One message on a new connection (smtplib reads a single reply after the data, LMTP
+        gives one per recipient: a connection that went on would read them late); the
+        recipients refused, as smtplib's sendmail gives them."""
+        client = await self.client()
+        await client.run(client.lmtp.ehlo, "mta")
+        refused: dict[str, Any] = await client.run(client.lmtp.sendmail, sender, to, data)
+        return refused
+
+    async def stored(self, name: str, mail: dict[str, Any]) -> bytes:
+        """The message as stored for the named user (``mail`` from ``inbox``)."""
+        return await self.store.blobs.get(self.accounts[name], mail["blobId"])
+
     async def inbox(self, name: str) -> list[dict[str, Any]]:
         """The emails in the named user's Inbox (subject, from, size, preview)."""
         client = MailClient(self.api, MailUser(self.accounts[name], name))

@@ -60,7 +60,7 @@ async def test_a_message_lands_in_the_inbox_with_one_reply_per_recipient(
     [mail] = await lmtp_server.inbox("alice")
     assert mail["subject"] == "first" and mail["keywords"] == {}
     assert [m["subject"] for m in await lmtp_server.inbox("bob")] == ["first"]
-    stored = await lmtp_server.store.blobs.get(lmtp_server.accounts["alice"], mail["blobId"])
+    stored = await lmtp_server.stored("alice", mail)
     assert stored.startswith(b"Return-Path: <carol@elsewhere.test>\r\nReceived: from ")
     assert b"by mx.example.org with LMTP" in stored
 
@@ -91,9 +91,7 @@ async def test_each_recipient_gets_its_own_answer_after_the_data(
 async def test_an_alias_and_plus_addresses_reach_each_account_once(
     lmtp_server: LmtpServer,
 ) -> None:
-    client = await lmtp_server.client()
-    await client.run(client.lmtp.ehlo, "mta")
-    refused = await client.run(client.lmtp.sendmail, "carol@elsewhere.test", [
+    refused = await lmtp_server.send("carol@elsewhere.test", [
         "team@example.org", "alice+lists@example.org", "ALICE@Example.org",
     ], message("for the team"))
     assert refused == {}
@@ -170,12 +168,9 @@ async def _exchange(server: LmtpServer, lines: list[bytes]) -> list[bytes]:
 
 @pytest_twisted.ensureDeferred
 async def test_a_bounce_from_the_null_sender_is_delivered(lmtp_server: LmtpServer) -> None:
-    client = await lmtp_server.client()
-    await client.run(client.lmtp.ehlo, "mta")
-    assert await client.run(client.lmtp.sendmail, "", ["bob@example.org"],
-                            message("undeliverable")) == {}
+    assert await lmtp_server.send("", ["bob@example.org"], message("undeliverable")) == {}
     [mail] = await lmtp_server.inbox("bob")
-    stored = await lmtp_server.store.blobs.get(lmtp_server.accounts["bob"], mail["blobId"])
+    stored = await lmtp_server.stored("bob", mail)
     assert stored.startswith(b"Return-Path: <>\r\n")
 
 
@@ -186,10 +181,8 @@ async def test_a_full_mailbox_refuses_for_good_and_the_others_still_get_it(
     from stalwart_tx.admin.quota import set_limits
 
     await set_limits(lmtp_server.store, lmtp_server.accounts["alice"], {"messages": 1})
-    client = await lmtp_server.client()
-    await client.run(client.lmtp.ehlo, "mta")
-    assert await client.run(client.lmtp.sendmail, "carol@elsewhere.test", ["alice@example.org"],
-                            message("fits")) == {}
+    assert await lmtp_server.send(
+        "carol@elsewhere.test", ["alice@example.org"], message("fits")) == {}
     replies = await _exchange(lmtp_server, [
         b"LHLO mta", b"MAIL FROM:<carol@elsewhere.test>", b"RCPT TO:<alice@example.org>",
         b"RCPT TO:<bob@example.org>", b"DATA", *message("over").split(b"\r\n")[:-1], b".",
@@ -209,10 +202,7 @@ async def test_a_retried_delivery_is_answered_but_not_stored_twice(
     from stalwart_tx.lmtp import delivery
 
     async def send(sender: str, data: bytes, *to: str) -> Any:
-        # a connection each: smtplib reads one reply after the data, LMTP sends one a recipient
-        client = await lmtp_server.client()
-        await client.run(client.lmtp.ehlo, "mta")
-        return await client.run(client.lmtp.sendmail, sender, list(to), data)
+        return await lmtp_server.send(sender, list(to), data)
 
     first = message("again")  # Message-ID <again@elsewhere.test>
     assert await send("carol@elsewhere.test", first, "alice@example.org") == {}
@@ -255,16 +245,12 @@ async def test_a_catch_all_takes_what_no_address_or_alias_of_its_domain_takes(
 ) -> None:
     directory = lmtp_server.store.directory
     await directory.set_alias("@example.org", [lmtp_server.accounts["bob"]])
-    client = await lmtp_server.client()
-    await client.run(client.lmtp.ehlo, "mta")
-    assert await client.run(client.lmtp.sendmail, "carol@elsewhere.test",
-                            ["whoever@example.org"], message("stray")) == {}
+    assert await lmtp_server.send(
+        "carol@elsewhere.test", ["whoever@example.org"], message("stray")) == {}
     assert [m["subject"] for m in await lmtp_server.inbox("bob")] == ["stray"]
     # an owned address and a plus-address still go where they name
-    other = await lmtp_server.client()
-    await other.run(other.lmtp.ehlo, "mta")
-    assert await other.run(other.lmtp.sendmail, "carol@elsewhere.test",
-                           ["alice+x@example.org"], message("direct")) == {}
+    assert await lmtp_server.send(
+        "carol@elsewhere.test", ["alice+x@example.org"], message("direct")) == {}
     assert [m["subject"] for m in await lmtp_server.inbox("alice")] == ["direct"]
     assert [m["subject"] for m in await lmtp_server.inbox("bob")] == ["stray"]
 
@@ -298,7 +284,7 @@ async def test_bdat_chunks_make_one_message_taken_as_sent(lmtp_server: LmtpServe
     ]
     assert b"50 octets received" in finals(replies)[4]
     [mail] = await lmtp_server.inbox("bob")
-    stored = await lmtp_server.store.blobs.get(lmtp_server.accounts["bob"], mail["blobId"])
+    stored = await lmtp_server.stored("bob", mail)
     assert stored.endswith(b"\r\n" + whole)  # after Return-Path and Received, byte for byte
     assert [m["subject"] for m in await lmtp_server.inbox("alice")] == ["in chunks"]
 
@@ -318,7 +304,7 @@ async def test_bdat_out_of_place_is_read_to_its_end_and_refused(lmtp_server: Lmt
     ]
     # the five bytes and the empty last chunk made a message
     [mail] = await lmtp_server.inbox("alice")
-    stored = await lmtp_server.store.blobs.get(lmtp_server.accounts["alice"], mail["blobId"])
+    stored = await lmtp_server.stored("alice", mail)
     assert stored.endswith(b"\r\nSubje")
 
 
@@ -360,7 +346,7 @@ async def test_utf8_addresses_with_smtputf8_and_parameters_checked(
         b"555 5.5.4", b"501 5.5.4", b"221 2.0.0",
     ]
     [mail] = await lmtp_server.inbox("bob")
-    stored = await lmtp_server.store.blobs.get(lmtp_server.accounts["bob"], mail["blobId"])
+    stored = await lmtp_server.stored("bob", mail)
     assert stored.startswith(b"Return-Path: <" + sender + b">\r\n")
     assert mail["subject"] == "grüße"
 
@@ -377,10 +363,8 @@ async def test_a_fault_of_ours_is_a_421_and_the_listener_goes_on(
     monkeypatch.setattr(Protocol, "do_NOOP", broken)
     replies = await _exchange(lmtp_server, [b"LHLO mta", b"NOOP", b"QUIT"])
     assert finals(replies)[-1].startswith(b"421 4.3.0")  # and closed: QUIT got no answer
-    client = await lmtp_server.client()
-    await client.run(client.lmtp.ehlo, "mta")
-    assert await client.run(client.lmtp.sendmail, "carol@elsewhere.test",
-                            ["alice@example.org"], message("after")) == {}
+    assert await lmtp_server.send(
+        "carol@elsewhere.test", ["alice@example.org"], message("after")) == {}
 
 
 @pytest_twisted.ensureDeferred
