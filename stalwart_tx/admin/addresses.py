@@ -7,10 +7,10 @@ as the aliases pointing at the user. Domains are not checked yet: that comes wit
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any, TextIO
 
 from stalwart_tx.admin.exitcodes import EXISTS, NOT_FOUND, USAGE
+from stalwart_tx.admin.output import emitter
 from stalwart_tx.store.addresses import normalise_address
 from stalwart_tx.store.backend import StoreBundle
 from stalwart_tx.store.errors import PrincipalExists, PrincipalNotFound
@@ -46,8 +46,7 @@ async def run(
 ) -> None:
     as_json = bool(args.json or getattr(args, "address_json", False))
 
-    def emit(text: str, data: object) -> None:
-        out.write((json.dumps(data) if as_json else text) + "\n")
+    emit = emitter(out, bool(as_json))
 
     directory = store.directory
     action = args.address_action

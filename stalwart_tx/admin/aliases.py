@@ -8,10 +8,10 @@ alias would never be used. ``@domain`` is the domain's catch-all.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any, TextIO
 
 from stalwart_tx.admin.exitcodes import EXISTS, NOT_FOUND, USAGE
+from stalwart_tx.admin.output import emitter
 from stalwart_tx.store.addresses import address_key
 from stalwart_tx.store.backend import StoreBundle
 from stalwart_tx.store.errors import PrincipalNotFound
@@ -77,8 +77,7 @@ async def _checked_address(store: StoreBundle, address: str) -> str:
 async def run(store: StoreBundle, args: argparse.Namespace, out: TextIO) -> None:
     as_json = bool(args.json or getattr(args, "alias_json", False))
 
-    def emit(text: str, data: object) -> None:
-        out.write((json.dumps(data) if as_json else text) + "\n")
+    emit = emitter(out, bool(as_json))
 
     directory = store.directory
     if args.action == "set":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from stalwart_tx.admin.exitcodes import (
     UNAVAILABLE,
     USAGE,
 )
+from stalwart_tx.admin.output import emitter
 from stalwart_tx.auth.passwords import hash_password
 from stalwart_tx.auth.tokens import new_token, parse_token
 from stalwart_tx.config import ConfigError, build_config
@@ -128,8 +128,7 @@ async def find_user(store: StoreBundle, name: str) -> Principal:
 async def run_command(
     store: StoreBundle, args: argparse.Namespace, out: TextIO, stdin: TextIO
 ) -> None:
-    def emit(text: str, data: object) -> None:
-        out.write((json.dumps(data) if args.json else text) + "\n")
+    emit = emitter(out, bool(args.json))
 
     area, action = args.area, args.action
     if area == "user" and action == "add":

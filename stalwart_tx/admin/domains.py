@@ -8,11 +8,11 @@ mail until the domain is added again.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from typing import Any, TextIO
 
 from stalwart_tx.admin.exitcodes import EXISTS, NOT_FOUND
+from stalwart_tx.admin.output import emitter
 from stalwart_tx.store.backend import StoreBundle
 from stalwart_tx.store.errors import PrincipalExists, PrincipalNotFound
 
@@ -60,8 +60,7 @@ def add_parser(commands: Any) -> None:
 async def run(store: StoreBundle, args: argparse.Namespace, out: TextIO) -> None:
     as_json = bool(args.json or getattr(args, "domain_json", False))
 
-    def emit(text: str, data: object) -> None:
-        out.write((json.dumps(data) if as_json else text) + "\n")
+    emit = emitter(out, bool(as_json))
 
     directory = store.directory
     if args.action == "add":

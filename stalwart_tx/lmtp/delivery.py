@@ -19,11 +19,15 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from twisted.logger import Logger
+
 from stalwart_tx.auth.avatar import MailUser
 from stalwart_tx.imap.mail_client import JmapCallError, MailClient
 from stalwart_tx.jmap.api import JMAPApi
 from stalwart_tx.store.backend import StoreBundle
 from stalwart_tx.store.errors import StoreError
+
+log = Logger()
 
 
 @dataclass(frozen=True)
@@ -113,8 +117,10 @@ class Delivery:
         if mark is not None:
             try:
                 await store.claims.claim(user.account_id, mark, DEDUPE_WINDOW)
-            except StoreError:
-                pass  # stored all the same: a retry may be stored twice, nothing is lost
+            except StoreError as error:
+                # stored all the same: a retry may be stored twice, nothing is lost
+                log.warn("LMTP: delivered to {account}, but its retry mark is not set: {error}",
+                         account=user.account_id, error=error)
         return DELIVERED
 
 
